@@ -1,0 +1,98 @@
+//! CBC mode over any [`BlockCipher`] and PKCS#7 padding (block size 16).
+
+use super::{BlockCipher, Block16};
+
+/// PKCS#7 padding was missing or malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("bad PKCS#7 padding")]
+pub struct BadPadding;
+
+/// Encrypts `data` (a multiple of 16 bytes) in place with CBC and the given IV.
+///
+/// Panics if `data.len()` is not a multiple of 16 (callers pad first).
+pub fn cbc_encrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [u8]) {
+    assert!(data.len() % 16 == 0, "CBC input must be block aligned");
+    let mut prev = *iv;
+    for chunk in data.chunks_exact_mut(16) {
+        let mut block: Block16 = [0; 16];
+        for i in 0..16 {
+            block[i] = chunk[i] ^ prev[i];
+        }
+        cipher.encrypt(&mut block);
+        chunk.copy_from_slice(&block);
+        prev = block;
+    }
+}
+
+/// Decrypts `data` (a multiple of 16 bytes) in place with CBC and the given IV.
+///
+/// Panics if `data.len()` is not a multiple of 16 (callers check lengths first).
+pub fn cbc_decrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [u8]) {
+    assert!(data.len() % 16 == 0, "CBC input must be block aligned");
+    let mut prev = *iv;
+    for chunk in data.chunks_exact_mut(16) {
+        let mut block: Block16 = [0; 16];
+        block.copy_from_slice(chunk);
+        let cipher_block = block;
+        cipher.decrypt(&mut block);
+        for i in 0..16 {
+            chunk[i] = block[i] ^ prev[i];
+        }
+        prev = cipher_block;
+    }
+}
+
+/// Appends PKCS#7 padding (1..=16 bytes).
+pub fn pkcs7_pad(data: &mut Vec<u8>) {
+    let n = 16 - data.len() % 16;
+    data.resize(data.len() + n, n as u8);
+}
+
+/// Checks and strips PKCS#7 padding, returning the unpadded length.
+pub fn pkcs7_unpad(data: &[u8]) -> Result<usize, BadPadding> {
+    let n = *data.last().ok_or(BadPadding)? as usize;
+    if n == 0 || n > 16 || n > data.len() || data[data.len() - n..].iter().any(|&b| b as usize != n) {
+        return Err(BadPadding);
+    }
+    Ok(data.len() - n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::v5_cipher;
+
+    #[test]
+    fn round_trip_and_padding() {
+        let mut data: Vec<u8> = (0..33).collect();
+        pkcs7_pad(&mut data);
+        assert_eq!(data.len(), 48);
+        assert_eq!(&data[33..], &[15u8; 15]);
+        let plain = data.clone();
+        let iv = [7u8; 16];
+        cbc_encrypt_in_place(v5_cipher(), &iv, &mut data);
+        assert_ne!(data, plain);
+        cbc_decrypt_in_place(v5_cipher(), &iv, &mut data);
+        assert_eq!(data, plain);
+        assert_eq!(pkcs7_unpad(&data), Ok(33));
+    }
+
+    #[test]
+    fn aligned_input_gets_a_full_block() {
+        let mut data = vec![0u8; 16];
+        pkcs7_pad(&mut data);
+        assert_eq!(&data[16..], &[16u8; 16]);
+    }
+
+    #[test]
+    fn bad_padding_rejected() {
+        assert_eq!(pkcs7_unpad(&[]), Err(BadPadding));
+        assert_eq!(pkcs7_unpad(&[0u8; 16]), Err(BadPadding));
+        let mut d = vec![1u8; 16];
+        d[15] = 17;
+        assert_eq!(pkcs7_unpad(&d), Err(BadPadding));
+        d[15] = 3;
+        d[14] = 2;
+        assert_eq!(pkcs7_unpad(&d), Err(BadPadding));
+    }
+}
