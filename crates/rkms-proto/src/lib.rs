@@ -7,4 +7,5 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod kms;
 pub mod wire;

@@ -1,0 +1,293 @@
+//! The base request (236 bytes) and base response (44 + P bytes) shared by all versions.
+
+use uuid::Uuid;
+
+use super::{Version, BASE_REQUEST_LEN};
+use crate::wire::{PutLe, Reader, Truncated};
+
+/// Code units in the workstation-name field (NUL-padded UTF-16LE).
+pub const WORKSTATION_UNITS: usize = 64;
+
+/// Seconds between 1601-01-01 and 1970-01-01.
+const FILETIME_UNIX_OFFSET: u64 = 11_644_473_600;
+
+/// FILETIME (100 ns since 1601) for a Unix time in seconds.
+pub fn filetime_from_unix(unix_seconds: u64) -> u64 {
+    (unix_seconds + FILETIME_UNIX_OFFSET) * 10_000_000
+}
+
+/// Unix seconds for a FILETIME (negative before 1970).
+pub fn unix_from_filetime(filetime: u64) -> i64 {
+    (filetime / 10_000_000) as i64 - FILETIME_UNIX_OFFSET as i64
+}
+
+/// The client's activation request, common to V4, V5 and V6 (PROTOCOL.md §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseRequest {
+    /// Inner protocol version.
+    pub version: Version,
+    /// 1 if the client runs in a virtual machine.
+    pub is_client_vm: u32,
+    /// Client licence state (0..=6).
+    pub license_status: u32,
+    /// Minutes left in the current licence state.
+    pub grace_time: u32,
+    /// Application ID (Windows, Office 2010, Office 2013+).
+    pub application_id: Uuid,
+    /// SKU (activation) ID: the exact edition.
+    pub sku_id: Uuid,
+    /// KMS counted ID: the product group.
+    pub kms_id: Uuid,
+    /// Client machine ID.
+    pub cmid: Uuid,
+    /// Activation threshold the client needs.
+    pub required_client_count: u32,
+    /// Client time, FILETIME UTC.
+    pub request_time: u64,
+    /// Previous client machine ID, or nil.
+    pub previous_cmid: Uuid,
+    /// Workstation name field, raw UTF-16 code units.
+    pub workstation: [u16; WORKSTATION_UNITS],
+}
+
+impl BaseRequest {
+    /// Parses the 236-byte base request.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Truncated> {
+        let mut r = Reader::new(bytes);
+        let version = Version::from_bytes(r.array()?);
+        let is_client_vm = r.u32()?;
+        let license_status = r.u32()?;
+        let grace_time = r.u32()?;
+        let application_id = r.guid()?;
+        let sku_id = r.guid()?;
+        let kms_id = r.guid()?;
+        let cmid = r.guid()?;
+        let required_client_count = r.u32()?;
+        let request_time = r.u64()?;
+        let previous_cmid = r.guid()?;
+        let mut workstation = [0u16; WORKSTATION_UNITS];
+        for unit in workstation.iter_mut() {
+            *unit = r.u16()?;
+        }
+        Ok(BaseRequest {
+            version,
+            is_client_vm,
+            license_status,
+            grace_time,
+            application_id,
+            sku_id,
+            kms_id,
+            cmid,
+            required_client_count,
+            request_time,
+            previous_cmid,
+            workstation,
+        })
+    }
+
+    /// Serialises to 236 bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BASE_REQUEST_LEN);
+        out.extend_from_slice(&self.version.to_bytes());
+        out.put_u32(self.is_client_vm);
+        out.put_u32(self.license_status);
+        out.put_u32(self.grace_time);
+        out.put_guid(&self.application_id);
+        out.put_guid(&self.sku_id);
+        out.put_guid(&self.kms_id);
+        out.put_guid(&self.cmid);
+        out.put_u32(self.required_client_count);
+        out.put_u64(self.request_time);
+        out.put_guid(&self.previous_cmid);
+        for unit in self.workstation {
+            out.put_u16(unit);
+        }
+        out
+    }
+
+    /// Encodes a workstation name into the fixed field (at most 63 code units are kept).
+    pub fn workstation_field(name: &str) -> [u16; WORKSTATION_UNITS] {
+        let mut field = [0u16; WORKSTATION_UNITS];
+        for (slot, unit) in field.iter_mut().zip(name.encode_utf16().take(WORKSTATION_UNITS - 1)) {
+            *slot = unit;
+        }
+        field
+    }
+
+    /// The workstation name up to the first NUL, or an error if it is not valid UTF-16.
+    pub fn workstation_name(&self) -> Result<String, std::string::FromUtf16Error> {
+        String::from_utf16(self.workstation_units())
+    }
+
+    /// The workstation name with invalid UTF-16 replaced by U+FFFD.
+    pub fn workstation_name_lossy(&self) -> String {
+        String::from_utf16_lossy(self.workstation_units())
+    }
+
+    fn workstation_units(&self) -> &[u16] {
+        let end = self.workstation.iter().position(|&u| u == 0).unwrap_or(WORKSTATION_UNITS);
+        &self.workstation[..end]
+    }
+}
+
+/// An ePID that cannot be carried in a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EpidError {
+    /// Empty or longer than 63 UTF-16 code units (PIDSize would exceed 128).
+    #[error("ePID must be 1 to 63 characters long, got {0}")]
+    Length(usize),
+    /// Contains a NUL character.
+    #[error("ePID contains a NUL character")]
+    EmbeddedNul,
+}
+
+/// The host's answer, common to V4, V5 and V6 (PROTOCOL.md §4.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseResponse {
+    /// Version copied from the request.
+    pub version: Version,
+    /// The host's extended product ID.
+    pub epid: String,
+    /// Client machine ID copied from the request.
+    pub cmid: Uuid,
+    /// Request time copied from the request.
+    pub request_time: u64,
+    /// Number of active clients the host reports.
+    pub current_count: u32,
+    /// Minutes before a client retries an unsuccessful activation.
+    pub activation_interval: u32,
+    /// Minutes between renewals.
+    pub renewal_interval: u32,
+}
+
+impl BaseResponse {
+    /// Checks that `epid` fits a response: 1..=63 UTF-16 units, no NUL.
+    pub fn check_epid(epid: &str) -> Result<(), EpidError> {
+        let units = epid.encode_utf16().count();
+        if units == 0 || units > 63 {
+            return Err(EpidError::Length(units));
+        }
+        if epid.contains('\0') {
+            return Err(EpidError::EmbeddedNul);
+        }
+        Ok(())
+    }
+
+    /// PIDSize: bytes of the UTF-16LE ePID including its NUL.
+    pub fn pid_size(&self) -> usize {
+        2 * (self.epid.encode_utf16().count() + 1)
+    }
+
+    /// Serialises to 44 + PIDSize bytes. The ePID must have passed [`Self::check_epid`].
+    pub fn encode(&self) -> Vec<u8> {
+        let pid_size = self.pid_size();
+        let mut out = Vec::with_capacity(44 + pid_size);
+        out.extend_from_slice(&self.version.to_bytes());
+        out.put_u32(pid_size as u32);
+        for unit in self.epid.encode_utf16() {
+            out.put_u16(unit);
+        }
+        out.put_u16(0);
+        out.put_guid(&self.cmid);
+        out.put_u64(self.request_time);
+        out.put_u32(self.current_count);
+        out.put_u32(self.activation_interval);
+        out.put_u32(self.renewal_interval);
+        out
+    }
+
+    /// Parses a base response at the start of `bytes`, returning it and its length.
+    pub fn decode(bytes: &[u8]) -> Result<(Self, usize), String> {
+        let mut r = Reader::new(bytes);
+        let trunc = |e: Truncated| format!("response truncated: {e}");
+        let version = Version::from_bytes(r.array().map_err(trunc)?);
+        let pid_size = r.u32().map_err(trunc)? as usize;
+        if pid_size > 128 || pid_size < 2 || pid_size % 2 != 0 {
+            return Err(format!("ePID size {pid_size} is not an even number of bytes in 2..=128"));
+        }
+        let raw = r.bytes(pid_size).map_err(trunc)?;
+        let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let (last, body) = units.split_last().expect("pid_size >= 2");
+        if *last != 0 {
+            return Err("ePID is not NUL-terminated".into());
+        }
+        if body.contains(&0) {
+            return Err("ePID contains an embedded NUL".into());
+        }
+        let epid = String::from_utf16(body).map_err(|_| "ePID is not valid UTF-16".to_string())?;
+        let cmid = r.guid().map_err(trunc)?;
+        let request_time = r.u64().map_err(trunc)?;
+        let current_count = r.u32().map_err(trunc)?;
+        let activation_interval = r.u32().map_err(trunc)?;
+        let renewal_interval = r.u32().map_err(trunc)?;
+        Ok((
+            BaseResponse {
+                version,
+                epid,
+                cmid,
+                request_time,
+                current_count,
+                activation_interval,
+                renewal_interval,
+            },
+            r.position(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workstation_name_round_trip_and_truncation() {
+        let long = "x".repeat(100);
+        let field = BaseRequest::workstation_field(&long);
+        assert_eq!(field[62], 'x' as u16);
+        assert_eq!(field[63], 0);
+        let mut rq = sample();
+        rq.workstation = BaseRequest::workstation_field("pc-01.example");
+        assert_eq!(rq.workstation_name().unwrap(), "pc-01.example");
+        let decoded = BaseRequest::decode(&rq.encode()).unwrap();
+        assert_eq!(decoded, rq);
+    }
+
+    #[test]
+    fn invalid_utf16_name_detected() {
+        let mut rq = sample();
+        rq.workstation[0] = 0xD800; // lone surrogate
+        assert!(rq.workstation_name().is_err());
+        assert_eq!(rq.workstation_name_lossy(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn epid_rules() {
+        assert!(BaseResponse::check_epid("").is_err());
+        assert!(BaseResponse::check_epid(&"1".repeat(64)).is_err());
+        assert!(BaseResponse::check_epid(&"1".repeat(63)).is_ok());
+        assert!(BaseResponse::check_epid("a\0b").is_err());
+    }
+
+    #[test]
+    fn filetime_conversion() {
+        assert_eq!(filetime_from_unix(0), 116_444_736_000_000_000);
+        assert_eq!(unix_from_filetime(filetime_from_unix(1_700_000_000)), 1_700_000_000);
+    }
+
+    fn sample() -> BaseRequest {
+        BaseRequest {
+            version: Version::V6,
+            is_client_vm: 0,
+            license_status: 2,
+            grace_time: 43200,
+            application_id: Uuid::nil(),
+            sku_id: Uuid::nil(),
+            kms_id: Uuid::nil(),
+            cmid: Uuid::from_u128(1),
+            required_client_count: 25,
+            request_time: 1,
+            previous_cmid: Uuid::nil(),
+            workstation: [0; WORKSTATION_UNITS],
+        }
+    }
+}
