@@ -8,4 +8,5 @@
 
 pub mod crypto;
 pub mod kms;
+pub mod rpc;
 pub mod wire;

@@ -4,8 +4,8 @@ mod common;
 
 use common::{appendix, ScriptedRng};
 use rkms_proto::kms::{
-    build_request, decode_request, handle_request, BaseRequest, ClientRequest, DecodedRequest, HResult, HostAnswer,
-    KmsHost, Version,
+    build_request, decode_request, handle_request, BaseRequest, ClientRequest, DecodedRequest,
+    HResult, HostAnswer, KmsHost, Version,
 };
 use uuid::Uuid;
 
@@ -57,7 +57,11 @@ fn check_version(version: Version, prefix: &str, rng_script: &[&[u8]]) {
     let response = appendix(&format!("{prefix}-response"));
 
     // Client side: the same request from the same IV.
-    let iv: Vec<u8> = if version.major == 4 { vec![] } else { request[4..20].to_vec() };
+    let iv: Vec<u8> = if version.major == 4 {
+        vec![]
+    } else {
+        request[4..20].to_vec()
+    };
     let built = build_request(version, &a1_request(version), &mut ScriptedRng::new(&[&iv]));
     assert_eq!(built.bytes, request, "client builds the appendix request");
 
@@ -88,7 +92,10 @@ fn a2_v4() {
 #[test]
 fn a3_v5() {
     check_version(Version::V5, "a3-v5", &[&[0x11; 16]]);
-    let d = decode_request(&appendix("a3-v5-request")).unwrap().decrypted_iv.unwrap();
+    let d = decode_request(&appendix("a3-v5-request"))
+        .unwrap()
+        .decrypted_iv
+        .unwrap();
     assert_eq!(hex::encode(d), "86bf207b6970ef43830e988ff1e6f329");
 }
 
@@ -96,13 +103,22 @@ fn a3_v5() {
 fn a4_v6() {
     check_version(Version::V6, "a4-v6", &[&[0x22; 16], &[0x33; 16]]);
     let rq = decode_request(&appendix("a4-v6-request")).unwrap();
-    assert_eq!(hex::encode(rq.decrypted_iv.unwrap()), "6f2920a0542324d7f0d66a273a6e2bed");
+    assert_eq!(
+        hex::encode(rq.decrypted_iv.unwrap()),
+        "6f2920a0542324d7f0d66a273a6e2bed"
+    );
     let resp = ClientRequest::from_bytes(&appendix("a4-v6-request"))
         .unwrap()
         .verify_response(&appendix("a4-v6-response"))
         .unwrap();
-    assert_eq!(resp.hwid, Some([0x3a, 0x1c, 0x04, 0x96, 0x00, 0xb6, 0x00, 0x76]));
-    assert_eq!(hex::encode(&appendix("a4-v6-response")[4..20]), "2960284b9d80b939810d427ea689a24f");
+    assert_eq!(
+        resp.hwid,
+        Some([0x3a, 0x1c, 0x04, 0x96, 0x00, 0xb6, 0x00, 0x76])
+    );
+    assert_eq!(
+        hex::encode(&appendix("a4-v6-response")[4..20]),
+        "2960284b9d80b939810d427ea689a24f"
+    );
 }
 
 #[test]
@@ -120,7 +136,10 @@ fn tampered_responses_fail_verification() {
         for pos in positions {
             let mut bad = good.clone();
             bad[pos] ^= 0x01;
-            assert!(req.verify_response(&bad).is_err(), "{prefix}: flip at {pos} must be detected");
+            assert!(
+                req.verify_response(&bad).is_err(),
+                "{prefix}: flip at {pos} must be detected"
+            );
         }
         assert!(req.verify_response(&good[..good.len() - 16]).is_err());
     }
@@ -133,7 +152,12 @@ fn v6_hmac_accepts_neighbouring_slot_only() {
     let built = build_request(Version::V6, &a1_request(Version::V6), &mut rng);
     let decoded = decode_request(&built.bytes).unwrap();
     let answer = FixedHost(vec![]).answer(&decoded).unwrap();
-    let resp = rkms_proto::kms::handle_request(&built.bytes, &mut FixedHost(vec![]), &mut ScriptedRng::new(&[])).unwrap();
+    let resp = rkms_proto::kms::handle_request(
+        &built.bytes,
+        &mut FixedHost(vec![]),
+        &mut ScriptedRng::new(&[]),
+    )
+    .unwrap();
     assert!(built.verify_response(&resp).is_ok());
     assert_eq!(answer.current_count, 50);
 }
@@ -151,14 +175,23 @@ fn bad_requests_are_refused_with_invalid_data() {
     let mut bad_pad = v6.clone();
     bad_pad[259] ^= 1;
     assert_eq!(reason(&bad_pad).reason, R::BadPadding);
-    assert!(matches!(reason(&v6[..259]).reason, R::TooShort { len: 259, need: 260 }));
+    assert!(matches!(
+        reason(&v6[..259]).reason,
+        R::TooShort {
+            len: 259,
+            need: 260
+        }
+    ));
     assert!(matches!(reason(&v6[..3]).reason, R::TooShort { .. }));
     let mut v7 = v6.clone();
     v7[2] = 7;
     assert_eq!(reason(&v7).reason, R::UnsupportedVersion(Version::new(7)));
     let mut v61 = v6.clone();
     v61[0] = 1;
-    assert_eq!(reason(&v61).reason, R::UnsupportedVersion(Version { major: 6, minor: 1 }));
+    assert_eq!(
+        reason(&v61).reason,
+        R::UnsupportedVersion(Version { major: 6, minor: 1 })
+    );
     for p in [&bad_mac, &bad_pad, &v7, &v61] {
         assert_eq!(reason(p).hresult, HResult::INVALID_DATA);
     }

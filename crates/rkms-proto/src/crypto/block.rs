@@ -58,7 +58,11 @@ impl ExpandedKey {
     /// Panics if the key length is not a multiple of 4 in 16..=32 or `rounds` is out of 1..=11:
     /// callers pass compile-time constants only.
     pub fn expand(key: &[u8], rounds: usize) -> Self {
-        assert!(key.len() % 4 == 0 && (16..=32).contains(&key.len()) && (1..=MAX_ROUNDS).contains(&rounds));
+        assert!(
+            key.len().is_multiple_of(4)
+                && (16..=32).contains(&key.len())
+                && (1..=MAX_ROUNDS).contains(&rounds)
+        );
         let nk = key.len() / 4;
         let total = 4 * (rounds + 1);
         let mut w: Vec<[u8; 4]> = key.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
@@ -74,7 +78,12 @@ impl ExpandedKey {
                 t = sub_word(t);
             }
             let prev = w[i - nk];
-            w.push([prev[0] ^ t[0], prev[1] ^ t[1], prev[2] ^ t[2], prev[3] ^ t[3]]);
+            w.push([
+                prev[0] ^ t[0],
+                prev[1] ^ t[1],
+                prev[2] ^ t[2],
+                prev[3] ^ t[3],
+            ]);
         }
         let mut enc = [Block::default(); MAX_ROUNDS + 1];
         for (r, rk) in enc.iter_mut().take(rounds + 1).enumerate() {
@@ -202,17 +211,36 @@ mod tests {
     fn primitive_vectors_section_5_3() {
         let zero = [0u8; 16];
         let seq: Vec<u8> = (0u8..16).collect();
-        assert_eq!(enc(v4_cipher(), &zero), h("933030f10e2e7782b80915d5778a4957"));
-        assert_eq!(enc(v4_cipher(), &seq), h("28916e4a0ee525b42cf393cae0f4dc9a"));
-        assert_eq!(enc(v5_cipher(), &zero), h("ec7c7e75b1923978eac4b2d2260235d5"));
-        assert_eq!(enc(v6_cipher(), &zero), h("8ca59de0c483c04aa7026a22d6dd208e"));
-        assert_eq!(enc(v6_cipher(), &seq), h("ca89ca11b2c4e77a94e806af17136b38"));
+        assert_eq!(
+            enc(v4_cipher(), &zero),
+            h("933030f10e2e7782b80915d5778a4957")
+        );
+        assert_eq!(
+            enc(v4_cipher(), &seq),
+            h("28916e4a0ee525b42cf393cae0f4dc9a")
+        );
+        assert_eq!(
+            enc(v5_cipher(), &zero),
+            h("ec7c7e75b1923978eac4b2d2260235d5")
+        );
+        assert_eq!(
+            enc(v6_cipher(), &zero),
+            h("8ca59de0c483c04aa7026a22d6dd208e")
+        );
+        assert_eq!(
+            enc(v6_cipher(), &seq),
+            h("ca89ca11b2c4e77a94e806af17136b38")
+        );
     }
 
     #[test]
     fn standard_schedule_matches_aes_crate() {
         let ours = ExpandedKey::expand(&KEY_V5, 10);
-        for input in [[0u8; 16], [0x5a; 16], core::array::from_fn(|i| i as u8 * 17)] {
+        for input in [
+            [0u8; 16],
+            [0x5a; 16],
+            core::array::from_fn(|i| i as u8 * 17),
+        ] {
             let mut a = input;
             let mut b = input;
             ours.encrypt(&mut a);
@@ -225,16 +253,40 @@ mod tests {
     fn schedules_match_appendix_b() {
         let v4 = v4_cipher();
         assert_eq!(v4.rounds(), 11);
-        assert_eq!(v4.round_key(1).to_vec(), h("e4efd2d6db88756e226d85e6c933238e"));
-        assert_eq!(v4.round_key(11).to_vec(), h("4a7d08d621ed8fd1454df13ba968579d"));
+        assert_eq!(
+            v4.round_key(1).to_vec(),
+            h("e4efd2d6db88756e226d85e6c933238e")
+        );
+        assert_eq!(
+            v4.round_key(11).to_vec(),
+            h("4a7d08d621ed8fd1454df13ba968579d")
+        );
         let v5 = ExpandedKey::expand(&KEY_V5, 10);
-        assert_eq!(v5.round_key(10).to_vec(), h("aa20a23d6a7693cd0c7eb589e541336f"));
+        assert_eq!(
+            v5.round_key(10).to_vec(),
+            h("aa20a23d6a7693cd0c7eb589e541336f")
+        );
         let v6 = v6_cipher();
-        assert_eq!(v6.round_key(4).to_vec(), h("0530e12e111e2b4d3f6a5901edca6094"));
-        assert_eq!(v6.round_key(5).to_vec(), h("12e0c37b03fee8363c94b137d15ed1a3"));
-        assert_eq!(v6.round_key(6).to_vec(), h("63dec94569202173 55b4904484ea41e7"));
-        assert_eq!(v6.round_key(8).to_vec(), h("efc82943cfb5552a5e7cb9074b5f14cd"));
-        assert_eq!(v6.round_key(10).to_vec(), h("a0625e9bb0e59f41fe1ee79cfbba8b8c"));
+        assert_eq!(
+            v6.round_key(4).to_vec(),
+            h("0530e12e111e2b4d3f6a5901edca6094")
+        );
+        assert_eq!(
+            v6.round_key(5).to_vec(),
+            h("12e0c37b03fee8363c94b137d15ed1a3")
+        );
+        assert_eq!(
+            v6.round_key(6).to_vec(),
+            h("63dec94569202173 55b4904484ea41e7")
+        );
+        assert_eq!(
+            v6.round_key(8).to_vec(),
+            h("efc82943cfb5552a5e7cb9074b5f14cd")
+        );
+        assert_eq!(
+            v6.round_key(10).to_vec(),
+            h("a0625e9bb0e59f41fe1ee79cfbba8b8c")
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! CBC mode over any [`BlockCipher`] and PKCS#7 padding (block size 16).
 
-use super::{BlockCipher, Block16};
+use super::{Block16, BlockCipher};
 
 /// PKCS#7 padding was missing or malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -11,7 +11,10 @@ pub struct BadPadding;
 ///
 /// Panics if `data.len()` is not a multiple of 16 (callers pad first).
 pub fn cbc_encrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [u8]) {
-    assert!(data.len() % 16 == 0, "CBC input must be block aligned");
+    assert!(
+        data.len().is_multiple_of(16),
+        "CBC input must be block aligned"
+    );
     let mut prev = *iv;
     for chunk in data.chunks_exact_mut(16) {
         let mut block: Block16 = [0; 16];
@@ -28,7 +31,10 @@ pub fn cbc_encrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [
 ///
 /// Panics if `data.len()` is not a multiple of 16 (callers check lengths first).
 pub fn cbc_decrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [u8]) {
-    assert!(data.len() % 16 == 0, "CBC input must be block aligned");
+    assert!(
+        data.len().is_multiple_of(16),
+        "CBC input must be block aligned"
+    );
     let mut prev = *iv;
     for chunk in data.chunks_exact_mut(16) {
         let mut block: Block16 = [0; 16];
@@ -51,7 +57,8 @@ pub fn pkcs7_pad(data: &mut Vec<u8>) {
 /// Checks and strips PKCS#7 padding, returning the unpadded length.
 pub fn pkcs7_unpad(data: &[u8]) -> Result<usize, BadPadding> {
     let n = *data.last().ok_or(BadPadding)? as usize;
-    if n == 0 || n > 16 || n > data.len() || data[data.len() - n..].iter().any(|&b| b as usize != n) {
+    if n == 0 || n > 16 || n > data.len() || data[data.len() - n..].iter().any(|&b| b as usize != n)
+    {
         return Err(BadPadding);
     }
     Ok(data.len() - n)

@@ -66,7 +66,10 @@ mod tests {
     #[test]
     fn v4_mac_vectors_section_5_5() {
         assert_eq!(v4_mac(&[]).to_vec(), h("d144963029e2bd12f9970c9f52b27f09"));
-        assert_eq!(v4_mac(&[0u8; 16]).to_vec(), h("2a090d7c1155251ab86445447d060335"));
+        assert_eq!(
+            v4_mac(&[0u8; 16]).to_vec(),
+            h("2a090d7c1155251ab86445447d060335")
+        );
         let seq: Vec<u8> = (0u8..15).collect();
         assert_eq!(v4_mac(&seq).to_vec(), h("d9ced343d1fa93d3a37414a0be533037"));
     }
@@ -75,6 +78,9 @@ mod tests {
     fn v6_key_vector_section_5_7() {
         let slot = v6_time_slot(0x01DB_5F4A_3C2E_1000);
         assert_eq!(slot, 0x3317_3ae4_0ffa_a998);
-        assert_eq!(v6_hmac_key(slot).to_vec(), h("241f199b068ad4346e9e609140236fa6"));
+        assert_eq!(
+            v6_hmac_key(slot).to_vec(),
+            h("241f199b068ad4346e9e609140236fa6")
+        );
     }
 }

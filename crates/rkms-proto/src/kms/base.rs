@@ -108,7 +108,10 @@ impl BaseRequest {
     /// Encodes a workstation name into the fixed field (at most 63 code units are kept).
     pub fn workstation_field(name: &str) -> [u16; WORKSTATION_UNITS] {
         let mut field = [0u16; WORKSTATION_UNITS];
-        for (slot, unit) in field.iter_mut().zip(name.encode_utf16().take(WORKSTATION_UNITS - 1)) {
+        for (slot, unit) in field
+            .iter_mut()
+            .zip(name.encode_utf16().take(WORKSTATION_UNITS - 1))
+        {
             *slot = unit;
         }
         field
@@ -125,7 +128,11 @@ impl BaseRequest {
     }
 
     fn workstation_units(&self) -> &[u16] {
-        let end = self.workstation.iter().position(|&u| u == 0).unwrap_or(WORKSTATION_UNITS);
+        let end = self
+            .workstation
+            .iter()
+            .position(|&u| u == 0)
+            .unwrap_or(WORKSTATION_UNITS);
         &self.workstation[..end]
     }
 }
@@ -202,11 +209,16 @@ impl BaseResponse {
         let trunc = |e: Truncated| format!("response truncated: {e}");
         let version = Version::from_bytes(r.array().map_err(trunc)?);
         let pid_size = r.u32().map_err(trunc)? as usize;
-        if pid_size > 128 || pid_size < 2 || pid_size % 2 != 0 {
-            return Err(format!("ePID size {pid_size} is not an even number of bytes in 2..=128"));
+        if !(2..=128).contains(&pid_size) || !pid_size.is_multiple_of(2) {
+            return Err(format!(
+                "ePID size {pid_size} is not an even number of bytes in 2..=128"
+            ));
         }
         let raw = r.bytes(pid_size).map_err(trunc)?;
-        let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = raw
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         let (last, body) = units.split_last().expect("pid_size >= 2");
         if *last != 0 {
             return Err("ePID is not NUL-terminated".into());
@@ -271,7 +283,10 @@ mod tests {
     #[test]
     fn filetime_conversion() {
         assert_eq!(filetime_from_unix(0), 116_444_736_000_000_000);
-        assert_eq!(unix_from_filetime(filetime_from_unix(1_700_000_000)), 1_700_000_000);
+        assert_eq!(
+            unix_from_filetime(filetime_from_unix(1_700_000_000)),
+            1_700_000_000
+        );
     }
 
     fn sample() -> BaseRequest {

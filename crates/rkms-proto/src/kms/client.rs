@@ -54,7 +54,14 @@ pub fn build_request(version: Version, base: &BaseRequest, rng: &mut dyn RngCore
         (out, iv, d)
     };
     debug_assert!(bytes.len() >= BASE_REQUEST_LEN);
-    ClientRequest { bytes, version, cmid: base.cmid, request_time: base.request_time, iv, decrypted_iv }
+    ClientRequest {
+        bytes,
+        version,
+        cmid: base.cmid,
+        request_time: base.request_time,
+        iv,
+        decrypted_iv,
+    }
 }
 
 impl ClientRequest {
@@ -78,12 +85,17 @@ impl ClientRequest {
         }
         let outer = Version::from_bytes([resp[0], resp[1], resp[2], resp[3]]);
         if outer != self.version {
-            return Err(VerifyError::VersionMismatch { expected: self.version, got: outer });
+            return Err(VerifyError::VersionMismatch {
+                expected: self.version,
+                got: outer,
+            });
         }
         let mut warnings = Vec::new();
         let (base, hwid) = if self.version.major == 4 {
             let (base, len) = BaseResponse::decode(resp).map_err(VerifyError::Malformed)?;
-            let mac = resp.get(len..len + 16).ok_or(VerifyError::Truncated(resp.len()))?;
+            let mac = resp
+                .get(len..len + 16)
+                .ok_or(VerifyError::Truncated(resp.len()))?;
             if v4_mac(&resp[..len]) != mac {
                 return Err(VerifyError::BadMac);
             }
@@ -92,7 +104,10 @@ impl ClientRequest {
             self.verify_encrypted(resp, &mut warnings)?
         };
         if base.version != self.version {
-            return Err(VerifyError::VersionMismatch { expected: self.version, got: base.version });
+            return Err(VerifyError::VersionMismatch {
+                expected: self.version,
+                got: base.version,
+            });
         }
         if base.cmid != self.cmid {
             return Err(VerifyError::CmidMismatch);
@@ -102,9 +117,16 @@ impl ClientRequest {
         }
         let expected = response_len(self.version, base.pid_size());
         if resp.len() != expected {
-            warnings.push(format!("response is {} bytes, expected {expected}", resp.len()));
+            warnings.push(format!(
+                "response is {} bytes, expected {expected}",
+                resp.len()
+            ));
         }
-        Ok(VerifiedResponse { base, hwid, warnings })
+        Ok(VerifiedResponse {
+            base,
+            hwid,
+            warnings,
+        })
     }
 
     fn verify_encrypted(
@@ -113,7 +135,7 @@ impl ClientRequest {
         warnings: &mut Vec<String>,
     ) -> Result<(BaseResponse, Option<[u8; 8]>), VerifyError> {
         let body = &resp[4..];
-        if body.len() < 32 || body.len() % 16 != 0 {
+        if body.len() < 32 || !body.len().is_multiple_of(16) {
             return Err(VerifyError::Malformed(format!(
                 "encrypted part is {} bytes, not a multiple of 16 of at least 32",
                 body.len()
@@ -123,7 +145,8 @@ impl ClientRequest {
         cbc_decrypt_in_place(cipher_for(self.version), &[0; 16], &mut plain);
         let len = pkcs7_unpad(&plain).map_err(|_| VerifyError::BadPadding)?;
         let plain = &plain[..len];
-        let (base, base_len) = BaseResponse::decode(plain.get(16..).unwrap_or(&[])).map_err(VerifyError::Malformed)?;
+        let (base, base_len) =
+            BaseResponse::decode(plain.get(16..).unwrap_or(&[])).map_err(VerifyError::Malformed)?;
         let mut r = crate::wire::Reader::new(&plain[16 + base_len..]);
         let short = |_| VerifyError::Malformed("response ends inside its trailer".into());
         let random_xor: Block16 = r.array().map_err(short)?;
@@ -147,9 +170,13 @@ impl ClientRequest {
             return Err(VerifyError::XorSaltsMismatch);
         }
         let slot = v6_time_slot(self.request_time);
-        let ok = [slot.wrapping_sub(V6_SLOT_STEP), slot, slot.wrapping_add(V6_SLOT_STEP)]
-            .iter()
-            .any(|&s| v6_hmac(&v6_hmac_key(s), &plain[..hmac_at]) == mac);
+        let ok = [
+            slot.wrapping_sub(V6_SLOT_STEP),
+            slot,
+            slot.wrapping_add(V6_SLOT_STEP),
+        ]
+        .iter()
+        .any(|&s| v6_hmac(&v6_hmac_key(s), &plain[..hmac_at]) == mac);
         if !ok {
             return Err(VerifyError::BadHmac);
         }

@@ -26,10 +26,16 @@ impl HResult {
     pub fn description(self) -> &'static str {
         match self.0 {
             0 => "success",
-            0x8007_000D => "the data is invalid (unsupported protocol version or malformed request)",
+            0x8007_000D => {
+                "the data is invalid (unsupported protocol version or malformed request)"
+            }
             0xC004_F042 => "the specified KMS cannot be used (KMS ID not served by this host)",
-            0xC004_F06C => "the request timestamp is invalid (client clock differs by more than 4 hours)",
-            0xC004_D104 => "the security processor reported that invalid data was used (host overcharged)",
+            0xC004_F06C => {
+                "the request timestamp is invalid (client clock differs by more than 4 hours)"
+            }
+            0xC004_D104 => {
+                "the security processor reported that invalid data was used (host overcharged)"
+            }
             0xC004_F038 => "the count reported by the KMS host is insufficient",
             0xC004_F074 => "no KMS host could be contacted",
             0x8007_0005 => "access denied",

@@ -6,10 +6,14 @@ mod client;
 mod hresult;
 mod server;
 
-pub use base::{filetime_from_unix, unix_from_filetime, BaseRequest, BaseResponse, EpidError, WORKSTATION_UNITS};
+pub use base::{
+    filetime_from_unix, unix_from_filetime, BaseRequest, BaseResponse, EpidError, WORKSTATION_UNITS,
+};
 pub use client::{build_request, ClientRequest, VerifiedResponse, VerifyError};
 pub use hresult::HResult;
-pub use server::{decode_request, handle_request, DecodedRequest, HostAnswer, KmsHost, Refusal, RefusalReason};
+pub use server::{
+    decode_request, handle_request, DecodedRequest, HostAnswer, KmsHost, Refusal, RefusalReason,
+};
 
 /// A KMS protocol version as sent in the first four bytes of a request (`minor`, `major`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -108,15 +108,25 @@ pub trait KmsHost {
 /// Decodes and checks a KMS request payload (version, size, MAC or padding, count bound).
 pub fn decode_request(payload: &[u8]) -> Result<DecodedRequest, Refusal> {
     if payload.len() < 4 {
-        return Err(Refusal::invalid(RefusalReason::TooShort { len: payload.len(), need: 4 }));
+        return Err(Refusal::invalid(RefusalReason::TooShort {
+            len: payload.len(),
+            need: 4,
+        }));
     }
     let version = Version::from_bytes([payload[0], payload[1], payload[2], payload[3]]);
     if !version.is_supported() {
         return Err(Refusal::invalid(RefusalReason::UnsupportedVersion(version)));
     }
-    let need = if version.major == 4 { V4_REQUEST_LEN } else { V5_REQUEST_LEN };
+    let need = if version.major == 4 {
+        V4_REQUEST_LEN
+    } else {
+        V5_REQUEST_LEN
+    };
     if payload.len() < need {
-        return Err(Refusal::invalid(RefusalReason::TooShort { len: payload.len(), need }));
+        return Err(Refusal::invalid(RefusalReason::TooShort {
+            len: payload.len(),
+            need,
+        }));
     }
     let (base_bytes, iv, decrypted_iv);
     let mut buf;
@@ -143,12 +153,22 @@ pub fn decode_request(payload: &[u8]) -> Result<DecodedRequest, Refusal> {
     }
     let base = BaseRequest::decode(base_bytes).expect("base request slice has the full length");
     if base.version != version {
-        return Err(Refusal::invalid(RefusalReason::VersionMismatch { outer: version, inner: base.version }));
+        return Err(Refusal::invalid(RefusalReason::VersionMismatch {
+            outer: version,
+            inner: base.version,
+        }));
     }
     if base.required_client_count > MAX_REQUIRED_CLIENT_COUNT {
-        return Err(Refusal::invalid(RefusalReason::RequiredCountTooHigh(base.required_client_count)));
+        return Err(Refusal::invalid(RefusalReason::RequiredCountTooHigh(
+            base.required_client_count,
+        )));
     }
-    Ok(DecodedRequest { version, base, iv, decrypted_iv })
+    Ok(DecodedRequest {
+        version,
+        base,
+        iv,
+        decrypted_iv,
+    })
 }
 
 /// Processes one KMS request payload: decode, ask `host`, build the response.
@@ -158,7 +178,10 @@ pub fn handle_request(
     rng: &mut dyn RngCore,
 ) -> Result<Vec<u8>, Refusal> {
     let request = decode_request(payload)?;
-    let answer = host.answer(&request).map_err(|hresult| Refusal { hresult, reason: RefusalReason::Policy })?;
+    let answer = host.answer(&request).map_err(|hresult| Refusal {
+        hresult,
+        reason: RefusalReason::Policy,
+    })?;
     encode_response(&request, &answer, rng)
 }
 
@@ -168,7 +191,8 @@ pub fn encode_response(
     answer: &HostAnswer,
     rng: &mut dyn RngCore,
 ) -> Result<Vec<u8>, Refusal> {
-    BaseResponse::check_epid(&answer.epid).map_err(|e| Refusal::invalid(RefusalReason::BadEpid(e)))?;
+    BaseResponse::check_epid(&answer.epid)
+        .map_err(|e| Refusal::invalid(RefusalReason::BadEpid(e)))?;
     let base = BaseResponse {
         version: request.base.version,
         epid: answer.epid.clone(),
@@ -185,7 +209,9 @@ pub fn encode_response(
         out.extend_from_slice(&mac);
         return Ok(out);
     }
-    let d = request.decrypted_iv.expect("V5/V6 requests carry the decrypted IV");
+    let d = request
+        .decrypted_iv
+        .expect("V5/V6 requests carry the decrypted IV");
     let mut random = [0u8; 16];
     rng.fill_bytes(&mut random);
     let mut plain = Vec::with_capacity(280);
