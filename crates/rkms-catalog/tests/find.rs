@@ -1,0 +1,174 @@
+//! `find_product` and `search` over the built-in catalog.
+
+mod common;
+
+use common::*;
+use rkms_catalog::{Catalog, FindError, MAX_CANDIDATES};
+
+const PRO_SKU: &str = "2de67392-b7a7-462a-b1ca-108dd189f588";
+
+fn cat() -> &'static Catalog {
+    Catalog::builtin()
+}
+
+#[test]
+fn by_guid_in_any_form() {
+    for q in [
+        PRO_SKU.to_owned(),
+        PRO_SKU.to_uppercase(),
+        format!("{{{PRO_SKU}}}"),
+        format!("  {{{}}} ", PRO_SKU.to_uppercase()),
+        PRO_SKU.replace('-', ""),
+    ] {
+        let sku = cat()
+            .find_product(&q)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(sku.id, guid(PRO_SKU), "{q}");
+        assert_eq!(sku.display_name, "Windows 10/11 Pro");
+    }
+}
+
+#[test]
+fn unknown_guid_is_not_found() {
+    // A KMS item's ID is not a SKU ID.
+    let q = "58e2134f-8e11-4d17-9cb2-91069c151148";
+    assert_eq!(
+        cat().find_product(q),
+        Err(FindError::NotFound { query: q.into() })
+    );
+}
+
+#[test]
+fn exact_name_wins_over_longer_names() {
+    // "Windows 10/11 Pro" is also a prefix of five other names.
+    let prefixed = cat()
+        .skus()
+        .filter(|s| s.display_name.starts_with("Windows 10/11 Pro"))
+        .count();
+    assert!(prefixed > 1);
+    for q in [
+        "Windows 10/11 Pro",
+        "windows 10/11 PRO",
+        " Windows 10/11 Pro\t",
+    ] {
+        assert_eq!(cat().find_product(q).unwrap().id, guid(PRO_SKU), "{q:?}");
+    }
+    assert_eq!(
+        cat()
+            .find_product("Office Professional Plus 2019")
+            .unwrap()
+            .id,
+        guid("85dd8b5f-eaa4-4af3-a628-cce9e77c9a03")
+    );
+}
+
+#[test]
+fn unique_prefix() {
+    let sku = cat().find_product("office mondo r").unwrap();
+    assert_eq!(sku.display_name, "Office Mondo R 2016");
+}
+
+#[test]
+fn unique_substring() {
+    let sku = cat().find_product("pro workstation n").unwrap();
+    assert_eq!(sku.display_name, "Windows 10/11 Pro Workstation N");
+    let sku = cat().find_product("multi-session").unwrap();
+    assert_eq!(sku.display_name, "Windows 10/11 Enterprise multi-session");
+}
+
+#[test]
+fn ambiguous_prefix() {
+    let err = cat().find_product("Windows").unwrap_err();
+    let expected_total = cat()
+        .skus()
+        .filter(|s| s.display_name.to_lowercase().starts_with("windows"))
+        .count();
+    let FindError::Ambiguous {
+        query,
+        candidates,
+        total,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(query, "Windows");
+    assert_eq!(*total, expected_total);
+    assert_eq!(candidates.len(), MAX_CANDIDATES);
+    assert!(candidates.iter().all(|c| c.starts_with("Windows")));
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("\"Windows\" matches {expected_total} products: ")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("and {} more", expected_total - MAX_CANDIDATES)),
+        "{msg}"
+    );
+}
+
+#[test]
+fn ambiguous_substring_lists_all_when_few() {
+    let err = cat().find_product("azure core").unwrap_err();
+    let FindError::Ambiguous {
+        candidates, total, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*total, 4);
+    assert_eq!(candidates.len(), 4);
+    assert!(!err.to_string().contains(" and "), "{err}");
+}
+
+#[test]
+fn not_found() {
+    for q in ["Frobnicator 3000", "", "   "] {
+        let err = cat().find_product(q).unwrap_err();
+        assert_eq!(err, FindError::NotFound { query: q.into() });
+        assert!(err.to_string().starts_with("no product matches"), "{err}");
+    }
+}
+
+#[test]
+fn search_empty_returns_everything_in_file_order() {
+    let all = cat().search("");
+    assert_eq!(all.len(), cat().skus().len());
+    assert!(all.iter().zip(cat().skus()).all(|(a, b)| a.id == b.id));
+    assert_eq!(cat().search("  ").len(), all.len());
+}
+
+#[test]
+fn search_matches_name_gvlk_kms_item_and_application() {
+    let c = cat();
+    // Display name, case-insensitive.
+    let hits = c.search("PRO WORKSTATION");
+    assert_eq!(hits.len(), 2);
+    // GVLK.
+    let hits = c.search("w269n-wfgwx");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].id, guid(PRO_SKU));
+    // KMS item name only ("ServerRdsh" appears in no SKU name).
+    let hits = c.search("serverrdsh");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        hits[0].display_name,
+        "Windows 10/11 Enterprise multi-session"
+    );
+    // Application name only.
+    let office = guid(OFFICE2013_APP);
+    let hits = c.search("office 2013+");
+    assert_eq!(hits.len(), c.skus().filter(|s| s.app_id == office).count());
+    assert!(hits.iter().all(|s| s.app_id == office));
+    // Nothing.
+    assert!(c.search("frobnicator").is_empty());
+}
+
+#[test]
+fn search_keeps_file_order() {
+    let c = cat();
+    let position = |id| c.skus().position(|s| s.id == id).unwrap();
+    let hits = c.search("2019");
+    assert!(hits.len() > 10);
+    let positions: Vec<usize> = hits.iter().map(|s| position(s.id)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+}
