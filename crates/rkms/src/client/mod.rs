@@ -1,0 +1,227 @@
+//! `rkms activate`: send activation requests to any KMS host and verify the answers as a
+//! genuine client does.
+
+mod report;
+mod session;
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::OsRng;
+use rkms_catalog::Catalog;
+use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, HResult, Version};
+use rkms_proto::rpc::client::BindOffer;
+use uuid::Uuid;
+
+pub use report::Outcome;
+pub use session::{Session, SessionError};
+
+use crate::addr::{split_host_port, DEFAULT_PORT};
+
+/// The product `rkms activate` asks for unless told otherwise.
+pub const DEFAULT_PRODUCT: &str = "Windows 10/11 Pro";
+
+/// Everything one `rkms activate` run needs.
+#[derive(Debug, Clone)]
+pub struct ActivateOptions {
+    /// `HOST[:PORT]`.
+    pub host: String,
+    /// 4, 5 or 6.
+    pub protocol: u16,
+    /// Catalog name or SKU GUID.
+    pub product: String,
+    /// Overrides of the catalog's IDs.
+    pub app_id: Option<Uuid>,
+    /// See `app_id`.
+    pub kms_id: Option<Uuid>,
+    /// See `app_id`.
+    pub sku_id: Option<Uuid>,
+    /// Fixed client machine ID (else a fresh random one per request).
+    pub cmid: Option<Uuid>,
+    /// Workstation name sent.
+    pub name: String,
+    /// Override of the product's activation threshold.
+    pub required_count: Option<u32>,
+    /// Requests to send.
+    pub count: u32,
+    /// One TCP connection per request.
+    pub new_connection: bool,
+    /// Offer NDR64.
+    pub ndr64: bool,
+    /// Offer BTFN.
+    pub btfn: bool,
+    /// Set the multiplex flag in the bind.
+    pub multiplex: bool,
+    /// Per-step timeout.
+    pub timeout: Duration,
+    /// One JSON object per response instead of text.
+    pub json: bool,
+}
+
+/// The IDs and threshold a request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Product name for display.
+    pub name: String,
+    /// Application ID.
+    pub app_id: Uuid,
+    /// KMS counted ID.
+    pub kms_id: Uuid,
+    /// SKU ID.
+    pub sku_id: Uuid,
+    /// Activation threshold sent.
+    pub required_count: u32,
+}
+
+/// Resolves the product and the ID overrides into what the request carries.
+pub fn resolve_target(catalog: &Catalog, opts: &ActivateOptions) -> Result<Target, String> {
+    let sku = catalog
+        .find_product(&opts.product)
+        .map_err(|e| e.to_string())?;
+    let kms = catalog.kms_item_resolved(&sku.kms_id);
+    let required = kms.map(|k| k.ncount_policy).unwrap_or(sku.ncount_policy);
+    let sku_id = opts.sku_id.unwrap_or(sku.id);
+    let kms_id = opts.kms_id.unwrap_or(sku.kms_id);
+    let app_id = opts.app_id.unwrap_or(sku.app_id);
+    let name = catalog.product_name(&sku_id, &kms_id, &app_id);
+    Ok(Target {
+        name,
+        app_id,
+        kms_id,
+        sku_id,
+        required_count: opts.required_count.unwrap_or(required),
+    })
+}
+
+/// Runs `rkms activate` and returns the process exit code (0 only if every response was
+/// verified, carried success and the last one reported enough clients to activate).
+pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
+    let mut out = report::Reporter::new(opts.json);
+    let target = match resolve_target(catalog, &opts) {
+        Ok(t) => t,
+        Err(e) => {
+            out.fatal(&format!("--product: {e}"));
+            return 2;
+        }
+    };
+    let addrs = match resolve(&opts.host).await {
+        Ok(a) => a,
+        Err(e) => {
+            out.fatal(&e);
+            return 1;
+        }
+    };
+    let offer = BindOffer {
+        ndr64: opts.ndr64,
+        btfn: opts.btfn,
+        multiplex: opts.multiplex,
+    };
+    let mut session: Option<(Session, SocketAddr)> = None;
+    let mut all_ok = true;
+    let mut last_activated = false;
+    for n in 1..=opts.count {
+        if session.is_none() || opts.new_connection {
+            match connect_any(&addrs, offer, opts.timeout).await {
+                Ok((s, addr)) => {
+                    out.connected(&opts.host, addr, s.bound());
+                    session = Some((s, addr));
+                }
+                Err(e) => {
+                    out.fatal(&e);
+                    return 1;
+                }
+            }
+        }
+        let (s, addr) = session.as_mut().expect("connected above");
+        let outcome = one_request(s, *addr, &opts, &target, n).await;
+        all_ok &= outcome.ok();
+        last_activated = outcome.activated();
+        out.outcome(&outcome);
+        if outcome.connection_failed() {
+            session = None;
+        }
+    }
+    if all_ok && last_activated {
+        0
+    } else {
+        1
+    }
+}
+
+async fn one_request(
+    s: &mut Session,
+    addr: SocketAddr,
+    opts: &ActivateOptions,
+    target: &Target,
+    n: u32,
+) -> Outcome {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let cmid = opts.cmid.unwrap_or_else(Uuid::new_v4);
+    let base = BaseRequest {
+        version: Version::new(opts.protocol),
+        is_client_vm: 0,
+        license_status: 2,
+        grace_time: 43200,
+        application_id: target.app_id,
+        sku_id: target.sku_id,
+        kms_id: target.kms_id,
+        cmid,
+        required_client_count: target.required_count,
+        request_time: filetime_from_unix(now),
+        previous_cmid: Uuid::nil(),
+        workstation: BaseRequest::workstation_field(&opts.name),
+    };
+    let request = build_request(Version::new(opts.protocol), &base, &mut OsRng);
+    let mut outcome = Outcome::new(n, opts.count, addr, target.clone(), cmid, opts.protocol);
+    match s.activate(&request.bytes).await {
+        Err(e) => outcome.set_error(e.to_string(), true),
+        Ok((stub, syntax)) => {
+            outcome.syntax = Some(syntax);
+            outcome.warnings.extend(stub.warnings);
+            match stub.result {
+                Err(hresult) => outcome.set_refused(hresult),
+                Ok(payload) => match request.verify_response(&payload) {
+                    Ok(v) => outcome.set_verified(v),
+                    Err(e) => {
+                        outcome.set_error(format!("response failed verification: {e}"), false)
+                    }
+                },
+            }
+        }
+    }
+    outcome
+}
+
+async fn resolve(host: &str) -> Result<Vec<SocketAddr>, String> {
+    let (name, port) = split_host_port(host, DEFAULT_PORT)?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve '{name}': {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("'{name}' has no address"));
+    }
+    Ok(addrs)
+}
+
+async fn connect_any(
+    addrs: &[SocketAddr],
+    offer: BindOffer,
+    timeout: Duration,
+) -> Result<(Session, SocketAddr), String> {
+    let mut errors = Vec::new();
+    for addr in addrs {
+        match Session::open(*addr, offer, timeout).await {
+            Ok(s) => return Ok((s, *addr)),
+            Err(e) => errors.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(format!(
+        "no KMS host could be contacted ({}; {})",
+        HResult::SERVICE_UNAVAILABLE,
+        errors.join("; ")
+    ))
+}

@@ -1,0 +1,219 @@
+//! What `rkms activate` prints: a readable block per response, or one JSON object per line.
+
+use std::net::SocketAddr;
+
+use rkms_proto::kms::{HResult, VerifiedResponse};
+use rkms_proto::rpc::client::Bound;
+use rkms_proto::rpc::TransferSyntax;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Target;
+
+/// The result of one activation request.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    n: u32,
+    of: u32,
+    addr: SocketAddr,
+    target: Target,
+    cmid: Uuid,
+    protocol: u16,
+    /// Transfer syntax used.
+    pub syntax: Option<TransferSyntax>,
+    response: Option<VerifiedResponse>,
+    hresult: Option<HResult>,
+    error: Option<String>,
+    connection_failed: bool,
+    /// Warnings from the RPC and KMS checks.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    pub(super) fn new(
+        n: u32,
+        of: u32,
+        addr: SocketAddr,
+        target: Target,
+        cmid: Uuid,
+        protocol: u16,
+    ) -> Self {
+        Outcome {
+            n,
+            of,
+            addr,
+            target,
+            cmid,
+            protocol,
+            syntax: None,
+            response: None,
+            hresult: None,
+            error: None,
+            connection_failed: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(super) fn set_error(&mut self, e: String, connection: bool) {
+        self.error = Some(e);
+        self.connection_failed = connection;
+    }
+
+    pub(super) fn set_refused(&mut self, h: HResult) {
+        self.hresult = Some(h);
+    }
+
+    pub(super) fn set_verified(&mut self, v: VerifiedResponse) {
+        self.warnings.extend(v.warnings.iter().cloned());
+        self.hresult = Some(HResult::S_OK);
+        self.response = Some(v);
+    }
+
+    /// Verified with success.
+    pub fn ok(&self) -> bool {
+        self.response.is_some() && self.error.is_none()
+    }
+
+    /// Verified, and the count reaches the threshold.
+    pub fn activated(&self) -> bool {
+        self.response
+            .as_ref()
+            .is_some_and(|r| r.base.current_count >= self.target.required_count)
+    }
+
+    /// The connection is unusable afterwards.
+    pub fn connection_failed(&self) -> bool {
+        self.connection_failed
+    }
+
+    fn verdict(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("failed: {e}");
+        }
+        match (&self.response, self.hresult) {
+            (Some(r), _) if r.base.current_count >= self.target.required_count => {
+                "activated".into()
+            }
+            (Some(r), _) => format!(
+                "not activated: the host reports {} clients, the product needs {} ({})",
+                r.base.current_count,
+                self.target.required_count,
+                HResult::NOT_ENOUGH_COUNT
+            ),
+            (None, Some(h)) => format!("refused by the host: {h} ({})", h.description()),
+            (None, None) => "failed".into(),
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let r = self.response.as_ref();
+        json!({
+            "request": self.n,
+            "address": self.addr.to_string(),
+            "protocol": self.protocol,
+            "syntax": self.syntax.map(|s| s.to_string()),
+            "product": self.target.name,
+            "app_id": self.target.app_id,
+            "kms_id": self.target.kms_id,
+            "sku_id": self.target.sku_id,
+            "cmid": self.cmid,
+            "required_count": self.target.required_count,
+            "hresult": self.hresult.map(|h| h.to_string()),
+            "verified": r.is_some(),
+            "activated": self.activated(),
+            "epid": r.map(|r| r.base.epid.clone()),
+            "hwid": r.and_then(|r| r.hwid).map(hex::encode_upper),
+            "current_count": r.map(|r| r.base.current_count),
+            "activation_interval": r.map(|r| r.base.activation_interval),
+            "renewal_interval": r.map(|r| r.base.renewal_interval),
+            "warnings": self.warnings,
+            "error": self.error,
+            "verdict": self.verdict(),
+        })
+    }
+}
+
+/// Prints results as text or JSON lines.
+pub struct Reporter {
+    json: bool,
+}
+
+impl Reporter {
+    pub(super) fn new(json: bool) -> Self {
+        Reporter { json }
+    }
+
+    pub(super) fn fatal(&mut self, msg: &str) {
+        if self.json {
+            println!("{}", json!({ "error": msg }));
+        } else {
+            eprintln!("error: {msg}");
+        }
+    }
+
+    pub(super) fn connected(&mut self, host: &str, addr: SocketAddr, b: &Bound) {
+        if self.json {
+            return;
+        }
+        let mut syntaxes = Vec::new();
+        if b.ndr32.is_some() {
+            syntaxes.push("NDR32");
+        }
+        if b.ndr64.is_some() {
+            syntaxes.push("NDR64");
+        }
+        let btfn = if b.btfn { ", BTFN acknowledged" } else { "" };
+        println!(
+            "Connected to {host} ({addr}): bound {}{btfn}",
+            syntaxes.join(" + ")
+        );
+        for w in &b.warnings {
+            println!("  warning: {w}");
+        }
+    }
+
+    pub(super) fn outcome(&mut self, o: &Outcome) {
+        if self.json {
+            println!("{}", o.to_json());
+            return;
+        }
+        let syntax = o.syntax.map(|s| format!(" over {s}")).unwrap_or_default();
+        println!("Request {} of {}: KMS V{}{syntax}", o.n, o.of, o.protocol);
+        println!("  Product          : {}", o.target.name);
+        println!(
+            "  IDs              : app {} / KMS {} / SKU {}",
+            o.target.app_id, o.target.kms_id, o.target.sku_id
+        );
+        println!("  Client machine ID: {}", o.cmid);
+        if let Some(r) = &o.response {
+            println!("  KMS host ePID    : {}", r.base.epid);
+            if let Some(h) = r.hwid {
+                println!("  KMS host HwId    : {}", hex::encode_upper(h));
+            }
+            println!(
+                "  Current count    : {} (product needs {})",
+                r.base.current_count, o.target.required_count
+            );
+            println!(
+                "  Intervals        : activation {} min, renewal {} min",
+                r.base.activation_interval, r.base.renewal_interval
+            );
+            println!(
+                "  Verified         : yes (version, CMID, time stamp, {})",
+                checks(o.protocol)
+            );
+        }
+        for w in &o.warnings {
+            println!("  warning: {w}");
+        }
+        println!("  Result           : {}", o.verdict());
+    }
+}
+
+fn checks(protocol: u16) -> &'static str {
+    match protocol {
+        4 => "MAC, size",
+        5 => "hash, response IV, size",
+        _ => "HMAC, hash, XorSalts, response IV, size",
+    }
+}

@@ -1,0 +1,13 @@
+//! rkms: a KMS host emulator and test client, built on the sans-I/O core in `rkms-proto`.
+//!
+//! Modules depend inward: `server` and `client` (I/O) use `policy` (decisions) and the
+//! catalog, which use the protocol core; nothing in the core knows about them.
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod cli;
+pub mod client;
+pub mod interval;
+pub mod logging;
+pub mod policy;
+pub mod server;

@@ -1,0 +1,147 @@
+//! One client connection: read bytes, cut them into PDUs, feed the protocol state machine,
+//! write each reply in one write, close on error, idle timeout or shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand::rngs::OsRng;
+use rand::RngCore;
+use rkms_proto::kms::{DecodedRequest, HResult, HostAnswer, KmsHost};
+use rkms_proto::rpc::{complete_pdu_len, Event, RpcConfig, ServerConnection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::ServerConfig;
+use crate::policy::Policy;
+
+/// The policy seen from one connection: it knows the client's address for the logs.
+struct ConnectionHost<'a> {
+    policy: &'a Policy,
+    peer: SocketAddr,
+}
+
+impl KmsHost for ConnectionHost<'_> {
+    fn answer(&mut self, request: &DecodedRequest) -> Result<HostAnswer, HResult> {
+        let rq = &request.base;
+        let decision = self.policy.decide(request);
+        let workstation = match rq.workstation_name() {
+            Ok(name) => name,
+            Err(_) => {
+                warn!(client = %self.peer, "workstation name is not valid UTF-16; logged with replacement characters");
+                rq.workstation_name_lossy()
+            }
+        };
+        let result = match &decision.answer {
+            Ok(a) => format!(
+                "activated (count {} for required {})",
+                a.current_count, rq.required_client_count
+            ),
+            Err(h) => format!("refused {h}: {}", h.description()),
+        };
+        info!(
+            client = %self.peer,
+            workstation = %workstation,
+            cmid = %rq.cmid,
+            product = %decision.product,
+            sku = %rq.sku_id,
+            kms_id = %rq.kms_id,
+            protocol = %request.version,
+            "{result}"
+        );
+        debug!(client = %self.peer, request = ?rq, answer = ?decision.answer, profile = %decision.profile, "decoded request");
+        decision.answer
+    }
+}
+
+/// Serves one connection until the client closes, an error, the idle timeout or shutdown.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    policy: Arc<Policy>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    let _ = stream.set_nodelay(true);
+    let mut rpc = ServerConnection::new(RpcConfig {
+        ndr64: config.ndr64,
+        btfn: config.btfn,
+        max_call_size: config.max_call_size,
+        local_port,
+        assoc_group: OsRng.next_u32() | 1,
+    });
+    let mut host = ConnectionHost {
+        policy: &policy,
+        peer,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    let mut chunk = [0u8; 2048];
+    loop {
+        // Handle every complete PDU already buffered.
+        loop {
+            let len = match complete_pdu_len(&buf, config.max_pdu) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(client = %peer, "closing connection: {e}");
+                    return;
+                }
+            };
+            let out = rpc.handle_pdu(&buf[..len], &mut host, &mut OsRng);
+            buf.drain(..len);
+            if let Some(reply) = &out.reply {
+                if let Err(e) = stream.write_all(reply).await {
+                    debug!(client = %peer, "write failed: {e}");
+                    return;
+                }
+            }
+            match out.event {
+                Event::Close(reason) => {
+                    warn!(client = %peer, "closing connection: {reason}");
+                    return;
+                }
+                Event::Fault { status, why } => {
+                    warn!(client = %peer, "RPC fault 0x{status:08X}: {why}")
+                }
+                Event::BindNak { reason, why } => {
+                    warn!(client = %peer, "bind refused (reason {reason}): {why}")
+                }
+                Event::Kms {
+                    result: Err(refusal),
+                    ..
+                } if refusal.reason != rkms_proto::kms::RefusalReason::Policy => {
+                    warn!(client = %peer, "KMS request refused with {}: {}", refusal.hresult, refusal.reason)
+                }
+                other => debug!(client = %peer, event = ?other, "handled PDU"),
+            }
+        }
+        let read = tokio::select! {
+            r = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => r,
+            _ = stop.changed() => {
+                debug!(client = %peer, "closing connection for shutdown");
+                return;
+            }
+        };
+        match read {
+            Err(_) => {
+                debug!(client = %peer, "idle timeout after {:?}", config.idle_timeout);
+                return;
+            }
+            Ok(Ok(0)) => {
+                if !buf.is_empty() {
+                    warn!(client = %peer, "client closed the connection in the middle of a PDU ({} bytes)", buf.len());
+                } else {
+                    debug!(client = %peer, "client closed the connection");
+                }
+                return;
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => {
+                debug!(client = %peer, "read failed: {e}");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Binding listening sockets (dual-stack by default) and the accept loop.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, warn};
+
+use super::{connection, ServerConfig};
+use crate::policy::Policy;
+
+/// The default listen address: every IPv6 and (dual-stack) IPv4 address, port 1688.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 1688);
+
+/// Binds every address; with none given, `[::]:1688` dual-stack, else `0.0.0.0:1688` when IPv6
+/// is unavailable on this machine.
+pub fn bind_listeners(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
+    if addrs.is_empty() {
+        return match bind_one(DEFAULT_LISTEN) {
+            Ok(l) => Ok(vec![l]),
+            Err(e) => {
+                warn!("cannot listen on {DEFAULT_LISTEN} ({e:#}); falling back to IPv4 only");
+                let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_LISTEN.port());
+                Ok(vec![bind_one(v4)?])
+            }
+        };
+    }
+    addrs.iter().map(|a| bind_one(*a)).collect()
+}
+
+fn bind_one(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .with_context(|| format!("cannot create a socket for {addr}"))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // [::] also accepts IPv4 clients (as ::ffff:a.b.c.d) unless given as a separate listener.
+        socket.set_only_v6(!addr.ip().is_unspecified())?;
+    }
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    socket
+        .listen(1024)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    TcpListener::from_std(socket.into()).with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Accepts connections until told to stop, one task per connection.
+pub async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    policy: Arc<Policy>,
+    mut stop: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    debug!(client = %peer, "connection accepted");
+                    let config = config.clone();
+                    let policy = policy.clone();
+                    let stop = stop.clone();
+                    let done = done.clone();
+                    tokio::spawn(async move {
+                        connection::serve(stream, peer, config, policy, stop).await;
+                        drop(done);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and similar: wait a little instead of spinning.
+                    error!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
