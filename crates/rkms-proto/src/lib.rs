@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod epid;
 pub mod kms;
 pub mod rpc;
 pub mod wire;

@@ -1,0 +1,265 @@
+//! Our client against our server on loopback: every protocol version, NDR32/NDR64, BTFN on
+//! and off on both sides, several calls per connection; and the `rkms activate` command.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{rkms_bin, Server};
+use rkms::client::Session;
+use rkms_proto::kms::{build_request, BaseRequest, Version};
+use rkms_proto::rpc::client::BindOffer;
+use rkms_proto::rpc::TransferSyntax;
+use uuid::Uuid;
+
+fn base(cmid: Uuid) -> BaseRequest {
+    BaseRequest {
+        version: Version::V6,
+        is_client_vm: 0,
+        license_status: 2,
+        grace_time: 43200,
+        application_id: Uuid::parse_str("55c92734-d682-4d71-983e-d6ec3f16059f").unwrap(),
+        sku_id: Uuid::parse_str("2de67392-b7a7-462a-b1ca-108dd189f588").unwrap(),
+        kms_id: Uuid::parse_str("58e2134f-8e11-4d17-9cb2-91069c151148").unwrap(),
+        cmid,
+        required_client_count: 25,
+        request_time: rkms_proto::kms::filetime_from_unix(1_790_000_000),
+        previous_cmid: Uuid::nil(),
+        workstation: BaseRequest::workstation_field("e2e.example"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix_versions_syntaxes_btfn_two_calls() {
+    for (server_ndr64, server_btfn) in [(true, true), (false, true), (true, false), (false, false)]
+    {
+        let mut args = vec![];
+        if !server_ndr64 {
+            args.push("--no-ndr64");
+        }
+        if !server_btfn {
+            args.push("--no-btfn");
+        }
+        let server = Server::start(&args);
+        for client_ndr64 in [true, false] {
+            for client_btfn in [true, false] {
+                for major in [4u16, 5, 6] {
+                    let offer = BindOffer {
+                        ndr64: client_ndr64,
+                        btfn: client_btfn,
+                        multiplex: true,
+                    };
+                    let mut s = Session::open(server.addr, offer, Duration::from_secs(5))
+                        .await
+                        .unwrap();
+                    let b = s.bound().clone();
+                    assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+                    assert_eq!(b.btfn, client_btfn && server_btfn);
+                    assert_eq!(b.ndr64.is_some(), client_ndr64 && server_ndr64);
+                    assert!(
+                        b.ndr32.is_some(),
+                        "NDR32 bound directly or via alter_context"
+                    );
+                    let mut syntaxes = Vec::new();
+                    for call in 0..2 {
+                        let cmid = Uuid::new_v4();
+                        let rq =
+                            build_request(Version::new(major), &base(cmid), &mut rand::rngs::OsRng);
+                        let (stub, syntax) = s.activate(&rq.bytes).await.unwrap();
+                        assert!(stub.warnings.is_empty(), "{:?}", stub.warnings);
+                        let v = rq.verify_response(&stub.result.unwrap()).unwrap();
+                        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+                        assert_eq!(v.base.cmid, cmid);
+                        assert_eq!(v.base.current_count, 50);
+                        assert_eq!(
+                            v.base.epid,
+                            "03612-04919-018-914043-03-1033-20348.0000-1162026"
+                        );
+                        assert_eq!(v.hwid.is_some(), major == 6);
+                        syntaxes.push(syntax);
+                        let _ = call;
+                    }
+                    let second = if client_ndr64 && server_ndr64 {
+                        TransferSyntax::Ndr64
+                    } else {
+                        TransferSyntax::Ndr32
+                    };
+                    assert_eq!(syntaxes, vec![TransferSyntax::Ndr32, second]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn activate_command_prints_and_exits_zero_on_success() {
+    let server = Server::start(&[
+        "--epid",
+        "03612-00206-556-123727-03-1033-17763.0000-2972018",
+        "--hwid",
+        "0102030405060708",
+    ]);
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            &server.addr.to_string(),
+            "--count",
+            "2",
+            "--name",
+            "cli-test",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.matches("Result           : activated").count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("03612-00206-556-123727-03-1033-17763.0000-2972018"));
+    assert!(text.contains("KMS host HwId    : 0102030405060708"));
+    assert!(
+        text.contains("KMS V6 over NDR64"),
+        "second call uses NDR64: {text}"
+    );
+    let line = server.wait_log("workstation=cli-test");
+    assert!(line.contains("product=Windows 10/11 Pro"), "{line}");
+    assert!(line.contains("activated"), "{line}");
+}
+
+#[test]
+fn activate_json_each_protocol_and_product() {
+    let server = Server::start(&[
+        "--client-count",
+        "7",
+        "--activation-interval",
+        "2h",
+        "--renewal-interval",
+        "3d",
+    ]);
+    for (protocol, product, count) in [
+        ("4", "Office Professional Plus 2010", 7),
+        ("5", "Windows Server 2012 Datacenter", 7),
+        ("6", "Windows 10/11 Pro", 26),
+    ] {
+        let out = Command::new(rkms_bin())
+            .args([
+                "activate",
+                &server.addr.to_string(),
+                "--protocol",
+                protocol,
+                "--product",
+                product,
+                "--json",
+                "--new-connection",
+                "--count",
+                "2",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for v in &lines {
+            assert_eq!(v["verified"], true, "{v}");
+            assert_eq!(v["protocol"], protocol.parse::<u64>().unwrap());
+            assert_eq!(v["product"], product);
+            assert_eq!(v["current_count"], count, "{v}");
+            assert_eq!(v["activation_interval"], 120);
+            assert_eq!(v["renewal_interval"], 4320);
+            assert_eq!(
+                v["syntax"], "NDR32",
+                "a new connection each time: always the first call"
+            );
+        }
+        assert_ne!(lines[0]["cmid"], lines[1]["cmid"], "fresh CMID per request");
+        assert!(out.status.success());
+    }
+}
+
+#[test]
+fn activate_failures_exit_non_zero_with_a_reason() {
+    // Nothing listens there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = dead.local_addr().unwrap();
+    drop(dead);
+    let out = Command::new(rkms_bin())
+        .args(["activate", &addr.to_string(), "--timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no KMS host could be contacted") && err.contains("0xC004F074"),
+        "{err}"
+    );
+    // Unknown product.
+    let out = Command::new(rkms_bin())
+        .args(["activate", "127.0.0.1", "--product", "No Such Product"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--product"));
+    // The required count given on the command line is what the host sees (auto count = 2N).
+    let server = Server::start(&[]);
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            &server.addr.to_string(),
+            "--required-count",
+            "30",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["current_count"], 60);
+    assert!(out.status.success());
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--hwid", "xyz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("16 hexadecimal digits"));
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--renewal-interval", "5y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
+}
+
+#[test]
+fn ipv6_loopback_and_sigterm_shutdown() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("IPv6 loopback unavailable here; skipping");
+        return;
+    }
+    let mut server = Server::start_on("[::1]:0", &[]);
+    let out = Command::new(rkms_bin())
+        .args(["activate", &format!("{}", server.addr), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = server.child().id();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = server.child().wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    server.wait_log("stopped");
+}
