@@ -20,6 +20,9 @@
 //!
 //! CSVLKs' `activates_kms_ids` and profiles' `csvlk_id` are not cross-checked (the built-in
 //! data lists a Vista pre-release counted ID that has no KMS item).
+//!
+//! [`render`] turns SKUs into the text table, JSON and client activation guide the command
+//! line prints.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -27,10 +30,12 @@ pub mod error;
 pub mod load;
 pub mod lookup;
 pub mod model;
+pub mod render;
 pub mod search;
 
 pub use error::{CatalogError, Section};
 pub use load::{is_product_key_format, BUILTIN_PRODUCTS_JSON};
 pub use lookup::{Catalog, FALLBACK_EPID_PROFILE};
 pub use model::{Application, Csvlk, EpidProfile, HostBuild, KmsItem, Sku};
+pub use render::GuideError;
 pub use search::{FindError, MAX_CANDIDATES};
