@@ -1,12 +1,14 @@
 //! The command line: subcommands and options with their help texts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::addr::parse_listen;
 use crate::interval::parse_minutes;
+use crate::policy::{Allow, Randomization};
 
 /// rkms: a KMS host emulator and test client.
 #[derive(Debug, Parser)]
@@ -18,6 +20,10 @@ pub struct Cli {
     /// Log level: error, warn, info, debug or trace (overrides -v).
     #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"])]
     pub log_level: Option<String>,
+    /// Products file (same format as the built-in catalog) adding to or replacing built-in
+    /// entries with the same ID, read at start.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub products: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +36,51 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send activation requests to a KMS host and verify its answers.
     Activate(ActivateArgs),
+    /// List the products rkms knows, with their GVLKs (volume license keys).
+    Products(ProductsArgs),
+    /// Print the commands that activate a product against a KMS host, to type on the client.
+    Guide(GuideArgs),
+    /// Print the ePIDs and HwId a server with these options would use, or check an ePID.
+    Epid(EpidArgs),
+}
+
+/// Options that decide the host's ePIDs and HwId (shared by `serve` and `epid`).
+#[derive(Debug, Args, Clone)]
+pub struct IdentityArgs {
+    /// ePID for every product (EPID), or for one ePID profile (PROFILE=EPID[/HWID], e.g.
+    /// Office2019=03612-00206-684-137669-03-1033-17763.0000-2972018). Repeatable. Profiles:
+    /// Windows, Office2010, Office2013, Office2016, Office2019, Office2021, Office2024, WinChinaGov.
+    #[arg(long = "epid", value_name = "EPID|PROFILE=EPID[/HWID]")]
+    pub epid: Vec<String>,
+    /// Hardware ID sent in V6 responses: 16 hex digits, or "random" for a new one at each start.
+    #[arg(long, value_name = "HEX16|random", default_value = "3A1C049600B60076")]
+    pub hwid: String,
+    /// LCID (host language) of the ePIDs, e.g. 1033 for en-US (default: random from Windows' list,
+    /// or 1033 with --randomize fixed).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=0xFFFF))]
+    pub lcid: Option<u32>,
+    /// Windows build the ePIDs claim for the host (default: random among server builds that can
+    /// hold every KMS host key, 20348 or 26100).
+    #[arg(long, value_name = "BUILD")]
+    pub host_build: Option<u32>,
+    /// How ePIDs are chosen: fixed (built-in), start (random once per start, like vlmcsd -r1),
+    /// request (random for every request: testing only, easy to detect). 0/1/2 also accepted.
+    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = parse_randomization)]
+    pub randomize: Randomization,
+    /// Do not negotiate NDR64 (like a pre-Windows 8 host; generated ePIDs then claim an older build).
+    #[arg(long)]
+    pub no_ndr64: bool,
+}
+
+fn parse_randomization(s: &str) -> Result<Randomization, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "fixed" | "0" => Ok(Randomization::Fixed),
+        "start" | "1" => Ok(Randomization::PerStart),
+        "request" | "2" => Ok(Randomization::PerRequest),
+        _ => Err(format!(
+            "'{s}': expected fixed, start or request (or 0, 1, 2)"
+        )),
+    }
 }
 
 /// Options of `rkms serve`.
@@ -39,15 +90,9 @@ pub struct ServeArgs {
     /// Default: [::]:1688 dual-stack, or 0.0.0.0:1688 where IPv6 is unavailable.
     #[arg(long = "listen", value_name = "ADDR:PORT", value_parser = parse_listen)]
     pub listen: Vec<SocketAddr>,
-    /// ePID sent for every product (default: one built-in ePID per KMS host key group).
-    #[arg(long, value_name = "EPID")]
-    pub epid: Option<String>,
-    /// Hardware ID sent in V6 responses: 16 hex digits, or "random" for a new one at each start.
-    #[arg(long, value_name = "HEX16|random", default_value = "3A1C049600B60076")]
-    pub hwid: String,
-    /// LCID (language) written into the built-in ePIDs, e.g. 1033 for en-US.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=0xFFFF))]
-    pub lcid: Option<u32>,
+    /// ePID and HwId options.
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// Client count reported (py-kms rules: below a request's need reports need+1, capped at 2x need).
     /// Default: twice the count each request needs, like a fully charged host.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -58,9 +103,14 @@ pub struct ServeArgs {
     /// Minutes between renewals (or e.g. 7d, 168h).
     #[arg(long, value_name = "MIN", default_value = "10080", value_parser = parse_minutes)]
     pub renewal_interval: u32,
-    /// Do not offer NDR64 (answer like a pre-Windows 8 host).
+    /// Which KMS IDs are served: any; known (only catalog KMS IDs, with their own application);
+    /// volume (no retail or preview IDs); known-volume (both, closest to a genuine host).
+    /// Refused requests get 0xC004F042. vlmcsd's -K0..-K3 numbers also accepted.
+    #[arg(long, value_name = "LEVEL", default_value = "any")]
+    pub allow: Allow,
+    /// Refuse requests whose clock differs from this host's by more than 4 hours (0xC004F06C).
     #[arg(long)]
-    pub no_ndr64: bool,
+    pub check_client_time: bool,
     /// Do not answer bind-time feature negotiation.
     #[arg(long)]
     pub no_btfn: bool,
@@ -75,12 +125,15 @@ pub struct ActivateArgs {
     /// KMS host: HOST, HOST:PORT, or [IPv6]:PORT (port 1688 by default).
     #[arg(value_name = "HOST[:PORT]")]
     pub host: String,
-    /// KMS protocol version.
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(4..=6))]
-    pub protocol: u16,
+    /// KMS protocol version (default 6; with --all-products, each product's own).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(4..=6))]
+    pub protocol: Option<u16>,
     /// Product: a catalog name (case-insensitive, exact or unique prefix) or a SKU GUID.
-    #[arg(long, default_value = crate::client::DEFAULT_PRODUCT)]
+    #[arg(long, default_value = crate::client::DEFAULT_PRODUCT, conflicts_with = "all_products")]
     pub product: String,
+    /// Send one request for every product in the catalog and print a table of results.
+    #[arg(long)]
+    pub all_products: bool,
     /// Application ID to send instead of the product's.
     #[arg(long, value_name = "GUID")]
     pub app_id: Option<Uuid>,
@@ -120,4 +173,48 @@ pub struct ActivateArgs {
     /// Print one JSON object per response (for scripts).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `rkms products`.
+#[derive(Debug, Args)]
+pub struct ProductsArgs {
+    /// Only products whose name, GVLK, KMS group or application contains this (case-insensitive).
+    #[arg(value_name = "SEARCH")]
+    pub search: Option<String>,
+    /// Print JSON (an array of products) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `rkms guide`.
+#[derive(Debug, Args)]
+pub struct GuideArgs {
+    /// Product: a catalog name (case-insensitive, exact or unique prefix) or a SKU GUID.
+    #[arg(value_name = "PRODUCT")]
+    pub product: String,
+    /// The KMS host as clients reach it: HOST[:PORT] (default: this machine's host name, port 1688).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub host: Option<String>,
+}
+
+/// Options of `rkms epid`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EpidArgs {
+    /// Check an ePID instead of printing the host's.
+    #[command(subcommand)]
+    pub check: Option<EpidCommand>,
+    /// ePID and HwId options, as for `rkms serve`.
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// `rkms epid check`.
+#[derive(Debug, Subcommand)]
+pub enum EpidCommand {
+    /// Say whether an ePID is well formed and plausible for a genuine KMS host, field by field.
+    Check {
+        /// The ePID to check.
+        epid: String,
+    },
 }

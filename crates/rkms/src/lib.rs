@@ -7,6 +7,8 @@
 pub mod addr;
 pub mod cli;
 pub mod client;
+pub mod clock;
+pub mod commands;
 pub mod interval;
 pub mod logging;
 pub mod policy;

@@ -26,8 +26,8 @@ pub const DEFAULT_PRODUCT: &str = "Windows 10/11 Pro";
 pub struct ActivateOptions {
     /// `HOST[:PORT]`.
     pub host: String,
-    /// 4, 5 or 6.
-    pub protocol: u16,
+    /// 4, 5 or 6 (default 6; with all products, each product's own).
+    pub protocol: Option<u16>,
     /// Catalog name or SKU GUID.
     pub product: String,
     /// Overrides of the catalog's IDs.
@@ -71,6 +71,8 @@ pub struct Target {
     pub sku_id: Uuid,
     /// Activation threshold sent.
     pub required_count: u32,
+    /// The product's own protocol version.
+    pub protocol: u16,
 }
 
 /// Resolves the product and the ID overrides into what the request carries.
@@ -78,19 +80,25 @@ pub fn resolve_target(catalog: &Catalog, opts: &ActivateOptions) -> Result<Targe
     let sku = catalog
         .find_product(&opts.product)
         .map_err(|e| e.to_string())?;
+    Ok(target_for(catalog, sku, opts))
+}
+
+/// The target for one catalog SKU, with the ID overrides of `opts`.
+fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions) -> Target {
     let kms = catalog.kms_item_resolved(&sku.kms_id);
     let required = kms.map(|k| k.ncount_policy).unwrap_or(sku.ncount_policy);
     let sku_id = opts.sku_id.unwrap_or(sku.id);
     let kms_id = opts.kms_id.unwrap_or(sku.kms_id);
     let app_id = opts.app_id.unwrap_or(sku.app_id);
     let name = catalog.product_name(&sku_id, &kms_id, &app_id);
-    Ok(Target {
+    Target {
         name,
         app_id,
         kms_id,
         sku_id,
         required_count: opts.required_count.unwrap_or(required),
-    })
+        protocol: sku.default_protocol,
+    }
 }
 
 /// Runs `rkms activate` and returns the process exit code (0 only if every response was
@@ -133,7 +141,8 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
             }
         }
         let (s, addr) = session.as_mut().expect("connected above");
-        let outcome = one_request(s, *addr, &opts, &target, n).await;
+        let protocol = opts.protocol.unwrap_or(6);
+        let outcome = one_request(s, *addr, &opts, &target, protocol, n, opts.count).await;
         all_ok &= outcome.ok();
         last_activated = outcome.activated();
         out.outcome(&outcome);
@@ -148,12 +157,66 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
     }
 }
 
+/// Sends one request per catalog product (each with its own protocol unless one is given) on
+/// one connection, reconnecting after a failure, and prints a table (or JSON lines).
+pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
+    let mut out = report::Reporter::new(opts.json);
+    let addrs = match resolve(&opts.host).await {
+        Ok(a) => a,
+        Err(e) => {
+            out.fatal(&e);
+            return 1;
+        }
+    };
+    let offer = BindOffer {
+        ndr64: opts.ndr64,
+        btfn: opts.btfn,
+        multiplex: opts.multiplex,
+    };
+    let skus: Vec<_> = catalog.skus().collect();
+    let mut session: Option<(Session, SocketAddr)> = None;
+    let mut outcomes = Vec::with_capacity(skus.len());
+    for (i, sku) in skus.iter().enumerate() {
+        let target = target_for(catalog, sku, &opts);
+        if session.is_none() || opts.new_connection {
+            match connect_any(&addrs, offer, opts.timeout).await {
+                Ok(s) => session = Some(s),
+                Err(e) => {
+                    out.fatal(&e);
+                    return 1;
+                }
+            }
+        }
+        let (s, addr) = session.as_mut().expect("connected above");
+        let protocol = opts.protocol.unwrap_or(target.protocol);
+        let of = skus.len() as u32;
+        let outcome = one_request(s, *addr, &opts, &target, protocol, i as u32 + 1, of).await;
+        if outcome.connection_failed() {
+            session = None;
+        }
+        if opts.json {
+            out.outcome(&outcome);
+        }
+        outcomes.push(outcome);
+    }
+    if !opts.json {
+        print!("{}", report::table(&outcomes));
+    }
+    if outcomes.iter().all(|o| o.activated()) {
+        0
+    } else {
+        1
+    }
+}
+
 async fn one_request(
     s: &mut Session,
     addr: SocketAddr,
     opts: &ActivateOptions,
     target: &Target,
+    protocol: u16,
     n: u32,
+    of: u32,
 ) -> Outcome {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -161,7 +224,7 @@ async fn one_request(
         .unwrap_or(0);
     let cmid = opts.cmid.unwrap_or_else(Uuid::new_v4);
     let base = BaseRequest {
-        version: Version::new(opts.protocol),
+        version: Version::new(protocol),
         is_client_vm: 0,
         license_status: 2,
         grace_time: 43200,
@@ -174,8 +237,8 @@ async fn one_request(
         previous_cmid: Uuid::nil(),
         workstation: BaseRequest::workstation_field(&opts.name),
     };
-    let request = build_request(Version::new(opts.protocol), &base, &mut OsRng);
-    let mut outcome = Outcome::new(n, opts.count, addr, target.clone(), cmid, opts.protocol);
+    let request = build_request(Version::new(protocol), &base, &mut OsRng);
+    let mut outcome = Outcome::new(n, of, addr, target.clone(), cmid, protocol);
     match s.activate(&request.bytes).await {
         Err(e) => outcome.set_error(e.to_string(), true),
         Ok((stub, syntax)) => {

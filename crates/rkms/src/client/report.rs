@@ -217,3 +217,51 @@ fn checks(protocol: u16) -> &'static str {
         _ => "HMAC, hash, XorSalts, response IV, size",
     }
 }
+
+/// A table of results, one row per product, for `--all-products`.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let rows: Vec<[String; 5]> = outcomes
+        .iter()
+        .map(|o| {
+            let r = o.response.as_ref();
+            [
+                o.target.name.clone(),
+                format!("V{}", o.protocol),
+                if o.activated() {
+                    "activated".to_string()
+                } else {
+                    o.verdict()
+                },
+                r.map(|r| format!("{}/{}", r.base.current_count, o.target.required_count))
+                    .unwrap_or_default(),
+                r.map(|r| r.base.epid.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["PRODUCT", "PROTOCOL", "RESULT", "COUNT", "EPID"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&header.map(String::from));
+    out.push_str(&line(&widths.map(|w| "-".repeat(w))));
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    let ok = outcomes.iter().filter(|o| o.activated()).count();
+    out.push_str(&format!("{ok} of {} products activated\n", outcomes.len()));
+    out
+}

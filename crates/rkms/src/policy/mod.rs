@@ -1,43 +1,81 @@
 //! The host's policy: which ePID, HwId, count and intervals answer a request, and which
-//! requests are refused. Pure: no I/O, no clock, no randomness of its own.
+//! requests are refused (PROTOCOL.md §6.1, §8, §9). Pure: the clock and randomness are passed in.
 
 mod count;
+mod epid_check;
 mod identity;
 
 use std::sync::Arc;
 
+use rand::RngCore;
 use rkms_catalog::Catalog;
-use rkms_proto::kms::{DecodedRequest, HResult, HostAnswer};
+use rkms_proto::kms::{unix_from_filetime, DecodedRequest, HResult, HostAnswer};
 
-pub use count::{current_count, CountMode};
-pub use identity::{parse_hwid, Identity};
+pub use count::{count_warnings, current_count, CountMode};
+pub use epid_check::{check_epid, Check};
+pub use identity::{
+    min_date_unix, min_server_build, parse_hwid, parse_profile_epid, Identity, IdentityConfig,
+    ProfileEpid, Randomization, DEFAULT_HWID,
+};
 
-/// Settings of the policy, as given on the command line or in the configuration.
+/// Which KMS IDs are served (vlmcsd -K0..-K3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allow {
+    /// Every KMS ID (-K0).
+    #[default]
+    Any,
+    /// Only KMS IDs in the catalog, with their own application ID (-K1).
+    Known,
+    /// No retail or preview KMS IDs (-K2).
+    Volume,
+    /// Only known volume KMS IDs (-K3): closest to a genuine host.
+    KnownVolume,
+}
+
+impl std::str::FromStr for Allow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "any" | "0" => Ok(Allow::Any),
+            "known" | "1" => Ok(Allow::Known),
+            "volume" | "2" => Ok(Allow::Volume),
+            "known-volume" | "3" => Ok(Allow::KnownVolume),
+            _ => Err(format!(
+                "'{s}': expected any, known, volume or known-volume (or 0-3 as vlmcsd -K)"
+            )),
+        }
+    }
+}
+
+/// Settings of the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyConfig {
-    /// ePID for every product, replacing the per-profile ones.
-    pub epid: Option<String>,
-    /// HwId sent in V6 responses.
-    pub hwid: [u8; 8],
-    /// LCID written into the built-in ePIDs.
-    pub lcid: Option<u32>,
+    /// ePIDs and HwIds.
+    pub identity: IdentityConfig,
     /// How the reported client count is computed.
     pub count: CountMode,
     /// Minutes a client waits before retrying a failed activation.
     pub activation_interval: u32,
     /// Minutes between renewals.
     pub renewal_interval: u32,
+    /// Which KMS IDs are served.
+    pub allow: Allow,
+    /// Refuse requests whose time differs from ours by more than 4 hours.
+    pub check_client_time: bool,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
-            epid: None,
-            hwid: identity::DEFAULT_HWID,
-            lcid: None,
+            identity: IdentityConfig {
+                ndr64: true,
+                ..Default::default()
+            },
             count: CountMode::Auto,
             activation_interval: 120,
             renewal_interval: 10080,
+            allow: Allow::Any,
+            check_client_time: false,
         }
     }
 }
@@ -47,11 +85,16 @@ impl Default for PolicyConfig {
 pub struct Decision {
     /// The answer, or the HRESULT refusing the request.
     pub answer: Result<HostAnswer, HResult>,
-    /// Product name for logs (SKU, else KMS item, else application).
+    /// Product name for logs (SKU, else KMS item, else application; "unknown (GUID)").
     pub product: String,
     /// ePID profile that served the request.
     pub profile: String,
+    /// Why the request was refused.
+    pub refusal: Option<String>,
 }
+
+/// Most a client clock may differ from ours with --check-client-time (seconds).
+pub const MAX_CLOCK_SKEW: i64 = 4 * 3600;
 
 /// The policy of a running host.
 #[derive(Debug)]
@@ -62,9 +105,14 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Builds the policy, checking the configuration against the catalog.
-    pub fn new(catalog: Arc<Catalog>, config: PolicyConfig) -> Result<Self, String> {
-        let identity = Identity::new(&catalog, config.epid.as_deref(), config.lcid, config.hwid)?;
+    /// Builds the policy for a host started at `now_unix`, checking the configuration.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        config: PolicyConfig,
+        now_unix: i64,
+        rng: &mut dyn RngCore,
+    ) -> Result<Self, String> {
+        let identity = Identity::new(&catalog, &config.identity, now_unix, rng)?;
         Ok(Policy {
             catalog,
             config,
@@ -82,18 +130,87 @@ impl Policy {
         &self.identity
     }
 
-    /// Decides the answer to a decoded request.
-    pub fn decide(&self, request: &DecodedRequest) -> Decision {
+    /// The configuration.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// Warnings worth printing at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = self.identity.warnings().to_vec();
+        w.extend(count_warnings(self.config.count, &self.catalog));
+        w
+    }
+
+    /// Decides the answer to a decoded request at time `now_unix`.
+    pub fn decide(
+        &self,
+        request: &DecodedRequest,
+        now_unix: i64,
+        rng: &mut dyn RngCore,
+    ) -> Decision {
         let rq = &request.base;
         let product = self
             .catalog
             .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
         let profile = self
             .catalog
-            .epid_profile_for(&rq.kms_id, &rq.application_id);
+            .epid_profile_for(&rq.kms_id, &rq.application_id)
+            .name
+            .clone();
+        let refuse = |h: HResult, why: String| Decision {
+            answer: Err(h),
+            product: product.clone(),
+            profile: profile.clone(),
+            refusal: Some(why),
+        };
+        if self.config.check_client_time {
+            let skew = unix_from_filetime(rq.request_time) - now_unix;
+            if skew.abs() > MAX_CLOCK_SKEW {
+                return refuse(
+                    HResult::INVALID_TIMESTAMP,
+                    format!(
+                        "client clock is {} off (more than 4 hours)",
+                        describe_skew(skew)
+                    ),
+                );
+            }
+        }
+        let item = self.catalog.kms_item_resolved(&rq.kms_id);
+        let allow = self.config.allow;
+        if matches!(allow, Allow::Known | Allow::KnownVolume) {
+            match item {
+                None => {
+                    return refuse(
+                        HResult::KMS_ID_MISMATCH,
+                        format!("unknown KMS ID {}", rq.kms_id),
+                    )
+                }
+                Some(i) if i.app_id != rq.application_id => {
+                    return refuse(
+                        HResult::KMS_ID_MISMATCH,
+                        format!(
+                            "KMS ID {} belongs to application {}, not {}",
+                            rq.kms_id, i.app_id, rq.application_id
+                        ),
+                    )
+                }
+                _ => {}
+            }
+        }
+        if matches!(allow, Allow::Volume | Allow::KnownVolume) {
+            if let Some(i) = item.filter(|i| i.is_retail || i.is_preview) {
+                let kind = if i.is_retail { "retail" } else { "preview" };
+                return refuse(
+                    HResult::KMS_ID_MISMATCH,
+                    format!("{kind} KMS ID {} ({})", rq.kms_id, i.display_name),
+                );
+            }
+        }
+        let (epid, hwid) = self.identity.answer(&profile, now_unix, rng);
         let answer = HostAnswer {
-            epid: self.identity.epid_for(&profile.name).to_string(),
-            hwid: self.identity.hwid(),
+            epid,
+            hwid,
             current_count: current_count(self.config.count, rq.required_client_count),
             activation_interval: self.config.activation_interval,
             renewal_interval: self.config.renewal_interval,
@@ -101,7 +218,13 @@ impl Policy {
         Decision {
             answer: Ok(answer),
             product,
-            profile: profile.name.clone(),
+            profile,
+            refusal: None,
         }
     }
+}
+
+fn describe_skew(s: i64) -> String {
+    let (h, m) = (s.abs() / 3600, s.abs() % 3600 / 60);
+    format!("{h}h{m:02}m {}", if s > 0 { "ahead" } else { "behind" })
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::ServerConfig;
+use crate::clock::now_unix;
 use crate::policy::Policy;
 
 /// The policy seen from one connection: it knows the client's address for the logs.
@@ -25,7 +26,7 @@ struct ConnectionHost<'a> {
 impl KmsHost for ConnectionHost<'_> {
     fn answer(&mut self, request: &DecodedRequest) -> Result<HostAnswer, HResult> {
         let rq = &request.base;
-        let decision = self.policy.decide(request);
+        let decision = self.policy.decide(request, now_unix(), &mut OsRng);
         let workstation = match rq.workstation_name() {
             Ok(name) => name,
             Err(_) => {
@@ -38,7 +39,11 @@ impl KmsHost for ConnectionHost<'_> {
                 "activated (count {} for required {})",
                 a.current_count, rq.required_client_count
             ),
-            Err(h) => format!("refused {h}: {}", h.description()),
+            Err(h) => format!(
+                "refused {h} ({}): {}",
+                h.description(),
+                decision.refusal.as_deref().unwrap_or("policy")
+            ),
         };
         info!(
             client = %self.peer,

@@ -1,0 +1,63 @@
+//! `rkms epid` and `rkms epid check`.
+
+use rand::rngs::OsRng;
+
+use super::{identity_config, load_catalog, now_unix, usage};
+use crate::cli::{EpidArgs, EpidCommand};
+use crate::policy::{check_epid, Identity};
+
+/// Prints the identity a server with these options would use, or checks one ePID.
+pub fn run(args: EpidArgs, file: Option<&std::path::Path>) -> u8 {
+    let catalog = match load_catalog(file) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    if let Some(EpidCommand::Check { epid }) = args.check {
+        let checks = check_epid(&catalog, &epid, now_unix());
+        let width = checks.iter().map(|c| c.what.len()).max().unwrap_or(0);
+        for c in &checks {
+            println!(
+                "{} {:width$}  {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.what,
+                c.detail
+            );
+        }
+        let ok = checks.iter().all(|c| c.ok);
+        println!(
+            "{}",
+            if ok {
+                "plausible: a genuine KMS host could have this ePID"
+            } else {
+                "not plausible"
+            }
+        );
+        return if ok { 0 } else { 1 };
+    }
+    let cfg = match identity_config(&args.identity, &mut OsRng) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let id = match Identity::new(&catalog, &cfg, now_unix(), &mut OsRng) {
+        Ok(i) => i,
+        Err(e) => return usage(&e),
+    };
+    for w in id.warnings() {
+        eprintln!("warning: {w}");
+    }
+    println!("host build {}, LCID {}", id.host_build(), id.lcid());
+    let width = id.slots().map(|(p, _, _)| p.len()).max().unwrap_or(0);
+    for profile in catalog.epid_profiles() {
+        let (_, epid, hwid) = id
+            .slots()
+            .find(|(p, _, _)| p.eq_ignore_ascii_case(&profile.name))
+            .expect("every profile has a slot");
+        println!(
+            "{:width$}  {epid}  HwId {}  ({})",
+            profile.name,
+            hex::encode_upper(hwid),
+            profile.display_name
+        );
+    }
+    0
+}

@@ -1,0 +1,65 @@
+//! `rkms serve`: build the policy from the options and run the server until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tracing::{info, warn};
+
+use super::{identity_config, load_catalog, now_unix, usage};
+use crate::cli::ServeArgs;
+use crate::policy::{CountMode, Policy, PolicyConfig};
+use crate::server::ServerConfig;
+
+/// Runs the server; returns the exit code.
+pub async fn run(args: ServeArgs, products: Option<&std::path::Path>) -> u8 {
+    let catalog = match load_catalog(products) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let identity = match identity_config(&args.identity, &mut OsRng) {
+        Ok(i) => i,
+        Err(e) => return usage(&e),
+    };
+    let config = PolicyConfig {
+        identity,
+        count: args
+            .client_count
+            .map(CountMode::Fixed)
+            .unwrap_or(CountMode::Auto),
+        activation_interval: args.activation_interval,
+        renewal_interval: args.renewal_interval,
+        allow: args.allow,
+        check_client_time: args.check_client_time,
+    };
+    let policy = match Policy::new(catalog, config, now_unix(), &mut OsRng) {
+        Ok(p) => Arc::new(p),
+        Err(e) => return usage(&e),
+    };
+    for w in policy.warnings() {
+        warn!("{w}");
+    }
+    let id = policy.identity();
+    info!(
+        host_build = id.host_build(),
+        lcid = id.lcid(),
+        "host identity"
+    );
+    for (profile, epid, hwid) in id.slots() {
+        info!(profile, epid, hwid = %hex::encode_upper(hwid), "ePID");
+    }
+    let server = ServerConfig {
+        listen: args.listen,
+        ndr64: !args.identity.no_ndr64,
+        btfn: !args.no_btfn,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        ..ServerConfig::default()
+    };
+    match crate::server::run(server, policy, crate::server::shutdown::signal()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            1
+        }
+    }
+}
