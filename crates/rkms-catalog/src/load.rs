@@ -278,6 +278,10 @@ struct RawSku {
     is_preview: bool,
     default_protocol: u16,
     ncount_policy: u32,
+    #[serde(default)]
+    vlmcsd_name: Option<String>,
+    #[serde(default)]
+    pykms_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -447,7 +451,14 @@ fn parse_skus(values: Vec<Value>) -> Result<Vec<Sku>, CatalogError> {
                 ));
             }
         }
+        let mut aliases: Vec<String> = Vec::new();
+        for name in [&r.vlmcsd_name, &r.pykms_name].into_iter().flatten() {
+            if name != &r.display_name && !aliases.contains(name) {
+                aliases.push(name.clone());
+            }
+        }
         Ok(Sku {
+            aliases,
             id: parse_guid("id", &r.id)?,
             app_id: parse_guid("app_id", &r.app_id)?,
             kms_id: parse_guid("kms_id", &r.kms_id)?,

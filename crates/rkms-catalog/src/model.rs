@@ -130,6 +130,9 @@ pub struct Sku {
     pub default_protocol: u16,
     /// Activation threshold the client sends as `RequiredClientCount`.
     pub ncount_policy: u32,
+    /// Other names the reference implementations use for this SKU (vlmcsd's, py-kms'), when
+    /// they differ from `display_name`; accepted by [`crate::Catalog::find_product`].
+    pub aliases: Vec<String>,
 }
 
 /// A Windows build a KMS host may claim to run (`host_builds[]`, PROTOCOL.md §8.2).

@@ -81,23 +81,47 @@ impl Catalog {
         }
 
         let q = fold(q);
-        let names: Vec<(String, &Sku)> = self
+        // Each SKU under its display name, then under its aliases (vlmcsd's and py-kms' names).
+        let names: Vec<(String, &Sku, bool)> = self
             .skus
             .iter()
-            .map(|s| (fold(&s.display_name), s))
+            .map(|s| (fold(&s.display_name), s, false))
+            .chain(
+                self.skus
+                    .iter()
+                    .flat_map(|s| s.aliases.iter().map(move |a| (fold(a), s, true))),
+            )
             .collect();
-        let rules: [&dyn Fn(&str) -> bool; 3] =
-            [&|name| name == q, &|name| name.starts_with(&q), &|name| {
-                name.contains(&q)
-            }];
-        for rule in rules {
-            let matches: Vec<&Sku> = names
-                .iter()
-                .filter(|(name, _)| rule(name))
-                .map(|(_, s)| *s)
-                .collect();
+        let words: Vec<String> = name_words(&q);
+        // Exact display names first, then exact aliases, then the looser rules over both.
+        let rules: [&dyn Fn(&str, bool) -> bool; 5] = [
+            &|name, alias| !alias && name == q,
+            &|name, alias| alias && name == q,
+            &|name, _| name.starts_with(&q),
+            &|name, _| name.contains(&q),
+            // Every word of the query is a word of the name ("windows 11 pro" finds
+            // "Windows 10/11 Pro").
+            &|name, _| {
+                let have = name_words(name);
+                words.iter().all(|w| have.contains(w))
+            },
+        ];
+        for (i, rule) in rules.iter().enumerate() {
+            let mut matches: Vec<(&Sku, usize)> = Vec::new();
+            for (name, sku, alias) in &names {
+                if rule(name, *alias) && !matches.iter().any(|(m, _)| m.id == sku.id) {
+                    matches.push((sku, name_words(name).len()));
+                }
+            }
+            // Word matches: the names with the fewest extra words win ("Windows 10/11 Pro"
+            // rather than "Windows 10/11 Pro N").
+            if i == rules.len() - 1 {
+                let fewest = matches.iter().map(|(_, n)| *n).min().unwrap_or(0);
+                matches.retain(|(_, n)| *n == fewest);
+            }
             if !matches.is_empty() {
-                return pick(query, &matches);
+                let skus: Vec<&Sku> = matches.into_iter().map(|(s, _)| s).collect();
+                return pick(query, &skus);
             }
         }
         Err(not_found())
@@ -122,6 +146,14 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// The words of a folded name, split at spaces, slashes and commas.
+fn name_words(name: &str) -> Vec<String> {
+    name.split([' ', '/', ','])
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Chooses among the SKUs one rule matched (see [`Catalog::find_product`]).
@@ -179,6 +211,7 @@ mod tests {
             is_preview: preview,
             default_protocol: 6,
             ncount_policy: 25,
+            aliases: Vec::new(),
         }
     }
 

@@ -172,3 +172,55 @@ fn search_keeps_file_order() {
     let positions: Vec<usize> = hits.iter().map(|s| position(s.id)).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn reference_implementation_names_and_words_find_products() {
+    let c = rkms_catalog::Catalog::builtin();
+    // Names vlmcs and py-kms clients use.
+    for (query, expected) in [
+        ("Windows 10 Enterprise", "Windows 10/11 Enterprise"),
+        ("Windows 7 Professional", "Windows 7 Professional"),
+        ("Windows 8 Professional", "Windows 8 Professional"),
+        (
+            "Office Professional Plus 2019",
+            "Office Professional Plus 2019",
+        ),
+        (
+            "Windows Server 2019 Datacenter",
+            "Windows Server 2019 Datacenter",
+        ),
+        ("windows 11 pro", "Windows 10/11 Pro"),
+        (
+            "Windows 10 Enterprise LTSC 2019",
+            "Windows 10/11 Enterprise LTSC 2019/2021/2024",
+        ),
+    ] {
+        assert_eq!(
+            c.find_product(query).map(|s| s.display_name.as_str()),
+            Ok(expected),
+            "{query}"
+        );
+    }
+    // Every vlmcsd and py-kms name resolves to its SKU.
+    let json: serde_json::Value =
+        serde_json::from_str(rkms_catalog::BUILTIN_PRODUCTS_JSON).unwrap();
+    let mut checked = 0;
+    for sku in json["sku_items"].as_array().unwrap() {
+        for key in ["vlmcsd_name", "pykms_name", "display_name"] {
+            if let Some(name) = sku[key].as_str() {
+                let found = c
+                    .find_product(name)
+                    .unwrap_or_else(|e| panic!("{key} {name:?}: {e}"));
+                // Another SKU's display name wins over an alias.
+                assert!(
+                    found.id.to_string() == sku["id"].as_str().unwrap()
+                        || found.display_name.eq_ignore_ascii_case(name),
+                    "{key} {name:?} resolved to {}",
+                    found.display_name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 700, "{checked}");
+}
