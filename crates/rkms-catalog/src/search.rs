@@ -94,7 +94,8 @@ impl Catalog {
             .collect();
         let words: Vec<String> = name_words(&q);
         // Exact display names first, then exact aliases, then the looser rules over both.
-        let rules: [&dyn Fn(&str, bool) -> bool; 5] = [
+        type Rule<'r> = &'r dyn Fn(&str, bool) -> bool;
+        let rules: [Rule; 5] = [
             &|name, alias| !alias && name == q,
             &|name, alias| alias && name == q,
             &|name, _| name.starts_with(&q),
