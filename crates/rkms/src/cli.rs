@@ -117,6 +117,29 @@ pub struct ServeArgs {
     /// Close connections idle for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub idle_timeout: u64,
+    /// Connections served at once; at the limit, new connections wait in the kernel's queue.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Activation requests served on one connection before the host closes it.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_calls_per_connection: u32,
+    /// Close the connection after every response (py-kms style; vlmcsd -d).
+    #[arg(long)]
+    pub disconnect_after_request: bool,
+    /// Serve only clients with private addresses (10/8, 172.16/12, 192.168/16, 169.254/16,
+    /// 127/8, IPv6 outside 2000::/3); others are closed before a byte is sent.
+    #[arg(long)]
+    pub private_only: bool,
+    /// Activation requests a minute one client address may make (bursts up to the same number);
+    /// beyond it the host closes that address's connections. Default: no limit.
+    #[arg(long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: Option<u32>,
+    /// Largest RPC PDU accepted, in bytes (KMS clients send at most 300).
+    #[arg(long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535))]
+    pub max_pdu_size: u64,
+    /// Largest request reassembled from fragments, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576))]
+    pub max_call_size: u64,
 }
 
 /// Options of `rkms activate`.

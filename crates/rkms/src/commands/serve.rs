@@ -53,6 +53,13 @@ pub async fn run(args: ServeArgs, products: Option<&std::path::Path>) -> u8 {
         ndr64: !args.identity.no_ndr64,
         btfn: !args.no_btfn,
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: args.max_connections as usize,
+        max_calls_per_connection: args.max_calls_per_connection,
+        disconnect_after_request: args.disconnect_after_request,
+        private_only: args.private_only,
+        rate_limit: args.rate_limit,
+        max_pdu: args.max_pdu_size as usize,
+        max_call_size: args.max_call_size as usize,
         ..ServerConfig::default()
     };
     match crate::server::run(server, policy, crate::server::shutdown::signal()).await {

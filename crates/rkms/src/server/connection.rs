@@ -13,9 +13,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::ServerConfig;
+use super::limits::Verdict;
+use super::Shared;
 use crate::clock::now_unix;
 use crate::policy::Policy;
+use rkms_proto::rpc::ptype;
 
 /// The policy seen from one connection: it knows the client's address for the logs.
 struct ConnectionHost<'a> {
@@ -61,13 +63,14 @@ impl KmsHost for ConnectionHost<'_> {
 }
 
 /// Serves one connection until the client closes, an error, the idle timeout or shutdown.
-pub async fn serve(
+pub(crate) async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
-    config: Arc<ServerConfig>,
-    policy: Arc<Policy>,
+    shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let config = &shared.config;
+    let mut calls: u32 = 0;
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
     let _ = stream.set_nodelay(true);
     let mut rpc = ServerConnection::new(RpcConfig {
@@ -78,7 +81,7 @@ pub async fn serve(
         assoc_group: OsRng.next_u32() | 1,
     });
     let mut host = ConnectionHost {
-        policy: &policy,
+        policy: &shared.policy,
         peer,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(512);
@@ -94,8 +97,21 @@ pub async fn serve(
                     return;
                 }
             };
+            if buf[2] == ptype::REQUEST {
+                if let Some(rate) = &shared.rate {
+                    if let Verdict::Refuse { report } =
+                        rate.check(peer.ip(), std::time::Instant::now())
+                    {
+                        if report {
+                            warn!(client = %peer, limit = config.rate_limit, "rate limit reached: closing this address's connections until it slows down (logged once a minute)");
+                        }
+                        return;
+                    }
+                }
+            }
             let out = rpc.handle_pdu(&buf[..len], &mut host, &mut OsRng);
             buf.drain(..len);
+            let is_call = matches!(out.event, Event::Kms { .. } | Event::Fault { .. });
             if let Some(reply) = &out.reply {
                 if let Err(e) = stream.write_all(reply).await {
                     debug!(client = %peer, "write failed: {e}");
@@ -120,6 +136,17 @@ pub async fn serve(
                     warn!(client = %peer, "KMS request refused with {}: {}", refusal.hresult, refusal.reason)
                 }
                 other => debug!(client = %peer, event = ?other, "handled PDU"),
+            }
+            if is_call {
+                calls += 1;
+                if config.disconnect_after_request {
+                    debug!(client = %peer, "closing after the response (--disconnect-after-request)");
+                    return;
+                }
+                if calls >= config.max_calls_per_connection {
+                    info!(client = %peer, calls, "closing: maximum calls per connection reached");
+                    return;
+                }
             }
         }
         let read = tokio::select! {

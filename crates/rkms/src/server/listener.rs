@@ -7,10 +7,10 @@ use anyhow::Context;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
-use super::{connection, ServerConfig};
-use crate::policy::Policy;
+use super::limits::is_private;
+use super::{connection, Shared};
 
 /// The default listen address: every IPv6 and (dual-stack) IPv4 address, port 1688.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 1688);
@@ -49,26 +49,54 @@ fn bind_one(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::from_std(socket.into()).with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// Accepts connections until told to stop, one task per connection.
-pub async fn accept_loop(
+/// Accepts connections until told to stop, one task per connection, at most
+/// `max_connections` at once (accepting pauses at the limit; the kernel queues the rest).
+pub(crate) async fn accept_loop(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
-    policy: Arc<Policy>,
+    shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
+    let mut at_limit_since: Option<std::time::Instant> = None;
     loop {
+        let permit = match shared.connections.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if at_limit_since.is_none() {
+                    warn!(
+                        limit = shared.config.max_connections,
+                        "connection limit reached; new connections wait"
+                    );
+                    at_limit_since = Some(std::time::Instant::now());
+                }
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    p = shared.connections.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                }
+            }
+        };
+        if let Some(since) = at_limit_since.take() {
+            info!(waited = ?since.elapsed(), "below the connection limit again; accepting");
+        }
         tokio::select! {
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if shared.config.private_only && !is_private(peer.ip()) {
+                        warn!(client = %peer, "closed: public address (--private-only)");
+                        drop(stream);
+                        continue;
+                    }
                     debug!(client = %peer, "connection accepted");
-                    let config = config.clone();
-                    let policy = policy.clone();
+                    let shared = shared.clone();
                     let stop = stop.clone();
                     let done = done.clone();
                     tokio::spawn(async move {
-                        connection::serve(stream, peer, config, policy, stop).await;
+                        connection::serve(stream, peer, shared, stop).await;
+                        drop(permit);
                         drop(done);
                     });
                 }

@@ -1,6 +1,7 @@
 //! The async shell around the protocol core: listeners, connections, timeouts and shutdown.
 
 mod connection;
+pub mod limits;
 mod listener;
 pub mod shutdown;
 
@@ -8,10 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
 
 use crate::policy::Policy;
+use limits::RateLimiter;
 pub use listener::{bind_listeners, DEFAULT_LISTEN};
 
 /// Server settings that are not policy.
@@ -31,6 +34,17 @@ pub struct ServerConfig {
     pub max_call_size: usize,
     /// How long in-flight exchanges may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Connections served at once; accepting pauses at the limit.
+    pub max_connections: usize,
+    /// Activation requests served on one connection before it is closed.
+    pub max_calls_per_connection: u32,
+    /// Close the connection after every response (py-kms style).
+    pub disconnect_after_request: bool,
+    /// Serve only clients with private addresses (PROTOCOL.md §2.12); others are closed
+    /// before a byte is sent.
+    pub private_only: bool,
+    /// Activation requests a minute one client address may make.
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -43,8 +57,22 @@ impl Default for ServerConfig {
             max_pdu: 5840,
             max_call_size: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            max_connections: 1024,
+            max_calls_per_connection: 1000,
+            disconnect_after_request: false,
+            private_only: false,
+            rate_limit: None,
         }
     }
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    pub policy: Arc<Policy>,
+    /// One permit per open connection.
+    pub connections: Arc<Semaphore>,
+    pub rate: Option<RateLimiter>,
 }
 
 /// Runs the server until `shutdown` resolves, then drains connections and returns.
@@ -57,18 +85,32 @@ pub async fn run(
     for l in &listeners {
         info!(address = %l.local_addr()?, "listening");
     }
-    let config = Arc::new(config);
+    serve_listeners(listeners, config, policy, shutdown).await
+}
+
+/// Serves already bound listeners until `shutdown` resolves, then drains connections.
+pub async fn serve_listeners(
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+    policy: Arc<Policy>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared {
+        connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
+        rate: config.rate_limit.map(RateLimiter::new),
+        config,
+        policy,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a clone of `done_tx`; recv() returns None once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut accept_tasks = Vec::new();
     for listener in listeners {
-        let config = config.clone();
-        let policy = policy.clone();
+        let shared = shared.clone();
         let stop_rx = stop_rx.clone();
         let done_tx = done_tx.clone();
         accept_tasks.push(tokio::spawn(async move {
-            listener::accept_loop(listener, config, policy, stop_rx, done_tx).await
+            listener::accept_loop(listener, shared, stop_rx, done_tx).await
         }));
     }
     drop(done_tx);
@@ -78,11 +120,12 @@ pub async fn run(
     for t in accept_tasks {
         let _ = t.await;
     }
-    if tokio::time::timeout(config.shutdown_grace, done_rx.recv())
-        .await
-        .is_err()
-    {
-        warn!(grace = ?config.shutdown_grace, "connections still open after the grace period; closing them");
+    let grace = shared.config.shutdown_grace;
+    if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
+        warn!(
+            ?grace,
+            "connections still open after the grace period; closing them"
+        );
     }
     info!("stopped");
     Ok(())

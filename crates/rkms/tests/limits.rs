@@ -1,0 +1,111 @@
+//! Limits and protections of `rkms serve`: connection limit, calls per connection,
+//! disconnect after request, per-address rate limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_closed, client_pdus, connect, read_pdu, send, testdata, Server};
+
+fn good() -> (Vec<u8>, Vec<u8>) {
+    let p = client_pdus(&testdata().join("vectors/probe-vlmcsd/probe-vlmcsd-good-ndr32.hex"));
+    (p[0].clone(), p[1].clone())
+}
+
+#[test]
+fn connection_limit_makes_new_connections_wait() {
+    let server = Server::start(&["--max-connections", "2"]);
+    let (bind, _) = good();
+    let mut a = connect(server.addr);
+    let mut b = connect(server.addr);
+    send(&mut a, &bind);
+    send(&mut b, &bind);
+    read_pdu(&mut a).unwrap();
+    read_pdu(&mut b).unwrap();
+    // The third is queued by the kernel but not served while two are open.
+    let mut c = connect(server.addr);
+    send(&mut c, &bind);
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let r = std::io::Read::read(&mut c, &mut byte);
+    assert!(
+        r.is_err(),
+        "third connection served while at the limit: {r:?}"
+    );
+    server.wait_log("connection limit reached");
+    drop(a);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        read_pdu(&mut c).unwrap()[2],
+        12,
+        "served once a slot is free"
+    );
+}
+
+#[test]
+fn calls_per_connection_and_disconnect_after_request() {
+    let (bind, request) = good();
+    let server = Server::start(&["--max-calls-per-connection", "2"]);
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    for _ in 0..2 {
+        send(&mut s, &request);
+        assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
+    }
+    assert_closed(&mut s, Duration::from_secs(3));
+    server.wait_log("maximum calls per connection reached");
+
+    let server = Server::start(&["--disconnect-after-request"]);
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    send(&mut s, &request);
+    assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
+    assert_closed(&mut s, Duration::from_secs(3));
+}
+
+#[test]
+fn rate_limit_trips_once_per_minute_in_the_log() {
+    let (bind, request) = good();
+    let server = Server::start(&["--rate-limit", "3"]);
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    for _ in 0..3 {
+        send(&mut s, &request);
+        assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
+    }
+    send(&mut s, &request);
+    assert_closed(&mut s, Duration::from_secs(3));
+    // Further attempts are refused too, without more log lines.
+    for _ in 0..3 {
+        let mut s = connect(server.addr);
+        send(&mut s, &bind);
+        read_pdu(&mut s).unwrap();
+        send(&mut s, &request);
+        assert_closed(&mut s, Duration::from_secs(3));
+    }
+    server.wait_log("rate limit reached");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        server
+            .log()
+            .iter()
+            .filter(|l| l.contains("rate limit reached"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn private_only_serves_loopback() {
+    let (bind, request) = good();
+    let server = Server::start(&["--private-only"]);
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    send(&mut s, &request);
+    assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
+}
