@@ -18,12 +18,16 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Log level: error, warn, info, debug or trace (overrides -v).
-    #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"])]
+    #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"], env = "RKMS_LOG_LEVEL")]
     pub log_level: Option<String>,
     /// Products file (same format as the built-in catalog) adding to or replacing built-in
     /// entries with the same ID, read at start.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "RKMS_PRODUCTS")]
     pub products: Option<PathBuf>,
+    /// Configuration file (TOML; keys are the long options of `rkms serve`). Default:
+    /// /etc/rkms/rkms.toml if it exists. The command line and RKMS_* variables override it.
+    #[arg(long, global = true, value_name = "FILE", env = "RKMS_CONFIG")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -42,6 +46,22 @@ pub enum Command {
     Guide(GuideArgs),
     /// Print the ePIDs and HwId a server with these options would use, or check an ePID.
     Epid(EpidArgs),
+    /// Check the configuration, or print an example configuration file.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `rkms config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file, environment, defaults) and print every effective
+    /// value of `rkms serve` with where it came from.
+    Check,
+    /// Print a commented configuration file with every option and its default.
+    Example,
 }
 
 /// Options that decide the host's ePIDs and HwId (shared by `serve` and `epid`).
@@ -50,25 +70,35 @@ pub struct IdentityArgs {
     /// ePID for every product (EPID), or for one ePID profile (PROFILE=EPID[/HWID], e.g.
     /// Office2019=03612-00206-684-137669-03-1033-17763.0000-2972018). Repeatable. Profiles:
     /// Windows, Office2010, Office2013, Office2016, Office2019, Office2021, Office2024, WinChinaGov.
-    #[arg(long = "epid", value_name = "EPID|PROFILE=EPID[/HWID]")]
+    #[arg(
+        long = "epid",
+        value_name = "EPID|PROFILE=EPID[/HWID]",
+        env = "RKMS_EPID",
+        value_delimiter = ','
+    )]
     pub epid: Vec<String>,
     /// Hardware ID sent in V6 responses: 16 hex digits, or "random" for a new one at each start.
-    #[arg(long, value_name = "HEX16|random", default_value = "3A1C049600B60076")]
+    #[arg(
+        long,
+        value_name = "HEX16|random",
+        default_value = "3A1C049600B60076",
+        env = "RKMS_HWID"
+    )]
     pub hwid: String,
     /// LCID (host language) of the ePIDs, e.g. 1033 for en-US (default: random from Windows' list,
     /// or 1033 with --randomize fixed).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=0xFFFF))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=0xFFFF), env = "RKMS_LCID")]
     pub lcid: Option<u32>,
     /// Windows build the ePIDs claim for the host (default: random among server builds that can
     /// hold every KMS host key, 20348 or 26100).
-    #[arg(long, value_name = "BUILD")]
+    #[arg(long, value_name = "BUILD", env = "RKMS_HOST_BUILD")]
     pub host_build: Option<u32>,
     /// How ePIDs are chosen: fixed (built-in), start (random once per start, like vlmcsd -r1),
     /// request (random for every request: testing only, easy to detect). 0/1/2 also accepted.
-    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = parse_randomization)]
+    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = parse_randomization, env = "RKMS_RANDOMIZE")]
     pub randomize: Randomization,
     /// Do not negotiate NDR64 (like a pre-Windows 8 host; generated ePIDs then claim an older build).
-    #[arg(long)]
+    #[arg(long, env = "RKMS_NO_NDR64")]
     pub no_ndr64: bool,
 }
 
@@ -88,57 +118,57 @@ fn parse_randomization(s: &str) -> Result<Randomization, String> {
 pub struct ServeArgs {
     /// Address to listen on, ADDR:PORT (IPv6 in brackets, e.g. [::]:1688). Repeatable.
     /// Default: [::]:1688 dual-stack, or 0.0.0.0:1688 where IPv6 is unavailable.
-    #[arg(long = "listen", value_name = "ADDR:PORT", value_parser = parse_listen)]
+    #[arg(long = "listen", value_name = "ADDR:PORT", value_parser = parse_listen, env = "RKMS_LISTEN", value_delimiter = ',')]
     pub listen: Vec<SocketAddr>,
     /// ePID and HwId options.
     #[command(flatten)]
     pub identity: IdentityArgs,
     /// Client count reported (py-kms rules: below a request's need reports need+1, capped at 2x need).
     /// Default: twice the count each request needs, like a fully charged host.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_CLIENT_COUNT")]
     pub client_count: Option<u32>,
     /// Minutes a client waits before retrying a failed activation (or e.g. 2h, 90m).
-    #[arg(long, value_name = "MIN", default_value = "120", value_parser = parse_minutes)]
+    #[arg(long, value_name = "MIN", default_value = "120", value_parser = parse_minutes, env = "RKMS_ACTIVATION_INTERVAL")]
     pub activation_interval: u32,
     /// Minutes between renewals (or e.g. 7d, 168h).
-    #[arg(long, value_name = "MIN", default_value = "10080", value_parser = parse_minutes)]
+    #[arg(long, value_name = "MIN", default_value = "10080", value_parser = parse_minutes, env = "RKMS_RENEWAL_INTERVAL")]
     pub renewal_interval: u32,
     /// Which KMS IDs are served: any; known (only catalog KMS IDs, with their own application);
     /// volume (no retail or preview IDs); known-volume (both, closest to a genuine host).
     /// Refused requests get 0xC004F042. vlmcsd's -K0..-K3 numbers also accepted.
-    #[arg(long, value_name = "LEVEL", default_value = "any")]
+    #[arg(long, value_name = "LEVEL", default_value = "any", env = "RKMS_ALLOW")]
     pub allow: Allow,
     /// Refuse requests whose clock differs from this host's by more than 4 hours (0xC004F06C).
-    #[arg(long)]
+    #[arg(long, env = "RKMS_CHECK_CLIENT_TIME")]
     pub check_client_time: bool,
     /// Do not answer bind-time feature negotiation.
-    #[arg(long)]
+    #[arg(long, env = "RKMS_NO_BTFN")]
     pub no_btfn: bool,
     /// Close connections idle for this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
     /// Connections served at once; at the limit, new connections wait in the kernel's queue.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS")]
     pub max_connections: u64,
     /// Activation requests served on one connection before the host closes it.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_MAX_CALLS_PER_CONNECTION")]
     pub max_calls_per_connection: u32,
     /// Close the connection after every response (py-kms style; vlmcsd -d).
-    #[arg(long)]
+    #[arg(long, env = "RKMS_DISCONNECT_AFTER_REQUEST")]
     pub disconnect_after_request: bool,
     /// Serve only clients with private addresses (10/8, 172.16/12, 192.168/16, 169.254/16,
     /// 127/8, IPv6 outside 2000::/3); others are closed before a byte is sent.
-    #[arg(long)]
+    #[arg(long, env = "RKMS_PRIVATE_ONLY")]
     pub private_only: bool,
     /// Activation requests a minute one client address may make (bursts up to the same number);
     /// beyond it the host closes that address's connections. Default: no limit.
-    #[arg(long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
     /// Largest RPC PDU accepted, in bytes (KMS clients send at most 300).
-    #[arg(long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535))]
+    #[arg(long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535), env = "RKMS_MAX_PDU_SIZE")]
     pub max_pdu_size: u64,
     /// Largest request reassembled from fragments, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576))]
+    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
     pub max_call_size: u64,
 }
 

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod commands;
+pub mod config;
+pub mod dns;
 pub mod interval;
 pub mod logging;
 pub mod policy;

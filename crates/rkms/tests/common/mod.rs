@@ -30,9 +30,28 @@ impl Server {
     }
 
     pub fn start_on(listen: &str, args: &[&str]) -> Server {
+        Self::start_full(listen, args, &[])
+    }
+
+    /// Starts with extra environment variables.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_full("127.0.0.1:0", args, env)
+    }
+
+    fn start_full(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(rkms_bin())
             .args(["serve", "--listen", listen])
             .args(args)
+            // py-kms' container variables would change the server's settings.
+            .env_remove("IP")
+            .env_remove("PORT")
+            .env_remove("EPID")
+            .env_remove("LCID")
+            .env_remove("CLIENT_COUNT")
+            .env_remove("HWID")
+            .env_remove("LOGLEVEL")
+            .env_remove("RKMS_CONFIG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

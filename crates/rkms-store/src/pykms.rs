@@ -1,0 +1,204 @@
+//! Import of a py-kms client database (`pykms_database.db`) into a client store.
+//!
+//! py-kms (`pykms_Sql.py`) keeps one table:
+//!
+//! ```sql
+//! CREATE TABLE clients(clientMachineId TEXT, machineName TEXT, applicationId TEXT, skuId TEXT,
+//!     licenseStatus TEXT, lastRequestTime INTEGER, kmsEpid TEXT, requestCount INTEGER)
+//! ```
+//!
+//! Later forks add `machineIp TEXT` and a `PRIMARY KEY(clientMachineId, applicationId)`.
+//! `applicationId` and `skuId` hold display names ("Windows", "Windows 10 Professional"), or
+//! the GUID as text when py-kms did not know it; `licenseStatus` holds py-kms' wording
+//! ("Activated", "Grace Period", …); `lastRequestTime` is unix seconds.
+
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::sqlite::{check_directory, open_error};
+use crate::{Activation, ClientStore, StoreError};
+
+/// The columns of py-kms' `clients` table the import needs; a database lacking one is refused.
+pub const PYKMS_COLUMNS: &[&str] = &[
+    "clientMachineId",
+    "machineName",
+    "applicationId",
+    "skuId",
+    "licenseStatus",
+    "lastRequestTime",
+    "kmsEpid",
+    "requestCount",
+];
+
+/// The client address column later py-kms versions add; used for `last_address` when present.
+pub const PYKMS_ADDRESS_COLUMN: &str = "machineIp";
+
+/// Maps a py-kms `skuId` text (normally the SKU's display name) to
+/// (application ID, SKU ID, KMS counted ID after alias resolution), or `None` when unknown.
+pub type SkuResolver<'a> = &'a dyn Fn(&str) -> Option<(Uuid, Uuid, Uuid)>;
+
+/// The outcome of reading or importing a py-kms database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Rows turned into activations (and written, for [`import_pykms`]).
+    pub imported: u64,
+    /// Rows whose `skuId` the resolver did not know: (CMID, `skuId` text). Not imported.
+    pub unmapped: Vec<(Uuid, String)>,
+    /// Rows that could not be read at all (bad CMID or time), each described. Not imported.
+    pub invalid: Vec<String>,
+}
+
+/// Reads a py-kms database (opened read-only, never modified) into activations, one per row.
+///
+/// Each row becomes an activation at `lastRequestTime` with `hresult` 0 (py-kms recorded
+/// served requests), `protocol` and `address` empty (`address` is `machineIp` when the column
+/// exists), `is_vm` false, `grace_minutes` 0 and `license_status` from py-kms' wording (see
+/// [`pykms_license_status`]). py-kms' `requestCount` is not kept: an imported record starts at
+/// one request (importing the same file twice counts two).
+pub fn read_pykms(
+    path: &Path,
+    resolve: SkuResolver<'_>,
+) -> Result<(Vec<Activation>, ImportReport), StoreError> {
+    check_directory(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
+    let columns = table_columns(&conn, path)?;
+    if columns.is_empty() {
+        return Err(import_error(
+            path,
+            "no `clients` table: not a py-kms database".into(),
+        ));
+    }
+    if let Some(missing) = PYKMS_COLUMNS
+        .iter()
+        .find(|c| !columns.iter().any(|k| k == *c))
+    {
+        return Err(import_error(
+            path,
+            format!("the `clients` table has no `{missing}` column"),
+        ));
+    }
+    let address = if columns.iter().any(|c| c == PYKMS_ADDRESS_COLUMN) {
+        PYKMS_ADDRESS_COLUMN
+    } else {
+        "NULL"
+    };
+    let sql = format!(
+        "SELECT clientMachineId, machineName, skuId, licenseStatus, lastRequestTime, kmsEpid, \
+         {address} FROM clients ORDER BY rowid"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut activations = Vec::new();
+    let mut report = ImportReport::default();
+    while let Some(row) = rows.next()? {
+        let cmid_text = text(row.get(0)?);
+        let Ok(cmid) = Uuid::parse_str(cmid_text.trim()) else {
+            report
+                .invalid
+                .push(format!("clientMachineId {cmid_text:?} is not a GUID"));
+            continue;
+        };
+        let Some(time) = unix_time(row.get(4)?) else {
+            report
+                .invalid
+                .push(format!("{cmid}: lastRequestTime is not a unix time"));
+            continue;
+        };
+        let sku_name = text(row.get(2)?);
+        let Some((application_id, sku_id, kms_id)) = resolve(&sku_name) else {
+            report.unmapped.push((cmid, sku_name));
+            continue;
+        };
+        activations.push(Activation {
+            cmid,
+            application_id,
+            sku_id,
+            kms_id,
+            workstation: text(row.get(1)?),
+            license_status: pykms_license_status(&text(row.get(3)?)),
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: String::new(),
+            time,
+            address: text(row.get(6)?),
+            epid: text(row.get(5)?),
+            hresult: 0,
+        });
+    }
+    report.imported = activations.len() as u64;
+    Ok((activations, report))
+}
+
+/// Reads a py-kms database with [`read_pykms`] and writes its rows into `store` in one
+/// [`ClientStore::record_batch`] (all or nothing).
+pub fn import_pykms(
+    store: &dyn ClientStore,
+    path: &Path,
+    resolve: SkuResolver<'_>,
+) -> Result<ImportReport, StoreError> {
+    let (activations, report) = read_pykms(path, resolve)?;
+    store.record_batch(&activations)?;
+    Ok(report)
+}
+
+/// The licence status number for py-kms' wording: "Unlicensed" 0, "Activated"/"Licensed" 1,
+/// "Grace Period"/"Initial grace period"/"Out-of-Box Grace Period" 2,
+/// "Out-of-Tolerance Grace Period" 3, "Non-Genuine Grace Period" 4, "Notifications Mode" 5,
+/// "Extended Grace Period" 6, a decimal number as is; anything else ("Unknown") 0. Case,
+/// spaces and hyphens are ignored.
+pub fn pykms_license_status(text: &str) -> u32 {
+    let key: String = text
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    match key.as_str() {
+        "activated" | "licensed" => 1,
+        "graceperiod" | "initialgraceperiod" | "outofboxgraceperiod" | "oobgrace" => 2,
+        "outoftolerancegraceperiod" | "ootgrace" => 3,
+        "nongenuinegraceperiod" | "nongenuinegrace" => 4,
+        "notificationsmode" | "notification" | "notifications" => 5,
+        "extendedgraceperiod" | "extendedgrace" => 6,
+        _ => key.parse().unwrap_or(0),
+    }
+}
+
+/// The column names of the `clients` table (empty when there is no such table).
+fn table_columns(conn: &Connection, path: &Path) -> Result<Vec<String>, StoreError> {
+    conn.prepare("SELECT name FROM pragma_table_info('clients')")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .map_err(|e| open_error(path, &e))
+}
+
+fn import_error(path: &Path, message: String) -> StoreError {
+    StoreError::Import {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// A text cell as a string: NULL is empty, numbers are printed.
+fn text(value: Value) -> String {
+    match value {
+        Value::Null | Value::Blob(_) => String::new(),
+        Value::Integer(n) => n.to_string(),
+        Value::Real(x) => x.to_string(),
+        Value::Text(s) => s,
+    }
+}
+
+/// A time cell as unix seconds: integers, reals (truncated) and decimal text are accepted.
+fn unix_time(value: Value) -> Option<i64> {
+    match value {
+        Value::Integer(n) => Some(n),
+        // `as` saturates; py-kms never stores fractional or huge times.
+        Value::Real(x) if x.is_finite() => Some(x as i64),
+        Value::Text(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}

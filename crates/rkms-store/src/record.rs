@@ -1,0 +1,218 @@
+//! The data the store keeps and is fed: client records, reported activations, list filters.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What the store knows about one client machine for one application: one record per
+/// (`cmid`, `application_id`), so a machine activating Windows and Office has two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// Client machine ID (CMID) the client sent.
+    pub cmid: Uuid,
+    /// Application ID (Windows, Office 2010, Office 2013+ …) of the request.
+    pub application_id: Uuid,
+    /// SKU ID of the latest request.
+    pub sku_id: Uuid,
+    /// KMS counted ID of the latest request, after alias resolution.
+    pub kms_id: Uuid,
+    /// Workstation name of the latest request.
+    pub workstation: String,
+    /// Client licence status of the latest request (0 unlicensed, 1 licensed, 2 initial grace …).
+    pub license_status: u32,
+    /// Remaining grace time in minutes of the latest request.
+    pub grace_minutes: u32,
+    /// Whether the latest request said the client is a virtual machine.
+    pub is_vm: bool,
+    /// Protocol version of the latest request, e.g. `"6.0"`.
+    pub protocol: String,
+    /// Unix time (seconds) of the earliest request.
+    pub first_seen: i64,
+    /// Unix time (seconds) of the latest request.
+    pub last_seen: i64,
+    /// Number of requests recorded.
+    pub requests: u64,
+    /// Peer address of the latest request, e.g. `"192.0.2.7:50123"`.
+    pub last_address: String,
+    /// ePID the host answered the latest request with (empty when refused).
+    pub last_epid: String,
+    /// HRESULT of the latest request: 0 for an activation, else the error sent.
+    pub last_hresult: u32,
+}
+
+impl ClientRecord {
+    /// The record a first activation creates: `requests` 1, `first_seen` = `last_seen` = its time.
+    pub fn from_activation(a: &Activation) -> Self {
+        Self {
+            cmid: a.cmid,
+            application_id: a.application_id,
+            sku_id: a.sku_id,
+            kms_id: a.kms_id,
+            workstation: a.workstation.clone(),
+            license_status: a.license_status,
+            grace_minutes: a.grace_minutes,
+            is_vm: a.is_vm,
+            protocol: a.protocol.clone(),
+            first_seen: a.time,
+            last_seen: a.time,
+            requests: 1,
+            last_address: a.address.clone(),
+            last_epid: a.epid.clone(),
+            last_hresult: a.hresult,
+        }
+    }
+
+    /// Folds a further activation of the same (`cmid`, `application_id`) into this record, the
+    /// way every backend's upsert does: `requests` + 1, `first_seen` = the earlier time,
+    /// `last_seen` = the later time, and every other field taken from the activation unless it
+    /// is older than `last_seen` (activations reported out of order never overwrite newer data).
+    pub fn merge(&mut self, a: &Activation) {
+        self.requests = self.requests.saturating_add(1);
+        self.first_seen = self.first_seen.min(a.time);
+        if a.time >= self.last_seen {
+            let requests = self.requests;
+            let first_seen = self.first_seen;
+            *self = Self::from_activation(a);
+            self.requests = requests;
+            self.first_seen = first_seen;
+        }
+    }
+}
+
+/// One request as the server reports it to the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// Client machine ID (CMID).
+    pub cmid: Uuid,
+    /// Application ID of the request.
+    pub application_id: Uuid,
+    /// SKU ID of the request.
+    pub sku_id: Uuid,
+    /// KMS counted ID, already resolved through aliases by the caller.
+    pub kms_id: Uuid,
+    /// Workstation name the client sent.
+    pub workstation: String,
+    /// Licence status the client sent.
+    pub license_status: u32,
+    /// Remaining grace minutes the client sent.
+    pub grace_minutes: u32,
+    /// The client's "is a VM" flag.
+    pub is_vm: bool,
+    /// Protocol version, e.g. `"6.0"`.
+    pub protocol: String,
+    /// Unix time (seconds) of the request.
+    pub time: i64,
+    /// Peer address.
+    pub address: String,
+    /// ePID answered (empty when refused).
+    pub epid: String,
+    /// HRESULT answered: 0 for an activation.
+    pub hresult: u32,
+}
+
+/// Which records [`crate::ClientStore::list`] returns. Every `Some` field must match; the
+/// result is ordered by `last_seen` descending, then `cmid`, then `application_id`, so pages
+/// taken with `limit`/`offset` are stable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFilter {
+    /// Only records of this KMS counted ID.
+    pub kms_id: Option<Uuid>,
+    /// Only records of this SKU.
+    pub sku_id: Option<Uuid>,
+    /// Only records of this application.
+    pub application_id: Option<Uuid>,
+    /// Only records of this client machine.
+    pub cmid: Option<Uuid>,
+    /// Only records with `last_seen >= since`.
+    pub since: Option<i64>,
+    /// At most this many records.
+    pub limit: Option<u64>,
+    /// Skip this many records first.
+    pub offset: Option<u64>,
+}
+
+impl ClientFilter {
+    /// Whether `r` passes the filter's conditions (ignoring `limit`/`offset`).
+    pub fn matches(&self, r: &ClientRecord) -> bool {
+        self.kms_id.is_none_or(|k| r.kms_id == k)
+            && self.sku_id.is_none_or(|s| r.sku_id == s)
+            && self.application_id.is_none_or(|a| r.application_id == a)
+            && self.cmid.is_none_or(|c| r.cmid == c)
+            && self.since.is_none_or(|t| r.last_seen >= t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(time: i64, workstation: &str) -> Activation {
+        Activation {
+            cmid: Uuid::from_u128(1),
+            application_id: Uuid::from_u128(2),
+            sku_id: Uuid::from_u128(3),
+            kms_id: Uuid::from_u128(4),
+            workstation: workstation.into(),
+            license_status: 1,
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: "6.0".into(),
+            time,
+            address: String::new(),
+            epid: String::new(),
+            hresult: 0,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_newest_fields_and_widest_span() {
+        let mut r = ClientRecord::from_activation(&at(100, "A"));
+        r.merge(&at(300, "C"));
+        r.merge(&at(200, "B"));
+        r.merge(&at(50, "Z"));
+        assert_eq!((r.first_seen, r.last_seen, r.requests), (50, 300, 4));
+        assert_eq!(r.workstation, "C");
+        r.merge(&at(300, "D"));
+        assert_eq!(
+            (r.workstation.as_str(), r.requests),
+            ("D", 5),
+            "a tie takes the later report"
+        );
+    }
+
+    #[test]
+    fn filter_matches_every_condition() {
+        let r = ClientRecord::from_activation(&at(100, "A"));
+        assert!(ClientFilter::default().matches(&r));
+        assert!(ClientFilter {
+            since: Some(100),
+            ..Default::default()
+        }
+        .matches(&r));
+        assert!(!ClientFilter {
+            since: Some(101),
+            ..Default::default()
+        }
+        .matches(&r));
+        let other = Some(Uuid::from_u128(9));
+        assert!(!ClientFilter {
+            kms_id: other,
+            ..Default::default()
+        }
+        .matches(&r));
+        assert!(!ClientFilter {
+            sku_id: other,
+            ..Default::default()
+        }
+        .matches(&r));
+        assert!(!ClientFilter {
+            cmid: other,
+            ..Default::default()
+        }
+        .matches(&r));
+        assert!(!ClientFilter {
+            application_id: other,
+            ..Default::default()
+        }
+        .matches(&r));
+    }
+}

@@ -1,0 +1,129 @@
+//! The versioned SQLite schema: the ordered list of migrations and their application at open.
+//!
+//! The schema version lives in `PRAGMA user_version`. Opening read-write applies every
+//! migration newer than the file's version, in order, in one `IMMEDIATE` transaction together
+//! with the version bump, so a database is never left half-migrated and two processes opening
+//! it at once cannot both migrate. Migrations are append-only: never edit a shipped one.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+/// One step of the schema: applied to databases whose version is `version - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// The schema version this step produces (1, 2, …, without gaps).
+    pub version: u32,
+    /// What the step does, for humans.
+    pub description: &'static str,
+    /// The SQL run (may hold several statements).
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. `MIGRATIONS[i].version == i + 1`.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "clients table, one row per (cmid, application_id)",
+        sql: "CREATE TABLE clients (
+                  cmid           TEXT    NOT NULL,
+                  application_id TEXT    NOT NULL,
+                  sku_id         TEXT    NOT NULL,
+                  kms_id         TEXT    NOT NULL,
+                  workstation    TEXT    NOT NULL,
+                  license_status INTEGER NOT NULL,
+                  protocol       TEXT    NOT NULL,
+                  first_seen     INTEGER NOT NULL,
+                  last_seen      INTEGER NOT NULL,
+                  requests       INTEGER NOT NULL,
+                  last_address   TEXT    NOT NULL,
+                  last_epid      TEXT    NOT NULL,
+                  PRIMARY KEY (cmid, application_id)
+              );",
+    },
+    Migration {
+        version: 2,
+        description: "is_vm, grace_minutes, last_hresult columns; (kms_id, last_seen) index",
+        sql: "ALTER TABLE clients ADD COLUMN is_vm         INTEGER NOT NULL DEFAULT 0;
+              ALTER TABLE clients ADD COLUMN grace_minutes INTEGER NOT NULL DEFAULT 0;
+              ALTER TABLE clients ADD COLUMN last_hresult  INTEGER NOT NULL DEFAULT 0;
+              CREATE INDEX clients_kms_last_seen ON clients (kms_id, last_seen);",
+    },
+];
+
+/// The newest schema version this binary knows, and the one it reads and writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const _: () = {
+    let mut i = 0;
+    while i < MIGRATIONS.len() {
+        assert!(
+            MIGRATIONS[i].version as usize == i + 1,
+            "migrations must be numbered 1, 2, …"
+        );
+        i += 1;
+    }
+};
+
+/// Reads `PRAGMA user_version`, refusing versions newer than [`SCHEMA_VERSION`].
+pub(crate) fn read_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
+    let raw: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| crate::sqlite::open_error(path, &e))?;
+    let found = u32::try_from(raw).map_err(|_| StoreError::Open {
+        path: path.to_path_buf(),
+        message: format!("invalid schema version {raw} (PRAGMA user_version)"),
+    })?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] in one transaction; returns the version it had.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| crate::sqlite::open_error(path, &e))?;
+    // Read again inside the write lock: another process may have migrated meanwhile.
+    let found = read_version(&tx, path)?;
+    if found == SCHEMA_VERSION {
+        return Ok(found);
+    }
+    if found == 0 {
+        let tables: Vec<String> = tx
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(|e| crate::sqlite::open_error(path, &e))?;
+        if !tables.is_empty() {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                message: format!(
+                    "not an rkms client database (no schema version, but it holds tables: {}); \
+                     a py-kms database must be imported, not opened",
+                    tables.join(", ")
+                ),
+            });
+        }
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
+            path: path.to_path_buf(),
+            version: m.version,
+            message: e.to_string(),
+        })?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .and_then(|()| tx.commit())
+        .map_err(|e| StoreError::Migration {
+            path: path.to_path_buf(),
+            version: SCHEMA_VERSION,
+            message: e.to_string(),
+        })?;
+    Ok(found)
+}

@@ -1,0 +1,86 @@
+//! `rkms config check` and `rkms config example`.
+
+use clap::{CommandFactory, FromArgMatches};
+
+use super::usage;
+use crate::cli::{Cli, Command};
+use crate::config::{example, Origin};
+
+/// Prints a commented example configuration.
+pub fn print_example() -> u8 {
+    print!("{}", example());
+    0
+}
+
+/// Validates the effective `serve` configuration and prints each value with its origin.
+/// `extra` are the words the file and py-kms variables contribute; `origins` where keys came from.
+pub fn check(
+    extra: &[std::ffi::OsString],
+    origins: &[(String, Origin)],
+    file: Option<&std::path::Path>,
+) -> u8 {
+    let mut argv: Vec<std::ffi::OsString> = vec!["rkms".into(), "serve".into()];
+    argv.extend(extra.iter().cloned());
+    let matches = match Cli::command().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let Command::Serve(args) = cli.command else {
+        unreachable!("parsed as serve")
+    };
+    if let Err(e) = super::serve::prepare(&args, cli.products.as_deref()) {
+        return usage(&e);
+    }
+    match file {
+        Some(f) => println!("configuration file: {}", f.display()),
+        None => println!(
+            "configuration file: none ({} does not exist)",
+            crate::config::DEFAULT_CONFIG_PATH
+        ),
+    }
+    let serve = matches.subcommand_matches("serve").expect("serve");
+    let mut rows = Vec::new();
+    let cmd = Cli::command();
+    let serve_cmd = cmd.find_subcommand("serve").expect("serve").clone();
+    for arg in cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .chain(serve_cmd.get_arguments())
+    {
+        let Some(long) = arg.get_long() else { continue };
+        if ["help", "version", "verbose", "config"].contains(&long) {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        let m = if serve.try_get_raw(id).is_ok() {
+            serve
+        } else {
+            &matches
+        };
+        let value = match m.get_raw(id) {
+            Some(vals) => vals
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            None if matches!(arg.get_action(), clap::ArgAction::SetTrue) => "false".into(),
+            None => "(not set)".into(),
+        };
+        let origin = origins
+            .iter()
+            .find(|(k, _)| k == long)
+            .map(|(_, o)| o.clone())
+            .unwrap_or(Origin::Default);
+        rows.push((long.to_string(), value, origin.to_string()));
+    }
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).min(60);
+    for (k, v, o) in rows {
+        println!("{k:w0$}  {v:w1$}  {o}");
+    }
+    println!("configuration is valid");
+    0
+}

@@ -1,0 +1,505 @@
+//! Configuration beyond the command line: a TOML file and environment variables (rkms' own
+//! `RKMS_*`, handled by clap, and py-kms' container names), merged with the precedence
+//! command line > environment > file > defaults.
+//!
+//! Every file key is a long option of `rkms serve` or a global option, spelled as on the
+//! command line (`client-count = 50`; `_` works too). Values are checked by the same parsers
+//! as the command line, and errors name the file, the line and the key.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Command, CommandFactory};
+
+use crate::cli::Cli;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/rkms/rkms.toml";
+
+/// Where a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The command line.
+    CommandLine,
+    /// An `RKMS_*` environment variable.
+    Env(String),
+    /// A py-kms container variable (IP, PORT, EPID, …).
+    PyKmsEnv(String),
+    /// A line of the configuration file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+    },
+    /// Built-in default.
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::CommandLine => f.write_str("command line"),
+            Origin::Env(v) => write!(f, "environment {v}"),
+            Origin::PyKmsEnv(v) => write!(f, "environment {v} (py-kms name)"),
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// One setting from a lower-precedence source, as command-line words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Long option name (kebab-case).
+    pub key: String,
+    /// Values, each given as `--key value`; for flags `true`/`false`.
+    pub values: Vec<String>,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Reads a configuration file into entries, with line numbers.
+pub fn load_file(path: &Path) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    parse_file(&text, path)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parses configuration text (see [`load_file`]).
+pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Entry>, String> {
+    use std::collections::BTreeMap;
+    use toml::Spanned;
+    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!(":{}", line_of(text, s.start)))
+                .unwrap_or_default();
+            format!("{}{line}: {}", path.display(), e.message())
+        })?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let line = line_of(text, key.span().start);
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            line,
+        };
+        let k = key.get_ref().replace('_', "-");
+        let where_ = format!("{}:{line}: {}", path.display(), key.get_ref());
+        let scalar = |v: &toml::Value| -> Result<String, String> {
+            match v {
+                toml::Value::String(s) => Ok(s.clone()),
+                toml::Value::Integer(i) => Ok(i.to_string()),
+                toml::Value::Float(f) => Ok(f.to_string()),
+                toml::Value::Boolean(b) => Ok(b.to_string()),
+                other => Err(format!(
+                    "{where_}: expected a string, number or true/false, found {}",
+                    other.type_str()
+                )),
+            }
+        };
+        let values = match value.get_ref() {
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?,
+            v => vec![scalar(v)?],
+        };
+        out.push(Entry {
+            key: k,
+            values,
+            origin,
+        });
+    }
+    Ok(out)
+}
+
+/// py-kms' container variables, as entries (IP and PORT together make one listen address).
+pub fn pykms_env(get: &dyn Fn(&str) -> Option<String>) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let ip = get("IP");
+    let port = get("PORT");
+    if ip.is_some() || port.is_some() {
+        let ip = ip.unwrap_or_else(|| "::".into());
+        let ip = if ip.contains(':') && !ip.starts_with('[') {
+            format!("[{ip}]")
+        } else {
+            ip
+        };
+        let port = port.unwrap_or_else(|| "1688".into());
+        let name = if get("IP").is_some() {
+            "IP/PORT"
+        } else {
+            "PORT"
+        };
+        out.push(Entry {
+            key: "listen".into(),
+            values: vec![format!("{ip}:{port}")],
+            origin: Origin::PyKmsEnv(name.into()),
+        });
+    }
+    for (var, key) in [
+        ("EPID", "epid"),
+        ("LCID", "lcid"),
+        ("CLIENT_COUNT", "client-count"),
+        ("ACTIVATION_INTERVAL", "activation-interval"),
+        ("RENEWAL_INTERVAL", "renewal-interval"),
+        ("HWID", "hwid"),
+        ("LOGLEVEL", "log-level"),
+    ] {
+        if let Some(v) = get(var).filter(|v| !v.trim().is_empty()) {
+            let v = if key == "log-level" {
+                pykms_level(&v)
+            } else {
+                v
+            };
+            out.push(Entry {
+                key: key.into(),
+                values: vec![v],
+                origin: Origin::PyKmsEnv(var.into()),
+            });
+        }
+    }
+    out
+}
+
+fn pykms_level(v: &str) -> String {
+    match v.to_ascii_uppercase().as_str() {
+        "CRITICAL" | "ERROR" => "error",
+        "WARNING" | "WARN" => "warn",
+        "DEBUG" => "debug",
+        _ => "info",
+    }
+    .into()
+}
+
+/// The `serve` subcommand definition.
+fn serve_command() -> Command {
+    Cli::command()
+        .find_subcommand("serve")
+        .expect("serve exists")
+        .clone()
+}
+
+/// Whether `key` is a global option (given before the subcommand in checks).
+fn is_global(key: &str) -> bool {
+    Cli::command()
+        .get_arguments()
+        .any(|a| a.get_long() == Some(key) && a.is_global_set())
+}
+
+fn is_flag(cmd: &Command, key: &str) -> bool {
+    cmd.get_arguments()
+        .any(|a| a.get_long() == Some(key) && matches!(a.get_action(), clap::ArgAction::SetTrue))
+}
+
+/// Command-line words for an entry (`--key value …`, or `--key` for a true flag).
+fn words(entry: &Entry, flag: bool) -> Result<Vec<String>, String> {
+    let mut w = Vec::new();
+    for v in &entry.values {
+        if flag {
+            match v.as_str() {
+                "true" => w.push(format!("--{}", entry.key)),
+                "false" => {}
+                other => {
+                    return Err(format!(
+                        "{}: {}: expected true or false, found '{other}'",
+                        entry.origin, entry.key
+                    ))
+                }
+            }
+        } else {
+            w.push(format!("--{}", entry.key));
+            w.push(v.clone());
+        }
+    }
+    Ok(w)
+}
+
+/// Checks each entry against the options of `rkms serve` and returns the command-line words
+/// to append for those not already set at a higher precedence, with the origin of each key.
+pub fn merge(
+    matches: &ArgMatches,
+    layers: &[Vec<Entry>],
+) -> Result<(Vec<OsString>, Vec<(String, Origin)>), String> {
+    let serve = serve_command();
+    let serve_matches = matches.subcommand_matches("serve");
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    let mut origins = Vec::new();
+    // What the command line and RKMS_* variables set wins.
+    let cli = Cli::command();
+    let globals = cli.get_arguments().map(|a| (a, Some(matches)));
+    let locals = serve
+        .get_arguments()
+        .filter(|a| !a.is_global_set())
+        .map(|a| (a, serve_matches));
+    for (arg, m) in globals.chain(locals) {
+        let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
+            continue;
+        };
+        let source = m.and_then(|m| m.try_contains_id(id).ok().and_then(|_| m.value_source(id)));
+        match source {
+            Some(ValueSource::CommandLine) => {
+                taken.insert(long.to_string());
+                origins.push((long.to_string(), Origin::CommandLine));
+            }
+            Some(ValueSource::EnvVariable) => {
+                taken.insert(long.to_string());
+                let var = arg
+                    .get_env()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                origins.push((long.to_string(), Origin::Env(var)));
+            }
+            _ => {}
+        }
+    }
+    let mut extra: Vec<OsString> = Vec::new();
+    for layer in layers {
+        for entry in layer {
+            let known = serve
+                .get_arguments()
+                .any(|a| a.get_long() == Some(entry.key.as_str()))
+                || is_global(&entry.key);
+            if !known || ["help", "version", "config"].contains(&entry.key.as_str()) {
+                return Err(format!(
+                    "{}: unknown key '{}' (see `rkms config example`)",
+                    entry.origin, entry.key
+                ));
+            }
+            let w = words(entry, is_flag(&serve, &entry.key))?;
+            // Check the value with the command line's own parser, for a precise message.
+            let mut probe: Vec<String> = vec!["rkms".into()];
+            if is_global(&entry.key) {
+                probe.extend(w.iter().cloned());
+                probe.push("serve".into());
+            } else {
+                probe.push("serve".into());
+                probe.extend(w.iter().cloned());
+            }
+            if let Err(e) = Cli::command().try_get_matches_from(&probe) {
+                let msg = e.to_string();
+                let first = msg
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
+                return Err(format!("{}: {}: {first}", entry.origin, entry.key));
+            }
+            if taken.insert(entry.key.clone()) {
+                origins.push((entry.key.clone(), entry.origin.clone()));
+                extra.extend(w.into_iter().map(OsString::from));
+            }
+        }
+    }
+    Ok((extra, origins))
+}
+
+/// The configuration file to read: `--config`, else the default path if it exists.
+pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+    }
+}
+
+/// A commented example file covering every option of `rkms serve`.
+pub fn example() -> String {
+    let mut out = String::from(
+        "# rkms configuration (TOML). Every key is a long option of `rkms serve`; the command line\n\
+         # and RKMS_* environment variables override this file. Uncomment to change a default.\n\n",
+    );
+    let cli = Cli::command();
+    let serve = serve_command();
+    let globals = cli.get_arguments().filter(|a| a.is_global_set());
+    for arg in globals.chain(serve.get_arguments()) {
+        let Some(long) = arg.get_long() else { continue };
+        if ["help", "version", "config", "verbose"].contains(&long) {
+            continue;
+        }
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        for line in textwrap(&help, 96) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        let flag = matches!(arg.get_action(), clap::ArgAction::SetTrue);
+        let multi = matches!(arg.get_action(), clap::ArgAction::Append);
+        let default: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let value = if flag {
+            "false".to_string()
+        } else if let Some(d) = default.first() {
+            if d.parse::<i64>().is_ok() {
+                d.clone()
+            } else {
+                format!("{d:?}")
+            }
+        } else if multi {
+            "[]".into()
+        } else {
+            format!(
+                "\"{}\"",
+                arg.get_value_names()
+                    .and_then(|v| v.first())
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            )
+        };
+        out.push_str(&format!("#{long} = {value}\n\n"));
+    }
+    out
+}
+
+fn textwrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_entries_have_lines_and_values() {
+        let text = "# comment\nclient-count = 50\nlisten = [\"127.0.0.1:1688\", \"[::1]:1688\"]\n\ncheck_client_time = true\n";
+        let e = parse_file(text, Path::new("x.toml")).unwrap();
+        let cc = e.iter().find(|e| e.key == "client-count").unwrap();
+        assert_eq!(cc.values, vec!["50"]);
+        assert_eq!(
+            cc.origin,
+            Origin::File {
+                path: "x.toml".into(),
+                line: 2
+            }
+        );
+        assert_eq!(
+            e.iter().find(|e| e.key == "listen").unwrap().values.len(),
+            2
+        );
+        assert_eq!(
+            e.iter()
+                .find(|e| e.key == "check-client-time")
+                .unwrap()
+                .values,
+            vec!["true"]
+        );
+        let err = parse_file("a = 1\nb = [1, {x = 2}]\n", Path::new("y.toml")).unwrap_err();
+        assert!(err.contains("y.toml:2: b"), "{err}");
+        let err = parse_file("a = \n", Path::new("z.toml")).unwrap_err();
+        assert!(err.starts_with("z.toml:1"), "{err}");
+    }
+
+    #[test]
+    fn pykms_names() {
+        let env = |k: &str| match k {
+            "IP" => Some("::".to_string()),
+            "PORT" => Some("1700".to_string()),
+            "LOGLEVEL" => Some("WARNING".to_string()),
+            "CLIENT_COUNT" => Some("26".to_string()),
+            _ => None,
+        };
+        let e = pykms_env(&env);
+        assert_eq!(e[0].values, vec!["[::]:1700"]);
+        assert!(e
+            .iter()
+            .any(|e| e.key == "log-level" && e.values == ["warn"]));
+        assert!(e
+            .iter()
+            .any(|e| e.key == "client-count" && e.values == ["26"]));
+    }
+
+    #[test]
+    fn merge_checks_keys_and_values_and_keeps_precedence() {
+        let m = Cli::command()
+            .try_get_matches_from(["rkms", "serve", "--lcid", "1031"])
+            .unwrap();
+        let file = |k: &str, v: &str, line| Entry {
+            key: k.into(),
+            values: vec![v.into()],
+            origin: Origin::File {
+                path: "c.toml".into(),
+                line,
+            },
+        };
+        let (extra, origins) = merge(
+            &m,
+            &[vec![
+                file("lcid", "1033", 1),
+                file("client-count", "40", 2),
+                file("no-btfn", "true", 3),
+            ]],
+        )
+        .unwrap();
+        assert_eq!(extra, vec!["--client-count", "40", "--no-btfn"]);
+        assert!(origins.contains(&("lcid".into(), Origin::CommandLine)));
+        let err = merge(&m, &[vec![file("client-cuont", "4", 7)]]).unwrap_err();
+        assert_eq!(
+            err,
+            "c.toml:7: unknown key 'client-cuont' (see `rkms config example`)"
+        );
+        let err = merge(&m, &[vec![file("renewal-interval", "5y", 9)]]).unwrap_err();
+        assert!(
+            err.starts_with("c.toml:9: renewal-interval: ") && err.contains("unknown unit"),
+            "{err}"
+        );
+        let err = merge(&m, &[vec![file("no-btfn", "maybe", 4)]]).unwrap_err();
+        assert!(err.contains("expected true or false"), "{err}");
+        assert!(merge(&m, &[vec![file("log-level", "debug", 5)]]).is_ok());
+    }
+
+    #[test]
+    fn example_covers_every_option_and_parses() {
+        let ex = example();
+        for arg in serve_command().get_arguments() {
+            if let Some(long) = arg.get_long().filter(|l| *l != "help") {
+                assert!(ex.contains(&format!("#{long} = ")), "{long} missing");
+            }
+        }
+        // Uncommented, the example is a valid file with the default values.
+        let uncommented: String = ex
+            .lines()
+            .map(|l| {
+                if l.starts_with('#') && l.contains(" = ") && !l.starts_with("# ") {
+                    &l[1..]
+                } else {
+                    ""
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let entries = parse_file(&uncommented, Path::new("ex.toml")).unwrap();
+        let m = Cli::command()
+            .try_get_matches_from(["rkms", "serve"])
+            .unwrap();
+        // Options without a default show a placeholder such as "ADDR:PORT" or "N".
+        let placeholder = |v: &String| {
+            v.chars()
+                .all(|c| c.is_ascii_uppercase() || "_:|[]/=".contains(c))
+        };
+        let filtered: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| !e.values.iter().any(placeholder))
+            .collect();
+        assert!(filtered.len() > 15, "{}", filtered.len());
+        merge(&m, &[filtered]).unwrap();
+    }
+}

@@ -1,0 +1,52 @@
+//! DNS SRV auto-discovery of KMS hosts (`_vlmcs._tcp.<domain>`, PROTOCOL.md §11).
+//!
+//! * [`discover`] finds the hosts published in a domain, in the order a client should try them;
+//! * [`order_targets`] is the RFC 2782 ordering it applies (pure, seedable);
+//! * [`records`] prints the records an administrator publishes for a host.
+
+mod order;
+mod publish;
+mod resolve;
+
+pub use order::order_targets;
+pub use publish::records;
+pub use resolve::{discover, domain_from_resolv_conf, system_domain, DnsError, ResolverChoice};
+
+use std::fmt;
+
+/// The SRV service and protocol labels of the KMS service.
+pub const SRV_SERVICE: &str = "_vlmcs._tcp";
+
+/// The Windows error reported when the KMS SRV name does not exist (DNS_ERROR_RCODE_NAME_ERROR).
+pub const DNS_NAME_NOT_FOUND: u32 = 0x8007_232B;
+
+/// One SRV answer: a KMS host and the RFC 2782 fields that rank it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SrvTarget {
+    /// Lower is tried first.
+    pub priority: u16,
+    /// Relative share of first places among targets of the same priority; 0 = last resort.
+    pub weight: u16,
+    /// The TCP port of the KMS host.
+    pub port: u16,
+    /// The host name, without a trailing dot.
+    pub host: String,
+}
+
+impl fmt::Display for SrvTarget {
+    /// Formats as `host:port`, ready for a connection attempt.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// The SRV owner name for a domain: `_vlmcs._tcp.<domain>` (no trailing dot).
+pub fn srv_name(domain: &str) -> String {
+    format!("{SRV_SERVICE}.{}", trim_domain(domain))
+}
+
+/// A domain without surrounding blanks and without its trailing dot.
+fn trim_domain(domain: &str) -> &str {
+    let d = domain.trim();
+    d.strip_suffix('.').unwrap_or(d)
+}

@@ -1,0 +1,249 @@
+//! SRV lookup of `_vlmcs._tcp.<domain>` with hickory-resolver, and the default DNS domain.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::NetError;
+use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::TokioResolver;
+
+use super::{order_targets, srv_name, trim_domain, SrvTarget, DNS_NAME_NOT_FOUND};
+
+/// The system resolver configuration read for the default domain.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Per-query timeout when a specific DNS server is used.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Which DNS servers [`discover`] asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResolverChoice {
+    /// The system's resolvers (`/etc/resolv.conf` on Unix, the registry on Windows).
+    #[default]
+    System,
+    /// One DNS server at this address, over UDP (TCP for truncated answers).
+    Server(SocketAddr),
+}
+
+/// Why [`discover`] found no KMS host.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// No domain was given and the system configuration names none.
+    #[error("no DNS domain: give --domain")]
+    NoDomain,
+    /// The domain is not a valid DNS name.
+    #[error("invalid DNS domain '{domain}': {reason}")]
+    InvalidDomain {
+        /// The domain as given.
+        domain: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The resolver could not be set up (e.g. an unreadable system configuration).
+    #[error("cannot set up the DNS resolver: {reason}")]
+    Config {
+        /// The underlying error.
+        reason: String,
+    },
+    /// The name does not exist or has no usable SRV records (what Windows reports as 0x8007232B).
+    #[error(
+        "no KMS host in DNS: no SRV records for {name} (0x{code:08X}, DNS name does not exist)",
+        code = DNS_NAME_NOT_FOUND
+    )]
+    NoRecords {
+        /// The SRV name queried, without a trailing dot.
+        name: String,
+    },
+    /// Any other failure: timeout, refused, server failure, malformed answer.
+    #[error("DNS SRV lookup of {name} failed: {reason}")]
+    Lookup {
+        /// The SRV name queried, without a trailing dot.
+        name: String,
+        /// The underlying error.
+        reason: String,
+    },
+}
+
+/// Finds the KMS hosts published as `_vlmcs._tcp.<domain>` SRV records, in RFC 2782 order.
+///
+/// `domain` defaults to [`system_domain`]. Targets of `.` ("service not available") are dropped.
+/// The order comes from [`order_targets`] with the operating system's random generator.
+pub async fn discover(
+    domain: Option<&str>,
+    resolver_cfg: ResolverChoice,
+) -> Result<Vec<SrvTarget>, DnsError> {
+    let domain = match domain.map(trim_domain).filter(|d| !d.is_empty()) {
+        Some(d) => d.to_string(),
+        None => system_domain()?,
+    };
+    let name = srv_name(&domain);
+    let query =
+        Name::from_str_relaxed(format!("{name}.")).map_err(|e| DnsError::InvalidDomain {
+            domain: domain.clone(),
+            reason: e.to_string(),
+        })?;
+    let resolver = build_resolver(resolver_cfg)?;
+    let lookup = resolver
+        .srv_lookup(query)
+        .await
+        .map_err(|e| lookup_error(&name, &e))?;
+    let targets: Vec<SrvTarget> = lookup
+        .answers()
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::SRV(srv) if !srv.target.is_root() => Some(SrvTarget {
+                priority: srv.priority,
+                weight: srv.weight,
+                port: srv.port,
+                host: srv.target.to_ascii().trim_end_matches('.').to_string(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if targets.is_empty() {
+        return Err(DnsError::NoRecords { name });
+    }
+    Ok(order_targets(targets, &mut rand::rngs::OsRng))
+}
+
+/// The system's DNS domain from `/etc/resolv.conf` (see [`domain_from_resolv_conf`]).
+pub fn system_domain() -> Result<String, DnsError> {
+    read_domain(Path::new(RESOLV_CONF)).ok_or(DnsError::NoDomain)
+}
+
+/// The domain in resolv.conf text: the first entry of the `search` line, else the `domain` line.
+///
+/// Comments (`#`, `;`) are ignored; when a keyword repeats, its last line counts (as in glibc).
+/// The root (`.`) is no domain. The result has no trailing dot.
+pub fn domain_from_resolv_conf(text: &str) -> Option<String> {
+    let (mut search, mut domain) = (None, None);
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("search") => search = Some(words.next()),
+            Some("domain") => domain = Some(words.next()),
+            _ => {}
+        }
+    }
+    [search, domain]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(trim_domain)
+        .find(|d| !d.is_empty())
+        .map(str::to_string)
+}
+
+/// The domain in the resolv.conf file at `path`, if it is readable and names one.
+fn read_domain(path: &Path) -> Option<String> {
+    domain_from_resolv_conf(&std::fs::read_to_string(path).ok()?)
+}
+
+/// A resolver for the chosen servers.
+fn build_resolver(choice: ResolverChoice) -> Result<TokioResolver, DnsError> {
+    let config_error = |e: NetError| DnsError::Config {
+        reason: e.to_string(),
+    };
+    match choice {
+        ResolverChoice::System => TokioResolver::builder_tokio()
+            .map_err(config_error)?
+            .build()
+            .map_err(config_error),
+        ResolverChoice::Server(addr) => {
+            let connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                .into_iter()
+                .map(|mut c| {
+                    c.port = addr.port();
+                    c
+                })
+                .collect();
+            let server = NameServerConfig::new(addr.ip(), true, connections);
+            let mut options = ResolverOpts::default();
+            options.timeout = SERVER_TIMEOUT;
+            let config = ResolverConfig::from_name_servers(vec![server]);
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(options)
+                .build()
+                .map_err(config_error)
+        }
+    }
+}
+
+/// Maps a resolver error: "no such name / no records" apart from everything else.
+fn lookup_error(name: &str, error: &NetError) -> DnsError {
+    if error.is_nx_domain() || error.is_no_records_found() {
+        DnsError::NoRecords {
+            name: name.to_string(),
+        }
+    } else {
+        DnsError::Lookup {
+            name: name.to_string(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_first_entry_wins_over_domain() {
+        let conf =
+            "# generated\nnameserver 10.0.0.1\ndomain corp.lan\nsearch site.corp.lan corp.lan\n";
+        assert_eq!(
+            domain_from_resolv_conf(conf).as_deref(),
+            Some("site.corp.lan")
+        );
+    }
+
+    #[test]
+    fn domain_line_when_no_search() {
+        let conf = "nameserver 10.0.0.1\ndomain example.lan.  ; trailing comment\n";
+        assert_eq!(
+            domain_from_resolv_conf(conf).as_deref(),
+            Some("example.lan")
+        );
+    }
+
+    #[test]
+    fn last_search_line_counts_and_root_is_no_domain() {
+        assert_eq!(
+            domain_from_resolv_conf("search old.lan\nsearch new.lan\n").as_deref(),
+            Some("new.lan")
+        );
+        assert_eq!(domain_from_resolv_conf("search .\n"), None);
+        assert_eq!(
+            domain_from_resolv_conf("search .\ndomain d.lan\n").as_deref(),
+            Some("d.lan")
+        );
+        assert_eq!(
+            domain_from_resolv_conf("#search a.lan\nnameserver ::1\n"),
+            None
+        );
+        assert_eq!(domain_from_resolv_conf("search\n"), None);
+        assert_eq!(domain_from_resolv_conf(""), None);
+    }
+
+    #[test]
+    fn missing_file_is_no_domain() {
+        assert_eq!(read_domain(Path::new("/nonexistent/resolv.conf")), None);
+        assert_eq!(
+            DnsError::NoDomain.to_string(),
+            "no DNS domain: give --domain"
+        );
+    }
+
+    #[test]
+    fn no_records_message_carries_the_windows_code() {
+        let e = DnsError::NoRecords {
+            name: "_vlmcs._tcp.x.lan".into(),
+        };
+        assert!(e.to_string().contains("0x8007232B"), "{e}");
+        assert!(e.to_string().contains("_vlmcs._tcp.x.lan"), "{e}");
+    }
+}
