@@ -220,12 +220,12 @@ fn words(entry: &Entry, flag: bool) -> Result<Vec<String>, String> {
     Ok(w)
 }
 
+/// The command-line words a lower-precedence source adds, and where every key came from.
+pub type Merged = (Vec<OsString>, Vec<(String, Origin)>);
+
 /// Checks each entry against the options of `rkms serve` and returns the command-line words
 /// to append for those not already set at a higher precedence, with the origin of each key.
-pub fn merge(
-    matches: &ArgMatches,
-    layers: &[Vec<Entry>],
-) -> Result<(Vec<OsString>, Vec<(String, Origin)>), String> {
+pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, String> {
     let serve = serve_command();
     let serve_matches = matches.subcommand_matches("serve");
     let mut taken: BTreeSet<String> = BTreeSet::new();
