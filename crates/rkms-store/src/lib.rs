@@ -28,4 +28,4 @@ pub use record::{Activation, ClientFilter, ClientRecord};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 pub use store::ClientStore;
-pub use writer::{ErrorCallback, Writer, DEFAULT_QUEUE_CAPACITY, MAX_BATCH};
+pub use writer::{Ack, ErrorCallback, Writer, DEFAULT_QUEUE_CAPACITY, MAX_BATCH};

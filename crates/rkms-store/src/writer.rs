@@ -18,8 +18,11 @@ pub const MAX_BATCH: usize = 512;
 /// Called on the writer thread for every failed batch write.
 pub type ErrorCallback = Box<dyn Fn(&StoreError) + Send>;
 
+/// Called once an activation's batch is committed (`true`) or failed (`false`).
+pub type Ack = Box<dyn FnOnce(bool) + Send>;
+
 enum Message {
-    Record(Activation),
+    Record(Activation, Option<Ack>),
     Flush(SyncSender<()>),
 }
 
@@ -86,10 +89,21 @@ impl Writer {
     /// Queues `a` for writing without blocking. Returns `false` (and counts it in
     /// [`Writer::dropped`]) when the queue is full or the writer thread is gone.
     pub fn submit(&self, a: Activation) -> bool {
+        self.send(a, None)
+    }
+
+    /// Like [`Writer::submit`], and calls `ack` on the writer thread once the transaction
+    /// holding `a` is committed (`true`) or has failed (`false`). When the activation is not
+    /// queued (`false` returned), `ack` is dropped uncalled.
+    pub fn submit_with_ack(&self, a: Activation, ack: Ack) -> bool {
+        self.send(a, Some(ack))
+    }
+
+    fn send(&self, a: Activation, ack: Option<Ack>) -> bool {
         let Some(sender) = &self.sender else {
             return false;
         };
-        match sender.try_send(Message::Record(a)) {
+        match sender.try_send(Message::Record(a, ack)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -161,12 +175,16 @@ fn run(
     on_error: &(dyn Fn(&StoreError) + Send),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut acks: Vec<Ack> = Vec::new();
     while let Ok(first) = receiver.recv() {
         let mut ack = None;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Record(a) => batch.push(a),
+                Message::Record(a, done) => {
+                    batch.push(a);
+                    acks.extend(done);
+                }
                 Message::Flush(sender) => {
                     ack = Some(sender);
                     break;
@@ -178,14 +196,21 @@ fn run(
         }
         if !batch.is_empty() {
             let n = batch.len() as u64;
-            match store.record_batch(&batch) {
-                Ok(()) => stats.written.fetch_add(n, Ordering::Relaxed),
+            let ok = match store.record_batch(&batch) {
+                Ok(()) => {
+                    stats.written.fetch_add(n, Ordering::Relaxed);
+                    true
+                }
                 Err(e) => {
                     on_error(&e);
-                    stats.errors.fetch_add(n, Ordering::Relaxed)
+                    stats.errors.fetch_add(n, Ordering::Relaxed);
+                    false
                 }
             };
             batch.clear();
+            for done in acks.drain(..) {
+                done(ok);
+            }
         }
         if let Some(ack) = ack {
             let _ = ack.send(());

@@ -219,3 +219,26 @@ fn flush_on_idle_writer_returns() {
     writer.flush();
     assert_eq!(writer.written(), 0);
 }
+
+#[test]
+fn acks_fire_after_commit_with_the_outcome() {
+    use std::sync::mpsc;
+    let store: std::sync::Arc<dyn rkms_store::ClientStore> =
+        std::sync::Arc::new(rkms_store::MemoryStore::new());
+    let writer = rkms_store::Writer::new(store.clone(), Box::new(|_| {}));
+    let (tx, rx) = mpsc::channel();
+    for i in 0..5u128 {
+        let tx = tx.clone();
+        let a = common::activation(
+            uuid::Uuid::from_u128(i + 1),
+            uuid::Uuid::from_u128(99),
+            1_700_000_000,
+        );
+        assert!(writer.submit_with_ack(a, Box::new(move |ok| tx.send(ok).unwrap())));
+    }
+    for _ in 0..5 {
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)), Ok(true));
+    }
+    // Every acknowledged activation is readable.
+    assert_eq!(store.count().unwrap(), 5);
+}

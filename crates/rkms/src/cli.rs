@@ -102,6 +102,25 @@ pub struct IdentityArgs {
     pub no_ndr64: bool,
 }
 
+/// `--client-count`: a fixed number or the genuine count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCount {
+    /// A fixed count.
+    Fixed(u32),
+    /// Distinct clients from the store.
+    Auto,
+}
+
+fn parse_client_count(s: &str) -> Result<ClientCount, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(ClientCount::Auto);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(ClientCount::Fixed(n)),
+        _ => Err(format!("'{s}': expected a number from 1 or \"auto\"")),
+    }
+}
+
 fn parse_randomization(s: &str) -> Result<Randomization, String> {
     match s.to_ascii_lowercase().as_str() {
         "fixed" | "0" => Ok(Randomization::Fixed),
@@ -123,10 +142,26 @@ pub struct ServeArgs {
     /// ePID and HwId options.
     #[command(flatten)]
     pub identity: IdentityArgs,
-    /// Client count reported (py-kms rules: below a request's need reports need+1, capped at 2x need).
-    /// Default: twice the count each request needs, like a fully charged host.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_CLIENT_COUNT")]
-    pub client_count: Option<u32>,
+    /// Client count reported: a number (py-kms rules: below a request's need reports need+1,
+    /// capped at twice the need), or "auto": the distinct clients of the last 30 days per KMS ID,
+    /// from the client store, capped at twice the threshold, like a genuine host.
+    /// Default: twice each request's need, like a fully charged host.
+    #[arg(long, value_name = "N|auto", value_parser = parse_client_count, env = "RKMS_CLIENT_COUNT")]
+    pub client_count: Option<ClientCount>,
+    /// With --client-count auto: "charged" reports at least a charged host's count until real
+    /// clients fill the pool; "empty" reports only real clients, so the first ones get too low
+    /// a count (0xC004F038 on the client) until the threshold is reached.
+    #[arg(long, value_name = "charged|empty", default_value = "charged", value_parser = ["charged", "empty"], env = "RKMS_START")]
+    pub start: String,
+    /// Client database: a SQLite file, or "none" to keep records in memory only. Default:
+    /// clients.db in $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/rkms, else
+    /// ~/.local/state/rkms (the path is logged at start).
+    #[arg(long, value_name = "PATH|none", env = "RKMS_DB")]
+    pub db: Option<String>,
+    /// Milliseconds a response waits for its client record to reach the database before it is
+    /// sent anyway (a slow or broken disk never stops activations).
+    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=60_000), env = "RKMS_STORE_WAIT")]
+    pub store_wait: u64,
     /// Minutes a client waits before retrying a failed activation (or e.g. 2h, 90m).
     #[arg(long, value_name = "MIN", default_value = "120", value_parser = parse_minutes, env = "RKMS_ACTIVATION_INTERVAL")]
     pub activation_interval: u32,

@@ -492,8 +492,9 @@ mod tests {
             .unwrap();
         // Options without a default show a placeholder such as "ADDR:PORT" or "N".
         let placeholder = |v: &String| {
-            v.chars()
-                .all(|c| c.is_ascii_uppercase() || "_:|[]/=".contains(c))
+            v.contains('|')
+                || v.chars()
+                    .all(|c| c.is_ascii_uppercase() || "_:[]/=".contains(c))
         };
         let filtered: Vec<Entry> = entries
             .into_iter()

@@ -9,6 +9,26 @@ pub enum CountMode {
     Auto,
     /// A fixed count, adjusted per request (see [`current_count`]).
     Fixed(u32),
+    /// Distinct clients of the last 30 days per KMS ID pool, capped at twice the threshold,
+    /// as a genuine host counts (`--client-count auto`).
+    Genuine {
+        /// Report only real clients (`--start empty`); else never less than a charged host.
+        start_empty: bool,
+    },
+}
+
+/// The count a genuine host reports: `distinct` clients capped at twice the threshold
+/// (`threshold` is the KMS ID's, or the request's own when the ID is unknown). Charged hosts
+/// report at least what [`CountMode::Auto`] would.
+pub fn genuine_count(distinct: u64, threshold: u32, required: u32, start_empty: bool) -> u32 {
+    let cap = 2 * u64::from(threshold.max(required).max(1));
+    let real = distinct.min(cap);
+    let count = if start_empty {
+        real
+    } else {
+        real.max(u64::from(current_count(CountMode::Auto, required)))
+    };
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// The count to report for a request needing `required` clients.
@@ -21,7 +41,7 @@ pub fn current_count(mode: CountMode, required: u32) -> u32 {
     let n = u64::from(required);
     let charged = if n == 0 { 1 } else { 2 * n };
     let count = match mode {
-        CountMode::Auto => charged,
+        CountMode::Auto | CountMode::Genuine { .. } => charged,
         CountMode::Fixed(c) => {
             let c = u64::from(c);
             if c < n {
@@ -88,6 +108,22 @@ mod tests {
         assert_eq!(current_count(CountMode::Fixed(500), 25), 50);
         assert_eq!(current_count(CountMode::Fixed(7), 5), 7);
         assert_eq!(current_count(CountMode::Fixed(3), 0), 1);
+    }
+
+    #[test]
+    fn genuine_counts() {
+        assert_eq!(genuine_count(3, 25, 25, true), 3);
+        assert_eq!(
+            genuine_count(300, 25, 25, true),
+            50,
+            "capped at twice the threshold"
+        );
+        assert_eq!(
+            genuine_count(3, 25, 25, false),
+            50,
+            "charged until real clients fill the pool"
+        );
+        assert_eq!(genuine_count(3, 5, 5, true), 3);
     }
 
     #[test]

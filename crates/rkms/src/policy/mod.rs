@@ -4,6 +4,7 @@
 mod count;
 mod epid_check;
 mod identity;
+mod pool;
 
 use std::sync::Arc;
 
@@ -11,12 +12,13 @@ use rand::RngCore;
 use rkms_catalog::Catalog;
 use rkms_proto::kms::{unix_from_filetime, DecodedRequest, HResult, HostAnswer};
 
-pub use count::{count_warnings, current_count, CountMode};
+pub use count::{count_warnings, current_count, genuine_count, CountMode};
 pub use epid_check::{check_epid, Check};
 pub use identity::{
     min_date_unix, min_server_build, parse_hwid, parse_profile_epid, Identity, IdentityConfig,
     ProfileEpid, Randomization, DEFAULT_HWID,
 };
+pub use pool::{Pools, WINDOW_SECS};
 
 /// Which KMS IDs are served (vlmcsd -K0..-K3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +104,7 @@ pub struct Policy {
     catalog: Arc<Catalog>,
     config: PolicyConfig,
     identity: Identity,
+    pools: Pools,
 }
 
 impl Policy {
@@ -117,6 +120,7 @@ impl Policy {
             catalog,
             config,
             identity,
+            pools: Pools::new(),
         })
     }
 
@@ -133,6 +137,18 @@ impl Policy {
     /// The configuration.
     pub fn config(&self) -> &PolicyConfig {
         &self.config
+    }
+
+    /// The client pools of the genuine count (seed them from the store at start).
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// The pool a KMS ID counts in: its genuine ID when it is an alias, else itself.
+    pub fn pool_of(&self, kms_id: &uuid::Uuid) -> uuid::Uuid {
+        self.catalog
+            .kms_item_resolved(kms_id)
+            .map_or(*kms_id, |k| k.id)
     }
 
     /// Warnings worth printing at start.
@@ -211,7 +227,16 @@ impl Policy {
         let answer = HostAnswer {
             epid,
             hwid,
-            current_count: current_count(self.config.count, rq.required_client_count),
+            current_count: match self.config.count {
+                CountMode::Genuine { start_empty } => {
+                    let distinct = self
+                        .pools
+                        .observe(self.pool_of(&rq.kms_id), rq.cmid, now_unix);
+                    let threshold = item.map_or(rq.required_client_count, |i| i.ncount_policy);
+                    genuine_count(distinct, threshold, rq.required_client_count, start_empty)
+                }
+                mode => current_count(mode, rq.required_client_count),
+            },
             activation_interval: self.config.activation_interval,
             renewal_interval: self.config.renewal_interval,
         };

@@ -8,9 +8,10 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use rkms_proto::kms::{DecodedRequest, HResult, HostAnswer, KmsHost};
 use rkms_proto::rpc::{complete_pdu_len, Event, RpcConfig, ServerConnection};
+use rkms_store::Activation;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::limits::Verdict;
@@ -19,10 +20,14 @@ use crate::clock::now_unix;
 use crate::policy::Policy;
 use rkms_proto::rpc::ptype;
 
-/// The policy seen from one connection: it knows the client's address for the logs.
+/// The policy seen from one connection: it knows the client's address for the logs and
+/// sends each decision to the client store.
 struct ConnectionHost<'a> {
     policy: &'a Policy,
     peer: SocketAddr,
+    shared: &'a Shared,
+    /// Resolves when the last activation's record is written.
+    pending: Option<oneshot::Receiver<bool>>,
 }
 
 impl KmsHost for ConnectionHost<'_> {
@@ -58,6 +63,43 @@ impl KmsHost for ConnectionHost<'_> {
             "{result}"
         );
         debug!(client = %self.peer, request = ?rq, answer = ?decision.answer, profile = %decision.profile, "decoded request");
+        if let Some(writer) = &self.shared.store {
+            let activation = Activation {
+                cmid: rq.cmid,
+                application_id: rq.application_id,
+                sku_id: rq.sku_id,
+                kms_id: rq.kms_id,
+                workstation: workstation.clone(),
+                license_status: rq.license_status,
+                grace_minutes: rq.grace_time,
+                is_vm: rq.is_client_vm != 0,
+                protocol: request.version.to_string(),
+                time: now_unix(),
+                address: self.peer.ip().to_string(),
+                epid: decision
+                    .answer
+                    .as_ref()
+                    .map(|a| a.epid.clone())
+                    .unwrap_or_default(),
+                hresult: decision.answer.as_ref().err().map_or(0, |h| h.0),
+            };
+            let queued = if self.shared.store_acks {
+                let (tx, rx) = oneshot::channel();
+                let ok = writer.submit_with_ack(
+                    activation,
+                    Box::new(move |written| {
+                        let _ = tx.send(written);
+                    }),
+                );
+                self.pending = ok.then_some(rx);
+                ok
+            } else {
+                writer.submit(activation)
+            };
+            if !queued {
+                warn!(client = %self.peer, "client store queue is full; this activation is not recorded");
+            }
+        }
         decision.answer
     }
 }
@@ -81,6 +123,8 @@ pub(crate) async fn serve(
         assoc_group: OsRng.next_u32() | 1,
     });
     let mut host = ConnectionHost {
+        shared: &shared,
+        pending: None,
         policy: &shared.policy,
         peer,
     };
@@ -112,6 +156,13 @@ pub(crate) async fn serve(
             let out = rpc.handle_pdu(&buf[..len], &mut host, &mut OsRng);
             buf.drain(..len);
             let is_call = matches!(out.event, Event::Kms { .. } | Event::Fault { .. });
+            // Answer once the client's record is on disk, so nothing acknowledged is lost in a
+            // crash; a slow or broken disk delays the answer by at most `store_wait`.
+            if let Some(rx) = host.pending.take() {
+                if tokio::time::timeout(config.store_wait, rx).await.is_err() {
+                    warn!(client = %peer, wait = ?config.store_wait, "client store is slow; answering before the record is written");
+                }
+            }
             if let Some(reply) = &out.reply {
                 if let Err(e) = stream.write_all(reply).await {
                     debug!(client = %peer, "write failed: {e}");

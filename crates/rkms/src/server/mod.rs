@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::policy::Policy;
 use limits::RateLimiter;
 pub use listener::{bind_listeners, DEFAULT_LISTEN};
+use rkms_store::Writer;
 
 /// Server settings that are not policy.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub private_only: bool,
     /// Activation requests a minute one client address may make.
     pub rate_limit: Option<u32>,
+    /// How long a response waits for its client record to be written before it is sent anyway.
+    pub store_wait: Duration,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +65,7 @@ impl Default for ServerConfig {
             disconnect_after_request: false,
             private_only: false,
             rate_limit: None,
+            store_wait: Duration::from_millis(250),
         }
     }
 }
@@ -73,19 +77,33 @@ pub(crate) struct Shared {
     /// One permit per open connection.
     pub connections: Arc<Semaphore>,
     pub rate: Option<RateLimiter>,
+    /// Where client records go (None: not kept).
+    pub store: Option<Arc<Writer>>,
+    /// Whether responses wait for their record (a durable store).
+    pub store_acks: bool,
 }
 
 /// Runs the server until `shutdown` resolves, then drains connections and returns.
 pub async fn run(
     config: ServerConfig,
     policy: Arc<Policy>,
+    store: Option<StoreHandle>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listeners = bind_listeners(&config.listen)?;
     for l in &listeners {
         info!(address = %l.local_addr()?, "listening");
     }
-    serve_listeners(listeners, config, policy, shutdown).await
+    serve_listeners(listeners, config, policy, store, shutdown).await
+}
+
+/// The client store as the server uses it.
+#[derive(Clone)]
+pub struct StoreHandle {
+    /// The background writer.
+    pub writer: Arc<Writer>,
+    /// Wait for each record before answering (true for a file; false for memory).
+    pub durable: bool,
 }
 
 /// Serves already bound listeners until `shutdown` resolves, then drains connections.
@@ -93,9 +111,12 @@ pub async fn serve_listeners(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
     policy: Arc<Policy>,
+    store: Option<StoreHandle>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
+        store_acks: store.as_ref().is_some_and(|s| s.durable),
+        store: store.map(|s| s.writer),
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
         rate: config.rate_limit.map(RateLimiter::new),
         config,
@@ -126,6 +147,11 @@ pub async fn serve_listeners(
             ?grace,
             "connections still open after the grace period; closing them"
         );
+    }
+    if let Some(writer) = shared.store.clone() {
+        // Everything answered so far is written before the process exits.
+        let _ = tokio::task::spawn_blocking(move || writer.flush()).await;
+        info!("client records flushed");
     }
     info!("stopped");
     Ok(())

@@ -39,8 +39,15 @@ impl Server {
     }
 
     fn start_full(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        // Tests keep client records in memory unless they name a database.
+        let db: &[&str] = if args.contains(&"--db") {
+            &[]
+        } else {
+            &["--db", "none"]
+        };
         let mut child = Command::new(rkms_bin())
             .args(["serve", "--listen", listen])
+            .args(db)
             .args(args)
             // py-kms' container variables would change the server's settings.
             .env_remove("IP")
