@@ -46,6 +46,8 @@ pub enum Command {
     Guide(GuideArgs),
     /// Print the ePIDs and HwId a server with these options would use, or check an ePID.
     Epid(EpidArgs),
+    /// List the clients the host has seen (from its database), prune or import them.
+    Clients(ClientsArgs),
     /// Check the configuration, or print an example configuration file.
     Config {
         /// What to do.
@@ -304,5 +306,51 @@ pub enum EpidCommand {
     Check {
         /// The ePID to check.
         epid: String,
+    },
+}
+
+/// Options of `rkms clients`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ClientsArgs {
+    /// Prune or import instead of listing.
+    #[command(subcommand)]
+    pub command: Option<ClientsCommand>,
+    /// Client database (default: the one `rkms serve` uses; see its --db).
+    #[arg(long, value_name = "PATH", global = true, env = "RKMS_DB")]
+    pub db: Option<String>,
+    /// Only clients whose product name contains this (case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    pub product: Option<String>,
+    /// Only clients seen within this time: minutes, or e.g. 12h, 7d.
+    #[arg(long, value_name = "AGE", value_parser = parse_minutes)]
+    pub since: Option<u32>,
+    /// Only this client machine ID.
+    #[arg(long, value_name = "GUID")]
+    pub cmid: Option<Uuid>,
+    /// At most this many clients (most recent first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Print JSON (an array of records).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV with a header row.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// `rkms clients` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Delete clients not seen for a while.
+    Prune {
+        /// Age: minutes, or e.g. 30d, 12w.
+        #[arg(long, value_name = "AGE", value_parser = parse_minutes)]
+        older_than: u32,
+    },
+    /// Import the clients of a py-kms database (its `clients` table).
+    Import {
+        /// The py-kms SQLite file.
+        path: PathBuf,
     },
 }

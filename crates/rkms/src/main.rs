@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         Command::Products(args) => commands::products::products(args, products),
         Command::Guide(args) => commands::products::guide_cmd(args, products),
         Command::Epid(args) => commands::epid::run(args, products),
+        Command::Clients(args) => commands::clients::run(args, products),
         Command::Config {
             command: ConfigCommand::Example,
         } => commands::config::print_example(),

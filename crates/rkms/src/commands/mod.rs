@@ -1,6 +1,7 @@
 //! One function per subcommand, turning parsed options into work; shared option handling.
 
 pub mod activate;
+pub mod clients;
 pub mod config;
 pub mod epid;
 pub mod products;

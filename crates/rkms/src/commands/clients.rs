@@ -1,0 +1,255 @@
+//! `rkms clients`: list, prune and import client records.
+
+use std::path::Path;
+
+use rkms_catalog::Catalog;
+use rkms_store::{import_pykms, ClientFilter, ClientRecord, ClientStore, SqliteStore, StoreError};
+use serde_json::json;
+
+use super::serve::default_db_path;
+use super::{load_catalog, now_unix, usage};
+use crate::cli::{ClientsArgs, ClientsCommand};
+
+fn db_path(args: &ClientsArgs) -> Result<std::path::PathBuf, String> {
+    match &args.db {
+        Some(p) if p == rkms_store::NO_DATABASE => Err("--db none keeps no records to read".into()),
+        Some(p) => Ok(p.into()),
+        None => default_db_path(),
+    }
+}
+
+fn open(path: &Path, write: bool) -> Result<SqliteStore, String> {
+    if !path.exists() {
+        return Err(format!(
+            "no client database at {} (has `rkms serve` run with this --db?)",
+            path.display()
+        ));
+    }
+    let store = if write {
+        SqliteStore::open(path)
+    } else {
+        SqliteStore::open_read_only(path)
+    };
+    store.map_err(|e| match e {
+        StoreError::NeedsMigration { .. } => format!("{e}; start `rkms serve` once to upgrade it"),
+        e => format!("{}: {e}", path.display()),
+    })
+}
+
+/// Runs `rkms clients`; returns the exit code.
+pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
+    let catalog = match load_catalog(products) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let path = match db_path(&args) {
+        Ok(p) => p,
+        Err(e) => return usage(&e),
+    };
+    match &args.command {
+        Some(ClientsCommand::Prune { older_than }) => {
+            let store = match open(&path, true) {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let cutoff = now_unix() - i64::from(*older_than) * 60;
+            match store.prune_older_than(cutoff) {
+                Ok(n) => {
+                    println!("pruned {n} client records not seen for {older_than} minutes");
+                    0
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Some(ClientsCommand::Import { path: source }) => {
+            let store = match std::fs::metadata(&path) {
+                Ok(_) => open(&path, true),
+                Err(_) => SqliteStore::open(&path).map_err(|e| format!("{}: {e}", path.display())),
+            };
+            let store = match store {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let resolve = |name: &str| {
+                catalog
+                    .find_product(name)
+                    .ok()
+                    .map(|s| (s.app_id, s.id, s.kms_id))
+            };
+            match import_pykms(&store, source, &resolve) {
+                Ok(report) => {
+                    println!(
+                        "imported {} clients from {}",
+                        report.imported,
+                        source.display()
+                    );
+                    for (cmid, name) in &report.unmapped {
+                        println!("not imported: {cmid}: unknown product \"{name}\"");
+                    }
+                    for why in &report.invalid {
+                        println!("not imported: {why}");
+                    }
+                    0
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        None => list(&args, &catalog, &path),
+    }
+}
+
+fn fail(msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    1
+}
+
+fn product_name(catalog: &Catalog, r: &ClientRecord) -> String {
+    catalog.product_name(&r.sku_id, &r.kms_id, &r.application_id)
+}
+
+fn list(args: &ClientsArgs, catalog: &Catalog, path: &Path) -> u8 {
+    let store = match open(path, false) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let now = now_unix();
+    let filter = ClientFilter {
+        cmid: args.cmid,
+        since: args.since.map(|m| now - i64::from(m) * 60),
+        // The product filter works on names, so the limit is applied after it.
+        limit: if args.product.is_some() {
+            None
+        } else {
+            args.limit
+        },
+        ..Default::default()
+    };
+    let mut records = match store.list(&filter) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Some(p) = &args.product {
+        let p = p.to_lowercase();
+        records.retain(|r| product_name(catalog, r).to_lowercase().contains(&p));
+        if let Some(l) = args.limit {
+            records.truncate(l as usize);
+        }
+    }
+    if args.json {
+        let items: Vec<_> = records
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("records serialise");
+                v["product"] = json!(product_name(catalog, r));
+                v
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&items).expect("JSON values serialise")
+        );
+        return 0;
+    }
+    if args.csv {
+        println!("cmid,application_id,sku_id,kms_id,product,workstation,license_status,is_vm,protocol,first_seen,last_seen,requests,last_address,last_epid,last_hresult");
+        for r in &records {
+            let fields = [
+                r.cmid.to_string(),
+                r.application_id.to_string(),
+                r.sku_id.to_string(),
+                r.kms_id.to_string(),
+                product_name(catalog, r),
+                r.workstation.clone(),
+                r.license_status.to_string(),
+                r.is_vm.to_string(),
+                r.protocol.clone(),
+                r.first_seen.to_string(),
+                r.last_seen.to_string(),
+                r.requests.to_string(),
+                r.last_address.clone(),
+                r.last_epid.clone(),
+                format!("0x{:08X}", r.last_hresult),
+            ];
+            println!(
+                "{}",
+                fields
+                    .iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        return 0;
+    }
+    let header = [
+        "WORKSTATION",
+        "PRODUCT",
+        "CMID",
+        "LAST SEEN",
+        "REQUESTS",
+        "ADDRESS",
+        "PROTOCOL",
+        "RESULT",
+    ];
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.workstation.clone(),
+                product_name(catalog, r),
+                r.cmid.to_string(),
+                age(now - r.last_seen),
+                r.requests.to_string(),
+                r.last_address.clone(),
+                r.protocol.clone(),
+                if r.last_hresult == 0 {
+                    "activated".into()
+                } else {
+                    format!("0x{:08X}", r.last_hresult)
+                },
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(header.iter().map(|h| h.to_string()).collect()));
+    println!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+    for row in rows {
+        println!("{}", line(row.to_vec()));
+    }
+    println!("{} clients", records.len());
+    0
+}
+
+fn csv_field(f: &str) -> String {
+    if f.contains([',', '"', '\n']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_string()
+    }
+}
+
+/// "3m ago", "5h ago", "2d ago".
+fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m ago", s / 60),
+        3600..=86_399 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86_400),
+    }
+}
