@@ -33,6 +33,17 @@ fn check_response_23_byte_pdu() {
     }
 }
 
+/// The input `client_verify` found (artifacts/client_verify/crash-cb9b9243…, 23 bytes, with
+/// its frag_length fixed up to 23 by the harness): flags 0x07, call_id 0, context 0xff25.
+#[test]
+#[ignore = "open bug: check_response panics on a 23-byte response PDU"]
+fn check_response_23_byte_pdu_as_found() {
+    let pdu = unhex("05000207 10000000 17000000 00000000 e4000000 25ff00");
+    for syntax in [TransferSyntax::Ndr32, TransferSyntax::Ndr64] {
+        assert!(check_response(&pdu, 0, 0xff25, syntax).is_err());
+    }
+}
+
 /// Every other truncation of the Appendix A.5 responses (frag_length fixed up) is an error,
 /// not a panic; the 23-byte case is the one above.
 #[test]

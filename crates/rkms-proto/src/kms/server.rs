@@ -75,6 +75,22 @@ pub enum RefusalReason {
     BadEpid(EpidError),
 }
 
+impl RefusalReason {
+    /// A short machine-readable code (for metrics).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RefusalReason::TooShort { .. } => "too_short",
+            RefusalReason::UnsupportedVersion(_) => "unsupported_version",
+            RefusalReason::VersionMismatch { .. } => "version_mismatch",
+            RefusalReason::BadMac => "bad_mac",
+            RefusalReason::BadPadding => "bad_padding",
+            RefusalReason::RequiredCountTooHigh(_) => "required_count_too_high",
+            RefusalReason::Policy => "policy",
+            RefusalReason::BadEpid(_) => "bad_epid",
+        }
+    }
+}
+
 impl Refusal {
     fn invalid(reason: RefusalReason) -> Self {
         Refusal {

@@ -11,7 +11,7 @@ use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
 use crate::policy::WINDOW_SECS;
 use crate::policy::{CountMode, Policy, PolicyConfig};
-use crate::server::{ServerConfig, StoreHandle};
+use crate::server::{Metrics, ServerConfig, Services, StoreHandle};
 use rkms_store::{open_store as open_store_spec, ClientFilter, ClientStore, Writer, NO_DATABASE};
 
 /// Turns the options into the server settings and the policy, checking everything that can be
@@ -149,14 +149,12 @@ pub async fn run(args: ServeArgs, products: Option<&Path>) -> u8 {
     for (profile, epid, hwid) in id.slots() {
         info!(profile, epid, hwid = %hex::encode_upper(hwid), "ePID");
     }
-    match crate::server::run(
-        server,
+    let services = Services {
         policy,
-        Some(store),
-        crate::server::shutdown::signal(),
-    )
-    .await
-    {
+        store: Some(store),
+        metrics: Arc::new(Metrics::new()),
+    };
+    match crate::server::run(server, services, crate::server::shutdown::signal()).await {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -93,7 +93,14 @@ pub struct Decision {
     pub profile: String,
     /// Why the request was refused.
     pub refusal: Option<String>,
+    /// Short code of the refusal, for metrics.
+    pub refusal_code: Option<&'static str>,
+    /// Product family for metrics: windows-client, windows-server, office or unknown.
+    pub family: &'static str,
 }
+
+/// Workstation name of the host's own health check: not counted as a client, not recorded.
+pub const SELF_CHECK_WORKSTATION: &str = "rkms-selfcheck";
 
 /// Most a client clock may differ from ours with --check-client-time (seconds).
 pub const MAX_CLOCK_SKEW: i64 = 4 * 3600;
@@ -174,17 +181,22 @@ impl Policy {
             .epid_profile_for(&rq.kms_id, &rq.application_id)
             .name
             .clone();
-        let refuse = |h: HResult, why: String| Decision {
+        let item = self.catalog.kms_item_resolved(&rq.kms_id);
+        let family = family_of(&rq.application_id, item.map(|i| i.display_name.as_str()));
+        let refuse = |h: HResult, code: &'static str, why: String| Decision {
             answer: Err(h),
             product: product.clone(),
             profile: profile.clone(),
             refusal: Some(why),
+            refusal_code: Some(code),
+            family,
         };
         if self.config.check_client_time {
             let skew = unix_from_filetime(rq.request_time) - now_unix;
             if skew.abs() > MAX_CLOCK_SKEW {
                 return refuse(
                     HResult::INVALID_TIMESTAMP,
+                    "invalid_timestamp",
                     format!(
                         "client clock is {} off (more than 4 hours)",
                         describe_skew(skew)
@@ -192,19 +204,20 @@ impl Policy {
                 );
             }
         }
-        let item = self.catalog.kms_item_resolved(&rq.kms_id);
         let allow = self.config.allow;
         if matches!(allow, Allow::Known | Allow::KnownVolume) {
             match item {
                 None => {
                     return refuse(
                         HResult::KMS_ID_MISMATCH,
+                        "kms_id_not_served",
                         format!("unknown KMS ID {}", rq.kms_id),
                     )
                 }
                 Some(i) if i.app_id != rq.application_id => {
                     return refuse(
                         HResult::KMS_ID_MISMATCH,
+                        "kms_id_not_served",
                         format!(
                             "KMS ID {} belongs to application {}, not {}",
                             rq.kms_id, i.app_id, rq.application_id
@@ -219,6 +232,7 @@ impl Policy {
                 let kind = if i.is_retail { "retail" } else { "preview" };
                 return refuse(
                     HResult::KMS_ID_MISMATCH,
+                    "kms_id_not_served",
                     format!("{kind} KMS ID {} ({})", rq.kms_id, i.display_name),
                 );
             }
@@ -245,6 +259,8 @@ impl Policy {
             product,
             profile,
             refusal: None,
+            refusal_code: None,
+            family,
         }
     }
 }
@@ -252,4 +268,25 @@ impl Policy {
 fn describe_skew(s: i64) -> String {
     let (h, m) = (s.abs() / 3600, s.abs() % 3600 / 60);
     format!("{h}h{m:02}m {}", if s > 0 { "ahead" } else { "behind" })
+}
+
+/// The product family of a request, for metrics.
+pub fn family_of(app_id: &uuid::Uuid, kms_name: Option<&str>) -> &'static str {
+    const WINDOWS: uuid::Uuid = uuid::Uuid::from_u128(0x55c92734_d682_4d71_983e_d6ec3f16059f);
+    const OFFICE_2010: uuid::Uuid = uuid::Uuid::from_u128(0x59a52881_a989_479d_af46_f275c6370663);
+    const OFFICE: uuid::Uuid = uuid::Uuid::from_u128(0x0ff1ce15_a989_479d_af46_f275c6370663);
+    match *app_id {
+        OFFICE | OFFICE_2010 => "office",
+        WINDOWS => match kms_name {
+            Some(n) if n.contains("Server") => "windows-server",
+            _ => "windows-client",
+        },
+        _ => "unknown",
+    }
+}
+
+/// Whether a request is the host's own health check (see [`SELF_CHECK_WORKSTATION`]).
+pub fn is_self_check(rq: &rkms_proto::kms::BaseRequest) -> bool {
+    rq.workstation_name()
+        .is_ok_and(|n| n == SELF_CHECK_WORKSTATION)
 }

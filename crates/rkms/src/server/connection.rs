@@ -7,7 +7,9 @@ use std::sync::Arc;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use rkms_proto::kms::{DecodedRequest, HResult, HostAnswer, KmsHost};
-use rkms_proto::rpc::{complete_pdu_len, Event, RpcConfig, ServerConnection};
+use rkms_proto::rpc::{
+    complete_pdu_len, CloseReason, Event, FrameError, RpcConfig, ServerConnection,
+};
 use rkms_store::Activation;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -41,6 +43,15 @@ impl KmsHost for ConnectionHost<'_> {
                 rq.workstation_name_lossy()
             }
         };
+        let metrics = &self.shared.metrics;
+        metrics.activation(
+            request.version.major,
+            decision.family,
+            decision.answer.is_ok(),
+        );
+        if let Some(code) = decision.refusal_code {
+            metrics.refusal(code);
+        }
         let result = match &decision.answer {
             Ok(a) => format!(
                 "activated (count {} for required {})",
@@ -63,7 +74,8 @@ impl KmsHost for ConnectionHost<'_> {
             "{result}"
         );
         debug!(client = %self.peer, request = ?rq, answer = ?decision.answer, profile = %decision.profile, "decoded request");
-        if let Some(writer) = &self.shared.store {
+        let own_check = crate::policy::is_self_check(rq) && self.peer.ip().is_loopback();
+        if let Some(writer) = self.shared.store.as_ref().filter(|_| !own_check) {
             let activation = Activation {
                 cmid: rq.cmid,
                 application_id: rq.application_id,
@@ -113,6 +125,8 @@ pub(crate) async fn serve(
 ) {
     let config = &shared.config;
     let mut calls: u32 = 0;
+    shared.metrics.connection_opened();
+    let _open = OpenGuard(&shared.metrics);
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
     let _ = stream.set_nodelay(true);
     let mut rpc = ServerConnection::new(RpcConfig {
@@ -138,6 +152,10 @@ pub(crate) async fn serve(
                 Ok(None) => break,
                 Err(e) => {
                     warn!(client = %peer, "closing connection: {e}");
+                    shared.metrics.malformed(match e {
+                        FrameError::TooShort(_) => "frag_length_too_short",
+                        FrameError::TooLong { .. } => "frag_length_too_long",
+                    });
                     return;
                 }
             };
@@ -146,6 +164,7 @@ pub(crate) async fn serve(
                     if let Verdict::Refuse { report } =
                         rate.check(peer.ip(), std::time::Instant::now())
                     {
+                        shared.metrics.rate_limited();
                         if report {
                             warn!(client = %peer, limit = config.rate_limit, "rate limit reached: closing this address's connections until it slows down (logged once a minute)");
                         }
@@ -153,6 +172,8 @@ pub(crate) async fn serve(
                     }
                 }
             }
+            let started = std::time::Instant::now();
+            let is_request = buf[2] == ptype::REQUEST;
             let out = rpc.handle_pdu(&buf[..len], &mut host, &mut OsRng);
             buf.drain(..len);
             let is_call = matches!(out.event, Event::Kms { .. } | Event::Fault { .. });
@@ -172,21 +193,34 @@ pub(crate) async fn serve(
             match out.event {
                 Event::Close(reason) => {
                     warn!(client = %peer, "closing connection: {reason}");
+                    shared.metrics.malformed(match reason {
+                        CloseReason::Malformed { what } => what,
+                        CloseReason::UnsupportedPtype(_) => "unsupported_pdu_type",
+                        CloseReason::CallTooLarge(_) => "call_too_large",
+                    });
                     return;
                 }
                 Event::Fault { status, why } => {
-                    warn!(client = %peer, "RPC fault 0x{status:08X}: {why}")
+                    warn!(client = %peer, "RPC fault 0x{status:08X}: {why}");
+                    shared.metrics.fault(status);
                 }
                 Event::BindNak { reason, why } => {
-                    warn!(client = %peer, "bind refused (reason {reason}): {why}")
+                    warn!(client = %peer, "bind refused (reason {reason}): {why}");
+                    shared.metrics.malformed("bind_refused");
                 }
                 Event::Kms {
                     result: Err(refusal),
                     ..
                 } if refusal.reason != rkms_proto::kms::RefusalReason::Policy => {
-                    warn!(client = %peer, "KMS request refused with {}: {}", refusal.hresult, refusal.reason)
+                    warn!(client = %peer, "KMS request refused with {}: {}", refusal.hresult, refusal.reason);
+                    shared.metrics.refusal(refusal.reason.code())
                 }
                 other => debug!(client = %peer, event = ?other, "handled PDU"),
+            }
+            if is_request {
+                shared
+                    .metrics
+                    .observe_duration(started.elapsed().as_secs_f64());
             }
             if is_call {
                 calls += 1;
@@ -210,11 +244,13 @@ pub(crate) async fn serve(
         match read {
             Err(_) => {
                 debug!(client = %peer, "idle timeout after {:?}", config.idle_timeout);
+                shared.metrics.idle_timeout();
                 return;
             }
             Ok(Ok(0)) => {
                 if !buf.is_empty() {
                     warn!(client = %peer, "client closed the connection in the middle of a PDU ({} bytes)", buf.len());
+                    shared.metrics.malformed("truncated_pdu");
                 } else {
                     debug!(client = %peer, "client closed the connection");
                 }
@@ -226,5 +262,14 @@ pub(crate) async fn serve(
                 return;
             }
         }
+    }
+}
+
+/// Counts the connection as closed however `serve` returns.
+struct OpenGuard<'a>(&'a super::Metrics);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connection_closed();
     }
 }

@@ -3,6 +3,7 @@
 mod connection;
 pub mod limits;
 mod listener;
+pub mod metrics;
 pub mod shutdown;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use tracing::{info, warn};
 use crate::policy::Policy;
 use limits::RateLimiter;
 pub use listener::{bind_listeners, DEFAULT_LISTEN};
+pub use metrics::Metrics;
 use rkms_store::Writer;
 
 /// Server settings that are not policy.
@@ -81,20 +83,31 @@ pub(crate) struct Shared {
     pub store: Option<Arc<Writer>>,
     /// Whether responses wait for their record (a durable store).
     pub store_acks: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Runs the server until `shutdown` resolves, then drains connections and returns.
 pub async fn run(
     config: ServerConfig,
-    policy: Arc<Policy>,
-    store: Option<StoreHandle>,
+    services: Services,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let listeners = bind_listeners(&config.listen)?;
     for l in &listeners {
         info!(address = %l.local_addr()?, "listening");
     }
-    serve_listeners(listeners, config, policy, store, shutdown).await
+    serve_listeners(listeners, config, services, shutdown).await
+}
+
+/// What the server uses besides its settings.
+#[derive(Clone)]
+pub struct Services {
+    /// Decisions.
+    pub policy: Arc<Policy>,
+    /// Client records.
+    pub store: Option<StoreHandle>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The client store as the server uses it.
@@ -110,11 +123,16 @@ pub struct StoreHandle {
 pub async fn serve_listeners(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
-    policy: Arc<Policy>,
-    store: Option<StoreHandle>,
+    services: Services,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let Services {
+        policy,
+        store,
+        metrics,
+    } = services;
     let shared = Arc::new(Shared {
+        metrics,
         store_acks: store.as_ref().is_some_and(|s| s.durable),
         store: store.map(|s| s.writer),
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
