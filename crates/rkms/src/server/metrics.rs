@@ -110,12 +110,9 @@ impl Metrics {
             "Requests refused by the per-address rate limit",
             rate_limited.clone(),
         );
-        let duration = Histogram::new(
-            [
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
-            ]
-            .into_iter(),
-        );
+        let duration = Histogram::new([
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
+        ]);
         registry.register(
             "request_duration_seconds",
             "Time from a complete request PDU to its reply written",
