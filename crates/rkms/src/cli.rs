@@ -48,6 +48,13 @@ pub enum Command {
     Epid(EpidArgs),
     /// List the clients the host has seen (from its database), prune or import them.
     Clients(ClientsArgs),
+    /// Activate once against a KMS host (default 127.0.0.1:1688) and exit 0 if it works:
+    /// for container and service health checks. Not counted as a client by rkms hosts.
+    Healthcheck(HealthcheckArgs),
+    /// Print the DNS records that let clients find this host automatically.
+    DnsRecord(DnsRecordArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) or the man page.
+    Completions(CompletionsArgs),
     /// Check the configuration, or print an example configuration file.
     Config {
         /// What to do.
@@ -212,9 +219,16 @@ pub struct ServeArgs {
 /// Options of `rkms activate`.
 #[derive(Debug, Args)]
 pub struct ActivateArgs {
-    /// KMS host: HOST, HOST:PORT, or [IPv6]:PORT (port 1688 by default).
+    /// KMS host: HOST, HOST:PORT, or [IPv6]:PORT (port 1688 by default). Without it, hosts
+    /// are found through DNS (_vlmcs._tcp SRV records of --domain) and tried in order.
     #[arg(value_name = "HOST[:PORT]")]
-    pub host: String,
+    pub host: Option<String>,
+    /// DNS domain whose _vlmcs._tcp SRV records list KMS hosts (default: the system's search domain).
+    #[arg(long, value_name = "DOMAIN", conflicts_with = "host")]
+    pub domain: Option<String>,
+    /// DNS server to ask for SRV records, IP:PORT (default: the system's resolvers).
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "host")]
+    pub dns_server: Option<SocketAddr>,
     /// KMS protocol version (default 6; with --all-products, each product's own).
     #[arg(long, value_parser = clap::value_parser!(u16).range(4..=6))]
     pub protocol: Option<u16>,
@@ -353,4 +367,46 @@ pub enum ClientsCommand {
         /// The py-kms SQLite file.
         path: PathBuf,
     },
+}
+
+/// Options of `rkms healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The KMS host to check.
+    #[arg(value_name = "HOST[:PORT]", default_value = "127.0.0.1:1688")]
+    pub host: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub timeout: f64,
+}
+
+/// Options of `rkms dns-record`.
+#[derive(Debug, Args)]
+pub struct DnsRecordArgs {
+    /// Host name clients use to reach this KMS host (qualified with --domain when it has no dot).
+    #[arg(long, value_name = "NAME")]
+    pub host: String,
+    /// DNS domain the clients are in.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: String,
+    /// TCP port.
+    #[arg(long, default_value_t = 1688)]
+    pub port: u16,
+    /// Record TTL in seconds.
+    #[arg(long, default_value_t = 10800)]
+    pub ttl: u32,
+    /// SRV priority (lower is tried first).
+    #[arg(long, default_value_t = 0)]
+    pub priority: u16,
+    /// SRV weight (share among hosts of one priority).
+    #[arg(long, default_value_t = 0)]
+    pub weight: u16,
+}
+
+/// Options of `rkms completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish, powershell, or "man" for the man page (roff).
+    #[arg(value_name = "SHELL|man")]
+    pub shell: String,
 }

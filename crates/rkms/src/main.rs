@@ -73,6 +73,9 @@ fn main() -> ExitCode {
         Command::Guide(args) => commands::products::guide_cmd(args, products),
         Command::Epid(args) => commands::epid::run(args, products),
         Command::Clients(args) => commands::clients::run(args, products),
+        Command::Healthcheck(args) => with_runtime(commands::tools::healthcheck(args)),
+        Command::DnsRecord(args) => commands::tools::dns_record(args),
+        Command::Completions(args) => commands::tools::completions(args),
         Command::Config {
             command: ConfigCommand::Example,
         } => commands::config::print_example(),

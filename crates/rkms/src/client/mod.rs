@@ -17,6 +17,7 @@ pub use report::Outcome;
 pub use session::{Session, SessionError};
 
 use crate::addr::{split_host_port, DEFAULT_PORT};
+use crate::dns::{discover, ResolverChoice};
 
 /// The product `rkms activate` asks for unless told otherwise.
 pub const DEFAULT_PRODUCT: &str = "Windows 10/11 Pro";
@@ -24,8 +25,12 @@ pub const DEFAULT_PRODUCT: &str = "Windows 10/11 Pro";
 /// Everything one `rkms activate` run needs.
 #[derive(Debug, Clone)]
 pub struct ActivateOptions {
-    /// `HOST[:PORT]`.
-    pub host: String,
+    /// `HOST[:PORT]`; none: discover hosts through DNS SRV records.
+    pub host: Option<String>,
+    /// DNS domain for SRV discovery (default: the system's search domain).
+    pub domain: Option<String>,
+    /// DNS server for SRV discovery (default: the system's).
+    pub dns_server: Option<SocketAddr>,
     /// 4, 5 or 6 (default 6; with all products, each product's own).
     pub protocol: Option<u16>,
     /// Catalog name or SKU GUID.
@@ -112,7 +117,7 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
             return 2;
         }
     };
-    let addrs = match resolve(&opts.host).await {
+    let addrs = match resolve_hosts(&opts).await {
         Ok(a) => a,
         Err(e) => {
             out.fatal(&e);
@@ -131,7 +136,11 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
         if session.is_none() || opts.new_connection {
             match connect_any(&addrs, offer, opts.timeout).await {
                 Ok((s, addr)) => {
-                    out.connected(&opts.host, addr, s.bound());
+                    out.connected(
+                        opts.host.as_deref().unwrap_or("KMS host from DNS"),
+                        addr,
+                        s.bound(),
+                    );
                     session = Some((s, addr));
                 }
                 Err(e) => {
@@ -161,7 +170,7 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
 /// one connection, reconnecting after a failure, and prints a table (or JSON lines).
 pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
     let mut out = report::Reporter::new(opts.json);
-    let addrs = match resolve(&opts.host).await {
+    let addrs = match resolve_hosts(&opts).await {
         Ok(a) => a,
         Err(e) => {
             out.fatal(&e);
@@ -256,6 +265,39 @@ async fn one_request(
         }
     }
     outcome
+}
+
+/// The addresses to try, in order: the given host's, or every SRV target's (RFC 2782 order).
+async fn resolve_hosts(opts: &ActivateOptions) -> Result<Vec<SocketAddr>, String> {
+    if let Some(host) = &opts.host {
+        return resolve(host).await;
+    }
+    let choice = opts
+        .dns_server
+        .map_or(ResolverChoice::System, ResolverChoice::Server);
+    let targets = discover(opts.domain.as_deref(), choice)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut addrs = Vec::new();
+    let mut errors = Vec::new();
+    for t in &targets {
+        match resolve(&format!("{}:{}", t.host, t.port)).await {
+            Ok(a) => addrs.extend(
+                a.into_iter()
+                    .filter(|a| !addrs.contains(a))
+                    .collect::<Vec<_>>(),
+            ),
+            Err(e) => errors.push(e),
+        }
+    }
+    if addrs.is_empty() {
+        return Err(format!(
+            "no SRV target could be resolved: {}",
+            errors.join("; ")
+        ));
+    }
+    tracing::info!(targets = ?targets.iter().map(|t| t.to_string()).collect::<Vec<_>>(), "KMS hosts from DNS");
+    Ok(addrs)
 }
 
 async fn resolve(host: &str) -> Result<Vec<SocketAddr>, String> {

@@ -17,6 +17,8 @@ pub async fn run(args: ActivateArgs, file: Option<&std::path::Path>) -> u8 {
     }
     let opts = ActivateOptions {
         host: args.host,
+        domain: args.domain,
+        dns_server: args.dns_server,
         protocol: args.protocol,
         product: args.product,
         app_id: args.app_id,

@@ -1,0 +1,119 @@
+//! Small commands: `rkms healthcheck`, `rkms dns-record`, `rkms completions`.
+
+use std::time::Duration;
+
+use clap::CommandFactory;
+use rand::rngs::OsRng;
+use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, Version};
+use rkms_proto::rpc::client::BindOffer;
+use uuid::Uuid;
+
+use super::usage;
+use crate::addr::{split_host_port, DEFAULT_PORT};
+use crate::cli::{Cli, CompletionsArgs, DnsRecordArgs, HealthcheckArgs};
+use crate::client::Session;
+use crate::policy::SELF_CHECK_WORKSTATION;
+
+/// Windows 10/11 Pro, the product the health check asks for.
+const CHECK_APP: u128 = 0x55c92734_d682_4d71_983e_d6ec3f16059f;
+const CHECK_SKU: u128 = 0x2de67392_b7a7_462a_b1ca_108dd189f588;
+const CHECK_KMS: u128 = 0x58e2134f_8e11_4d17_9cb2_91069c151148;
+
+/// One verified V6 activation against `host`; Ok with a summary, or why it failed.
+pub async fn check_host(host: &str, timeout: Duration) -> Result<String, String> {
+    let (name, port) = split_host_port(host, DEFAULT_PORT)?;
+    let addr = tokio::net::lookup_host((name.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {name}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{name} has no address"))?;
+    let offer = BindOffer {
+        ndr64: true,
+        btfn: true,
+        multiplex: true,
+    };
+    let mut s = Session::open(addr, offer, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = BaseRequest {
+        version: Version::V6,
+        is_client_vm: 0,
+        license_status: 2,
+        grace_time: 43200,
+        application_id: Uuid::from_u128(CHECK_APP),
+        sku_id: Uuid::from_u128(CHECK_SKU),
+        kms_id: Uuid::from_u128(CHECK_KMS),
+        cmid: Uuid::new_v4(),
+        required_client_count: 25,
+        request_time: filetime_from_unix(crate::clock::now_unix().max(0) as u64),
+        previous_cmid: Uuid::nil(),
+        workstation: BaseRequest::workstation_field(SELF_CHECK_WORKSTATION),
+    };
+    let rq = build_request(Version::V6, &base, &mut OsRng);
+    let (stub, _) = s.activate(&rq.bytes).await.map_err(|e| e.to_string())?;
+    let payload = stub
+        .result
+        .map_err(|h| format!("host refused the request with {h}"))?;
+    let v = rq
+        .verify_response(&payload)
+        .map_err(|e| format!("response failed verification: {e}"))?;
+    Ok(format!("{addr}: verified V6 answer, ePID {}", v.base.epid))
+}
+
+/// `rkms healthcheck`.
+pub async fn healthcheck(args: HealthcheckArgs) -> u8 {
+    if !(args.timeout > 0.0 && args.timeout <= 600.0) {
+        return usage("--timeout must be more than 0 and at most 600 seconds");
+    }
+    match check_host(&args.host, Duration::from_secs_f64(args.timeout)).await {
+        Ok(summary) => {
+            println!("healthy: {summary}");
+            0
+        }
+        Err(e) => {
+            println!("unhealthy: {}: {e}", args.host);
+            1
+        }
+    }
+}
+
+/// `rkms dns-record`.
+pub fn dns_record(args: DnsRecordArgs) -> u8 {
+    print!(
+        "{}",
+        crate::dns::records(
+            &args.host,
+            args.port,
+            &args.domain,
+            args.ttl,
+            args.priority,
+            args.weight
+        )
+    );
+    0
+}
+
+/// `rkms completions SHELL|man`.
+pub fn completions(args: CompletionsArgs) -> u8 {
+    let mut cmd = Cli::command();
+    if args.shell == "man" {
+        let mut out = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+            eprintln!("error: {e}");
+            return 1;
+        }
+        print!("{}", String::from_utf8_lossy(&out));
+        return 0;
+    }
+    let shell = match args.shell.parse::<clap_complete::Shell>() {
+        Ok(s) => s,
+        Err(_) => {
+            return usage(&format!(
+                "'{}': expected bash, zsh, fish, elvish, powershell or man",
+                args.shell
+            ))
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, "rkms", &mut std::io::stdout());
+    0
+}
