@@ -1,7 +1,4 @@
 //! Inputs found by fuzzing (fuzz/) that once crashed a parser, minimised, as hex literals.
-//!
-//! A test marked `#[ignore]` documents a bug that is not fixed yet: it fails today. Once
-//! the fix lands, remove the `ignore` attribute so the input stays covered.
 
 mod common;
 
@@ -17,7 +14,6 @@ fn unhex(s: &str) -> Vec<u8> {
 /// panics with "range start index 24 out of range for slice of length 23"
 /// (crates/rkms-proto/src/rpc/client.rs, `check_response`). Found by `client_verify`.
 #[test]
-#[ignore = "open bug: check_response panics on a 23-byte response PDU"]
 fn check_response_23_byte_pdu() {
     let pdu = unhex(
         "05 00 02 03 10 00 00 00 17 00 00 00 02 00 00 00  \
@@ -36,7 +32,6 @@ fn check_response_23_byte_pdu() {
 /// The input `client_verify` found (artifacts/client_verify/crash-cb9b9243…, 23 bytes, with
 /// its frag_length fixed up to 23 by the harness): flags 0x07, call_id 0, context 0xff25.
 #[test]
-#[ignore = "open bug: check_response panics on a 23-byte response PDU"]
 fn check_response_23_byte_pdu_as_found() {
     let pdu = unhex("05000207 10000000 17000000 00000000 e4000000 25ff00");
     for syntax in [TransferSyntax::Ndr32, TransferSyntax::Ndr64] {

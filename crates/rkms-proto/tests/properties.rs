@@ -674,7 +674,6 @@ proptest! {
     /// Currently fails: `check_response` panics on a 23-byte response (see
     /// tests/fuzz_regressions.rs). Remove the `ignore` once that is fixed.
     #[test]
-    #[ignore = "open bug: check_response panics on a 23-byte response PDU"]
     fn client_rpc_checks_survive_mutated_replies(
         which in any::<prop::sample::Index>(),
         m in mutation(),

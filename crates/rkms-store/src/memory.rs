@@ -1,17 +1,32 @@
 //! [`MemoryStore`]: the client store kept in a hash map, for `--db none` and tests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use uuid::Uuid;
 
-use crate::{Activation, ClientFilter, ClientRecord, ClientStore, StoreError};
+use crate::history::day_start;
+use crate::{
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, StoreError,
+};
+
+/// Most history events a [`MemoryStore`] keeps: beyond it the oldest recorded are forgotten, so
+/// a long-running `--db none` host does not grow without bound.
+pub const MEMORY_HISTORY_LIMIT: usize = 100_000;
 
 /// A client store that lives only as long as the process, with the same behaviour as
-/// [`crate::SqliteStore`]. Never fails.
+/// [`crate::SqliteStore`] (except that the history keeps at most [`MEMORY_HISTORY_LIMIT`]
+/// events). Never fails.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<(Uuid, Uuid), ClientRecord>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<(Uuid, Uuid), ClientRecord>,
+    /// History events in the order recorded.
+    events: VecDeque<ActivationEvent>,
 }
 
 impl MemoryStore {
@@ -20,36 +35,58 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn records(&self) -> MutexGuard<'_, HashMap<(Uuid, Uuid), ClientRecord>> {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
         // Updates cannot panic halfway, so a poisoned map is still consistent.
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Events passing `keep`, newest first (ties: the later recorded first), at most `limit`.
+    fn newest(&self, limit: u64, keep: impl Fn(&ActivationEvent) -> bool) -> Vec<ActivationEvent> {
+        let inner = self.inner();
+        // Latest recorded first, then a stable sort by time keeps that order among ties.
+        let mut out: Vec<ActivationEvent> = inner
+            .events
+            .iter()
+            .rev()
+            .filter(|e| keep(e))
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.time));
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        out
     }
 }
 
-fn upsert(records: &mut HashMap<(Uuid, Uuid), ClientRecord>, a: &Activation) {
-    records
+fn upsert(inner: &mut Inner, a: &Activation) {
+    inner
+        .records
         .entry((a.cmid, a.application_id))
         .and_modify(|r| r.merge(a))
         .or_insert_with(|| ClientRecord::from_activation(a));
+    if inner.events.len() >= MEMORY_HISTORY_LIMIT {
+        inner.events.pop_front();
+    }
+    inner.events.push_back(ActivationEvent::from_activation(a));
 }
 
 impl ClientStore for MemoryStore {
     fn record(&self, a: &Activation) -> Result<(), StoreError> {
-        upsert(&mut self.records(), a);
+        upsert(&mut self.inner(), a);
         Ok(())
     }
 
     fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
-        let mut records = self.records();
+        let mut inner = self.inner();
         for a in batch {
-            upsert(&mut records, a);
+            upsert(&mut inner, a);
         }
         Ok(())
     }
 
     fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
-        let records = self.records();
-        let cmids: HashSet<Uuid> = records
+        let inner = self.inner();
+        let cmids: HashSet<Uuid> = inner
+            .records
             .values()
             .filter(|r| r.kms_id == *kms_id && r.last_seen >= since && r.last_hresult == 0)
             .map(|r| r.cmid)
@@ -59,7 +96,8 @@ impl ClientStore for MemoryStore {
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
         let mut out: Vec<ClientRecord> = self
-            .records()
+            .inner()
+            .records
             .values()
             .filter(|r| filter.matches(r))
             .cloned()
@@ -78,13 +116,55 @@ impl ClientStore for MemoryStore {
     }
 
     fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
-        let mut records = self.records();
-        let before = records.len();
-        records.retain(|_, r| r.last_seen >= cutoff);
-        Ok((before - records.len()) as u64)
+        let mut inner = self.inner();
+        let before = inner.records.len();
+        inner.records.retain(|_, r| r.last_seen >= cutoff);
+        inner.events.retain(|e| e.time >= cutoff);
+        Ok((before - inner.records.len()) as u64)
     }
 
     fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.records().len() as u64)
+        Ok(self.inner().records.len() as u64)
+    }
+
+    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        Ok(self.newest(limit, |e| e.cmid == *cmid))
+    }
+
+    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        Ok(self.newest(limit, |_| true))
+    }
+
+    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
+        Ok(self
+            .inner()
+            .events
+            .iter()
+            .filter(|e| e.time >= since)
+            .count() as u64)
+    }
+
+    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
+        let mut counts: BTreeMap<(i64, Uuid, Uuid, bool), u64> = BTreeMap::new();
+        for e in self.inner().events.iter().filter(|e| e.time >= since) {
+            let key = (day_start(e.time), e.application_id, e.kms_id, e.succeeded());
+            *counts.entry(key).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(
+                |((day, application_id, kms_id, succeeded), count)| DailyCount {
+                    day,
+                    application_id,
+                    kms_id,
+                    succeeded,
+                    count,
+                },
+            )
+            .collect())
+    }
+
+    fn probe_writable(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

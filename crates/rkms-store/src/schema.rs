@@ -51,6 +51,24 @@ pub const MIGRATIONS: &[Migration] = &[
               ALTER TABLE clients ADD COLUMN last_hresult  INTEGER NOT NULL DEFAULT 0;
               CREATE INDEX clients_kms_last_seen ON clients (kms_id, last_seen);",
     },
+    Migration {
+        version: 3,
+        description: "activations table: one row per request (history, per-day counts)",
+        sql: "CREATE TABLE activations (
+                  time           INTEGER NOT NULL,
+                  cmid           TEXT    NOT NULL,
+                  application_id TEXT    NOT NULL,
+                  sku_id         TEXT    NOT NULL,
+                  kms_id         TEXT    NOT NULL,
+                  workstation    TEXT    NOT NULL,
+                  license_status INTEGER NOT NULL,
+                  protocol       TEXT    NOT NULL,
+                  address        TEXT    NOT NULL,
+                  hresult        INTEGER NOT NULL
+              );
+              CREATE INDEX activations_time ON activations (time);
+              CREATE INDEX activations_cmid ON activations (cmid, time);",
+    },
 ];
 
 /// The newest schema version this binary knows, and the one it reads and writes.

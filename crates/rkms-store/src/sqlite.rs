@@ -11,7 +11,9 @@ use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row};
 use uuid::Uuid;
 
 use crate::schema::{self, SCHEMA_VERSION};
-use crate::{Activation, ClientFilter, ClientRecord, ClientStore, StoreError};
+use crate::{
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, StoreError,
+};
 
 /// How long a statement waits for another connection's lock before failing with "busy".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,6 +22,15 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const COLUMNS: &str = "cmid, application_id, sku_id, kms_id, workstation, license_status, \
      grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, last_epid, \
      last_hresult";
+
+/// The history columns every event query reads, in the order [`decode_event`] expects.
+const EVENT_COLUMNS: &str = "time, cmid, application_id, sku_id, kms_id, workstation, \
+     license_status, protocol, address, hresult";
+
+/// The history event every recorded request adds (same transaction as its upsert).
+const INSERT_EVENT: &str = "INSERT INTO activations (time, cmid, application_id, sku_id, kms_id, \
+         workstation, license_status, protocol, address, hresult)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// The single-statement upsert behind `record`: same rules as [`ClientRecord::merge`].
 const UPSERT: &str = "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
@@ -151,7 +162,7 @@ impl SqliteStore {
 
 impl ClientStore for SqliteStore {
     fn record(&self, a: &Activation) -> Result<(), StoreError> {
-        upsert(&self.conn(), a)
+        self.record_batch(std::slice::from_ref(a))
     }
 
     fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
@@ -211,9 +222,14 @@ impl ClientStore for SqliteStore {
     }
 
     fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("DELETE FROM clients WHERE last_seen < ?1")?;
-        let n = stmt.execute(params![cutoff])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx
+            .prepare_cached("DELETE FROM clients WHERE last_seen < ?1")?
+            .execute(params![cutoff])?;
+        tx.prepare_cached("DELETE FROM activations WHERE time < ?1")?
+            .execute(params![cutoff])?;
+        tx.commit()?;
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
@@ -223,9 +239,97 @@ impl ClientStore for SqliteStore {
         let n: i64 = stmt.query_row([], |row| row.get(0))?;
         non_negative(n, "count")
     }
+
+    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.events("WHERE cmid = ?1", &[Value::Text(cmid.to_string())], limit)
+    }
+
+    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.events("", &[], limit)
+    }
+
+    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM activations WHERE time >= ?1")?;
+        let n: i64 = stmt.query_row(params![since], |row| row.get(0))?;
+        non_negative(n, "count")
+    }
+
+    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
+        let conn = self.conn();
+        // The day is the Euclidean floor, like `day_start`, also for times before 1970.
+        let mut stmt = conn.prepare_cached(
+            "SELECT time - ((time % 86400) + 86400) % 86400 AS day, application_id, kms_id, \
+                    hresult = 0 AS ok, COUNT(*) \
+             FROM activations WHERE time >= ?1 \
+             GROUP BY day, application_id, kms_id, ok \
+             ORDER BY day, application_id, kms_id, ok",
+        )?;
+        let mut rows = stmt.query(params![since])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(DailyCount {
+                day: row.get(0)?,
+                application_id: uuid_at(row, 1, "application_id")?,
+                kms_id: uuid_at(row, 2, "kms_id")?,
+                succeeded: row.get::<_, i64>(3)? != 0,
+                count: non_negative(row.get(4)?, "count")?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn probe_writable(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // A write statement that changes nothing: fails on a read-only database or file.
+        tx.prepare_cached("DELETE FROM activations WHERE 0")?
+            .execute([])?;
+        tx.rollback()?;
+        Ok(())
+    }
 }
 
+impl SqliteStore {
+    /// History events matching `condition` (a `WHERE` clause over `args`, or empty), newest
+    /// first, at most `limit`.
+    fn events(
+        &self,
+        condition: &str,
+        args: &[Value],
+        limit: u64,
+    ) -> Result<Vec<ActivationEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM activations {condition} \
+             ORDER BY time DESC, rowid DESC LIMIT ?"
+        );
+        let mut args = args.to_vec();
+        args.push(Value::Integer(saturating_i64(limit)));
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(decode_event(row)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Writes one request: its client record and its history event.
 fn upsert(conn: &Connection, a: &Activation) -> Result<(), StoreError> {
+    conn.prepare_cached(INSERT_EVENT)?.execute(params![
+        a.time,
+        a.cmid.to_string(),
+        a.application_id.to_string(),
+        a.sku_id.to_string(),
+        a.kms_id.to_string(),
+        a.workstation,
+        i64::from(a.license_status),
+        a.protocol,
+        a.address,
+        i64::from(a.hresult),
+    ])?;
     let mut stmt = conn.prepare_cached(UPSERT)?;
     stmt.execute(params![
         a.cmid.to_string(),
@@ -245,16 +349,38 @@ fn upsert(conn: &Connection, a: &Activation) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The UUID stored as text in column `i` of `row`.
+fn uuid_at(row: &Row<'_>, i: usize, name: &str) -> Result<Uuid, StoreError> {
+    let text: String = row.get(i)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{name} {text:?}: {e}")))
+}
+
+/// The `u32` stored in column `i` of `row`.
+fn u32_at(row: &Row<'_>, i: usize, name: &str) -> Result<u32, StoreError> {
+    let n: i64 = row.get(i)?;
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{name} {n} out of range")))
+}
+
+/// Turns a row of [`EVENT_COLUMNS`] into a history event.
+fn decode_event(row: &Row<'_>) -> Result<ActivationEvent, StoreError> {
+    Ok(ActivationEvent {
+        time: row.get(0)?,
+        cmid: uuid_at(row, 1, "cmid")?,
+        application_id: uuid_at(row, 2, "application_id")?,
+        sku_id: uuid_at(row, 3, "sku_id")?,
+        kms_id: uuid_at(row, 4, "kms_id")?,
+        workstation: row.get(5)?,
+        license_status: u32_at(row, 6, "license_status")?,
+        protocol: row.get(7)?,
+        address: row.get(8)?,
+        hresult: u32_at(row, 9, "hresult")?,
+    })
+}
+
 /// Turns a row of [`COLUMNS`] into a record.
 fn decode(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
-    let uuid = |i: usize, name: &str| -> Result<Uuid, StoreError> {
-        let text: String = row.get(i)?;
-        Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{name} {text:?}: {e}")))
-    };
-    let u32_at = |i: usize, name: &str| -> Result<u32, StoreError> {
-        let n: i64 = row.get(i)?;
-        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{name} {n} out of range")))
-    };
+    let uuid = |i: usize, name: &str| uuid_at(row, i, name);
+    let u32_at = |i: usize, name: &str| u32_at(row, i, name);
     Ok(ClientRecord {
         cmid: uuid(0, "cmid")?,
         application_id: uuid(1, "application_id")?,

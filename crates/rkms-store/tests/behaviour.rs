@@ -4,7 +4,9 @@ mod common;
 
 use common::{activation, id, office_app, windows_app, TempDir};
 use rkms_store::count::{active_clients, COUNT_WINDOW_SECS};
-use rkms_store::{Activation, ClientFilter, ClientRecord, ClientStore};
+use rkms_store::{
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount,
+};
 use uuid::Uuid;
 
 fn only(store: &dyn ClientStore, a: &Activation) -> ClientRecord {
@@ -327,6 +329,100 @@ fn list_filters_and_pagination(store: &dyn ClientStore) {
     assert_eq!(store.list(&by_app).unwrap().len(), 12);
 }
 
+fn history_is_kept_per_request(store: &dyn ClientStore) {
+    assert!(store.recent_activations(20).unwrap().is_empty());
+    let day = 1_799_971_200; // a UTC midnight
+    let first = activation(id(1), id(0xa), day + 10);
+    let refused = Activation {
+        hresult: 0xC004_F042,
+        workstation: "RENAMED".into(),
+        ..activation(id(1), id(0xa), day + 20)
+    };
+    let office = Activation {
+        application_id: office_app(),
+        ..activation(id(1), id(0xb), day + 20)
+    };
+    let other = activation(id(2), id(0xa), day + 86_400 + 5);
+    store.record(&first).unwrap();
+    store
+        .record_batch(&[refused.clone(), office.clone(), other.clone()])
+        .unwrap();
+    // Out of order: older than what the record holds, but still a request of the history.
+    let late = activation(id(1), id(0xa), day + 15);
+    store.record(&late).unwrap();
+
+    let history = store.history(&id(1), 100).unwrap();
+    let times: Vec<i64> = history.iter().map(|e| e.time).collect();
+    assert_eq!(times, [day + 20, day + 20, day + 15, day + 10]);
+    assert_eq!(
+        history[0],
+        ActivationEvent::from_activation(&office),
+        "ties: the later recorded first"
+    );
+    assert_eq!(history[1], ActivationEvent::from_activation(&refused));
+    assert!(!history[1].succeeded());
+    assert_eq!(history[1].workstation, "RENAMED");
+    assert_eq!(store.history(&id(1), 2).unwrap(), history[..2]);
+    assert!(store.history(&id(9), 10).unwrap().is_empty());
+
+    let recent = store.recent_activations(2).unwrap();
+    assert_eq!(recent[0], ActivationEvent::from_activation(&other));
+    assert_eq!(recent[1], history[0]);
+    assert_eq!(store.recent_activations(100).unwrap().len(), 5);
+
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 5);
+    assert_eq!(store.activations_since(day + 15).unwrap(), 4);
+    assert_eq!(store.activations_since(day + 86_400).unwrap(), 1);
+
+    let counts = store.daily_counts(i64::MIN).unwrap();
+    let (w, o) = (windows_app(), office_app());
+    let mut expected = vec![
+        DailyCount {
+            day,
+            application_id: w,
+            kms_id: id(0xa),
+            succeeded: false,
+            count: 1,
+        },
+        DailyCount {
+            day,
+            application_id: w,
+            kms_id: id(0xa),
+            succeeded: true,
+            count: 2,
+        },
+        DailyCount {
+            day,
+            application_id: o,
+            kms_id: id(0xb),
+            succeeded: true,
+            count: 1,
+        },
+        DailyCount {
+            day: day + 86_400,
+            application_id: w,
+            kms_id: id(0xa),
+            succeeded: true,
+            count: 1,
+        },
+    ];
+    // Within a day, applications are ordered by their ID.
+    if o < w {
+        expected.swap(0, 2);
+        expected.swap(1, 2);
+    }
+    assert_eq!(counts, expected);
+    assert_eq!(store.daily_counts(day + 86_400).unwrap(), expected[3..]);
+
+    // Pruning drops old events with the old records.
+    assert_eq!(store.prune_older_than(day + 16).unwrap(), 0);
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 3);
+    assert_eq!(store.history(&id(1), 10).unwrap().len(), 2);
+    assert_eq!(store.prune_older_than(day + 86_400).unwrap(), 2);
+    assert_eq!(store.recent_activations(10).unwrap().len(), 1);
+    store.probe_writable().unwrap();
+}
+
 macro_rules! for_both_backends {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -354,4 +450,5 @@ for_both_backends!(
     record_batch,
     prune,
     list_filters_and_pagination,
+    history_is_kept_per_request,
 );

@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -42,15 +42,16 @@ fn new_database_is_wal_at_latest_version() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(user_version(&path), 2);
-    let index: i64 = raw
+    assert_eq!(user_version(&path), 3);
+    let indexes: i64 = raw
         .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name = 'clients_kms_last_seen'",
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name IN \
+             ('clients_kms_last_seen', 'activations_time', 'activations_cmid')",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(index, 1);
+    assert_eq!(indexes, 3);
 }
 
 #[test]
@@ -105,8 +106,8 @@ fn migrates_v1_database_keeping_rows() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 1);
-    assert_eq!(store.schema_version(), 2);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(store.schema_version(), 3);
+    assert_eq!(user_version(&path), 3);
     let records = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(
         records,
@@ -138,7 +139,7 @@ fn migrates_v1_database_keeping_rows() {
     );
     drop(store);
     // Opening again does nothing more.
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 2);
+    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 3);
 }
 
 #[test]
@@ -285,6 +286,11 @@ fn read_only_open() {
         Err(StoreError::Sqlite(_))
     ));
     assert_eq!(ro.count().unwrap(), 1);
+    assert_eq!(ro.history(&a.cmid, 10).unwrap().len(), 1);
+    assert!(
+        matches!(ro.probe_writable(), Err(StoreError::Sqlite(_))),
+        "a read-only store is not writable"
+    );
 
     let absent = dir.join("absent.db");
     let e = SqliteStore::open_read_only(&absent).unwrap_err();
@@ -303,7 +309,7 @@ fn read_only_open() {
         SqliteStore::open_read_only(&v1),
         Err(StoreError::NeedsMigration {
             found: 1,
-            required: 2,
+            required: 3,
             ..
         })
     ));
@@ -354,7 +360,7 @@ fn migrated_and_fresh_schemas_match() {
     let dir = TempDir::new("schemas");
     let columns = |path: &std::path::Path| -> Vec<(String, String, i64, Option<String>, i64)> {
         let raw = Connection::open(path).unwrap();
-        let mut stmt = raw.prepare("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('clients') ORDER BY name").unwrap();
+        let mut stmt = raw.prepare("SELECT m.name || '.' || p.name, p.type, p.\"notnull\", p.dflt_value, p.pk FROM sqlite_schema AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table' ORDER BY 1").unwrap();
         stmt.query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
@@ -371,5 +377,94 @@ fn migrated_and_fresh_schemas_match() {
     drop(raw);
     drop(SqliteStore::open(&old).unwrap());
     assert_eq!(columns(&fresh), columns(&old));
-    assert_eq!(columns(&fresh).len(), 15);
+    assert_eq!(columns(&fresh).len(), 15 + 10);
+}
+
+/// Migration 2 exactly as rkms shipped it, applied on top of [`V1_DDL`].
+const V2_DDL: &str = "ALTER TABLE clients ADD COLUMN is_vm INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE clients ADD COLUMN grace_minutes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE clients ADD COLUMN last_hresult INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX clients_kms_last_seen ON clients (kms_id, last_seen);";
+
+#[test]
+fn migrates_v2_database_keeping_rows_and_starting_the_history() {
+    let dir = TempDir::new("v2");
+    let path = dir.join("clients.db");
+    {
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch(V1_DDL).unwrap();
+        raw.execute_batch(V2_DDL).unwrap();
+        raw.execute(
+            "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
+             license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
+             is_vm, grace_minutes, last_hresult) \
+             VALUES (?1, ?2, ?3, ?4, 'V2-PC', 1, '6.0', 100, 200, 3, '192.0.2.9', 'v2-epid', 1, \
+             43200, 0)",
+            [
+                id(2).to_string(),
+                common::windows_app().to_string(),
+                id(0x5c).to_string(),
+                id(0xa).to_string(),
+            ],
+        )
+        .unwrap();
+        raw.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), 2);
+    assert_eq!(user_version(&path), 3);
+    let before = store.list(&ClientFilter::default()).unwrap();
+    assert_eq!(before.len(), 1);
+    let r = &before[0];
+    assert_eq!(
+        (r.workstation.as_str(), r.requests, r.is_vm, r.grace_minutes),
+        ("V2-PC", 3, true, 43200)
+    );
+    // The history starts empty: nothing before the migration is invented.
+    assert!(store.history(&id(2), 10).unwrap().is_empty());
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 0);
+    // A new request updates the migrated record and starts its history.
+    store.record(&activation(id(2), id(0xa), 300)).unwrap();
+    let r = &store.list(&ClientFilter::default()).unwrap()[0];
+    assert_eq!((r.requests, r.first_seen, r.last_seen), (4, 100, 300));
+    let history = store.history(&id(2), 10).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].time, 300);
+    drop(store);
+    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 3);
+}
+
+#[test]
+fn history_survives_reopen_and_batches_are_atomic() {
+    let dir = TempDir::new("history-durable");
+    let path = dir.join("clients.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .record_batch(&[
+                activation(id(1), id(0xa), 10),
+                activation(id(2), id(0xa), 20),
+            ])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 2);
+    // A batch whose second write fails leaves neither its records nor its events.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON activations \
+             WHEN NEW.workstation = 'BAD' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let bad = Activation {
+        workstation: "BAD".into(),
+        ..activation(id(4), id(0xa), 40)
+    };
+    assert!(store
+        .record_batch(&[activation(id(3), id(0xa), 30), bad])
+        .is_err());
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 2);
+    store.probe_writable().unwrap();
 }

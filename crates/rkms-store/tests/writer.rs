@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{activation, id, TempDir};
 use rkms_store::{
-    Activation, ClientFilter, ClientRecord, ClientStore, MemoryStore, SqliteStore, StoreError,
-    Writer,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, MemoryStore,
+    SqliteStore, StoreError, Writer,
 };
 use uuid::Uuid;
 
@@ -130,6 +130,21 @@ impl ClientStore for GatedStore {
     }
     fn count(&self) -> Result<u64, StoreError> {
         self.inner.count()
+    }
+    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.inner.history(cmid, limit)
+    }
+    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.inner.recent_activations(limit)
+    }
+    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
+        self.inner.activations_since(since)
+    }
+    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
+        self.inner.daily_counts(since)
+    }
+    fn probe_writable(&self) -> Result<(), StoreError> {
+        self.inner.probe_writable()
     }
 }
 

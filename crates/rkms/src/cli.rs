@@ -24,6 +24,18 @@ pub struct Cli {
     /// entries with the same ID, read at start.
     #[arg(long, global = true, value_name = "FILE", env = "RKMS_PRODUCTS")]
     pub products: Option<PathBuf>,
+    /// Log format: text (human-readable lines) or json (one JSON object per line).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"], env = "RKMS_LOG_FORMAT")]
+    pub log_format: String,
+    /// Write logs to this file instead of standard error, rotating it by size.
+    #[arg(long, global = true, value_name = "PATH", env = "RKMS_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Rotate the log file when it exceeds this many bytes.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), env = "RKMS_LOG_MAX_SIZE")]
+    pub log_max_size: u64,
+    /// Rotated log files to keep (rkms.log.1 … rkms.log.N).
+    #[arg(long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000), env = "RKMS_LOG_KEEP")]
+    pub log_keep: u64,
     /// Configuration file (TOML; keys are the long options of `rkms serve`). Default:
     /// /etc/rkms/rkms.toml if it exists. The command line and RKMS_* variables override it.
     #[arg(long, global = true, value_name = "FILE", env = "RKMS_CONFIG")]
@@ -211,6 +223,21 @@ pub struct ServeArgs {
     /// Largest RPC PDU accepted, in bytes (KMS clients send at most 300).
     #[arg(long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535), env = "RKMS_MAX_PDU_SIZE")]
     pub max_pdu_size: u64,
+    /// Write the process ID to this file at start (removed at exit).
+    #[arg(long, value_name = "PATH", env = "RKMS_PIDFILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Run as this user after binding the listeners (Unix; start as root to use it).
+    #[arg(long, value_name = "USER", env = "RKMS_USER")]
+    pub user: Option<String>,
+    /// Run as this group after binding the listeners (default: the --user's primary group).
+    #[arg(long, value_name = "GROUP", env = "RKMS_GROUP")]
+    pub group: Option<String>,
+    /// Serve one client on standard input/output, then exit (inetd/xinetd style).
+    #[arg(long, env = "RKMS_INETD")]
+    pub inetd: bool,
+    /// Listen backlog (connections the kernel queues before they are accepted).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535), env = "RKMS_BACKLOG")]
+    pub backlog: u32,
     /// Largest request reassembled from fragments, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
     pub max_call_size: u64,

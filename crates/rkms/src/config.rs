@@ -374,6 +374,49 @@ fn textwrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Parses the command line and, for `serve` and `config check`, merges the configuration file
+/// and py-kms' variables under it. Returns the effective command line, what the lower layers
+/// added (with origins) and the configuration file read.
+pub fn parse_with_config(argv: &[OsString]) -> Result<(Cli, Merged, Option<PathBuf>), String> {
+    use crate::cli::{Command as Cmd, ConfigCommand};
+    use clap::FromArgMatches;
+    let matches = Cli::command()
+        .try_get_matches_from(argv)
+        .map_err(|e| e.to_string())?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let serve = matches!(cli.command, Cmd::Serve(_));
+    let check = matches!(
+        cli.command,
+        Cmd::Config {
+            command: ConfigCommand::Check
+        }
+    );
+    let path = config_path(cli.config.as_deref());
+    if !serve && !check {
+        return Ok((cli, (Vec::new(), Vec::new()), path));
+    }
+    let mut layers = vec![pykms_env(&|k| std::env::var(k).ok())];
+    if let Some(p) = &path {
+        layers.push(load_file(p)?);
+    }
+    let probe = if serve {
+        matches
+    } else {
+        Cli::command().get_matches_from(["rkms", "serve"])
+    };
+    let merged = merge(&probe, &layers)?;
+    if !serve || merged.0.is_empty() {
+        return Ok((cli, merged, path));
+    }
+    let mut full = argv.to_vec();
+    full.extend(merged.0.iter().cloned());
+    let cli = Cli::command()
+        .try_get_matches_from(&full)
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .map_err(|e| format!("configuration: {e}"))?;
+    Ok((cli, merged, path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,3 +15,5 @@ pub mod interval;
 pub mod logging;
 pub mod policy;
 pub mod server;
+pub mod system;
+pub mod web;

@@ -3,63 +3,39 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::CommandFactory;
 use rkms::cli::{Cli, Command, ConfigCommand};
 use rkms::commands;
 use rkms::config;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let matches = Cli::command().get_matches_from(&argv);
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-
-    // `serve` and `config check` read the configuration file and py-kms' variables.
-    let needs_config = matches!(
-        cli.command,
-        Command::Serve(_)
-            | Command::Config {
-                command: ConfigCommand::Check
-            }
-    );
-    let mut merged = (Vec::new(), Vec::new());
-    let path = config::config_path(cli.config.as_deref());
-    if needs_config {
-        let mut layers = vec![config::pykms_env(&|k| std::env::var(k).ok())];
-        if let Some(p) = &path {
-            match config::load_file(p) {
-                Ok(entries) => layers.push(entries),
-                Err(e) => return ExitCode::from(commands::usage(&e)),
-            }
-        }
-        let probe = if matches!(cli.command, Command::Serve(_)) {
-            matches.clone()
-        } else {
-            Cli::command().get_matches_from(["rkms", "serve"])
-        };
-        merged = match config::merge(&probe, &layers) {
-            Ok(m) => m,
-            Err(e) => return ExitCode::from(commands::usage(&e)),
-        };
-        if matches!(cli.command, Command::Serve(_)) && !merged.0.is_empty() {
-            let mut full = argv.clone();
-            full.extend(merged.0.iter().cloned());
-            match Cli::command()
-                .try_get_matches_from(&full)
-                .and_then(|m| Cli::from_arg_matches(&m))
-            {
-                Ok(c) => cli = c,
-                Err(e) => return ExitCode::from(commands::usage(&format!("configuration: {e}"))),
-            }
-        }
-    }
+    // Help, version and usage errors exit here, as clap prints them.
+    let _ = Cli::command().get_matches_from(&argv);
+    let (cli, merged, path) = match config::parse_with_config(&argv) {
+        Ok(parsed) => parsed,
+        Err(e) => return ExitCode::from(commands::usage(&e)),
+    };
 
     let default_level = match cli.command {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    rkms::logging::init(cli.verbose, cli.log_level.as_deref(), default_level);
+    let log = rkms::logging::LogSettings {
+        verbose: cli.verbose,
+        level: cli.log_level.clone(),
+        default_level,
+        json: cli.log_format == "json",
+        file: cli.log_file.clone(),
+        max_size: cli.log_max_size,
+        keep: cli.log_keep as usize,
+    };
+    if let Err(e) = rkms::logging::init(&log) {
+        return ExitCode::from(commands::usage(&e));
+    }
     for (key, origin) in &merged.1 {
         if !matches!(origin, config::Origin::CommandLine)
             && matches!(cli.command, Command::Serve(_))
@@ -82,7 +58,27 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check,
         } => commands::config::check(&merged.0, &merged.1, path.as_deref()),
-        Command::Serve(args) => with_runtime(commands::serve::run(args, products)),
+        Command::Serve(args) => {
+            // SIGHUP re-reads the configuration file and environment with the same command line.
+            let reload = move || match config::parse_with_config(&argv) {
+                Ok((
+                    Cli {
+                        command: Command::Serve(args),
+                        products,
+                        ..
+                    },
+                    _,
+                    _,
+                )) => Ok((args, products)),
+                Ok(_) => Err("the command line no longer names `serve`".to_string()),
+                Err(e) => Err(e),
+            };
+            with_runtime(commands::serve::run(
+                args,
+                products.map(Path::to_path_buf),
+                Box::new(reload),
+            ))
+        }
         Command::Activate(args) => with_runtime(commands::activate::run(args, products)),
     };
     ExitCode::from(code)

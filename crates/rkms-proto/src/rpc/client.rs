@@ -284,8 +284,10 @@ pub fn check_response(
     if cancel != 0 {
         return Err(protocol("response cancel_count is not 0"));
     }
+    // The reserved byte after cancel_count, then the stub (a short PDU is an error, not a panic).
+    r.skip(1).map_err(|_| protocol("truncated response"))?;
     let mut stub =
-        decode_response_stub(&pdu[24..], syntax, alloc_hint).map_err(RpcError::Protocol)?;
+        decode_response_stub(r.rest(), syntax, alloc_hint).map_err(RpcError::Protocol)?;
     if h.flags & PFC_CONC_MPX != 0 {
         stub.warnings
             .push("multiplex flag set on a response".into());

@@ -236,7 +236,8 @@ impl ServerConnection {
         }
     }
 
-    /// The context on which NDR32 requests are served: only once NDR32 was accepted on it.
+    /// The context on which NDR32 requests are served: the one NDR32 was offered on, even when
+    /// the bind preferred NDR64 (lenient, as PROTOCOL.md §2.6 allows and vlmcsd does).
     fn usable_ndr32(&self) -> Option<u16> {
         self.ctx_ndr32
     }

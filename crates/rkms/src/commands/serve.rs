@@ -1,18 +1,23 @@
-//! `rkms serve`: build the policy from the options and run the server until a signal.
+//! `rkms serve`: build the policy from the options, bind (or take systemd's sockets), drop
+//! privileges, open the client store and run the server until a signal; SIGHUP reloads.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use rand::rngs::OsRng;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
-use crate::policy::WINDOW_SECS;
-use crate::policy::{CountMode, Policy, PolicyConfig};
-use crate::server::{Metrics, ServerConfig, Services, StoreHandle};
+use crate::policy::{CountMode, Policy, PolicyConfig, WINDOW_SECS};
+use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
+use crate::system;
 use rkms_store::{open_store as open_store_spec, ClientFilter, ClientStore, Writer, NO_DATABASE};
+
+/// Re-reads the options (configuration file and environment) for a reload.
+pub type Reload = Box<dyn Fn() -> Result<(ServeArgs, Option<PathBuf>), String> + Send + Sync>;
 
 /// Turns the options into the server settings and the policy, checking everything that can be
 /// checked before binding.
@@ -50,6 +55,7 @@ pub fn prepare(
         max_pdu: args.max_pdu_size as usize,
         max_call_size: args.max_call_size as usize,
         store_wait: Duration::from_millis(args.store_wait),
+        backlog: args.backlog,
         ..ServerConfig::default()
     };
     Ok((server, policy))
@@ -69,9 +75,22 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<StoreHandle, Stri
     } else {
         info!("client records are kept in memory only (--db none)");
     }
-    // The genuine count survives restarts: seed it with the last 30 days.
-    let now = now_unix();
-    let since = now - WINDOW_SECS;
+    seed_pools(store.as_ref(), policy, &spec)?;
+    let writer = Writer::new(
+        store,
+        Box::new(|e| {
+            error!("CLIENT STORE WRITE FAILED: {e}; activations continue but are not recorded")
+        }),
+    );
+    Ok(StoreHandle {
+        writer: Arc::new(writer),
+        durable,
+    })
+}
+
+/// The genuine count survives restarts: seed it with the clients of the last 30 days.
+fn seed_pools(store: &dyn ClientStore, policy: &Policy, spec: &str) -> Result<(), String> {
+    let since = now_unix() - WINDOW_SECS;
     let records = store
         .list(&ClientFilter {
             since: Some(since),
@@ -91,18 +110,7 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<StoreHandle, Stri
             "active clients of the last 30 days loaded"
         );
     }
-    let writer = Writer::new(
-        store,
-        Box::new(|e| {
-            tracing::error!(
-                "CLIENT STORE WRITE FAILED: {e}; activations continue but are not recorded"
-            )
-        }),
-    );
-    Ok(StoreHandle {
-        writer: Arc::new(writer),
-        durable,
-    })
+    Ok(())
 }
 
 /// clients.db in $STATE_DIRECTORY, $XDG_STATE_HOME/rkms or ~/.local/state/rkms (created).
@@ -124,19 +132,7 @@ pub fn default_db_path() -> Result<PathBuf, String> {
     Ok(dir.join("clients.db"))
 }
 
-/// Runs the server; returns the exit code.
-pub async fn run(args: ServeArgs, products: Option<&Path>) -> u8 {
-    let (server, policy) = match prepare(&args, products) {
-        Ok(p) => p,
-        Err(e) => return usage(&e),
-    };
-    let store = match open_store(&args, &policy) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+fn log_identity(policy: &Policy) {
     for w in policy.warnings() {
         warn!("{w}");
     }
@@ -149,16 +145,155 @@ pub async fn run(args: ServeArgs, products: Option<&Path>) -> u8 {
     for (profile, epid, hwid) in id.slots() {
         info!(profile, epid, hwid = %hex::encode_upper(hwid), "ePID");
     }
+}
+
+/// Runs the server; returns the exit code.
+pub async fn run(args: ServeArgs, products: Option<PathBuf>, reload: Reload) -> u8 {
+    let (server, policy) = match prepare(&args, products.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return usage(&e),
+    };
+    log_identity(&policy);
+    if args.inetd {
+        return serve_inetd(server, policy, &args).await;
+    }
+    // systemd socket activation replaces --listen.
+    let listeners = match system::activated_listeners() {
+        Ok(Some(l)) => {
+            info!(
+                sockets = l.len(),
+                "using the sockets passed by systemd (socket activation)"
+            );
+            l
+        }
+        Ok(None) => match bind_listeners_with(&server.listen, server.backlog) {
+            Ok(l) => l,
+            Err(e) => {
+                error!("{e:#}");
+                return 1;
+            }
+        },
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    if let Err(e) = system::drop_privileges(args.user.as_deref(), args.group.as_deref()) {
+        error!("{e}");
+        return 1;
+    }
+    let _pidfile = match args
+        .pidfile
+        .as_deref()
+        .map(system::PidFile::create)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    let store = match open_store(&args, &policy) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    let policy = Arc::new(ArcSwap::new(policy));
     let services = Services {
-        policy,
-        store: Some(store),
+        policy: policy.clone(),
+        store: Some(store.clone()),
         metrics: Arc::new(Metrics::new()),
     };
-    match crate::server::run(server, services, crate::server::shutdown::signal()).await {
+    // Ready: every setting is checked, the store is open, the sockets are bound.
+    for l in &listeners {
+        if let Ok(a) = l.local_addr() {
+            info!(address = %a, "listening");
+        }
+    }
+    system::notify_ready();
+    let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
+    let result = crate::server::serve_listeners(listeners, server, services, async {
+        crate::server::shutdown::signal().await;
+        system::notify_stopping();
+    })
+    .await;
+    reloader.abort();
+    match result {
         Ok(()) => 0,
         Err(e) => {
-            tracing::error!("{e:#}");
+            error!("{e:#}");
             1
         }
     }
+}
+
+/// On SIGHUP: re-read the configuration and catalog, build a new policy (new per-start ePIDs,
+/// as vlmcsd does) and swap it in; listeners and open connections stay.
+async fn reload_on_sighup(
+    reload: Reload,
+    policy: Arc<ArcSwap<Policy>>,
+    store: StoreHandle,
+    first: ServeArgs,
+) {
+    let mut hup = system::Hangups::new();
+    let restart_only = |a: &ServeArgs| {
+        (
+            a.listen.clone(),
+            a.db.clone(),
+            a.max_connections,
+            a.idle_timeout,
+            a.max_pdu_size,
+            a.private_only,
+            a.rate_limit,
+        )
+    };
+    let before = restart_only(&first);
+    while hup.recv().await {
+        info!("SIGHUP: reloading the configuration");
+        let (args, products) = match reload() {
+            Ok(a) => a,
+            Err(e) => {
+                error!("reload failed, keeping the running configuration: {e}");
+                continue;
+            }
+        };
+        let new = match prepare(&args, products.as_deref()) {
+            Ok((_, p)) => p,
+            Err(e) => {
+                error!("reload failed, keeping the running configuration: {e}");
+                continue;
+            }
+        };
+        if restart_only(&args) != before {
+            warn!("listen addresses, database and connection limits change only at restart");
+        }
+        if let Err(e) = seed_pools(store.writer.store().as_ref(), &new, "the client database") {
+            warn!("{e}");
+        }
+        log_identity(&new);
+        policy.store(new);
+        info!("configuration reloaded");
+    }
+}
+
+/// Serves one connection on standard input and output (inetd mode), then returns.
+async fn serve_inetd(server: ServerConfig, policy: Arc<Policy>, args: &ServeArgs) -> u8 {
+    let store = match open_store(args, &policy) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    let (peer, local_port) = system::stdin_socket_addrs();
+    let services = Services {
+        policy: Arc::new(ArcSwap::new(policy)),
+        store: Some(store),
+        metrics: Arc::new(Metrics::new()),
+    };
+    crate::server::serve_stdio(server, services, peer, local_port).await;
+    0
 }

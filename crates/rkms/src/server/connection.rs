@@ -11,7 +11,7 @@ use rkms_proto::rpc::{
     complete_pdu_len, CloseReason, Event, FrameError, RpcConfig, ServerConnection,
 };
 use rkms_store::Activation;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
@@ -25,7 +25,8 @@ use rkms_proto::rpc::ptype;
 /// The policy seen from one connection: it knows the client's address for the logs and
 /// sends each decision to the client store.
 struct ConnectionHost<'a> {
-    policy: &'a Policy,
+    /// The policy as of the last request (a reload applies from the next request on).
+    policy: Arc<Policy>,
     peer: SocketAddr,
     shared: &'a Shared,
     /// Resolves when the last activation's record is written.
@@ -35,6 +36,7 @@ struct ConnectionHost<'a> {
 impl KmsHost for ConnectionHost<'_> {
     fn answer(&mut self, request: &DecodedRequest) -> Result<HostAnswer, HResult> {
         let rq = &request.base;
+        self.policy = self.shared.policy.load_full();
         let decision = self.policy.decide(request, now_unix(), &mut OsRng);
         let workstation = match rq.workstation_name() {
             Ok(name) => name,
@@ -118,17 +120,33 @@ impl KmsHost for ConnectionHost<'_> {
 
 /// Serves one connection until the client closes, an error, the idle timeout or shutdown.
 pub(crate) async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    serve_io(reader, writer, peer, local_port, shared, stop).await;
+}
+
+/// Serves one client over any byte stream (a TCP connection, or stdin/stdout in inetd mode).
+pub(crate) async fn serve_io<R, W>(
+    mut reader: R,
+    mut writer: W,
+    peer: SocketAddr,
+    local_port: u16,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let config = &shared.config;
     let mut calls: u32 = 0;
     shared.metrics.connection_opened();
     let _open = OpenGuard(&shared.metrics);
-    let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
-    let _ = stream.set_nodelay(true);
     let mut rpc = ServerConnection::new(RpcConfig {
         ndr64: config.ndr64,
         btfn: config.btfn,
@@ -136,10 +154,11 @@ pub(crate) async fn serve(
         local_port,
         assoc_group: OsRng.next_u32() | 1,
     });
+    let policy = shared.policy.load_full();
     let mut host = ConnectionHost {
         shared: &shared,
         pending: None,
-        policy: &shared.policy,
+        policy,
         peer,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(512);
@@ -185,7 +204,7 @@ pub(crate) async fn serve(
                 }
             }
             if let Some(reply) = &out.reply {
-                if let Err(e) = stream.write_all(reply).await {
+                if let Err(e) = write_reply(&mut writer, reply).await {
                     debug!(client = %peer, "write failed: {e}");
                     return;
                 }
@@ -235,7 +254,7 @@ pub(crate) async fn serve(
             }
         }
         let read = tokio::select! {
-            r = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => r,
+            r = tokio::time::timeout(config.idle_timeout, reader.read(&mut chunk)) => r,
             _ = stop.changed() => {
                 debug!(client = %peer, "closing connection for shutdown");
                 return;
@@ -272,4 +291,10 @@ impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
         self.0.connection_closed();
     }
+}
+
+/// Writes one reply in one write and flushes it (stdout in inetd mode is buffered).
+async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &[u8]) -> std::io::Result<()> {
+    w.write_all(reply).await?;
+    w.flush().await
 }

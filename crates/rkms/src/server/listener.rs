@@ -18,6 +18,12 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSP
 /// Binds every address; with none given, `[::]:1688` dual-stack, else `0.0.0.0:1688` when IPv6
 /// is unavailable on this machine.
 pub fn bind_listeners(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
+    bind_listeners_with(addrs, 1024)
+}
+
+/// Like [`bind_listeners`] with a listen backlog.
+pub fn bind_listeners_with(addrs: &[SocketAddr], backlog: u32) -> anyhow::Result<Vec<TcpListener>> {
+    let bind_one = |a| bind_one(a, backlog);
     if addrs.is_empty() {
         return match bind_one(DEFAULT_LISTEN) {
             Ok(l) => Ok(vec![l]),
@@ -31,7 +37,7 @@ pub fn bind_listeners(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> 
     addrs.iter().map(|a| bind_one(*a)).collect()
 }
 
-fn bind_one(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+fn bind_one(addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .with_context(|| format!("cannot create a socket for {addr}"))?;
     socket.set_reuse_address(true)?;
@@ -44,7 +50,7 @@ fn bind_one(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .bind(&addr.into())
         .with_context(|| format!("cannot listen on {addr}"))?;
     socket
-        .listen(1024)
+        .listen(backlog as i32)
         .with_context(|| format!("cannot listen on {addr}"))?;
     TcpListener::from_std(socket.into()).with_context(|| format!("cannot listen on {addr}"))
 }

@@ -15,8 +15,9 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
 
 use crate::policy::Policy;
+use arc_swap::ArcSwap;
 use limits::RateLimiter;
-pub use listener::{bind_listeners, DEFAULT_LISTEN};
+pub use listener::{bind_listeners, bind_listeners_with, DEFAULT_LISTEN};
 pub use metrics::Metrics;
 use rkms_store::Writer;
 
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     pub rate_limit: Option<u32>,
     /// How long a response waits for its client record to be written before it is sent anyway.
     pub store_wait: Duration,
+    /// Listen backlog.
+    pub backlog: u32,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             private_only: false,
             rate_limit: None,
             store_wait: Duration::from_millis(250),
+            backlog: 1024,
         }
     }
 }
@@ -75,7 +79,8 @@ impl Default for ServerConfig {
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub config: ServerConfig,
-    pub policy: Arc<Policy>,
+    /// The current policy; replaced on reload.
+    pub policy: Arc<ArcSwap<Policy>>,
     /// One permit per open connection.
     pub connections: Arc<Semaphore>,
     pub rate: Option<RateLimiter>,
@@ -102,8 +107,8 @@ pub async fn run(
 /// What the server uses besides its settings.
 #[derive(Clone)]
 pub struct Services {
-    /// Decisions.
-    pub policy: Arc<Policy>,
+    /// Decisions (replaced on reload).
+    pub policy: Arc<ArcSwap<Policy>>,
     /// Client records.
     pub store: Option<StoreHandle>,
     /// Metrics.
@@ -117,6 +122,42 @@ pub struct StoreHandle {
     pub writer: Arc<Writer>,
     /// Wait for each record before answering (true for a file; false for memory).
     pub durable: bool,
+}
+
+/// Serves one client on standard input/output (inetd mode) and returns when it is done.
+pub async fn serve_stdio(
+    config: ServerConfig,
+    services: Services,
+    peer: SocketAddr,
+    local_port: u16,
+) {
+    let Services {
+        policy,
+        store,
+        metrics,
+    } = services;
+    let shared = Arc::new(Shared {
+        connections: Arc::new(Semaphore::new(1)),
+        rate: None,
+        metrics,
+        store_acks: store.as_ref().is_some_and(|s| s.durable),
+        store: store.map(|s| s.writer),
+        config,
+        policy,
+    });
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    connection::serve_io(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        peer,
+        local_port,
+        shared.clone(),
+        stop_rx,
+    )
+    .await;
+    if let Some(w) = shared.store.clone() {
+        let _ = tokio::task::spawn_blocking(move || w.flush()).await;
+    }
 }
 
 /// Serves already bound listeners until `shutdown` resolves, then drains connections.

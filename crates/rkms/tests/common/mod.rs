@@ -72,6 +72,15 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening address=").nth(1) {
                     let _ = tx.send(rest.trim().to_string());
+                } else if line.contains("\"message\":\"listening\"") {
+                    // JSON log lines.
+                    if let Some(a) = line
+                        .split("\"address\":\"")
+                        .nth(1)
+                        .and_then(|r| r.split('"').next())
+                    {
+                        let _ = tx.send(a.to_string());
+                    }
                 }
                 log2.lock().unwrap().push(line);
             }

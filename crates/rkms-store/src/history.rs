@@ -1,0 +1,94 @@
+//! The activation history: one [`ActivationEvent`] per request (schema v3), and the per-day
+//! aggregate ([`DailyCount`]) dashboards chart.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Activation;
+
+/// Seconds in a day: history is aggregated per UTC day.
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The start (00:00 UTC, unix seconds) of the UTC day holding unix time `time`.
+pub fn day_start(time: i64) -> i64 {
+    time - time.rem_euclid(SECONDS_PER_DAY)
+}
+
+/// One request as the history keeps it: every request the store records adds one event, in
+/// the same transaction as its client record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationEvent {
+    /// Unix time (seconds) of the request.
+    pub time: i64,
+    /// Client machine ID (CMID).
+    pub cmid: Uuid,
+    /// Application ID of the request.
+    pub application_id: Uuid,
+    /// SKU ID of the request.
+    pub sku_id: Uuid,
+    /// KMS counted ID of the request (alias-resolved by the server).
+    pub kms_id: Uuid,
+    /// Workstation name the client sent.
+    pub workstation: String,
+    /// Licence status the client sent.
+    pub license_status: u32,
+    /// Protocol version, e.g. `"6.0"`.
+    pub protocol: String,
+    /// Peer address.
+    pub address: String,
+    /// HRESULT answered: 0 for an activation.
+    pub hresult: u32,
+}
+
+impl ActivationEvent {
+    /// The event a reported activation adds to the history.
+    pub fn from_activation(a: &Activation) -> Self {
+        Self {
+            time: a.time,
+            cmid: a.cmid,
+            application_id: a.application_id,
+            sku_id: a.sku_id,
+            kms_id: a.kms_id,
+            workstation: a.workstation.clone(),
+            license_status: a.license_status,
+            protocol: a.protocol.clone(),
+            address: a.address.clone(),
+            hresult: a.hresult,
+        }
+    }
+
+    /// Whether the host activated the client (HRESULT 0).
+    pub fn succeeded(&self) -> bool {
+        self.hresult == 0
+    }
+}
+
+/// How many requests of one (day, application, KMS ID, outcome) the history holds: the rows of
+/// [`crate::ClientStore::daily_counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyCount {
+    /// Start of the UTC day (unix seconds, a multiple of [`SECONDS_PER_DAY`]).
+    pub day: i64,
+    /// Application ID.
+    pub application_id: Uuid,
+    /// KMS counted ID.
+    pub kms_id: Uuid,
+    /// Whether these requests were activated (HRESULT 0) or refused.
+    pub succeeded: bool,
+    /// Number of requests.
+    pub count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_start_at_utc_midnight() {
+        assert_eq!(day_start(0), 0);
+        assert_eq!(day_start(86_399), 0);
+        assert_eq!(day_start(86_400), 86_400);
+        assert_eq!(day_start(1_800_000_123), 1_799_971_200);
+        assert_eq!(day_start(-1), -86_400);
+    }
+}

@@ -1,0 +1,203 @@
+//! What differs by operating system, in one place: systemd integration (socket activation,
+//! readiness and watchdog notifications), privilege drop, pid file, SIGHUP, inetd sockets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// The listening sockets systemd passed (LISTEN_FDS), if any.
+pub fn activated_listeners() -> Result<Option<Vec<TcpListener>>, String> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for i in 0..fds.len() {
+        match fds.take_tcp_listener(i) {
+            Ok(Some(l)) => {
+                l.set_nonblocking(true)
+                    .map_err(|e| format!("socket activation: {e}"))?;
+                out.push(TcpListener::from_std(l).map_err(|e| format!("socket activation: {e}"))?);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(format!(
+                    "socket activation: passed socket {i} is not a TCP listener: {e}"
+                ))
+            }
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Tells systemd (Type=notify) the host is ready, and starts the watchdog pings it asked for.
+pub fn notify_ready() {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        warn!("cannot notify systemd: {e}");
+    }
+    let mut usec = 0;
+    if sd_notify::watchdog_enabled(false, &mut usec) && usec > 0 {
+        let period = std::time::Duration::from_micros(usec / 2);
+        info!(?period, "systemd watchdog enabled");
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+}
+
+/// Tells systemd the host is stopping.
+pub fn notify_stopping() {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    }
+}
+
+/// A pid file, removed when dropped.
+#[derive(Debug)]
+pub struct PidFile(PathBuf);
+
+impl PidFile {
+    /// Writes the process ID to `path`.
+    pub fn create(path: &Path) -> Result<Self, String> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("--pidfile {}: {e}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Switches to `user` / `group` (names or numeric IDs) after the listeners are bound.
+#[cfg(unix)]
+pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
+    use nix::unistd::{setgid, setgroups, setuid, Gid, Group, Uid, User};
+    if user.is_none() && group.is_none() {
+        return Ok(());
+    }
+    let user = match user {
+        Some(u) => Some(match u.parse::<u32>() {
+            Ok(id) => User::from_uid(Uid::from_raw(id))
+                .ok()
+                .flatten()
+                .map_or((Uid::from_raw(id), None), |x| (x.uid, Some(x.gid))),
+            Err(_) => {
+                let x = User::from_name(u)
+                    .map_err(|e| format!("--user {u}: {e}"))?
+                    .ok_or(format!("--user {u}: no such user"))?;
+                (x.uid, Some(x.gid))
+            }
+        }),
+        None => None,
+    };
+    let gid = match group {
+        Some(g) => Some(match g.parse::<u32>() {
+            Ok(id) => Gid::from_raw(id),
+            Err(_) => {
+                Group::from_name(g)
+                    .map_err(|e| format!("--group {g}: {e}"))?
+                    .ok_or(format!("--group {g}: no such group"))?
+                    .gid
+            }
+        }),
+        None => user.and_then(|(_, g)| g),
+    };
+    if let Some(gid) = gid {
+        setgroups(&[gid])
+            .map_err(|e| format!("cannot drop supplementary groups (are you root?): {e}"))?;
+        setgid(gid).map_err(|e| format!("cannot switch to group {gid}: {e}"))?;
+    }
+    if let Some((uid, _)) = user {
+        setuid(uid).map_err(|e| format!("cannot switch to user {uid}: {e}"))?;
+    }
+    info!(uid = %nix::unistd::getuid(), gid = %nix::unistd::getgid(), "privileges dropped");
+    Ok(())
+}
+
+/// Switching users exists on Unix only.
+#[cfg(not(unix))]
+pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
+    match (user, group) {
+        (None, None) => Ok(()),
+        _ => Err("--user and --group exist on Unix only; on Windows run the service under the account you want".into()),
+    }
+}
+
+/// SIGHUP deliveries (never on platforms without signals).
+pub struct Hangups {
+    #[cfg(unix)]
+    inner: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Starts listening for SIGHUP.
+    pub fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Hangups {
+                inner: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    /// Waits for the next SIGHUP; false when none can come.
+    pub async fn recv(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.inner {
+            return s.recv().await.is_some();
+        }
+        std::future::pending::<()>().await;
+        false
+    }
+}
+
+impl Default for Hangups {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The peer and the local port of the socket on standard input (inetd mode).
+pub fn stdin_socket_addrs() -> (SocketAddr, u16) {
+    let unknown = (
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+        crate::addr::DEFAULT_PORT,
+    );
+    #[cfg(unix)]
+    {
+        use nix::sys::socket::{getpeername, getsockname, SockaddrStorage};
+        let to_std = |s: SockaddrStorage| -> Option<SocketAddr> {
+            if let Some(v4) = s.as_sockaddr_in() {
+                return Some(SocketAddr::from((v4.ip(), v4.port())));
+            }
+            s.as_sockaddr_in6()
+                .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+        };
+        let peer = getpeername::<SockaddrStorage>(0)
+            .ok()
+            .and_then(to_std)
+            .unwrap_or(unknown.0);
+        let local = getsockname::<SockaddrStorage>(0)
+            .ok()
+            .and_then(to_std)
+            .map_or(unknown.1, |a| a.port());
+        (peer, local)
+    }
+    #[cfg(not(unix))]
+    unknown
+}

@@ -1,0 +1,146 @@
+//! The web side of `rkms serve`: dashboard pages, JSON API (`/api/v1/`), Prometheus metrics
+//! (`/metrics`) and health probes (`/livez`, `/readyz`), served read-only from the same process
+//! on their own listener, reading the same store and catalog as the CLI.
+//!
+//! `rkms serve` builds a [`WebState`], binds with [`bind`], checks [`needs_token`], then runs
+//! [`serve`] and [`self_check_loop`] next to the KMS server.
+
+mod api;
+mod assets;
+mod auth;
+mod blocking;
+mod chart;
+mod error;
+mod format;
+mod guard;
+mod health;
+mod layout;
+mod pages;
+mod probes;
+mod products;
+mod query;
+mod selfcheck;
+mod state;
+mod stats;
+mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::middleware;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use auth::{access_notice, needs_token};
+pub use health::{Check, Health, Readiness};
+pub use selfcheck::{loopback_target, self_check, self_check_loop, SELF_CHECK_INTERVAL};
+pub use state::WebState;
+
+/// Where the dashboard listens unless `--web` says otherwise.
+pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:8080";
+
+/// The `--web` option: an address to serve the dashboard on, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebListen {
+    /// `--web off`: no web server.
+    Off,
+    /// `--web ADDR:PORT`.
+    On(SocketAddr),
+}
+
+/// Parses `--web`: `off` (also `none`, `no`, `false`) or `ADDR:PORT` (IPv6 in brackets).
+pub fn parse_web_listen(text: &str) -> Result<WebListen, String> {
+    if ["off", "none", "no", "false"]
+        .iter()
+        .any(|w| text.trim().eq_ignore_ascii_case(w))
+    {
+        return Ok(WebListen::Off);
+    }
+    text.trim()
+        .parse::<SocketAddr>()
+        .map(WebListen::On)
+        .map_err(|_| {
+            format!("'{text}': expected ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:8080) or off")
+        })
+}
+
+/// Binds the dashboard's listener. The error is the sentence to log: the dashboard is off,
+/// why, and what to do (the KMS host keeps running without it).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program uses this port; choose another with --web ADDR:PORT)"
+        } else {
+            ""
+        };
+        format!(
+            "the dashboard is off: cannot listen on {addr}: {e}{hint}; activations continue \
+             (--web off silences this)"
+        )
+    })
+}
+
+/// Every route of the web server.
+fn router(state: Arc<WebState>) -> Router {
+    let api = Router::new()
+        .route("/clients", get(api::clients))
+        .route("/clients/{cmid}", get(api::client))
+        .route("/activations", get(api::activations))
+        .route("/products", get(api::products))
+        .route("/stats", get(api::stats))
+        .route("/config", get(api::config))
+        .route("/openapi.json", get(api::openapi))
+        .fallback(api::not_found);
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/clients", get(pages::clients))
+        .route("/clients/{cmid}", get(pages::client))
+        .route("/products", get(pages::products))
+        .route("/settings", get(pages::settings))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/metrics", get(probes::metrics))
+        .route("/livez", get(probes::livez))
+        .route("/readyz", get(probes::readyz))
+        .nest("/api/v1", api)
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(middleware::from_fn(guard::read_only))
+        .layer(middleware::from_fn(guard::security_headers))
+        .with_state(state)
+}
+
+/// Serves the dashboard, API, metrics and probes on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<WebState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_option() {
+        assert_eq!(parse_web_listen("off"), Ok(WebListen::Off));
+        assert_eq!(parse_web_listen("OFF"), Ok(WebListen::Off));
+        assert_eq!(
+            parse_web_listen(DEFAULT_WEB_LISTEN),
+            Ok(WebListen::On("127.0.0.1:8080".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_web_listen("[::]:80"),
+            Ok(WebListen::On("[::]:80".parse().unwrap()))
+        );
+        assert!(parse_web_listen("localhost").is_err());
+    }
+}

@@ -1,0 +1,441 @@
+//! The dashboard's HTML pages: Overview, Clients, one client, Products and Settings, rendered
+//! on the server from compile-time-checked templates.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use rkms_store::{day_start, ClientFilter};
+
+use super::blocking::blocking;
+use super::chart;
+use super::error::{render, PageError, WebError};
+use super::format;
+use super::layout::Chrome;
+use super::products::{self, ProductQuery, ProductRow, PRODUCT_PARAMS};
+use super::query::{path_uuid, Params};
+use super::state::WebState;
+use super::stats::{self, Stats};
+use super::views::{list_clients, ClientPage, ClientQuery, ClientView, EventView, CLIENT_PARAMS};
+use crate::clock::now_unix;
+use crate::policy::CountMode;
+
+/// Requests shown in a client's history.
+pub const HISTORY_LIMIT: u64 = 200;
+
+/// Activations listed live on the overview.
+pub const RECENT_LIMIT: u64 = 20;
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    stats: Stats,
+    ready: bool,
+    ready_reason: String,
+    uptime: String,
+    started_iso: String,
+    started_text: String,
+    listeners: Vec<String>,
+    db: String,
+    self_check: String,
+    chart: String,
+    series: [(&'static str, &'static str); 5],
+    recent: Vec<EventView>,
+}
+
+/// `GET /`: the overview.
+pub async fn overview(State(state): State<Arc<WebState>>) -> Result<Response, PageError> {
+    let now = now_unix();
+    let (stats, recent) = blocking(&state, move |s| {
+        let stats = stats::compute(s, now)?;
+        let recent = match &s.store {
+            Some(store) => store
+                .recent_activations(RECENT_LIMIT)?
+                .into_iter()
+                .map(|e| EventView::new(s.catalog(), e))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((stats, recent))
+    })
+    .await?;
+    let readiness = state.health.readiness(now);
+    let self_check = match state.health.last_self_check() {
+        Some(t) => format!(
+            "loopback activation succeeded {} ({})",
+            format::age(now - t),
+            format::datetime(t)
+        ),
+        None => "no loopback activation has succeeded yet".into(),
+    };
+    Ok(render(&OverviewPage {
+        chrome: Chrome::new("Overview", "overview"),
+        chart: chart::svg(&stats.by_day, day_start(now)),
+        ready: readiness.ready,
+        ready_reason: readiness.reason(),
+        uptime: format::duration(stats.uptime_seconds),
+        started_iso: format::rfc3339(state.started_unix),
+        started_text: format::datetime(state.started_unix),
+        listeners: state.listeners.iter().map(ToString::to_string).collect(),
+        db: state.db.clone(),
+        self_check,
+        series: chart::SERIES,
+        recent,
+        stats,
+    }))
+}
+
+/// An `<option>` of a filter.
+struct Opt {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+/// A sortable column header.
+struct SortHeader {
+    label: &'static str,
+    href: String,
+    arrow: &'static str,
+    aria_sort: &'static str,
+    numeric: bool,
+}
+
+#[derive(Template)]
+#[template(path = "clients.html")]
+struct ClientsPage {
+    chrome: Chrome,
+    q: String,
+    sort: &'static str,
+    order: &'static str,
+    filtered: bool,
+    summary: String,
+    status_options: Vec<Opt>,
+    family_options: Vec<Opt>,
+    headers: Vec<SortHeader>,
+    page: ClientPage,
+    page_number: u64,
+    pages: u64,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// `/clients?…` with the list's current parameters, `sort`/`order` and `page` replaced.
+fn clients_href(raw: &Params, sort: &str, order: &str, page: u64) -> String {
+    let mut url = form_urlencoded::Serializer::new(String::new());
+    for name in [
+        "q",
+        "status",
+        "family",
+        "kms_id",
+        "sku_id",
+        "application_id",
+        "since",
+        "limit",
+    ] {
+        if let Some(v) = raw.text(name) {
+            url.append_pair(name, v);
+        }
+    }
+    url.append_pair("sort", sort);
+    url.append_pair("order", order);
+    if page > 1 {
+        url.append_pair("page", &page.to_string());
+    }
+    format!("/clients?{}", url.finish())
+}
+
+/// `GET /clients`: the searchable, sortable, paginated client list.
+pub async fn clients(
+    State(state): State<Arc<WebState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    let params = Params::parse(raw.as_deref(), &CLIENT_PARAMS)?;
+    let query = ClientQuery::parse(&params)?;
+    let q = query.clone();
+    let page = blocking(&state, move |s| match &s.store {
+        Some(store) => list_clients(store.as_ref(), s.catalog(), &q),
+        None => Ok(ClientPage {
+            total: 0,
+            offset: q.offset,
+            limit: q.limit,
+            clients: Vec::new(),
+        }),
+    })
+    .await?;
+    let order = if query.descending { "desc" } else { "asc" };
+    let columns: [(&str, &str, bool); 9] = [
+        ("workstation", "Workstation", false),
+        ("cmid", "CMID", false),
+        ("product", "Product", false),
+        ("status", "Status", false),
+        ("first_seen", "First seen", false),
+        ("last_seen", "Last seen", false),
+        ("requests", "Requests", true),
+        ("address", "Address", false),
+        ("protocol", "Protocol", false),
+    ];
+    let headers = columns
+        .iter()
+        .map(|(key, label, numeric)| {
+            let current = *key == query.sort;
+            let next_order = match (current, query.descending) {
+                (true, true) => "asc",
+                (true, false) => "desc",
+                // A new column starts in its natural order.
+                (false, _) if matches!(*key, "first_seen" | "last_seen" | "requests") => "desc",
+                (false, _) => "asc",
+            };
+            SortHeader {
+                label,
+                href: clients_href(&params, key, next_order, 1),
+                arrow: match (current, query.descending) {
+                    (true, true) => " ↓",
+                    (true, false) => " ↑",
+                    _ => "",
+                },
+                aria_sort: match (current, query.descending) {
+                    (true, true) => "descending",
+                    (true, false) => "ascending",
+                    _ => "",
+                },
+                numeric: *numeric,
+            }
+        })
+        .collect();
+    let pages = page.total.div_ceil(query.limit.max(1)).max(1);
+    let page_number = query.page();
+    let prev = (page_number > 1)
+        .then(|| clients_href(&params, query.sort, order, (page_number - 1).min(pages)));
+    let next =
+        (page_number < pages).then(|| clients_href(&params, query.sort, order, page_number + 1));
+    let options =
+        |selected: Option<&str>, all: &'static str, values: &[(&'static str, &'static str)]| {
+            std::iter::once(Opt {
+                value: "",
+                label: all,
+                selected: selected.is_none(),
+            })
+            .chain(values.iter().map(|(value, label)| Opt {
+                value,
+                label,
+                selected: selected == Some(*value),
+            }))
+            .collect::<Vec<_>>()
+        };
+    let filtered = query.q.is_some()
+        || query.status.is_some()
+        || query.family.is_some()
+        || query.filter != ClientFilter::default();
+    let shown = page.clients.len() as u64;
+    let summary = match (page.total, shown) {
+        (0, _) => "No clients.".to_owned(),
+        (total, 0) => format!("{total} clients; none on this page."),
+        (total, n) => format!(
+            "{total} client{} · showing {}–{}",
+            if total == 1 { "" } else { "s" },
+            page.offset + 1,
+            page.offset + n
+        ),
+    };
+    Ok(render(&ClientsPage {
+        chrome: Chrome::new("Clients", "clients"),
+        q: params.text("q").unwrap_or("").to_owned(),
+        sort: query.sort,
+        order,
+        filtered,
+        summary,
+        status_options: options(
+            query.status,
+            "Any status",
+            &[("activated", "Activated"), ("refused", "Refused")],
+        ),
+        family_options: options(
+            query.family,
+            "All products",
+            &[
+                ("windows-client", "Windows client"),
+                ("windows-server", "Windows Server"),
+                ("office", "Office"),
+                ("unknown", "Other"),
+            ],
+        ),
+        headers,
+        page,
+        page_number,
+        pages,
+        prev,
+        next,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "client.html")]
+struct ClientDetailPage {
+    chrome: Chrome,
+    cmid: String,
+    records: Vec<ClientView>,
+    history: Vec<EventView>,
+}
+
+/// `GET /clients/{cmid}`: one machine's records (one per application) and its history.
+pub async fn client(
+    State(state): State<Arc<WebState>>,
+    Path(cmid): Path<String>,
+) -> Result<Response, PageError> {
+    let id = path_uuid("CMID", &cmid)?;
+    let (records, history) = blocking(&state, move |s| {
+        let Some(store) = &s.store else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let records: Vec<ClientView> = store
+            .list(&ClientFilter {
+                cmid: Some(id),
+                ..ClientFilter::default()
+            })?
+            .into_iter()
+            .map(|r| ClientView::new(s.catalog(), r))
+            .collect();
+        let history = store
+            .history(&id, HISTORY_LIMIT)?
+            .into_iter()
+            .map(|e| EventView::new(s.catalog(), e))
+            .collect();
+        Ok((records, history))
+    })
+    .await?;
+    let Some(latest) = records.first() else {
+        return Err(WebError::NotFound(format!("no client with CMID {id} is recorded")).into());
+    };
+    Ok(render(&ClientDetailPage {
+        chrome: Chrome::new(latest.record.workstation.clone(), "clients"),
+        cmid: id.to_string(),
+        records,
+        history,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "products.html")]
+struct ProductsPage {
+    chrome: Chrome,
+    q: String,
+    host: String,
+    endpoint: String,
+    products: Vec<ProductRow>,
+}
+
+/// `GET /products`: the catalog with GVLKs and the client commands for this host.
+pub async fn products(
+    State(state): State<Arc<WebState>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let params = Params::parse(raw.as_deref(), &PRODUCT_PARAMS)?;
+    let query = ProductQuery::parse(&params)?;
+    let host = query
+        .host
+        .clone()
+        .unwrap_or_else(|| products::default_host(&state, &headers));
+    let port = state.kms_port();
+    let catalog = state.catalog();
+    let skus = products::matching(catalog, &query);
+    let endpoint = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    Ok(render(&ProductsPage {
+        chrome: Chrome::new("Products", "products"),
+        products: products::rows(catalog, &skus, &host, port),
+        q: query.q,
+        host,
+        endpoint,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    host_build: u32,
+    lcid: u32,
+    hwid: String,
+    count_mode: String,
+    activation_interval: u32,
+    renewal_interval: u32,
+    slots: Vec<(String, String, String)>,
+    db: String,
+    listeners: Vec<String>,
+    access: &'static str,
+    settings: Vec<(String, String, String)>,
+}
+
+/// A count mode for people.
+pub fn count_mode_text(mode: CountMode) -> String {
+    match mode {
+        CountMode::Auto => "twice each request's threshold (a fully charged host)".into(),
+        CountMode::Fixed(n) => format!("fixed at {n} (adjusted to each product's threshold)"),
+        CountMode::Genuine { start_empty } => format!(
+            "distinct clients of the last 30 days, as a genuine host counts (start {})",
+            if start_empty { "empty" } else { "charged" }
+        ),
+    }
+}
+
+/// The settings rows with secrets hidden: a key naming a token, password or secret shows
+/// `(set)` instead of its value.
+pub fn redacted_settings(state: &WebState) -> Vec<(String, String, String)> {
+    state
+        .settings
+        .iter()
+        .map(|(k, v, o)| {
+            let key = k.to_ascii_lowercase();
+            let secret = ["token", "password", "secret"]
+                .iter()
+                .any(|s| key.contains(s));
+            let value = if secret && !v.is_empty() && v != "(not set)" {
+                "(set)".to_owned()
+            } else {
+                v.clone()
+            };
+            (k.clone(), value, o.clone())
+        })
+        .collect()
+}
+
+/// `GET /settings`: the effective configuration, identity and storage.
+pub async fn settings(State(state): State<Arc<WebState>>) -> Result<Response, PageError> {
+    let policy = &state.policy;
+    let identity = policy.identity();
+    let config = policy.config();
+    Ok(render(&SettingsPage {
+        chrome: Chrome::new("Settings", "settings"),
+        host_build: identity.host_build(),
+        lcid: identity.lcid(),
+        hwid: hex::encode_upper(identity.hwid()),
+        count_mode: count_mode_text(config.count),
+        activation_interval: config.activation_interval,
+        renewal_interval: config.renewal_interval,
+        slots: identity
+            .slots()
+            .map(|(p, e, h)| (p.to_owned(), e.to_owned(), hex::encode_upper(h)))
+            .collect(),
+        db: state.db.clone(),
+        listeners: state.listeners.iter().map(ToString::to_string).collect(),
+        access: if state.web_token.is_some() {
+            "token required (bearer, or HTTP basic auth with the token as password)"
+        } else {
+            "no authentication"
+        },
+        settings: redacted_settings(&state),
+    }))
+}
+
+/// Any other address: a 404 page.
+pub async fn not_found(uri: axum::http::Uri) -> PageError {
+    WebError::NotFound(format!("nothing at {}", uri.path())).into()
+}
