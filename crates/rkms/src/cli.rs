@@ -67,6 +67,15 @@ pub enum Command {
     DnsRecord(DnsRecordArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) or the man page.
     Completions(CompletionsArgs),
+    /// Load-test a KMS host: concurrent verified activations, throughput and latency.
+    Bench(BenchArgs),
+    /// Answer every bind and request with canned bytes (no KMS work), to measure the
+    /// machine's own limit with `rkms bench --no-verify`.
+    NullServer {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:1689", value_parser = parse_listen)]
+        listen: SocketAddr,
+    },
     /// Check the configuration, or print an example configuration file.
     Config {
         /// What to do.
@@ -436,4 +445,39 @@ pub struct CompletionsArgs {
     /// bash, zsh, fish, elvish, powershell, or "man" for the man page (roff).
     #[arg(value_name = "SHELL|man")]
     pub shell: String,
+}
+
+/// Options of `rkms bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The KMS host to load.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub host: String,
+    /// Concurrent clients.
+    #[arg(long, short = 'c', default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub connections: u64,
+    /// Run this many seconds (default 10, unless --requests is given).
+    #[arg(long, short = 'd', value_name = "SECONDS", conflicts_with = "requests")]
+    pub duration: Option<f64>,
+    /// Send this many requests in all.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub requests: Option<u64>,
+    /// new-connection (bind + request per activation) or keep-alive.
+    #[arg(long, default_value = "keep-alive", value_parser = ["new-connection", "keep-alive"])]
+    pub mode: String,
+    /// KMS protocol version.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(4..=6))]
+    pub protocol: u16,
+    /// Offer NDR64 (kept connections use it from their second request on).
+    #[arg(long)]
+    pub ndr64: bool,
+    /// Do not verify answers (for `rkms null-server`, whose answers are canned).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Seconds to wait for each exchange.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Print the summary as JSON (no progress lines).
+    #[arg(long)]
+    pub json: bool,
 }

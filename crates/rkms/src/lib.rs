@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod clock;

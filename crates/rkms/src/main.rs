@@ -52,6 +52,8 @@ fn main() -> ExitCode {
         Command::Healthcheck(args) => with_runtime(commands::tools::healthcheck(args)),
         Command::DnsRecord(args) => commands::tools::dns_record(args),
         Command::Completions(args) => commands::tools::completions(args),
+        Command::Bench(args) => with_runtime(commands::tools::bench(args)),
+        Command::NullServer { listen } => with_runtime(commands::tools::null_server(listen)),
         Command::Config {
             command: ConfigCommand::Example,
         } => commands::config::print_example(),

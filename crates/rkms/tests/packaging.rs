@@ -425,6 +425,15 @@ fn dockerfile_runs_unprivileged_with_a_data_volume_port_and_healthcheck() {
     let gid = user[0].split(':').nth(1).map(|g| g.parse::<u32>().unwrap());
     assert_ne!(gid, Some(0));
 
+    // A new named volume copies /data from the image: it must belong to that user.
+    assert!(
+        stage_args(last, "COPY")
+            .iter()
+            .any(|a| a.contains(&format!("--chown={}", user[0])) && a.ends_with(" /data")),
+        "/data must belong to USER {}",
+        user[0]
+    );
+
     let volumes = stage_args(last, "VOLUME").join(" ");
     assert!(volumes.contains("\"/data\"") || volumes.split_whitespace().any(|v| v == "/data"));
     let exposed: Vec<&str> = stage_args(last, "EXPOSE")
@@ -556,7 +565,7 @@ fn compose_environment() -> Vec<(String, String)> {
         if body.is_empty() {
             continue;
         }
-        if depth <= block && !body.starts_with('#') {
+        if depth <= block {
             indent = None;
             continue;
         }

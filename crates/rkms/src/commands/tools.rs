@@ -117,3 +117,69 @@ pub fn completions(args: CompletionsArgs) -> u8 {
     clap_complete::generate(shell, &mut cmd, "rkms", &mut std::io::stdout());
     0
 }
+
+/// `rkms bench`.
+pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
+    use crate::bench::{BenchOptions, Mode};
+    let addr = match split_host_port(&args.host, DEFAULT_PORT) {
+        Ok((name, port)) => match tokio::net::lookup_host((name.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(a) => a,
+            None => return usage(&format!("cannot resolve {}", args.host)),
+        },
+        Err(e) => return usage(&e),
+    };
+    if !(args.timeout > 0.0 && args.timeout <= 600.0)
+        || args.duration.is_some_and(|d| !(d > 0.0 && d <= 86_400.0))
+    {
+        return usage("--timeout and --duration must be positive (at most 600 s and 1 day)");
+    }
+    let opts = BenchOptions {
+        addr,
+        connections: args.connections as usize,
+        duration: match (args.duration, args.requests) {
+            (Some(d), _) => Some(Duration::from_secs_f64(d)),
+            (None, None) => Some(Duration::from_secs(10)),
+            (None, Some(_)) => None,
+        },
+        requests: args.requests,
+        mode: if args.mode == "new-connection" {
+            Mode::NewConnection
+        } else {
+            Mode::KeepAlive
+        },
+        protocol: args.protocol,
+        ndr64: args.ndr64,
+        verify: !args.no_verify,
+        timeout: Duration::from_secs_f64(args.timeout),
+        progress: !args.json,
+    };
+    let summary = crate::bench::run(opts).await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serialises")
+        );
+    } else {
+        print!("{}", summary.text());
+    }
+    if summary.errors == 0 && summary.ok > 0 {
+        0
+    } else {
+        1
+    }
+}
+
+/// `rkms null-server`.
+pub async fn null_server(addr: std::net::SocketAddr) -> u8 {
+    match crate::bench::null_server(addr).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {addr}: {e}");
+            1
+        }
+    }
+}

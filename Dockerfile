@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+#
+# rkms in a container: a static (musl) binary in an otherwise empty image, run as an
+# unprivileged user, client database in the /data volume.
+#
+#   docker build -t rkms .
+#   docker run -d --name rkms -p 1688:1688 -p 127.0.0.1:8080:8080 -v rkms-data:/data rkms
+#   docker exec rkms /rkms clients            # the clients seen so far
+#   docker run --rm rkms activate HOST        # the image is also a KMS test client
+#
+# Settings: RKMS_* variables (every long option of `rkms serve`, e.g. RKMS_LOG_LEVEL=debug),
+# py-kms' IP, PORT, EPID, LCID, CLIENT_COUNT, ACTIVATION_INTERVAL, RENEWAL_INTERVAL, HWID,
+# LOGLEVEL, or a file mounted at /etc/rkms/rkms.toml (read if present; the variables below win
+# over it). compose.yaml has examples.
+#
+# The dashboard, API and /metrics listen on port 8080 of the container without a token
+# (RKMS_WEB_PUBLIC=true): publish that port on 127.0.0.1 only, as above, or set
+# RKMS_WEB_TOKEN (then every request needs it) before exposing it to a network.
+
+ARG RUST_VERSION=1
+
+FROM rust:${RUST_VERSION}-alpine AS build
+# gcc and the musl headers for the bundled SQLite; Alpine's Rust links statically by default.
+# The versions are those of the rust image's Alpine release.
+# hadolint ignore=DL3018
+RUN apk add --no-cache gcc musl-dev
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p rkms \
+ && mkdir -p /out/data /out/tmp \
+ && cp target/release/rkms /out/rkms \
+ && chown 10001:10001 /out/data \
+ && chmod 0700 /out/data \
+ && chmod 1777 /out/tmp \
+ && /out/rkms --version
+
+FROM scratch
+LABEL org.opencontainers.image.title="rkms" \
+      org.opencontainers.image.description="KMS host emulator and test client" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0"
+COPY --from=build /out/rkms /rkms
+# /data belongs to the user below, so a new named volume is writable; for a bind mount,
+# `chown 10001:10001` the host directory. /tmp for SQLite's temporary files.
+COPY --from=build --chown=10001:10001 /out/data /data
+COPY --from=build /out/tmp /tmp
+ENV RKMS_DB=/data/clients.db \
+    RKMS_WEB=0.0.0.0:8080 \
+    RKMS_WEB_PUBLIC=true
+# The KMS port: rkms listens on [::]:1688, or 0.0.0.0:1688 where the container has no IPv6.
+EXPOSE 1688/tcp 8080/tcp
+VOLUME ["/data"]
+USER 10001:10001
+# A real activation over loopback, which rkms does not count as a client (exit 0 or 1). It
+# checks port 1688: if RKMS_LISTEN or PORT moves the KMS port, override it with the address
+# (docker run --health-cmd, or compose's healthcheck.test).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=10s --retries=3 \
+    CMD ["/rkms", "healthcheck"]
+ENTRYPOINT ["/rkms"]
+CMD ["serve"]

@@ -1,0 +1,213 @@
+//! The load: C concurrent clients sending verified activation requests for a duration or a
+//! number of requests, on kept connections or a new connection each.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::OsRng;
+use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, Version};
+use rkms_proto::rpc::client::BindOffer;
+use uuid::Uuid;
+
+use super::report::Summary;
+use crate::client::{Session, SessionError};
+
+/// How connections are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A new TCP connection (bind + request) for every activation.
+    NewConnection,
+    /// Each client keeps its connection for all its requests.
+    KeepAlive,
+}
+
+/// Load settings.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Target.
+    pub addr: SocketAddr,
+    /// Concurrent clients.
+    pub connections: usize,
+    /// Stop after this long…
+    pub duration: Option<Duration>,
+    /// …or after this many requests in all.
+    pub requests: Option<u64>,
+    /// Connection use.
+    pub mode: Mode,
+    /// KMS protocol version.
+    pub protocol: u16,
+    /// Offer NDR64 (kept connections then use it from their second request on).
+    pub ndr64: bool,
+    /// Verify every answer like `rkms activate` (off only for canned-reply servers).
+    pub verify: bool,
+    /// Per-exchange timeout.
+    pub timeout: Duration,
+    /// Print progress every second to standard error.
+    pub progress: bool,
+}
+
+struct Shared {
+    opts: BenchOptions,
+    deadline: Option<Instant>,
+    remaining: AtomicU64,
+    done: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// Takes the right to send one more request.
+    fn take(&self) -> bool {
+        if self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        if self.opts.requests.is_some() {
+            return self
+                .remaining
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
+                .is_ok();
+        }
+        true
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    errors: BTreeMap<String, u64>,
+}
+
+fn request_payload(protocol: u16) -> (rkms_proto::kms::ClientRequest, Uuid) {
+    let cmid = Uuid::new_v4();
+    let base = BaseRequest {
+        version: Version::new(protocol),
+        is_client_vm: 0,
+        license_status: 2,
+        grace_time: 43200,
+        application_id: Uuid::from_u128(0x55c92734_d682_4d71_983e_d6ec3f16059f),
+        sku_id: Uuid::from_u128(0x2de67392_b7a7_462a_b1ca_108dd189f588),
+        kms_id: Uuid::from_u128(0x58e2134f_8e11_4d17_9cb2_91069c151148),
+        cmid,
+        required_client_count: 25,
+        request_time: filetime_from_unix(crate::clock::now_unix().max(0) as u64),
+        previous_cmid: Uuid::nil(),
+        workstation: BaseRequest::workstation_field("rkms-bench"),
+    };
+    (
+        build_request(Version::new(protocol), &base, &mut OsRng),
+        cmid,
+    )
+}
+
+fn error_kind(e: &SessionError) -> String {
+    match e {
+        SessionError::Connect { .. } => "connect".into(),
+        SessionError::Timeout(_) => "timeout".into(),
+        SessionError::Io(_) => "connection closed".into(),
+        SessionError::Rpc(r) => format!("rpc: {r}"),
+        SessionError::NothingBound => "bind".into(),
+    }
+}
+
+async fn one(session: &mut Session, opts: &BenchOptions) -> Result<(), String> {
+    let (rq, _) = request_payload(opts.protocol);
+    let (stub, _) = session
+        .activate(&rq.bytes)
+        .await
+        .map_err(|e| error_kind(&e))?;
+    let payload = stub.result.map_err(|h| format!("refused {h}"))?;
+    if opts.verify {
+        rq.verify_response(&payload)
+            .map_err(|e| format!("verification: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn client(shared: Arc<Shared>) -> Tally {
+    let opts = &shared.opts;
+    let offer = BindOffer {
+        ndr64: opts.ndr64,
+        btfn: true,
+        multiplex: true,
+    };
+    let mut tally = Tally::default();
+    let mut session: Option<Session> = None;
+    while shared.take() {
+        let started = Instant::now();
+        let result = async {
+            if session.is_none() || opts.mode == Mode::NewConnection {
+                session = Some(
+                    Session::open(opts.addr, offer, opts.timeout)
+                        .await
+                        .map_err(|e| error_kind(&e))?,
+                );
+            }
+            let s = session.as_mut().expect("opened above");
+            let r = one(s, opts).await;
+            if r.is_err() {
+                session = None;
+            }
+            r
+        }
+        .await;
+        match result {
+            Ok(()) => tally
+                .latencies_us
+                .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32),
+            Err(kind) => *tally.errors.entry(kind).or_default() += 1,
+        }
+        shared.done.fetch_add(1, Ordering::Relaxed);
+        if opts.mode == Mode::NewConnection {
+            session = None;
+        }
+    }
+    tally
+}
+
+/// Runs the load and returns its summary.
+pub async fn run(opts: BenchOptions) -> Summary {
+    let shared = Arc::new(Shared {
+        deadline: opts.duration.map(|d| Instant::now() + d),
+        remaining: AtomicU64::new(opts.requests.unwrap_or(u64::MAX)),
+        done: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        opts: opts.clone(),
+    });
+    let started = Instant::now();
+    let progress = opts.progress.then(|| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let done = shared.done.load(Ordering::Relaxed);
+                eprintln!(
+                    "{:>6.1}s  {done:>9} requests  {:>8}/s",
+                    started.elapsed().as_secs_f64(),
+                    done - last
+                );
+                last = done;
+            }
+        })
+    });
+    let tasks: Vec<_> = (0..opts.connections.max(1))
+        .map(|_| tokio::spawn(client(shared.clone())))
+        .collect();
+    let mut all = Tally::default();
+    for t in tasks {
+        if let Ok(t) = t.await {
+            all.latencies_us.extend(t.latencies_us);
+            for (k, v) in t.errors {
+                *all.errors.entry(k).or_default() += v;
+            }
+        }
+    }
+    if let Some(p) = progress {
+        p.abort();
+    }
+    Summary::new(&opts, started.elapsed(), all.latencies_us, all.errors)
+}
