@@ -40,6 +40,8 @@ pub struct Writer {
     thread: Option<JoinHandle<()>>,
     store: Arc<dyn ClientStore>,
     stats: Arc<Stats>,
+    /// Inline mode: write on the caller's thread (for in-memory stores, which never block).
+    inline: Option<std::sync::Mutex<ErrorCallback>>,
 }
 
 impl fmt::Debug for Writer {
@@ -57,6 +59,19 @@ impl Writer {
     /// called (on the writer thread) with every write failure; the writer keeps going.
     pub fn new(store: Arc<dyn ClientStore>, on_error: ErrorCallback) -> Self {
         Self::with_capacity(store, DEFAULT_QUEUE_CAPACITY, on_error)
+    }
+
+    /// A writer without a thread: every activation is written on the caller's thread at once.
+    /// For stores that never touch a disk ([`crate::MemoryStore`]), where handing each record
+    /// to another thread would cost more than writing it.
+    pub fn inline(store: Arc<dyn ClientStore>, on_error: ErrorCallback) -> Self {
+        Self {
+            sender: None,
+            thread: None,
+            store,
+            stats: Arc::new(Stats::default()),
+            inline: Some(std::sync::Mutex::new(on_error)),
+        }
     }
 
     /// Like [`Writer::new`] with a queue of `capacity` activations (at least 1).
@@ -83,6 +98,7 @@ impl Writer {
             thread: Some(thread),
             store,
             stats,
+            inline: None,
         }
     }
 
@@ -100,6 +116,23 @@ impl Writer {
     }
 
     fn send(&self, a: Activation, ack: Option<Ack>) -> bool {
+        if let Some(on_error) = &self.inline {
+            let ok = match self.store.record(&a) {
+                Ok(()) => {
+                    self.stats.written.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(e) => {
+                    (on_error.lock().unwrap_or_else(|p| p.into_inner()))(&e);
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+            };
+            if let Some(done) = ack {
+                done(ok);
+            }
+            return true;
+        }
         let Some(sender) = &self.sender else {
             return false;
         };

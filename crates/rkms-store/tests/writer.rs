@@ -257,3 +257,26 @@ fn acks_fire_after_commit_with_the_outcome() {
     // Every acknowledged activation is readable.
     assert_eq!(store.count().unwrap(), 5);
 }
+
+#[test]
+fn inline_writer_writes_at_once_and_acks() {
+    let store: std::sync::Arc<dyn rkms_store::ClientStore> =
+        std::sync::Arc::new(rkms_store::MemoryStore::new());
+    let writer = rkms_store::Writer::inline(store.clone(), Box::new(|_| {}));
+    assert!(writer.submit(common::activation(
+        uuid::Uuid::from_u128(1),
+        uuid::Uuid::from_u128(9),
+        1_700_000_000
+    )));
+    assert_eq!(store.count().unwrap(), 1, "written before submit returns");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let a = common::activation(
+        uuid::Uuid::from_u128(2),
+        uuid::Uuid::from_u128(9),
+        1_700_000_000,
+    );
+    assert!(writer.submit_with_ack(a, Box::new(move |ok| tx.send(ok).unwrap())));
+    assert_eq!(rx.try_recv(), Ok(true));
+    assert_eq!(writer.written(), 2);
+    writer.flush();
+}

@@ -125,6 +125,27 @@ async fn one(session: &mut Session, opts: &BenchOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// One activation, opening the connection first when there is none.
+async fn exchange(
+    session: &mut Option<Session>,
+    opts: &BenchOptions,
+    offer: BindOffer,
+) -> Result<(), String> {
+    if session.is_none() || opts.mode == Mode::NewConnection {
+        *session = Some(
+            Session::open(opts.addr, offer, opts.timeout)
+                .await
+                .map_err(|e| error_kind(&e))?,
+        );
+    }
+    let s = session.as_mut().expect("opened above");
+    let r = one(s, opts).await;
+    if r.is_err() {
+        *session = None;
+    }
+    r
+}
+
 async fn client(shared: Arc<Shared>) -> Tally {
     let opts = &shared.opts;
     let offer = BindOffer {
@@ -134,28 +155,24 @@ async fn client(shared: Arc<Shared>) -> Tally {
     };
     let mut tally = Tally::default();
     let mut session: Option<Session> = None;
+    // Requests served on the current kept connection: a host may recycle connections (rkms
+    // closes after --max-calls-per-connection), which is a reconnect, not an error.
+    let mut served = 0u64;
     while shared.take() {
         let started = Instant::now();
-        let result = async {
-            if session.is_none() || opts.mode == Mode::NewConnection {
-                session = Some(
-                    Session::open(opts.addr, offer, opts.timeout)
-                        .await
-                        .map_err(|e| error_kind(&e))?,
-                );
-            }
-            let s = session.as_mut().expect("opened above");
-            let r = one(s, opts).await;
-            if r.is_err() {
-                session = None;
-            }
-            r
+        let mut result = exchange(&mut session, opts, offer).await;
+        let recycled = matches!(&result, Err(k) if k == "connection closed");
+        if recycled && opts.mode == Mode::KeepAlive && served > 0 {
+            served = 0;
+            result = exchange(&mut session, opts, offer).await;
         }
-        .await;
         match result {
-            Ok(()) => tally
-                .latencies_us
-                .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32),
+            Ok(()) => {
+                served += 1;
+                tally
+                    .latencies_us
+                    .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32)
+            }
             Err(kind) => *tally.errors.entry(kind).or_default() += 1,
         }
         shared.done.fetch_add(1, Ordering::Relaxed);

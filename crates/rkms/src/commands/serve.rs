@@ -76,12 +76,15 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<StoreHandle, Stri
         info!("client records are kept in memory only (--db none)");
     }
     seed_pools(store.as_ref(), policy, &spec)?;
-    let writer = Writer::new(
-        store,
-        Box::new(|e| {
-            error!("CLIENT STORE WRITE FAILED: {e}; activations continue but are not recorded")
-        }),
-    );
+    let on_error: rkms_store::ErrorCallback = Box::new(|e| {
+        error!("CLIENT STORE WRITE FAILED: {e}; activations continue but are not recorded")
+    });
+    // A file is written on its own thread; memory is written in place (it never blocks).
+    let writer = if durable {
+        Writer::new(store, on_error)
+    } else {
+        Writer::inline(store, on_error)
+    };
     Ok(StoreHandle {
         writer: Arc::new(writer),
         durable,

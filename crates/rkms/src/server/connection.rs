@@ -37,7 +37,9 @@ impl KmsHost for ConnectionHost<'_> {
     fn answer(&mut self, request: &DecodedRequest) -> Result<HostAnswer, HResult> {
         let rq = &request.base;
         self.policy = self.shared.policy.load_full();
-        let decision = self.policy.decide(request, now_unix(), &mut OsRng);
+        let decision = self
+            .policy
+            .decide(request, now_unix(), &mut rand::thread_rng());
         let workstation = match rq.workstation_name() {
             Ok(name) => name,
             Err(_) => {
@@ -54,27 +56,29 @@ impl KmsHost for ConnectionHost<'_> {
         if let Some(code) = decision.refusal_code {
             metrics.refusal(code);
         }
-        let result = match &decision.answer {
-            Ok(a) => format!(
-                "activated (count {} for required {})",
-                a.current_count, rq.required_client_count
-            ),
-            Err(h) => format!(
-                "refused {h} ({}): {}",
-                h.description(),
-                decision.refusal.as_deref().unwrap_or("policy")
-            ),
-        };
-        info!(
-            client = %self.peer,
-            workstation = %workstation,
-            cmid = %rq.cmid,
-            product = %decision.product,
-            sku = %rq.sku_id,
-            kms_id = %rq.kms_id,
-            protocol = %request.version,
-            "{result}"
-        );
+        if tracing::enabled!(tracing::Level::INFO) {
+            let result = match &decision.answer {
+                Ok(a) => format!(
+                    "activated (count {} for required {})",
+                    a.current_count, rq.required_client_count
+                ),
+                Err(h) => format!(
+                    "refused {h} ({}): {}",
+                    h.description(),
+                    decision.refusal.as_deref().unwrap_or("policy")
+                ),
+            };
+            info!(
+                client = %self.peer,
+                workstation = %workstation,
+                cmid = %rq.cmid,
+                product = %decision.product,
+                sku = %rq.sku_id,
+                kms_id = %rq.kms_id,
+                protocol = %request.version,
+                "{result}"
+            );
+        }
         debug!(client = %self.peer, request = ?rq, answer = ?decision.answer, profile = %decision.profile, "decoded request");
         let own_check = crate::policy::is_self_check(rq) && self.peer.ip().is_loopback();
         if let Some(writer) = self.shared.store.as_ref().filter(|_| !own_check) {
@@ -193,7 +197,8 @@ pub(crate) async fn serve_io<R, W>(
             }
             let started = std::time::Instant::now();
             let is_request = buf[2] == ptype::REQUEST;
-            let out = rpc.handle_pdu(&buf[..len], &mut host, &mut OsRng);
+            // A CSPRNG seeded from the operating system's (rand's ThreadRng: ChaCha, reseeded).
+            let out = rpc.handle_pdu(&buf[..len], &mut host, &mut rand::thread_rng());
             buf.drain(..len);
             let is_call = matches!(out.event, Event::Kms { .. } | Event::Fault { .. });
             // Answer once the client's record is on disk, so nothing acknowledged is lost in a

@@ -14,19 +14,19 @@ use prometheus_client::registry::Registry;
 /// Labels of an activation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActivationLabels {
-    /// KMS protocol version, "4", "5" or "6".
-    pub protocol: String,
+    /// KMS protocol version, 4, 5 or 6.
+    pub protocol: u16,
     /// windows-client, windows-server, office or unknown.
-    pub family: String,
+    pub family: &'static str,
     /// activated or refused.
-    pub result: String,
+    pub result: &'static str,
 }
 
 /// A reason or kind label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
     /// Short machine-readable reason.
-    pub reason: String,
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 /// The host's metrics.
@@ -161,18 +161,18 @@ impl Metrics {
     }
 
     /// An answered activation request.
-    pub fn activation(&self, protocol: u16, family: &str, activated: bool) {
+    pub fn activation(&self, protocol: u16, family: &'static str, activated: bool) {
         self.activations
             .get_or_create(&ActivationLabels {
-                protocol: protocol.to_string(),
-                family: family.into(),
-                result: if activated { "activated" } else { "refused" }.into(),
+                protocol,
+                family,
+                result: if activated { "activated" } else { "refused" },
             })
             .inc();
     }
 
     /// A refused request.
-    pub fn refusal(&self, reason: &str) {
+    pub fn refusal(&self, reason: &'static str) {
         self.refusals
             .get_or_create(&Reason {
                 reason: reason.into(),
@@ -184,13 +184,13 @@ impl Metrics {
     pub fn fault(&self, status: u32) {
         self.faults
             .get_or_create(&Reason {
-                reason: format!("0x{status:08X}"),
+                reason: format!("0x{status:08X}").into(),
             })
             .inc();
     }
 
     /// Malformed input.
-    pub fn malformed(&self, kind: &str) {
+    pub fn malformed(&self, kind: &'static str) {
         self.malformed
             .get_or_create(&Reason {
                 reason: kind.into(),
