@@ -189,7 +189,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH|none", env = "RKMS_DB")]
     pub db: Option<String>,
     /// Milliseconds a response waits for its client record to reach the database before it is
-    /// sent anyway (a slow or broken disk never stops activations).
+    /// sent anyway (a slow or broken disk never stops activations). 0: never wait (fastest;
+    /// records of the last moments may be lost in a crash).
     #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=60_000), env = "RKMS_STORE_WAIT")]
     pub store_wait: u64,
     /// Minutes a client waits before retrying a failed activation (or e.g. 2h, 90m).

@@ -166,6 +166,7 @@ pub(crate) async fn serve_io<R, W>(
         peer,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(512);
+    let mut pdu_started: Option<tokio::time::Instant> = None;
     let mut chunk = [0u8; 2048];
     loop {
         // Handle every complete PDU already buffered.
@@ -258,14 +259,30 @@ pub(crate) async fn serve_io<R, W>(
                 }
             }
         }
+        // A partial PDU must be completed within the idle timeout of its first byte, so a
+        // client trickling bytes cannot hold the connection forever (slowloris).
+        if buf.is_empty() {
+            pdu_started = None;
+        } else if pdu_started.is_none() {
+            pdu_started = Some(tokio::time::Instant::now());
+        }
+        let wait = match pdu_started {
+            Some(t) => config.idle_timeout.saturating_sub(t.elapsed()),
+            None => config.idle_timeout,
+        };
         let read = tokio::select! {
-            r = tokio::time::timeout(config.idle_timeout, reader.read(&mut chunk)) => r,
+            r = tokio::time::timeout(wait, reader.read(&mut chunk)) => r,
             _ = stop.changed() => {
                 debug!(client = %peer, "closing connection for shutdown");
                 return;
             }
         };
         match read {
+            Err(_) if pdu_started.is_some() => {
+                warn!(client = %peer, "closing: a PDU was not completed within {:?}", config.idle_timeout);
+                shared.metrics.malformed("slow_pdu");
+                return;
+            }
             Err(_) => {
                 debug!(client = %peer, "idle timeout after {:?}", config.idle_timeout);
                 shared.metrics.idle_timeout();

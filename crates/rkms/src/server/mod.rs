@@ -140,7 +140,7 @@ pub async fn serve_stdio(
         connections: Arc::new(Semaphore::new(1)),
         rate: None,
         metrics,
-        store_acks: store.as_ref().is_some_and(|s| s.durable),
+        store_acks: store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero(),
         store: store.map(|s| s.writer),
         config,
         policy,
@@ -174,7 +174,7 @@ pub async fn serve_listeners(
     } = services;
     let shared = Arc::new(Shared {
         metrics,
-        store_acks: store.as_ref().is_some_and(|s| s.durable),
+        store_acks: store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero(),
         store: store.map(|s| s.writer),
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
         rate: config.rate_limit.map(RateLimiter::new),
