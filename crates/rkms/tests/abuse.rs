@@ -189,8 +189,9 @@ async fn floods_keep_memory_bounded_and_the_host_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_idle_connections_stay_small() {
-    if !raise_fd_limit(25_000) {
-        eprintln!("cannot raise the file limit to 25,000; skipping");
+    // Each process (this test, the server) holds about 10,000 sockets.
+    if !raise_fd_limit(12_000) {
+        eprintln!("cannot raise the file limit to 12,000; skipping");
         return;
     }
     let mut server = Server::start(&["--max-connections", "20000", "--idle-timeout", "60"]);
