@@ -7,7 +7,7 @@
     var d = new Date(el.getAttribute("datetime"));
     if (!isNaN(d.getTime())) {
       el.title = el.textContent;
-      el.textContent = d.toLocaleString();
+      el.textContent = d.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
     }
   }
 
@@ -76,7 +76,8 @@
     var tr = document.createElement("tr");
     var t = document.createElement("time");
     t.setAttribute("datetime", new Date(a.time * 1000).toISOString());
-    t.textContent = new Date(a.time * 1000).toLocaleString();
+    t.title = new Date(a.time * 1000).toISOString();
+    t.textContent = new Date(a.time * 1000).toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
     cell(tr, t);
     var link = document.createElement("a");
     link.href = "/clients/" + encodeURIComponent(a.cmid);

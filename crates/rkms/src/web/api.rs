@@ -31,9 +31,10 @@ pub async fn clients(
 ) -> Result<Json<ClientPage>, ApiError> {
     let query = ClientQuery::parse(&Params::parse(raw.as_deref(), &CLIENT_PARAMS)?)?;
     let page = blocking(&state, move |s| match &s.store {
-        Some(store) => list_clients(store.as_ref(), s.catalog(), &query),
+        Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &query),
         None => Ok(ClientPage {
             total: 0,
+            machines: 0,
             offset: query.offset,
             limit: query.limit,
             clients: Vec::new(),
@@ -56,18 +57,19 @@ pub async fn client(
         let Some(store) = &s.store else {
             return Ok((Vec::new(), Vec::new()));
         };
+        let policy = s.policy();
         let records: Vec<ClientView> = store
             .list(&ClientFilter {
                 cmid: Some(id),
                 ..ClientFilter::default()
             })?
             .into_iter()
-            .map(|r| ClientView::new(s.catalog(), r))
+            .map(|r| ClientView::new(policy.catalog(), r))
             .collect();
         let history: Vec<EventView> = store
             .history(&id, limit.unsigned_abs())?
             .into_iter()
-            .map(|e| EventView::new(s.catalog(), e))
+            .map(|e| EventView::new(policy.catalog(), e))
             .collect();
         Ok((records, history))
     })
@@ -98,13 +100,14 @@ pub async fn activations(
         let Some(store) = &s.store else {
             return Ok(Vec::new());
         };
+        let policy = s.policy();
         let events = match cmid {
             Some(c) => store.history(&c, limit)?,
             None => store.recent_activations(limit)?,
         };
         Ok(events
             .into_iter()
-            .map(|e| EventView::new(s.catalog(), e))
+            .map(|e| EventView::new(policy.catalog(), e))
             .collect::<Vec<_>>())
     })
     .await?;
@@ -117,7 +120,8 @@ pub async fn products(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = ProductQuery::parse(&Params::parse(raw.as_deref(), &PRODUCT_PARAMS)?)?;
-    let catalog = state.catalog();
+    let policy = state.policy();
+    let catalog = policy.catalog();
     let skus = products::matching(catalog, &query);
     let items = products::json(catalog, &skus, query.host.as_deref(), state.kms_port());
     Ok(Json(json!({ "total": items.len(), "products": items })))
@@ -141,7 +145,7 @@ pub async fn config(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     Params::parse(raw.as_deref(), &[])?;
-    let policy = &state.policy;
+    let policy = state.policy();
     let identity = policy.identity();
     let cfg = policy.config();
     let epids: Vec<Value> = identity

@@ -18,8 +18,8 @@ pub const SERIES: [(&str, &str); 5] = [
     ("refused", "Refused"),
 ];
 
-const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 240.0;
+const WIDTH: f64 = 960.0;
+const HEIGHT: f64 = 220.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 10.0;
@@ -160,12 +160,12 @@ mod tests {
             activated,
             refused,
         };
-        let svg = svg(&[d("windows-client", 3, 0), d("office", 2, 1)], today);
-        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert!(svg.contains("Windows client: 3"), "{svg}");
-        assert!(svg.contains("Office: 2"));
-        assert!(svg.contains("Refused: 1"));
-        assert!(!svg.contains("No requests"));
+        let out = svg(&[d("windows-client", 3, 0), d("office", 2, 1)], today);
+        assert!(out.starts_with("<svg") && out.ends_with("</svg>"));
+        assert!(out.contains("Windows client: 3"), "{out}");
+        assert!(out.contains("Office: 2"));
+        assert!(out.contains("Refused: 1"));
+        assert!(!out.contains("No requests"));
         assert!(svg(&[], today).contains("No requests"));
     }
 }

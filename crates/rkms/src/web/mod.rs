@@ -35,7 +35,9 @@ use tokio::net::TcpListener;
 
 pub use auth::{access_notice, needs_token};
 pub use health::{Check, Health, Readiness};
-pub use selfcheck::{loopback_target, self_check, self_check_loop, SELF_CHECK_INTERVAL};
+pub use selfcheck::{
+    loopback_target, self_check, self_check_loop, SELF_CHECK_CMID, SELF_CHECK_INTERVAL,
+};
 pub use state::WebState;
 
 /// Where the dashboard listens unless `--web` says otherwise.
@@ -104,6 +106,7 @@ fn router(state: Arc<WebState>) -> Router {
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .nest("/api/v1", api)
+        .route("/api/{*rest}", get(api::not_found))
         .fallback(pages::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

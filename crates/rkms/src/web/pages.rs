@@ -51,11 +51,12 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Result<Response, Pa
     let now = now_unix();
     let (stats, recent) = blocking(&state, move |s| {
         let stats = stats::compute(s, now)?;
+        let policy = s.policy();
         let recent = match &s.store {
             Some(store) => store
                 .recent_activations(RECENT_LIMIT)?
                 .into_iter()
-                .map(|e| EventView::new(s.catalog(), e))
+                .map(|e| EventView::new(policy.catalog(), e))
                 .collect(),
             None => Vec::new(),
         };
@@ -157,9 +158,10 @@ pub async fn clients(
     let query = ClientQuery::parse(&params)?;
     let q = query.clone();
     let page = blocking(&state, move |s| match &s.store {
-        Some(store) => list_clients(store.as_ref(), s.catalog(), &q),
+        Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &q),
         None => Ok(ClientPage {
             total: 0,
+            machines: 0,
             offset: q.offset,
             limit: q.limit,
             clients: Vec::new(),
@@ -231,12 +233,14 @@ pub async fn clients(
         || query.family.is_some()
         || query.filter != ClientFilter::default();
     let shown = page.clients.len() as u64;
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let summary = match (page.total, shown) {
         (0, _) => "No clients.".to_owned(),
-        (total, 0) => format!("{total} clients; none on this page."),
+        (total, 0) => format!("{}; none on this page.", plural(total, "client record")),
         (total, n) => format!(
-            "{total} client{} · showing {}–{}",
-            if total == 1 { "" } else { "s" },
+            "{} of {} · showing {}–{}",
+            plural(total, "client record"),
+            plural(page.machines, "machine"),
             page.offset + 1,
             page.offset + n
         ),
@@ -291,18 +295,19 @@ pub async fn client(
         let Some(store) = &s.store else {
             return Ok((Vec::new(), Vec::new()));
         };
+        let policy = s.policy();
         let records: Vec<ClientView> = store
             .list(&ClientFilter {
                 cmid: Some(id),
                 ..ClientFilter::default()
             })?
             .into_iter()
-            .map(|r| ClientView::new(s.catalog(), r))
+            .map(|r| ClientView::new(policy.catalog(), r))
             .collect();
         let history = store
             .history(&id, HISTORY_LIMIT)?
             .into_iter()
-            .map(|e| EventView::new(s.catalog(), e))
+            .map(|e| EventView::new(policy.catalog(), e))
             .collect();
         Ok((records, history))
     })
@@ -325,6 +330,7 @@ struct ProductsPage {
     q: String,
     host: String,
     endpoint: String,
+    total: usize,
     products: Vec<ProductRow>,
 }
 
@@ -341,7 +347,8 @@ pub async fn products(
         .clone()
         .unwrap_or_else(|| products::default_host(&state, &headers));
     let port = state.kms_port();
-    let catalog = state.catalog();
+    let policy = state.policy();
+    let catalog = policy.catalog();
     let skus = products::matching(catalog, &query);
     let endpoint = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
@@ -351,6 +358,7 @@ pub async fn products(
     Ok(render(&ProductsPage {
         chrome: Chrome::new("Products", "products"),
         products: products::rows(catalog, &skus, &host, port),
+        total: catalog.skus().len(),
         q: query.q,
         host,
         endpoint,
@@ -409,7 +417,7 @@ pub fn redacted_settings(state: &WebState) -> Vec<(String, String, String)> {
 
 /// `GET /settings`: the effective configuration, identity and storage.
 pub async fn settings(State(state): State<Arc<WebState>>) -> Result<Response, PageError> {
-    let policy = &state.policy;
+    let policy = state.policy();
     let identity = policy.identity();
     let config = policy.config();
     Ok(render(&SettingsPage {

@@ -79,9 +79,9 @@ impl ProductQuery {
     }
 }
 
-/// The SKUs matching `query`, in catalog order.
+/// The SKUs matching `query`: volume products first, each group in catalog order.
 pub fn matching<'a>(catalog: &'a Catalog, query: &ProductQuery) -> Vec<&'a Sku> {
-    catalog
+    let mut skus: Vec<&Sku> = catalog
         .search(&query.q)
         .into_iter()
         .filter(|s| {
@@ -89,7 +89,11 @@ pub fn matching<'a>(catalog: &'a Catalog, query: &ProductQuery) -> Vec<&'a Sku> 
                 .family
                 .is_none_or(|f| family(catalog, &s.app_id, &s.kms_id) == f)
         })
-        .collect()
+        .collect();
+    // Volume products (what a KMS host is for) first, retail and preview ones after; the
+    // catalog's order otherwise (stable sort).
+    skus.sort_by_key(|s| s.is_retail || s.is_preview);
+    skus
 }
 
 /// The host name clients should use for this KMS host: a specific (not wildcard, not loopback)

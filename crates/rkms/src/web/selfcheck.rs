@@ -23,6 +23,10 @@ use crate::policy::SELF_CHECK_WORKSTATION;
 /// How often `rkms serve` runs the self-check; `/readyz` wants one within two intervals.
 pub const SELF_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
+/// The client machine ID every self-check sends: one fixed ID, so that even a count that did
+/// not skip self-checks would see a single machine, never one per check.
+pub const SELF_CHECK_CMID: Uuid = Uuid::from_u128(0x726b_6d73_7365_4c66_8063_6865_636b_0001);
+
 /// The address to reach a KMS listener bound to `listen` from this machine: its own address,
 /// or loopback of the same family for a wildcard (`0.0.0.0` → `127.0.0.1`, `[::]` → `[::1]`,
 /// so the server sees a loopback peer and does not count the check).
@@ -54,7 +58,7 @@ pub async fn self_check(kms_addr: SocketAddr, timeout: Duration) -> Result<(), S
         application_id: sku.app_id,
         sku_id: sku.id,
         kms_id: sku.kms_id,
-        cmid: Uuid::new_v4(),
+        cmid: SELF_CHECK_CMID,
         required_client_count: required,
         request_time: filetime_from_unix(now),
         previous_cmid: Uuid::nil(),

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rkms_catalog::Catalog;
+use arc_swap::ArcSwap;
 use rkms_store::{ClientStore, Writer};
 
 use super::health::Health;
@@ -14,8 +14,9 @@ use crate::server::Metrics;
 /// What the dashboard, the JSON API and the probes read. Nothing in it is written through
 /// the web: the server only reads.
 pub struct WebState {
-    /// The host's policy: catalog, identity (ePIDs, HwId), count mode and client pools.
-    pub policy: Arc<Policy>,
+    /// The host's policy — catalog, identity (ePIDs, HwId), count mode and client pools — as
+    /// the server holds it (replaced on reload; every request reads the current one).
+    pub policy: Arc<ArcSwap<Policy>>,
     /// The client store read for clients, history and statistics (`None`: no records kept).
     pub store: Option<Arc<dyn ClientStore>>,
     /// The background writer in front of `store`, for its write/error counters in `/metrics`
@@ -41,9 +42,9 @@ pub struct WebState {
 }
 
 impl WebState {
-    /// The catalog in use (the policy's).
-    pub fn catalog(&self) -> &Catalog {
-        self.policy.catalog()
+    /// The policy in use now (its catalog, identity and pools).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
     }
 
     /// The port clients should use: the first KMS listener's (1688 when none is known).

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use rkms_catalog::Catalog;
 use rkms_store::{day_start, ClientFilter, SECONDS_PER_DAY};
 use serde::Serialize;
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use super::error::WebError;
 use super::format;
 use super::state::WebState;
 use super::views::family;
-use crate::policy::{current_count, genuine_count, CountMode, WINDOW_SECS};
+use crate::policy::{current_count, genuine_count, CountMode, Policy, WINDOW_SECS};
 
 /// Days the per-day series covers, today included.
 pub const CHART_DAYS: i64 = 30;
@@ -121,7 +122,8 @@ pub struct Stats {
 
 /// Computes the statistics at unix time `now` (blocking: reads the store).
 pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
-    let catalog = state.catalog();
+    let policy = state.policy();
+    let catalog = policy.catalog();
     let today = day_start(now);
     let week = today - 6 * SECONDS_PER_DAY;
     let chart_start = today - (CHART_DAYS - 1) * SECONDS_PER_DAY;
@@ -157,7 +159,7 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
         })?;
         for r in recent.iter().filter(|r| r.last_hresult == 0) {
             pool_clients
-                .entry(state.policy.pool_of(&r.kms_id))
+                .entry(policy.pool_of(&r.kms_id))
                 .or_default()
                 .insert(r.cmid);
         }
@@ -177,7 +179,7 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
         .map(|((kms_id, application_id), t)| ProductTally {
             kms_id,
             application_id,
-            name: pool_name(state, &kms_id, Some(&application_id)),
+            name: pool_name(catalog, &kms_id, Some(&application_id)),
             family: family(catalog, &application_id, &kms_id),
             activated: t.activated,
             refused: t.refused,
@@ -198,18 +200,13 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
         activations: totals,
         by_day,
         by_product,
-        pools: pools(state, now, state.store.is_some().then_some(pool_clients)),
+        pools: pools(&policy, now, state.store.is_some().then_some(pool_clients)),
     })
 }
 
 /// The pools: from the store's last 30 days when there is a store, else the policy's own
 /// in-memory pools; in genuine count mode the policy's pools also give the count reported.
-fn pools(
-    state: &WebState,
-    now: i64,
-    from_store: Option<HashMap<Uuid, HashSet<Uuid>>>,
-) -> Vec<Pool> {
-    let policy = &state.policy;
+fn pools(policy: &Policy, now: i64, from_store: Option<HashMap<Uuid, HashSet<Uuid>>>) -> Vec<Pool> {
     let live: HashMap<Uuid, u64> = policy.pools().counts(now).into_iter().collect();
     let mut counts: BTreeMap<Uuid, u64> = match from_store {
         Some(sets) => sets.into_iter().map(|(k, v)| (k, v.len() as u64)).collect(),
@@ -222,7 +219,7 @@ fn pools(
     let mut out: Vec<Pool> = counts
         .into_iter()
         .map(|(kms_id, clients)| {
-            let threshold = state
+            let threshold = policy
                 .catalog()
                 .kms_item_resolved(&kms_id)
                 .map_or(0, |k| k.ncount_policy);
@@ -237,7 +234,7 @@ fn pools(
             };
             Pool {
                 kms_id,
-                name: pool_name(state, &kms_id, None),
+                name: pool_name(policy.catalog(), &kms_id, None),
                 clients,
                 threshold,
                 reported,
@@ -249,8 +246,7 @@ fn pools(
 }
 
 /// The KMS item's display name, else the application's name, else the KMS ID.
-fn pool_name(state: &WebState, kms_id: &Uuid, application_id: Option<&Uuid>) -> String {
-    let catalog = state.catalog();
+fn pool_name(catalog: &Catalog, kms_id: &Uuid, application_id: Option<&Uuid>) -> String {
     if let Some(k) = catalog.kms_item_resolved(kms_id) {
         return k.display_name.clone();
     }

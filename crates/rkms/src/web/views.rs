@@ -76,6 +76,11 @@ impl ClientView {
         format::hresult(self.record.last_hresult)
     }
 
+    /// The CMID's first group, for narrow tables (the full CMID is on the client's page).
+    pub fn short_cmid(&self) -> String {
+        self.record.cmid.to_string()[..8].to_owned()
+    }
+
     /// Whether the text `needle` (lower case) occurs in the workstation, CMID, product,
     /// address, ePID or family.
     fn contains(&self, needle: &str) -> bool {
@@ -253,8 +258,10 @@ impl ClientQuery {
 /// One page of the client list and how many clients match in all.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientPage {
-    /// Clients matching the query, before pagination.
+    /// Client records (machine × application) matching the query, before pagination.
     pub total: u64,
+    /// Distinct machines (CMIDs) among them.
+    pub machines: u64,
     /// Records skipped.
     pub offset: u64,
     /// Page size asked for.
@@ -306,6 +313,11 @@ pub fn list_clients(
             .then(x.application_id.cmp(&y.application_id))
     });
     let total = rows.len() as u64;
+    let machines = rows
+        .iter()
+        .map(|c| c.record.cmid)
+        .collect::<std::collections::HashSet<_>>()
+        .len() as u64;
     let clients = rows
         .into_iter()
         .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
@@ -313,6 +325,7 @@ pub fn list_clients(
         .collect();
     Ok(ClientPage {
         total,
+        machines,
         offset: query.offset,
         limit: query.limit,
         clients,
