@@ -233,6 +233,18 @@ pub struct ServeArgs {
     /// Largest RPC PDU accepted, in bytes (KMS clients send at most 300).
     #[arg(long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535), env = "RKMS_MAX_PDU_SIZE")]
     pub max_pdu_size: u64,
+    /// Web dashboard, JSON API, /metrics, /livez and /readyz: ADDR:PORT, or "off". If the port
+    /// is taken the host still activates and says the dashboard is off.
+    #[arg(long, value_name = "ADDR:PORT|off", default_value = crate::web::DEFAULT_WEB_LISTEN, value_parser = crate::web::parse_web_listen, env = "RKMS_WEB")]
+    pub web: crate::web::WebListen,
+    /// Token for the dashboard (bearer, or basic auth with any user name). Required when --web
+    /// is not a loopback address, unless --web-public.
+    #[arg(long, value_name = "TOKEN", env = "RKMS_WEB_TOKEN")]
+    pub web_token: Option<String>,
+    /// Allow a dashboard on a non-loopback address without a token (it shows client names and
+    /// addresses: only on a trusted network).
+    #[arg(long, env = "RKMS_WEB_PUBLIC")]
+    pub web_public: bool,
     /// Write the process ID to this file at start (removed at exit).
     #[arg(long, value_name = "PATH", env = "RKMS_PIDFILE")]
     pub pidfile: Option<PathBuf>,

@@ -61,6 +61,9 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check,
         } => commands::config::check(&merged.0, &merged.1, path.as_deref()),
         Command::Serve(args) => {
+            let mut full = argv.clone();
+            full.extend(merged.0.iter().cloned());
+            let settings = commands::config::settings(&full, &merged.1);
             // SIGHUP re-reads the configuration file and environment with the same command line.
             let reload = move || match config::parse_with_config(&argv) {
                 Ok((
@@ -75,10 +78,12 @@ fn main() -> ExitCode {
                 Ok(_) => Err("the command line no longer names `serve`".to_string()),
                 Err(e) => Err(e),
             };
+            let products = products.map(Path::to_path_buf);
             with_runtime(commands::serve::run(
                 args,
-                products.map(Path::to_path_buf),
+                products,
                 Box::new(reload),
+                settings,
             ))
         }
         Command::Activate(args) => with_runtime(commands::activate::run(args, products)),

@@ -42,7 +42,25 @@ pub fn check(
             crate::config::DEFAULT_CONFIG_PATH
         ),
     }
-    let serve = matches.subcommand_matches("serve").expect("serve");
+    let rows = rows_of(&matches, origins);
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).min(60);
+    for (k, v, o) in rows {
+        println!("{k:w0$}  {v:w1$}  {o}");
+    }
+    println!("configuration is valid");
+    0
+}
+
+/// Every effective `serve` setting: (key, value, where it came from), from parsed `serve`
+/// arguments and the origins of the keys set by the environment, the file or py-kms names.
+pub fn rows_of(
+    matches: &clap::ArgMatches,
+    origins: &[(String, Origin)],
+) -> Vec<(String, String, String)> {
+    let Some(serve) = matches.subcommand_matches("serve") else {
+        return Vec::new();
+    };
     let mut rows = Vec::new();
     let cmd = Cli::command();
     let serve_cmd = cmd.find_subcommand("serve").expect("serve").clone();
@@ -76,11 +94,16 @@ pub fn check(
             .unwrap_or(Origin::Default);
         rows.push((long.to_string(), value, origin.to_string()));
     }
-    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).min(60);
-    for (k, v, o) in rows {
-        println!("{k:w0$}  {v:w1$}  {o}");
+    rows
+}
+
+/// The settings rows of a `serve` command line (with the words the configuration added).
+pub fn settings(
+    argv: &[std::ffi::OsString],
+    origins: &[(String, Origin)],
+) -> Vec<(String, String, String)> {
+    match Cli::command().try_get_matches_from(argv) {
+        Ok(m) => rows_of(&m, origins),
+        Err(_) => Vec::new(),
     }
-    println!("configuration is valid");
-    0
 }

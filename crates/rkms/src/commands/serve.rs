@@ -14,6 +14,7 @@ use crate::cli::{ClientCount, ServeArgs};
 use crate::policy::{CountMode, Policy, PolicyConfig, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
 use crate::system;
+use crate::web::{self, WebListen};
 use rkms_store::{open_store as open_store_spec, ClientFilter, ClientStore, Writer, NO_DATABASE};
 
 /// Re-reads the options (configuration file and environment) for a reload.
@@ -62,7 +63,7 @@ pub fn prepare(
 }
 
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
-pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<StoreHandle, String> {
+pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, String), String> {
     let (spec, default) = match &args.db {
         Some(s) => (s.clone(), false),
         None => (default_db_path()?.to_string_lossy().into_owned(), true),
@@ -85,10 +86,13 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<StoreHandle, Stri
     } else {
         Writer::inline(store, on_error)
     };
-    Ok(StoreHandle {
-        writer: Arc::new(writer),
-        durable,
-    })
+    Ok((
+        StoreHandle {
+            writer: Arc::new(writer),
+            durable,
+        },
+        spec,
+    ))
 }
 
 /// The genuine count survives restarts: seed it with the clients of the last 30 days.
@@ -150,12 +154,25 @@ fn log_identity(policy: &Policy) {
     }
 }
 
-/// Runs the server; returns the exit code.
-pub async fn run(args: ServeArgs, products: Option<PathBuf>, reload: Reload) -> u8 {
+/// Runs the server; returns the exit code. `settings` are the effective options with their
+/// origins, shown on the dashboard.
+pub async fn run(
+    args: ServeArgs,
+    products: Option<PathBuf>,
+    reload: Reload,
+    settings: Vec<(String, String, String)>,
+) -> u8 {
+    // Stop signals that arrive while the host is still starting are kept.
+    let signals = crate::server::shutdown::Signals::install();
     let (server, policy) = match prepare(&args, products.as_deref()) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
+    if let WebListen::On(addr) = args.web {
+        if let Err(e) = web::needs_token(addr, args.web_public, args.web_token.as_deref()) {
+            return usage(&e);
+        }
+    }
     log_identity(&policy);
     if args.inetd {
         return serve_inetd(server, policy, &args).await;
@@ -181,6 +198,27 @@ pub async fn run(args: ServeArgs, products: Option<PathBuf>, reload: Reload) -> 
             return 1;
         }
     };
+    let kms_addrs: Vec<std::net::SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    // The dashboard binds before privileges are dropped; a taken port only turns it off.
+    let web_listener = match args.web {
+        WebListen::On(addr) => match web::bind(addr).await {
+            Ok(l) => {
+                info!(
+                    "{}",
+                    web::access_notice(addr, args.web_public, args.web_token.as_deref())
+                );
+                Some(l)
+            }
+            Err(msg) => {
+                warn!("{msg}");
+                None
+            }
+        },
+        WebListen::Off => None,
+    };
     if let Err(e) = system::drop_privileges(args.user.as_deref(), args.group.as_deref()) {
         error!("{e}");
         return 1;
@@ -197,7 +235,7 @@ pub async fn run(args: ServeArgs, products: Option<PathBuf>, reload: Reload) -> 
             return 1;
         }
     };
-    let store = match open_store(&args, &policy) {
+    let (store, db) = match open_store(&args, &policy) {
         Ok(s) => s,
         Err(e) => {
             error!("{e}");
@@ -205,22 +243,56 @@ pub async fn run(args: ServeArgs, products: Option<PathBuf>, reload: Reload) -> 
         }
     };
     let policy = Arc::new(ArcSwap::new(policy));
+    let metrics = Arc::new(Metrics::new());
     let services = Services {
         policy: policy.clone(),
         store: Some(store.clone()),
-        metrics: Arc::new(Metrics::new()),
+        metrics: metrics.clone(),
     };
-    // Ready: every setting is checked, the store is open, the sockets are bound.
-    for l in &listeners {
-        if let Ok(a) = l.local_addr() {
-            info!(address = %a, "listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(listener) = web_listener {
+        let health = Arc::new(web::Health::new(web::SELF_CHECK_INTERVAL));
+        health.set_listeners_bound(true);
+        let state = Arc::new(web::WebState {
+            policy: policy.clone(),
+            store: Some(store.writer.store().clone()),
+            writer: Some(store.writer.clone()),
+            metrics,
+            started_unix: now_unix(),
+            listeners: kms_addrs.clone(),
+            settings,
+            db,
+            health,
+            web_token: args.web_token.clone(),
+        });
+        tokio::spawn(web::serve(
+            listener,
+            state.clone(),
+            stopped(stop_rx.clone()),
+        ));
+        if let Some(first) = kms_addrs.first() {
+            let target = web::loopback_target(*first);
+            tokio::spawn(web::self_check_loop(
+                target,
+                state,
+                web::SELF_CHECK_INTERVAL,
+                stopped(stop_rx.clone()),
+            ));
         }
+    }
+    // Ready: every setting is checked, the store is open, the sockets are bound.
+    for a in &kms_addrs {
+        info!(address = %a, "listening");
     }
     system::notify_ready();
     let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
-    let result = crate::server::serve_listeners(listeners, server, services, async {
-        crate::server::shutdown::signal().await;
+    let result = crate::server::serve_listeners(listeners, server, services, async move {
+        signals.wait().await;
         system::notify_stopping();
+        let _ = stop_tx.send(true);
     })
     .await;
     reloader.abort();
@@ -285,7 +357,7 @@ async fn reload_on_sighup(
 /// Serves one connection on standard input and output (inetd mode), then returns.
 async fn serve_inetd(server: ServerConfig, policy: Arc<Policy>, args: &ServeArgs) -> u8 {
     let store = match open_store(args, &policy) {
-        Ok(s) => s,
+        Ok((s, _)) => s,
         Err(e) => {
             error!("{e}");
             return 1;

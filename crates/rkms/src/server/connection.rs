@@ -47,14 +47,18 @@ impl KmsHost for ConnectionHost<'_> {
                 rq.workstation_name_lossy()
             }
         };
+        // The host's own health check is answered like any request but neither counted nor kept.
+        let own_check = crate::policy::is_self_check(rq) && self.peer.ip().is_loopback();
         let metrics = &self.shared.metrics;
-        metrics.activation(
-            request.version.major,
-            decision.family,
-            decision.answer.is_ok(),
-        );
-        if let Some(code) = decision.refusal_code {
-            metrics.refusal(code);
+        if !own_check {
+            metrics.activation(
+                request.version.major,
+                decision.family,
+                decision.answer.is_ok(),
+            );
+            if let Some(code) = decision.refusal_code {
+                metrics.refusal(code);
+            }
         }
         if tracing::enabled!(tracing::Level::INFO) {
             let result = match &decision.answer {
@@ -80,7 +84,6 @@ impl KmsHost for ConnectionHost<'_> {
             );
         }
         debug!(client = %self.peer, request = ?rq, answer = ?decision.answer, profile = %decision.profile, "decoded request");
-        let own_check = crate::policy::is_self_check(rq) && self.peer.ip().is_loopback();
         if let Some(writer) = self.shared.store.as_ref().filter(|_| !own_check) {
             let activation = Activation {
                 cmid: rq.cmid,

@@ -1,28 +1,65 @@
-//! The future that resolves when the process is asked to stop (Ctrl-C, SIGTERM).
+//! Stop requests (Ctrl-C, SIGTERM): handlers installed up front, so a signal that arrives while
+//! the host is still starting is not lost.
 
 use tracing::info;
 
-/// Resolves on SIGINT or SIGTERM (Ctrl-C only on platforms without signals).
-pub async fn signal() {
+/// Installed stop-signal handlers.
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM ({e}); stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers now (inside a tokio runtime).
+    pub fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("received SIGINT"),
-            _ = term.recv() => info!("received SIGTERM"),
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on the first SIGINT or SIGTERM (Ctrl-C on platforms without signals).
+    pub async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match &mut self.term {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match &mut self.int {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = int => info!("received SIGINT"),
+                _ = term => info!("received SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            info!("received Ctrl-C");
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        info!("received Ctrl-C");
-    }
+}
+
+/// Resolves on SIGINT or SIGTERM (handlers installed when first polled).
+pub async fn signal() {
+    Signals::install().wait().await
 }

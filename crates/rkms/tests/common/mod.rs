@@ -45,9 +45,16 @@ impl Server {
         } else {
             &["--db", "none"]
         };
+        // No dashboard unless the test asks for one (many servers run at once).
+        let web: &[&str] = if args.contains(&"--web") {
+            &[]
+        } else {
+            &["--web", "off"]
+        };
         let mut child = Command::new(rkms_bin())
             .args(["serve", "--listen", listen])
             .args(db)
+            .args(web)
             .args(args)
             // py-kms' container variables would change the server's settings.
             .env_remove("IP")
