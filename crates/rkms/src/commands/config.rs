@@ -77,7 +77,7 @@ pub fn rows_of(
         let m = if serve.try_get_raw(id).is_ok() {
             serve
         } else {
-            &matches
+            matches
         };
         let value = match m.get_raw(id) {
             Some(vals) => vals
