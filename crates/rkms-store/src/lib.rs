@@ -24,7 +24,7 @@ mod writer;
 
 pub use error::StoreError;
 pub use history::{day_start, ActivationEvent, DailyCount, SECONDS_PER_DAY};
-pub use memory::{MemoryStore, MEMORY_HISTORY_LIMIT};
+pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
 pub use open::{open_store, NO_DATABASE};
 pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{Activation, ClientFilter, ClientRecord};

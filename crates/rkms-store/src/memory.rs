@@ -14,6 +14,10 @@ use crate::{
 /// a long-running `--db none` host does not grow without bound.
 pub const MEMORY_HISTORY_LIMIT: usize = 100_000;
 
+/// Most client records an in-memory store keeps; beyond it the least recently seen tenth is
+/// forgotten, so a flood of made-up client IDs cannot exhaust memory.
+pub const MEMORY_CLIENT_LIMIT: usize = 100_000;
+
 /// A client store that lives only as long as the process, with the same behaviour as
 /// [`crate::SqliteStore`] (except that the history keeps at most [`MEMORY_HISTORY_LIMIT`]
 /// events). Never fails.
@@ -58,6 +62,11 @@ impl MemoryStore {
 }
 
 fn upsert(inner: &mut Inner, a: &Activation) {
+    if inner.records.len() >= MEMORY_CLIENT_LIMIT
+        && !inner.records.contains_key(&(a.cmid, a.application_id))
+    {
+        evict_oldest(&mut inner.records, MEMORY_CLIENT_LIMIT / 10);
+    }
     inner
         .records
         .entry((a.cmid, a.application_id))
@@ -67,6 +76,26 @@ fn upsert(inner: &mut Inner, a: &Activation) {
         inner.events.pop_front();
     }
     inner.events.push_back(ActivationEvent::from_activation(a));
+}
+
+/// Removes the `n` least recently seen records (amortised: called once per `n` inserts).
+fn evict_oldest(records: &mut HashMap<(Uuid, Uuid), ClientRecord>, n: usize) {
+    let mut seen: Vec<i64> = records.values().map(|r| r.last_seen).collect();
+    if seen.len() <= n {
+        records.clear();
+        return;
+    }
+    let (_, cutoff, _) = seen.select_nth_unstable(n);
+    let cutoff = *cutoff;
+    let mut removed = 0;
+    records.retain(|_, r| {
+        if removed < n && r.last_seen <= cutoff {
+            removed += 1;
+            false
+        } else {
+            true
+        }
+    });
 }
 
 impl ClientStore for MemoryStore {

@@ -452,3 +452,34 @@ for_both_backends!(
     list_filters_and_pagination,
     history_is_kept_per_request,
 );
+
+#[test]
+fn memory_store_is_bounded() {
+    let store = rkms_store::MemoryStore::new();
+    let kms = uuid::Uuid::from_u128(7);
+    for i in 0..(rkms_store::MEMORY_CLIENT_LIMIT as u128 + 5_000) {
+        let a = common::activation(uuid::Uuid::from_u128(i + 1), kms, 1_700_000_000 + i as i64);
+        rkms_store::ClientStore::record(&store, &a).unwrap();
+    }
+    let n = rkms_store::ClientStore::count(&store).unwrap() as usize;
+    assert!(n <= rkms_store::MEMORY_CLIENT_LIMIT, "{n} records kept");
+    // The most recent clients are the ones kept.
+    let newest = uuid::Uuid::from_u128(rkms_store::MEMORY_CLIENT_LIMIT as u128 + 5_000);
+    let filter = rkms_store::ClientFilter {
+        cmid: Some(newest),
+        ..Default::default()
+    };
+    assert_eq!(
+        rkms_store::ClientStore::list(&store, &filter)
+            .unwrap()
+            .len(),
+        1
+    );
+    let oldest = rkms_store::ClientFilter {
+        cmid: Some(uuid::Uuid::from_u128(1)),
+        ..Default::default()
+    };
+    assert!(rkms_store::ClientStore::list(&store, &oldest)
+        .unwrap()
+        .is_empty());
+}

@@ -9,6 +9,14 @@ use uuid::Uuid;
 /// How long a client counts after its last request: 30 days.
 pub const WINDOW_SECS: i64 = 30 * 86_400;
 
+/// Clients remembered per pool. No count exceeds 2 × 1000 (the largest threshold a request
+/// may ask for), and the most recently seen 2,048 clients decide any count up to that, so
+/// older ones can be forgotten: a flood of made-up client IDs cannot exhaust memory.
+pub const POOL_LIMIT: usize = 2048;
+
+/// Pools kept (one per KMS ID); made-up KMS IDs beyond it push out the least recently used.
+pub const POOLS_LIMIT: usize = 1024;
+
 /// Distinct CMIDs per pool, with when each was last seen.
 #[derive(Debug, Default)]
 pub struct Pools {
@@ -24,20 +32,23 @@ impl Pools {
     /// Adds a client seen at `time` (from the store at start, or a request).
     pub fn seed(&self, pool: Uuid, cmid: Uuid, time: i64) {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = pools.entry(pool).or_default().entry(cmid).or_insert(time);
+        let clients = pool_entry(&mut pools, pool);
+        let seen = clients.entry(cmid).or_insert(time);
         *seen = (*seen).max(time);
+        trim(clients);
     }
 
     /// Records a request from `cmid` at `now` and returns the pool's distinct clients of the
     /// last 30 days, this one included. Clients older than the window are dropped.
     pub fn observe(&self, pool: Uuid, cmid: Uuid, now: i64) -> u64 {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        let clients = pools.entry(pool).or_default();
+        let clients = pool_entry(&mut pools, pool);
         clients.insert(cmid, now);
         let cutoff = now - WINDOW_SECS;
         if clients.len() > 64 {
             clients.retain(|_, seen| *seen >= cutoff);
         }
+        trim(clients);
         clients.values().filter(|seen| **seen >= cutoff).count() as u64
     }
 
@@ -59,6 +70,44 @@ impl Pools {
             .map(|(k, c)| (*k, c.values().filter(|s| **s >= cutoff).count() as u64))
             .collect()
     }
+}
+
+/// The pool's clients, making room for a new pool first when there are too many.
+fn pool_entry(
+    pools: &mut HashMap<Uuid, HashMap<Uuid, i64>>,
+    pool: Uuid,
+) -> &mut HashMap<Uuid, i64> {
+    if pools.len() >= POOLS_LIMIT && !pools.contains_key(&pool) {
+        let stalest = pools
+            .iter()
+            .map(|(k, c)| (*k, c.values().copied().max().unwrap_or(i64::MIN)))
+            .min_by_key(|(_, newest)| *newest)
+            .map(|(k, _)| k);
+        if let Some(k) = stalest {
+            pools.remove(&k);
+        }
+    }
+    pools.entry(pool).or_default()
+}
+
+/// Keeps the pool's most recently seen [`POOL_LIMIT`] clients (amortised over 1/8 of it).
+fn trim(clients: &mut HashMap<Uuid, i64>) {
+    if clients.len() <= POOL_LIMIT + POOL_LIMIT / 8 {
+        return;
+    }
+    let mut seen: Vec<i64> = clients.values().copied().collect();
+    let drop = seen.len() - POOL_LIMIT;
+    let (_, cutoff, _) = seen.select_nth_unstable(drop - 1);
+    let cutoff = *cutoff;
+    let mut removed = 0;
+    clients.retain(|_, t| {
+        if removed < drop && *t <= cutoff {
+            removed += 1;
+            false
+        } else {
+            true
+        }
+    });
 }
 
 #[cfg(test)]
@@ -85,5 +134,29 @@ mod tests {
         p.seed(pool, Uuid::from_u128(12), now - WINDOW_SECS - 1);
         assert_eq!(p.count(pool, now), 2, "older than 30 days does not count");
         assert_eq!(p.count(pool, now + WINDOW_SECS + 10), 0);
+    }
+
+    #[test]
+    fn floods_are_bounded_and_counts_stay_right() {
+        let p = Pools::new();
+        let now = 1_800_000_000;
+        let pool = Uuid::from_u128(1);
+        for i in 0..20_000u128 {
+            p.observe(pool, Uuid::from_u128(i + 100), now + i as i64);
+        }
+        let kept = p.pools.lock().unwrap()[&pool].len();
+        assert!(kept <= POOL_LIMIT + POOL_LIMIT / 8, "{kept}");
+        assert!(
+            p.count(pool, now + 20_000) >= 2000,
+            "every count up to 2 x 1000 is still exact"
+        );
+        for i in 0..(POOLS_LIMIT as u128 + 50) {
+            p.observe(
+                Uuid::from_u128(1_000_000 + i),
+                Uuid::from_u128(5),
+                now + i as i64,
+            );
+        }
+        assert!(p.pools.lock().unwrap().len() <= POOLS_LIMIT);
     }
 }
