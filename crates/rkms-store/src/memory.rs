@@ -12,11 +12,11 @@ use crate::{
 
 /// Most history events a [`MemoryStore`] keeps: beyond it the oldest recorded are forgotten, so
 /// a long-running `--db none` host does not grow without bound.
-pub const MEMORY_HISTORY_LIMIT: usize = 100_000;
+pub const MEMORY_HISTORY_LIMIT: usize = 20_000;
 
 /// Most client records an in-memory store keeps; beyond it the least recently seen tenth is
 /// forgotten, so a flood of made-up client IDs cannot exhaust memory.
-pub const MEMORY_CLIENT_LIMIT: usize = 100_000;
+pub const MEMORY_CLIENT_LIMIT: usize = 20_000;
 
 /// A client store that lives only as long as the process, with the same behaviour as
 /// [`crate::SqliteStore`] (except that the history keeps at most [`MEMORY_HISTORY_LIMIT`]
