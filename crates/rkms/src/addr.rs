@@ -44,13 +44,39 @@ fn parse_port(p: &str, text: &str) -> Result<u16, String> {
         .map_err(|_| format!("'{text}': '{p}' is not a port number (0-65535)"))
 }
 
-/// Parses a listen address `ADDR:PORT` / `[ADDR]:PORT` (an IP literal, not a name).
+/// Parses a listen address `ADDR:PORT` / `[ADDR]:PORT` (an IP literal, not a name). IPv6
+/// link-local addresses take a scope: `[fe80::1%eth0]:1688` or `[fe80::1%2]:1688`.
 pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     let (host, port) = split_host_port(text, DEFAULT_PORT)?;
+    if let Some((ip, scope)) = host.split_once('%') {
+        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| {
+            format!("'{text}': '{ip}' is not an IPv6 address (a %scope goes with IPv6 only)")
+        })?;
+        let scope_id = scope_id(scope)
+            .ok_or_else(|| format!("'{text}': '{scope}' is not a network interface here"))?;
+        return Ok(SocketAddr::V6(std::net::SocketAddrV6::new(
+            ip, port, 0, scope_id,
+        )));
+    }
     let ip = host
         .parse()
         .map_err(|_| format!("'{text}': '{host}' is not an IP address (use 0.0.0.0, [::] or an address of this machine)"))?;
     Ok(SocketAddr::new(ip, port))
+}
+
+/// The interface index of a scope: a number, or an interface name (Linux: from /sys).
+fn scope_id(scope: &str) -> Option<u32> {
+    if let Ok(n) = scope.parse() {
+        return Some(n);
+    }
+    if scope.is_empty() || scope.contains(['/', '.']) {
+        return None;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{scope}/ifindex"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -78,6 +104,17 @@ mod tests {
         assert_eq!(split_host_port("::1", 1688), Ok(("::1".into(), 1688)));
         assert_eq!(parse_listen("[::]:1688").unwrap().to_string(), "[::]:1688");
         assert_eq!(parse_listen("127.0.0.1:0").unwrap().port(), 0);
+        let scoped = parse_listen("[fe80::1%3]:1688").unwrap();
+        assert!(matches!(scoped, SocketAddr::V6(v6) if v6.scope_id() == 3));
+        if std::path::Path::new("/sys/class/net/lo/ifindex").exists() {
+            assert!(
+                matches!(parse_listen("[fe80::1%lo]:1688").unwrap(), SocketAddr::V6(v6) if v6.scope_id() > 0)
+            );
+        }
+        assert!(parse_listen("[fe80::1%no-such-if0]:1688")
+            .unwrap_err()
+            .contains("not a network interface"));
+        assert!(parse_listen("[10.0.0.1%2]:1688").is_err());
     }
 
     #[test]
