@@ -71,3 +71,20 @@ exec:
     - healthcheck
     - 127.0.0.1:1688
 {{- end }}
+
+{{/* The Secret holding the PostgreSQL connection string, if the store is PostgreSQL. */}}
+{{- define "rkms.postgresSecretName" -}}
+{{- if .Values.store.postgres.existingSecret }}
+{{- .Values.store.postgres.existingSecret }}
+{{- else if .Values.store.postgres.url }}
+{{- printf "%s-db" (include "rkms.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "rkms.postgresSecretKey" -}}
+{{- if .Values.store.postgres.existingSecret }}
+{{- .Values.store.postgres.existingSecretKey }}
+{{- else }}
+{{- "url" }}
+{{- end }}
+{{- end }}

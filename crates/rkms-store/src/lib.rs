@@ -1,20 +1,29 @@
 //! The persistent record of KMS clients: one [`ClientRecord`] per (CMID, application), kept in
 //! an SQLite file ([`SqliteStore`]: WAL, `synchronous=NORMAL`, versioned schema migrated at
-//! open) or in memory ([`MemoryStore`], `--db none`), both behind the [`ClientStore`] trait.
+//! open), in a PostgreSQL database shared by several hosts ([`PgStore`]: same schema and
+//! migrations, run once however many hosts start together), or in memory ([`MemoryStore`],
+//! `--db none`), all behind the [`ClientStore`] trait; [`open_store`] picks one from the `--db`
+//! value.
 //!
 //! The server reports every request as an [`Activation`] to a [`Writer`], which writes them in
-//! batches on its own thread so a request never waits on the disk. Each request is also kept
+//! batches on its own thread so a request never waits on the disk or the database, and keeps
+//! them in a bounded retry buffer while the store is unreachable. Each request is also kept
 //! as an [`ActivationEvent`] in the activation history (per-client history, per-day counts). [`count::active_clients`]
-//! gives a host's 30-day distinct-client count (PROTOCOL.md §9.1) and [`import_pykms`] brings
-//! in a py-kms database.
+//! gives a host's 30-day distinct-client count (PROTOCOL.md §9.1) and
+//! [`ClientStore::client_counts_since`] those of every KMS ID at once (of every host sharing
+//! the store); [`import_pykms`] brings in a py-kms database and [`copy_all`] copies one store
+//! into another.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod copy;
 pub mod count;
 mod error;
 pub mod history;
 mod memory;
 mod open;
+mod pg;
+pub mod pg_schema;
 pub mod pykms;
 mod record;
 pub mod schema;
@@ -22,13 +31,18 @@ mod sqlite;
 mod store;
 mod writer;
 
+pub use copy::{copy_all, CopyReport, COPY_CHUNK};
 pub use error::StoreError;
 pub use history::{day_start, ActivationEvent, DailyCount, SECONDS_PER_DAY};
 pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
-pub use open::{open_store, NO_DATABASE};
+pub use open::{describe_spec, open_store, open_store_read_only, StoreKind, NO_DATABASE};
+pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
 pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{Activation, ClientFilter, ClientRecord};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 pub use store::ClientStore;
-pub use writer::{Ack, ErrorCallback, Writer, DEFAULT_QUEUE_CAPACITY, MAX_BATCH};
+pub use writer::{
+    Ack, ErrorCallback, ResumeCallback, Resumed, Writer, WriterOptions, DEFAULT_BUFFER_CAPACITY,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX, MAX_BATCH,
+};

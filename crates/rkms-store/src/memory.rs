@@ -196,4 +196,56 @@ impl ClientStore for MemoryStore {
     fn probe_writable(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn client_counts_since(&self, since: i64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let inner = self.inner();
+        let mut per_kms: BTreeMap<Uuid, HashSet<Uuid>> = BTreeMap::new();
+        for r in inner
+            .records
+            .values()
+            .filter(|r| r.last_seen >= since && r.last_hresult == 0)
+        {
+            per_kms.entry(r.kms_id).or_default().insert(r.cmid);
+        }
+        Ok(per_kms
+            .into_iter()
+            .map(|(kms, cmids)| (kms, cmids.len() as u64))
+            .collect())
+    }
+
+    fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        let inner = self.inner();
+        // Recorded order, then a stable sort by time keeps that order among ties.
+        let mut all: Vec<&ActivationEvent> = inner.events.iter().collect();
+        all.sort_by_key(|e| e.time);
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(all.into_iter().skip(offset).take(limit).cloned().collect())
+    }
+
+    fn import(
+        &self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.inner();
+        for r in records {
+            let key = (r.cmid, r.application_id);
+            if inner.records.len() >= MEMORY_CLIENT_LIMIT && !inner.records.contains_key(&key) {
+                evict_oldest(&mut inner.records, MEMORY_CLIENT_LIMIT / 10);
+            }
+            inner
+                .records
+                .entry(key)
+                .and_modify(|stored| stored.absorb(r))
+                .or_insert_with(|| r.clone());
+        }
+        for e in events {
+            if inner.events.len() >= MEMORY_HISTORY_LIMIT {
+                inner.events.pop_front();
+            }
+            inner.events.push_back(e.clone());
+        }
+        Ok(())
+    }
 }

@@ -78,6 +78,23 @@ impl ClientRecord {
     }
 }
 
+impl ClientRecord {
+    /// Folds another record of the same (`cmid`, `application_id`) into this one, as if every
+    /// request it counts had been [`merged`](Self::merge) here: `requests` added up,
+    /// `first_seen` the earlier, and the other fields (with `last_seen`) taken from `other`
+    /// unless it was last seen before this record (ties take `other`). Used to copy and
+    /// import records, and to fold a batch of activations before writing it.
+    pub fn absorb(&mut self, other: &ClientRecord) {
+        let requests = self.requests.saturating_add(other.requests);
+        let first_seen = self.first_seen.min(other.first_seen);
+        if other.last_seen >= self.last_seen {
+            *self = other.clone();
+        }
+        self.requests = requests;
+        self.first_seen = first_seen;
+    }
+}
+
 /// One request as the server reports it to the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activation {
@@ -177,6 +194,34 @@ mod tests {
             ("D", 5),
             "a tie takes the later report"
         );
+    }
+
+    #[test]
+    fn absorb_is_merge_of_every_request() {
+        let reports = [
+            at(100, "A"),
+            at(300, "C"),
+            at(200, "B"),
+            at(300, "D"),
+            at(50, "Z"),
+        ];
+        let mut merged = ClientRecord::from_activation(&reports[0]);
+        for a in &reports[1..] {
+            merged.merge(a);
+        }
+        // Split anywhere: fold each half, then absorb the second into the first.
+        for split in 1..reports.len() {
+            let fold = |part: &[Activation]| {
+                let mut r = ClientRecord::from_activation(&part[0]);
+                for a in &part[1..] {
+                    r.merge(a);
+                }
+                r
+            };
+            let mut left = fold(&reports[..split]);
+            left.absorb(&fold(&reports[split..]));
+            assert_eq!(left, merged, "split at {split}");
+        }
     }
 
     #[test]

@@ -52,6 +52,26 @@ const UPSERT: &str = "INSERT INTO clients (cmid, application_id, sku_id, kms_id,
          last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
          last_seen      = max(last_seen, excluded.last_seen)";
 
+/// The upsert behind `import`: folds a whole record in, like [`ClientRecord::absorb`].
+const IMPORT_UPSERT: &str = "INSERT INTO clients (cmid, application_id, sku_id, kms_id, \
+         workstation, license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, \
+         requests, last_address, last_epid, last_hresult)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+     ON CONFLICT (cmid, application_id) DO UPDATE SET
+         requests       = requests + excluded.requests,
+         first_seen     = min(first_seen, excluded.first_seen),
+         sku_id         = iif(excluded.last_seen >= last_seen, excluded.sku_id, sku_id),
+         kms_id         = iif(excluded.last_seen >= last_seen, excluded.kms_id, kms_id),
+         workstation    = iif(excluded.last_seen >= last_seen, excluded.workstation, workstation),
+         license_status = iif(excluded.last_seen >= last_seen, excluded.license_status, license_status),
+         grace_minutes  = iif(excluded.last_seen >= last_seen, excluded.grace_minutes, grace_minutes),
+         is_vm          = iif(excluded.last_seen >= last_seen, excluded.is_vm, is_vm),
+         protocol       = iif(excluded.last_seen >= last_seen, excluded.protocol, protocol),
+         last_address   = iif(excluded.last_seen >= last_seen, excluded.last_address, last_address),
+         last_epid      = iif(excluded.last_seen >= last_seen, excluded.last_epid, last_epid),
+         last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
+         last_seen      = max(last_seen, excluded.last_seen)";
+
 /// The client store in one SQLite file. One connection, shared behind a mutex; every
 /// statement is prepared once and cached.
 pub struct SqliteStore {
@@ -286,6 +306,85 @@ impl ClientStore for SqliteStore {
         tx.prepare_cached("DELETE FROM activations WHERE 0")?
             .execute([])?;
         tx.rollback()?;
+        Ok(())
+    }
+
+    fn client_counts_since(&self, since: i64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kms_id, COUNT(DISTINCT cmid) FROM clients \
+             WHERE last_seen >= ?1 AND last_hresult = 0 GROUP BY kms_id ORDER BY kms_id",
+        )?;
+        let mut rows = stmt.query(params![since])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push((
+                uuid_at(row, 0, "kms_id")?,
+                non_negative(row.get(1)?, "count")?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM activations ORDER BY time, rowid LIMIT ?1 OFFSET ?2"
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![saturating_i64(limit), saturating_i64(offset)])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(decode_event(row)?);
+        }
+        Ok(out)
+    }
+
+    fn import(
+        &self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(IMPORT_UPSERT)?;
+            for r in records {
+                upsert.execute(params![
+                    r.cmid.to_string(),
+                    r.application_id.to_string(),
+                    r.sku_id.to_string(),
+                    r.kms_id.to_string(),
+                    r.workstation,
+                    i64::from(r.license_status),
+                    i64::from(r.grace_minutes),
+                    r.is_vm,
+                    r.protocol,
+                    r.first_seen,
+                    r.last_seen,
+                    saturating_i64(r.requests),
+                    r.last_address,
+                    r.last_epid,
+                    i64::from(r.last_hresult),
+                ])?;
+            }
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for e in events {
+                insert.execute(params![
+                    e.time,
+                    e.cmid.to_string(),
+                    e.application_id.to_string(),
+                    e.sku_id.to_string(),
+                    e.kms_id.to_string(),
+                    e.workstation,
+                    i64::from(e.license_status),
+                    e.protocol,
+                    e.address,
+                    i64::from(e.hresult),
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 }

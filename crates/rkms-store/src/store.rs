@@ -1,4 +1,6 @@
-//! The [`ClientStore`] trait every backend (SQLite, memory) implements.
+//! The [`ClientStore`] trait every backend (SQLite, PostgreSQL, memory) implements.
+
+use std::collections::{BTreeMap, HashSet};
 
 use uuid::Uuid;
 
@@ -48,4 +50,59 @@ pub trait ClientStore: Send + Sync {
     /// Checks that the store can take writes now (takes and releases the write lock; a
     /// read-only database fails), without changing anything.
     fn probe_writable(&self) -> Result<(), StoreError>;
+
+    /// Number of distinct CMIDs per KMS counted ID whose latest request was at or after
+    /// `since` and succeeded — [`Self::distinct_clients_since`] for every KMS ID at once, in
+    /// one query (one round trip to a shared database), ordered by KMS ID. KMS IDs without such
+    /// a client are left out.
+    ///
+    /// The default implementation reads every record seen since `since` through
+    /// [`Self::list`]; the backends of this crate answer it with one `GROUP BY` query.
+    fn client_counts_since(&self, since: i64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let records = self.list(&ClientFilter {
+            since: Some(since),
+            ..ClientFilter::default()
+        })?;
+        let mut per_kms: BTreeMap<Uuid, HashSet<Uuid>> = BTreeMap::new();
+        for r in records.iter().filter(|r| r.last_hresult == 0) {
+            per_kms.entry(r.kms_id).or_default().insert(r.cmid);
+        }
+        Ok(per_kms
+            .into_iter()
+            .map(|(kms, cmids)| (kms, cmids.len() as u64))
+            .collect())
+    }
+
+    /// A page of the whole activation history, oldest first (time ascending; events of the
+    /// same time in the order they were recorded): the events `offset..offset + limit`. Paging
+    /// through it while the store is written may skip or repeat events.
+    ///
+    /// The default implementation reads the whole history through
+    /// [`Self::recent_activations`] for every page; the backends of this crate page in the
+    /// database.
+    fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        let mut all = self.recent_activations(u64::MAX)?;
+        all.reverse();
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(all.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Adds existing client records and history events, as one transaction: each record is
+    /// folded into the stored record of its (`cmid`, `application_id`) with
+    /// [`ClientRecord::absorb`] (inserted as it is when there is none: `first_seen`,
+    /// `requests` … preserved), and the events are appended to the history in the order
+    /// given, as recorded after every event already stored. Records and events are not
+    /// derived from each other: importing a record adds no event and vice versa.
+    ///
+    /// For copying a store ([`crate::copy_all`]). The default implementation returns
+    /// [`StoreError::Unsupported`].
+    fn import(
+        &self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        let _ = (records, events);
+        Err(StoreError::Unsupported("importing records and events"))
+    }
 }

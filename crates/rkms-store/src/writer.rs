@@ -1,25 +1,112 @@
 //! [`Writer`]: a background thread that writes reported activations to a store in batches,
-//! so the server's request path never waits on the disk.
+//! so the server's request path never waits on the disk or the database.
+//!
+//! When a write fails with a transient error ([`StoreError::is_transient`]: database
+//! unreachable, busy, restarting …), its activations are kept in a bounded retry buffer and
+//! written once the store works again: an outage loses nothing as long as the buffer holds.
+//! While the store fails, new activations go straight to the buffer (no write is attempted
+//! for them, so nothing waits on a dead database), and the buffer is retried with exponential
+//! backoff ([`WriterOptions::retry_initial`] doubling up to [`WriterOptions::retry_max`]) and
+//! at every [`Writer::flush`]. Activations that do not fit in the buffer are dropped and
+//! counted in [`Writer::overflow`]. A write failing with a permanent error (a record the store
+//! refuses) is not retried: its activations are written one by one so that only the refused
+//! ones are lost (counted in [`Writer::errors`]).
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::{Activation, ClientStore, StoreError};
 
 /// Default number of activations the queue holds before [`Writer::submit`] drops.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 
+/// Default number of activations the retry buffer holds while the store fails.
+pub const DEFAULT_BUFFER_CAPACITY: usize = 100_000;
+
+/// Default wait before the first retry of a failed write (doubled after each failure).
+pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_secs(1);
+
+/// Default longest wait between two retries.
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Most activations written in one transaction.
 pub const MAX_BATCH: usize = 512;
 
-/// Called on the writer thread for every failed batch write.
+/// Batches of the retry buffer written in a row before the writer takes new activations
+/// again (while the buffer drains after an outage).
+const DRAIN_BATCHES: usize = 16;
+
+/// Called on the writer thread when writing fails: once when the store starts failing with a
+/// transient error (an outage; not again for each retry until writing resumes), and for every
+/// write failing with a permanent error (its activations are lost).
 pub type ErrorCallback = Box<dyn Fn(&StoreError) + Send>;
+
+/// Called on the writer thread once writing works again after an outage reported to the
+/// [`ErrorCallback`].
+pub type ResumeCallback = Box<dyn Fn(&Resumed) + Send>;
 
 /// Called once an activation's batch is committed (`true`) or failed (`false`).
 pub type Ack = Box<dyn FnOnce(bool) + Send>;
+
+/// What [`ResumeCallback`] is told when writing works again after an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resumed {
+    /// How long writes failed (from the first failure to the first success).
+    pub outage: Duration,
+    /// Write attempts that failed during the outage.
+    pub failed_attempts: u64,
+    /// Activations still in the retry buffer, to be written next.
+    pub buffered: u64,
+    /// Activations dropped during the outage because the buffer was full.
+    pub overflow: u64,
+}
+
+/// How a [`Writer`] queues, buffers and retries, and whom it tells (see
+/// [`Writer::with_options`]).
+pub struct WriterOptions {
+    /// Activations the queue holds before [`Writer::submit`] drops (at least 1).
+    pub queue_capacity: usize,
+    /// Activations the retry buffer holds while the store fails (0: no buffering, a failed
+    /// write's activations overflow at once).
+    pub buffer_capacity: usize,
+    /// Wait before the first retry after a failure.
+    pub retry_initial: Duration,
+    /// Longest wait between retries (the wait doubles after each failure up to this).
+    pub retry_max: Duration,
+    /// See [`ErrorCallback`].
+    pub on_error: ErrorCallback,
+    /// See [`ResumeCallback`]; `None`: not told.
+    pub on_resume: Option<ResumeCallback>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+            retry_initial: DEFAULT_RETRY_INITIAL,
+            retry_max: DEFAULT_RETRY_MAX,
+            on_error: Box::new(|_| {}),
+            on_resume: None,
+        }
+    }
+}
+
+impl fmt::Debug for WriterOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterOptions")
+            .field("queue_capacity", &self.queue_capacity)
+            .field("buffer_capacity", &self.buffer_capacity)
+            .field("retry_initial", &self.retry_initial)
+            .field("retry_max", &self.retry_max)
+            .finish_non_exhaustive()
+    }
+}
 
 enum Message {
     Record(Activation, Option<Ack>),
@@ -31,6 +118,9 @@ struct Stats {
     written: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+    overflow: AtomicU64,
+    buffered: AtomicU64,
+    failing: AtomicBool,
 }
 
 /// Owns a store on a dedicated thread fed by a bounded queue. Share it by reference (it is
@@ -50,20 +140,24 @@ impl fmt::Debug for Writer {
             .field("written", &self.written())
             .field("dropped", &self.dropped())
             .field("errors", &self.errors())
+            .field("overflow", &self.overflow())
+            .field("buffered", &self.buffered())
             .finish_non_exhaustive()
     }
 }
 
 impl Writer {
-    /// Starts the writer thread with a queue of [`DEFAULT_QUEUE_CAPACITY`]. `on_error` is
-    /// called (on the writer thread) with every write failure; the writer keeps going.
+    /// Starts the writer thread with the default [`WriterOptions`] (queue of
+    /// [`DEFAULT_QUEUE_CAPACITY`], retry buffer of [`DEFAULT_BUFFER_CAPACITY`]) and `on_error`
+    /// (see [`ErrorCallback`]); the writer keeps going after failures.
     pub fn new(store: Arc<dyn ClientStore>, on_error: ErrorCallback) -> Self {
         Self::with_capacity(store, DEFAULT_QUEUE_CAPACITY, on_error)
     }
 
     /// A writer without a thread: every activation is written on the caller's thread at once.
     /// For stores that never touch a disk ([`crate::MemoryStore`]), where handing each record
-    /// to another thread would cost more than writing it.
+    /// to another thread would cost more than writing it. No retry buffer: a failed write is
+    /// reported to `on_error` and lost.
     pub fn inline(store: Arc<dyn ClientStore>, on_error: ErrorCallback) -> Self {
         Self {
             sender: None,
@@ -83,14 +177,41 @@ impl Writer {
         capacity: usize,
         on_error: ErrorCallback,
     ) -> Self {
-        let (sender, receiver) = mpsc::sync_channel(capacity.max(1));
+        Self::with_options(
+            store,
+            WriterOptions {
+                queue_capacity: capacity,
+                on_error,
+                ..WriterOptions::default()
+            },
+        )
+    }
+
+    /// Starts the writer thread with `options` (queue and retry buffer sizes, retry backoff,
+    /// error and resume callbacks).
+    ///
+    /// # Panics
+    /// If the operating system cannot start a thread.
+    pub fn with_options(store: Arc<dyn ClientStore>, options: WriterOptions) -> Self {
+        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
         let stats = Arc::new(Stats::default());
         let thread = {
             let store = Arc::clone(&store);
             let stats = Arc::clone(&stats);
             std::thread::Builder::new()
                 .name("rkms-store-writer".into())
-                .spawn(move || run(&*store, &receiver, &stats, &on_error))
+                .spawn(move || {
+                    Worker {
+                        store: &*store,
+                        stats: &stats,
+                        options,
+                        buffer: VecDeque::new(),
+                        outage: None,
+                        backoff: Duration::ZERO,
+                        next_attempt: Instant::now(),
+                    }
+                    .run(&receiver);
+                })
                 .expect("cannot start the client store writer thread")
         };
         Self {
@@ -109,8 +230,11 @@ impl Writer {
     }
 
     /// Like [`Writer::submit`], and calls `ack` on the writer thread once the transaction
-    /// holding `a` is committed (`true`) or has failed (`false`). When the activation is not
-    /// queued (`false` returned), `ack` is dropped uncalled.
+    /// holding `a` is committed (`true`) or has failed (`false`; also at once, without a write
+    /// attempt, while the store is failing or the retry buffer is still being written after
+    /// an outage). An activation acknowledged with `false` after a
+    /// transient failure is still in the retry buffer and written later unless it overflows.
+    /// When the activation is not queued (`false` returned), `ack` is dropped uncalled.
     pub fn submit_with_ack(&self, a: Activation, ack: Ack) -> bool {
         self.send(a, Some(ack))
     }
@@ -145,8 +269,10 @@ impl Writer {
         }
     }
 
-    /// Blocks until every activation submitted before the call has been written (or has
-    /// failed and been reported).
+    /// Blocks until every activation submitted before the call has been written, or has
+    /// failed and been reported. When the store fails, the retry buffer and the queued
+    /// activations get one write attempt (whatever the backoff) and flush returns, what
+    /// failed staying buffered: it never waits for an outage to end.
     pub fn flush(&self) {
         let Some(sender) = &self.sender else {
             return;
@@ -158,7 +284,8 @@ impl Writer {
         }
     }
 
-    /// Flushes, stops the thread and waits for it.
+    /// Flushes, stops the thread and waits for it. The retry buffer gets one last write
+    /// attempt; what is still in it then is lost (counted in [`Writer::errors`]).
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -168,7 +295,8 @@ impl Writer {
         &self.store
     }
 
-    /// Activations written successfully so far.
+    /// Activations written successfully so far (including those written late, from the retry
+    /// buffer).
     pub fn written(&self) -> u64 {
         self.stats.written.load(Ordering::Relaxed)
     }
@@ -178,9 +306,26 @@ impl Writer {
         self.stats.dropped.load(Ordering::Relaxed)
     }
 
-    /// Activations lost because their batch failed to write.
+    /// Activations lost to write failures: refused by the store (a permanent error), or still
+    /// in the retry buffer when the writer shut down.
     pub fn errors(&self) -> u64 {
         self.stats.errors.load(Ordering::Relaxed)
+    }
+
+    /// Activations dropped because the retry buffer was full while the store failed.
+    pub fn overflow(&self) -> u64 {
+        self.stats.overflow.load(Ordering::Relaxed)
+    }
+
+    /// Activations in the retry buffer now, waiting for the store to work again.
+    pub fn buffered(&self) -> u64 {
+        self.stats.buffered.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store is failing now: the last write attempt failed with a transient error
+    /// (from the [`ErrorCallback`] of an outage until its [`ResumeCallback`]).
+    pub fn failing(&self) -> bool {
+        self.stats.failing.load(Ordering::Relaxed)
     }
 
     fn stop(&mut self) {
@@ -199,54 +344,244 @@ impl Drop for Writer {
     }
 }
 
-/// The writer thread: take one message (blocking), then whatever else is queued up to
-/// [`MAX_BATCH`] or the next flush request, write it as one transaction, acknowledge flushes.
-fn run(
-    store: &dyn ClientStore,
-    receiver: &Receiver<Message>,
-    stats: &Stats,
-    on_error: &(dyn Fn(&StoreError) + Send),
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut acks: Vec<Ack> = Vec::new();
-    while let Ok(first) = receiver.recv() {
-        let mut ack = None;
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Record(a, done) => {
-                    batch.push(a);
-                    acks.extend(done);
+/// An outage: writes have failed since `started`.
+struct Outage {
+    started: Instant,
+    failed_attempts: u64,
+    overflow_before: u64,
+}
+
+/// The writer thread's state.
+struct Worker<'a> {
+    store: &'a dyn ClientStore,
+    stats: &'a Stats,
+    options: WriterOptions,
+    /// Activations whose write failed transiently, oldest first (their acks already called).
+    buffer: VecDeque<Activation>,
+    outage: Option<Outage>,
+    /// Wait after the latest failure.
+    backoff: Duration,
+    /// When the buffer may be written next.
+    next_attempt: Instant,
+}
+
+impl Worker<'_> {
+    /// Take one message (blocking, or until the next retry is due), then whatever else is
+    /// queued up to [`MAX_BATCH`] or the next flush request; retry the buffer when due; write
+    /// the batch (or buffer it while the store fails); acknowledge the flush.
+    fn run(mut self, receiver: &Receiver<Message>) {
+        // The activations taken from the queue and, at the same index, their acks.
+        let mut batch: Vec<Activation> = Vec::with_capacity(MAX_BATCH);
+        let mut acks: Vec<Option<Ack>> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let first = if self.buffer.is_empty() {
+                match receiver.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
                 }
-                Message::Flush(sender) => {
-                    ack = Some(sender);
-                    break;
-                }
-            }
-            if batch.len() < MAX_BATCH {
-                next = receiver.try_recv().ok();
-            }
-        }
-        if !batch.is_empty() {
-            let n = batch.len() as u64;
-            let ok = match store.record_batch(&batch) {
-                Ok(()) => {
-                    stats.written.fetch_add(n, Ordering::Relaxed);
-                    true
-                }
-                Err(e) => {
-                    on_error(&e);
-                    stats.errors.fetch_add(n, Ordering::Relaxed);
-                    false
+            } else {
+                let wait = self.next_attempt.saturating_duration_since(Instant::now());
+                match receiver.recv_timeout(wait) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             };
-            batch.clear();
-            for done in acks.drain(..) {
+            let mut flush = None;
+            let mut next = first;
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Record(a, done) => {
+                        batch.push(a);
+                        acks.push(done);
+                    }
+                    Message::Flush(sender) => {
+                        flush = Some(sender);
+                        break;
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            let forced = flush.is_some();
+            if self.outage.is_none() || forced || Instant::now() >= self.next_attempt {
+                let limit = if forced { usize::MAX } else { DRAIN_BATCHES };
+                if self.drain(limit) {
+                    self.write(&mut batch, &mut acks);
+                }
+            }
+            // Not written (store failing, or the buffer not drained yet): after the buffer.
+            for (a, done) in batch.drain(..).zip(acks.drain(..)) {
+                self.push(a);
+                if let Some(done) = done {
+                    done(false);
+                }
+            }
+            self.stats
+                .buffered
+                .store(self.buffer.len() as u64, Ordering::Relaxed);
+            if let Some(flush) = flush {
+                let _ = flush.send(());
+            }
+        }
+        // The queue is closed: one last attempt, then what is left is lost.
+        self.drain(usize::MAX);
+        self.stats
+            .errors
+            .fetch_add(self.buffer.len() as u64, Ordering::Relaxed);
+        self.buffer.clear();
+        self.stats.buffered.store(0, Ordering::Relaxed);
+    }
+
+    /// Writes the buffer, oldest first, in batches of [`MAX_BATCH`], at most `limit` of them.
+    /// Returns whether the buffer is empty (and the store working) afterwards.
+    fn drain(&mut self, limit: usize) -> bool {
+        let mut batches = 0;
+        while !self.buffer.is_empty() {
+            if batches == limit {
+                // More next round, after taking new activations (they queue behind).
+                self.next_attempt = Instant::now();
+                return false;
+            }
+            batches += 1;
+            let n = self.buffer.len().min(MAX_BATCH);
+            let result = self.store.record_batch(&self.buffer.make_contiguous()[..n]);
+            match result {
+                Ok(()) => {
+                    self.buffer.drain(..n);
+                    self.succeeded(n);
+                }
+                Err(e) if e.is_transient() => {
+                    self.failed(&e);
+                    return false;
+                }
+                Err(e) => {
+                    let chunk: Vec<Activation> = self.buffer.drain(..n).collect();
+                    let no_acks = (0..n).map(|_| None).collect();
+                    let left = self.salvage(chunk, no_acks, &e);
+                    if !left.is_empty() {
+                        for a in left.into_iter().rev() {
+                            self.buffer.push_front(a);
+                        }
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Writes a new batch (the buffer is empty) and calls its acks, emptying both vectors;
+    /// on a transient failure the batch goes to the buffer.
+    fn write(&mut self, batch: &mut Vec<Activation>, acks: &mut Vec<Option<Ack>>) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.store.record_batch(batch) {
+            Ok(()) => {
+                self.succeeded(batch.len());
+                batch.clear();
+                for done in acks.drain(..).flatten() {
+                    done(true);
+                }
+            }
+            Err(e) if e.is_transient() => {
+                self.failed(&e);
+                // The caller buffers the batch and calls its acks with `false`.
+            }
+            Err(e) => {
+                let left = self.salvage(std::mem::take(batch), std::mem::take(acks), &e);
+                for a in left {
+                    self.push(a);
+                }
+            }
+        }
+    }
+
+    /// After `batch` failed with the permanent error `e` (reported here): writes its
+    /// activations one at a time, so that only those the store refuses are lost. Returns
+    /// those not attempted because the store started failing transiently meanwhile (their
+    /// acks called with `false`), in order.
+    fn salvage(
+        &mut self,
+        batch: Vec<Activation>,
+        acks: Vec<Option<Ack>>,
+        e: &StoreError,
+    ) -> Vec<Activation> {
+        (self.options.on_error)(e);
+        let mut left = Vec::new();
+        for (a, done) in batch.into_iter().zip(acks) {
+            let ok = if self.outage.is_some() {
+                left.push(a);
+                false
+            } else {
+                match self.store.record(&a) {
+                    Ok(()) => {
+                        self.succeeded(1);
+                        true
+                    }
+                    Err(e) if e.is_transient() => {
+                        self.failed(&e);
+                        left.push(a);
+                        false
+                    }
+                    Err(_) => {
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        false
+                    }
+                }
+            };
+            if let Some(done) = done {
                 done(ok);
             }
         }
-        if let Some(ack) = ack {
-            let _ = ack.send(());
+        left
+    }
+
+    /// Adds `a` to the retry buffer, or drops and counts it when the buffer is full.
+    fn push(&mut self, a: Activation) {
+        if self.buffer.len() < self.options.buffer_capacity {
+            self.buffer.push_back(a);
+        } else {
+            self.stats.overflow.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn succeeded(&mut self, n: usize) {
+        self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+        self.backoff = Duration::ZERO;
+        if let Some(outage) = self.outage.take() {
+            self.stats.failing.store(false, Ordering::Relaxed);
+            if let Some(on_resume) = &self.options.on_resume {
+                on_resume(&Resumed {
+                    outage: outage.started.elapsed(),
+                    failed_attempts: outage.failed_attempts,
+                    buffered: self.buffer.len() as u64,
+                    overflow: self.stats.overflow.load(Ordering::Relaxed) - outage.overflow_before,
+                });
+            }
+        }
+    }
+
+    fn failed(&mut self, e: &StoreError) {
+        match &mut self.outage {
+            Some(outage) => outage.failed_attempts += 1,
+            None => {
+                self.outage = Some(Outage {
+                    started: Instant::now(),
+                    failed_attempts: 1,
+                    overflow_before: self.stats.overflow.load(Ordering::Relaxed),
+                });
+                self.stats.failing.store(true, Ordering::Relaxed);
+                (self.options.on_error)(e);
+            }
+        }
+        self.backoff = if self.backoff.is_zero() {
+            self.options.retry_initial
+        } else {
+            (self.backoff * 2).min(self.options.retry_max)
+        };
+        self.next_attempt = Instant::now() + self.backoff;
     }
 }

@@ -1,4 +1,6 @@
-//! Behaviour every `ClientStore` backend must have, written once and run for SQLite and memory.
+//! Behaviour every `ClientStore` backend must have, written once and run for memory, SQLite
+//! and PostgreSQL (the latter when `RKMS_TEST_POSTGRES` names a database: see
+//! `scripts/with-postgres.sh`; skipped otherwise).
 
 mod common;
 
@@ -423,7 +425,7 @@ fn history_is_kept_per_request(store: &dyn ClientStore) {
     store.probe_writable().unwrap();
 }
 
-macro_rules! for_both_backends {
+macro_rules! for_every_backend {
     ($($name:ident),* $(,)?) => {
         mod memory {
             $(#[test]
@@ -439,10 +441,20 @@ macro_rules! for_both_backends {
                 super::$name(&store);
             })*
         }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                let Some(schema) = super::common::PgSchema::new(stringify!($name)) else {
+                    return;
+                };
+                let store = rkms_store::PgStore::open(schema.url()).unwrap();
+                super::$name(&store);
+            })*
+        }
     };
 }
 
-for_both_backends!(
+for_every_backend!(
     upsert_semantics,
     one_record_per_cmid_and_application,
     extreme_values_round_trip,

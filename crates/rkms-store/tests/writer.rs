@@ -5,11 +5,12 @@ mod common;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{activation, id, TempDir};
 use rkms_store::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, MemoryStore,
-    SqliteStore, StoreError, Writer,
+    SqliteStore, StoreError, Writer, WriterOptions,
 };
 use uuid::Uuid;
 
@@ -228,6 +229,38 @@ fn write_errors_are_reported_and_counted() {
 }
 
 #[test]
+fn a_refused_activation_does_not_take_its_batch_down() {
+    let store = gated();
+    let reported = Arc::new(Mutex::new(0));
+    let on_error = {
+        let reported = reported.clone();
+        Box::new(move |_: &StoreError| *reported.lock().unwrap() += 1)
+    };
+    let writer = Writer::new(store.clone(), on_error);
+    {
+        let _closed = store.gate.lock().unwrap();
+        assert!(writer.submit(activation(id(100), id(0xa), 0)));
+        while store.entered.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        // These three queue up behind the gate and are written as one batch.
+        assert!(writer.submit(activation(id(1), id(0xa), 0)));
+        assert!(writer.submit(Activation {
+            workstation: "BAD".into(),
+            ..activation(id(2), id(0xa), 0)
+        }));
+        assert!(writer.submit(activation(id(3), id(0xa), 0)));
+    }
+    writer.flush();
+    assert_eq!((writer.written(), writer.errors()), (3, 1));
+    assert_eq!(store.count().unwrap(), 3);
+    assert_eq!(*reported.lock().unwrap(), 1);
+    // A permanent error is not an outage: nothing buffered.
+    assert_eq!((writer.buffered(), writer.failing()), (0, false));
+    writer.shutdown();
+}
+
+#[test]
 fn flush_on_idle_writer_returns() {
     let writer = Writer::new(Arc::new(MemoryStore::new()), no_errors());
     writer.flush();
@@ -279,4 +312,281 @@ fn inline_writer_writes_at_once_and_acks() {
     assert_eq!(rx.try_recv(), Ok(true));
     assert_eq!(writer.written(), 2);
     writer.flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outages: the retry buffer
+
+/// A store whose writes fail with a transient error (database unreachable) while `down` is
+/// set, counting every write attempt.
+struct FlakyStore {
+    inner: MemoryStore,
+    down: std::sync::atomic::AtomicBool,
+    attempts: AtomicUsize,
+}
+
+impl FlakyStore {
+    fn new(down: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryStore::new(),
+            down: std::sync::atomic::AtomicBool::new(down),
+            attempts: AtomicUsize::new(0),
+        })
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+}
+
+impl ClientStore for FlakyStore {
+    fn record(&self, a: &Activation) -> Result<(), StoreError> {
+        self.record_batch(std::slice::from_ref(a))
+    }
+    fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                target: "postgres://test@db:5432/rkms".into(),
+                message: "connection refused".into(),
+            });
+        }
+        self.inner.record_batch(batch)
+    }
+    fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
+        self.inner.distinct_clients_since(kms_id, since)
+    }
+    fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
+        self.inner.list(filter)
+    }
+    fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
+        self.inner.prune_older_than(cutoff)
+    }
+    fn count(&self) -> Result<u64, StoreError> {
+        self.inner.count()
+    }
+    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.inner.history(cmid, limit)
+    }
+    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.inner.recent_activations(limit)
+    }
+    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
+        self.inner.activations_since(since)
+    }
+    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
+        self.inner.daily_counts(since)
+    }
+    fn probe_writable(&self) -> Result<(), StoreError> {
+        self.inner.probe_writable()
+    }
+}
+
+/// What the callbacks were told.
+#[derive(Default)]
+struct Told {
+    errors: Mutex<Vec<String>>,
+    resumed: Mutex<Vec<rkms_store::Resumed>>,
+}
+
+fn options(told: &Arc<Told>, buffer: usize, initial_ms: u64, max_ms: u64) -> WriterOptions {
+    WriterOptions {
+        buffer_capacity: buffer,
+        retry_initial: Duration::from_millis(initial_ms),
+        retry_max: Duration::from_millis(max_ms),
+        on_error: {
+            let told = told.clone();
+            Box::new(move |e| told.errors.lock().unwrap().push(e.to_string()))
+        },
+        on_resume: Some({
+            let told = told.clone();
+            Box::new(move |r| told.resumed.lock().unwrap().push(*r))
+        }),
+        ..WriterOptions::default()
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_outage_loses_nothing_the_buffer_holds() {
+    let store = FlakyStore::new(true);
+    let told = Arc::new(Told::default());
+    let writer = Writer::with_options(store.clone(), options(&told, 10_000, 10, 50));
+    let (acked_true, acked_false) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let submit = |n: u128| {
+        let (t, f) = (acked_true.clone(), acked_false.clone());
+        let ack = Box::new(move |ok: bool| {
+            if ok { &t } else { &f }.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(writer.submit_with_ack(activation(id(n), id(0xa), n as i64), ack));
+    };
+    for n in 0..1_000 {
+        submit(n);
+    }
+    let started = Instant::now();
+    writer.flush();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "flush waited for the outage"
+    );
+    assert_eq!(writer.buffered(), 1_000);
+    assert!(writer.failing());
+    assert_eq!(
+        (writer.written(), writer.errors(), writer.overflow()),
+        (0, 0, 0)
+    );
+    // Every ack was called, at once, with false: the server answers anyway.
+    assert_eq!(
+        (
+            acked_true.load(Ordering::SeqCst),
+            acked_false.load(Ordering::SeqCst)
+        ),
+        (0, 1_000)
+    );
+    for n in 1_000..1_500 {
+        submit(n);
+    }
+    writer.flush();
+    assert_eq!(writer.buffered(), 1_500);
+    assert_eq!(store.count().unwrap(), 0);
+    // One report for the whole outage, however many retries.
+    assert_eq!(told.errors.lock().unwrap().len(), 1);
+    assert!(told.errors.lock().unwrap()[0].contains("unreachable"));
+    assert!(told.resumed.lock().unwrap().is_empty());
+
+    // The database comes back: the retry timer writes the buffer without a flush.
+    store.set_down(false);
+    wait_until("the buffer is written", || writer.buffered() == 0);
+    writer.flush();
+    assert!(!writer.failing());
+    assert_eq!(writer.written(), 1_500);
+    assert_eq!(store.count().unwrap(), 1_500);
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 1_500);
+    assert_eq!(told.errors.lock().unwrap().len(), 1);
+    let resumed = told.resumed.lock().unwrap().clone();
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert!(resumed[0].failed_attempts >= 2, "{resumed:?}");
+    assert_eq!(resumed[0].overflow, 0);
+
+    // Writes go straight through again, acknowledged.
+    submit(2_000);
+    writer.flush();
+    assert_eq!(acked_true.load(Ordering::SeqCst), 1);
+    assert_eq!(store.count().unwrap(), 1_501);
+
+    // A second outage is a second report.
+    store.set_down(true);
+    submit(2_001);
+    writer.flush();
+    assert_eq!(told.errors.lock().unwrap().len(), 2);
+    store.set_down(false);
+    writer.flush();
+    assert_eq!(writer.buffered(), 0);
+    assert_eq!(told.resumed.lock().unwrap().len(), 2);
+    assert_eq!(store.count().unwrap(), 1_502);
+    assert_eq!(writer.errors(), 0);
+    writer.shutdown();
+}
+
+#[test]
+fn buffer_overflow_is_dropped_and_counted() {
+    let store = FlakyStore::new(true);
+    let told = Arc::new(Told::default());
+    let writer = Writer::with_options(store.clone(), options(&told, 100, 10_000, 10_000));
+    for n in 0..250 {
+        assert!(writer.submit(activation(id(n), id(0xa), n as i64)));
+    }
+    writer.flush();
+    assert_eq!((writer.buffered(), writer.overflow()), (100, 150));
+    store.set_down(false);
+    writer.flush();
+    assert_eq!((writer.buffered(), writer.written()), (0, 100));
+    // The oldest were kept.
+    assert_eq!(store.count().unwrap(), 100);
+    assert_eq!(
+        store
+            .list(&ClientFilter {
+                cmid: Some(id(99)),
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(told.resumed.lock().unwrap()[0].overflow, 150);
+    assert_eq!(writer.overflow(), 150);
+    writer.shutdown();
+}
+
+#[test]
+fn retries_back_off_and_each_flush_tries_once() {
+    let store = FlakyStore::new(true);
+    let told = Arc::new(Told::default());
+    let writer = Writer::with_options(store.clone(), options(&told, 1_000, 50, 200));
+    assert!(writer.submit(activation(id(1), id(0xa), 0)));
+    std::thread::sleep(Duration::from_millis(1_000));
+    // First write, then retries after 50, 100, 200, 200 … ms: about 7 in a second.
+    let attempts = store.attempts();
+    assert!(
+        (3..=10).contains(&attempts),
+        "{attempts} attempts in a second"
+    );
+    drop(writer);
+
+    // With a long backoff, only flushes retry: one attempt each.
+    let store = FlakyStore::new(true);
+    let writer = Writer::with_options(store.clone(), options(&told, 1_000, 60_000, 60_000));
+    assert!(writer.submit(activation(id(1), id(0xa), 0)));
+    writer.flush();
+    assert_eq!(store.attempts(), 1);
+    // New activations while failing are buffered without an attempt of their own.
+    for n in 2..10 {
+        assert!(writer.submit(activation(id(n), id(0xa), 0)));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(store.attempts(), 1);
+    writer.flush();
+    assert_eq!(store.attempts(), 2);
+    writer.flush();
+    assert_eq!(store.attempts(), 3);
+    assert_eq!(writer.buffered(), 9);
+}
+
+#[test]
+fn shutdown_makes_one_last_attempt() {
+    // The store is back by shutdown: the buffer is written.
+    let store = FlakyStore::new(true);
+    let told = Arc::new(Told::default());
+    let writer = Writer::with_options(store.clone(), options(&told, 1_000, 60_000, 60_000));
+    for n in 0..10 {
+        assert!(writer.submit(activation(id(n), id(0xa), 0)));
+    }
+    writer.flush();
+    assert_eq!(writer.buffered(), 10);
+    store.set_down(false);
+    writer.shutdown();
+    assert_eq!(store.count().unwrap(), 10);
+
+    // Still down: one last attempt, then the buffer is given up.
+    let store = FlakyStore::new(true);
+    let writer = Writer::with_options(store.clone(), options(&told, 1_000, 60_000, 60_000));
+    for n in 0..10 {
+        assert!(writer.submit(activation(id(n), id(0xa), 0)));
+    }
+    writer.flush();
+    let before = store.attempts();
+    writer.shutdown();
+    assert_eq!(store.attempts(), before + 1, "one last attempt");
+    assert_eq!(store.count().unwrap(), 0);
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rkms_store::Activation;
+use rkms_store::{Activation, ClientFilter, ClientStore};
 use uuid::Uuid;
 
 /// A fresh directory under the system temp dir, removed (with its contents) on drop.
@@ -80,5 +80,156 @@ pub fn activation(cmid: Uuid, kms: Uuid, time: i64) -> Activation {
         address: "192.0.2.10:50000".into(),
         epid: "06401-00206-551-000000-03-1033-9200.0000-3652017".into(),
         hresult: 0,
+    }
+}
+
+/// What the PostgreSQL tests print (once per test binary, past the output capture) when
+/// `RKMS_TEST_POSTGRES` is not set.
+pub const PG_SKIPPED: &str = "RKMS_TEST_POSTGRES not set: PostgreSQL tests skipped";
+
+/// The PostgreSQL database the tests may use (`RKMS_TEST_POSTGRES`, a connection URL to a
+/// database in which they create schemas), or `None` after saying the tests are skipped.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("RKMS_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                // Straight to stderr: the test harness captures only print!/eprintln!.
+                let _ = writeln!(std::io::stderr(), "{PG_SKIPPED}");
+            });
+            None
+        }
+    }
+}
+
+/// `url` with `search_path` set to `schema` through the `options` parameter.
+pub fn with_search_path(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// A fresh schema in the `RKMS_TEST_POSTGRES` database, dropped (with its tables) on drop, so
+/// that every test has an empty database of its own.
+pub struct PgSchema {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    /// Creates `t_<label>_<pid>_<n>_<nanos>`; `None` when `RKMS_TEST_POSTGRES` is not set.
+    pub fn new(label: &str) -> Option<Self> {
+        let base = postgres_url()?;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(30)
+            .collect();
+        let name = format!(
+            "t_{label}_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to RKMS_TEST_POSTGRES: {e:?}"));
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .unwrap();
+        let url = with_search_path(&base, &name);
+        Some(Self { base, name, url })
+    }
+
+    /// The connection URL whose tables live in this schema.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The database's URL without the schema (for other connections: administration).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// A plain connection working in this schema.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// A store with some of everything: repeated, out-of-order, refused and Office requests,
+/// several KMS IDs, same-second ties, unusual text.
+pub fn fill(store: &dyn ClientStore) {
+    let day = 1_799_971_200;
+    for n in 0..300u128 {
+        let kms = id(0xa + n % 3);
+        store
+            .record(&activation(id(n), kms, day + (n as i64 % 50) * 60))
+            .unwrap();
+    }
+    let mut batch = Vec::new();
+    for n in 0..100u128 {
+        batch.push(Activation {
+            application_id: office_app(),
+            workstation: format!("ОФИС-{n} 🖥"),
+            is_vm: n % 2 == 0,
+            hresult: if n % 7 == 0 { 0xC004_F038 } else { 0 },
+            ..activation(id(n), id(0xd), day + 86_400 + n as i64 / 10)
+        });
+        // Out of order: earlier than what the record holds.
+        batch.push(Activation {
+            workstation: "EARLIER".into(),
+            ..activation(id(n), id(0xa + n % 3), day - 100)
+        });
+    }
+    store.record_batch(&batch).unwrap();
+}
+
+pub fn assert_same(a: &dyn ClientStore, b: &dyn ClientStore) {
+    assert_eq!(
+        a.list(&ClientFilter::default()).unwrap(),
+        b.list(&ClientFilter::default()).unwrap()
+    );
+    assert_eq!(
+        a.recent_activations(u64::MAX).unwrap(),
+        b.recent_activations(u64::MAX).unwrap()
+    );
+    assert_eq!(
+        a.daily_counts(i64::MIN).unwrap(),
+        b.daily_counts(i64::MIN).unwrap()
+    );
+    assert_eq!(
+        a.client_counts_since(i64::MIN).unwrap(),
+        b.client_counts_since(i64::MIN).unwrap()
+    );
+    for n in [0u128, 7, 99, 250] {
+        assert_eq!(
+            a.history(&id(n), 100).unwrap(),
+            b.history(&id(n), 100).unwrap()
+        );
     }
 }

@@ -1,0 +1,989 @@
+//! [`PgStore`]: the client store in a PostgreSQL database, shared by any number of rkms hosts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use postgres::config::SslMode;
+use postgres::types::ToSql;
+use postgres::{Client, Config, NoTls, Row, Statement};
+use uuid::Uuid;
+
+use crate::pg_schema::{MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE};
+use crate::schema::SCHEMA_VERSION;
+use crate::{
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, StoreError,
+};
+
+/// How long connecting may take when the connection string sets no `connect_timeout`.
+pub const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP keep-alive idle time and user timeout when the connection string sets none: a
+/// connection to a vanished server fails within about this long instead of hanging.
+pub const PG_TCP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The record columns every query reads, in the order [`decode`] expects.
+const COLUMNS: &str = "cmid, application_id, sku_id, kms_id, workstation, license_status, \
+     grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, last_epid, \
+     last_hresult";
+
+/// The history columns every event query reads, in the order [`decode_event`] expects.
+const EVENT_COLUMNS: &str = "time, cmid, application_id, sku_id, kms_id, workstation, \
+     license_status, protocol, address, hresult";
+
+/// Appends events given as arrays (one element per event), keeping their order in `id`.
+const INSERT_EVENTS: &str = "INSERT INTO activations (time, cmid, application_id, sku_id, kms_id, \
+         workstation, license_status, protocol, address, hresult)
+     SELECT t, c, a, s, k, w, l, p, ad, h
+     FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], \
+                 $7::bigint[], $8::text[], $9::text[], $10::bigint[])
+          WITH ORDINALITY AS e(t, c, a, s, k, w, l, p, ad, h, ord)
+     ORDER BY ord";
+
+/// Folds whole records (given as arrays, at most one per key) into the table, like
+/// [`ClientRecord::absorb`]: the upsert behind both `record_batch` (a batch is first folded
+/// into one record per key) and `import`.
+const UPSERT_RECORDS: &str = "INSERT INTO clients AS c (cmid, application_id, sku_id, kms_id, \
+         workstation, license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, \
+         requests, last_address, last_epid, last_hresult)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], \
+                          $6::bigint[], $7::bigint[], $8::boolean[], $9::text[], $10::bigint[], \
+                          $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[])
+     ON CONFLICT (cmid, application_id) DO UPDATE SET
+         requests       = c.requests + excluded.requests,
+         first_seen     = LEAST(c.first_seen, excluded.first_seen),
+         sku_id         = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.sku_id ELSE c.sku_id END,
+         kms_id         = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.kms_id ELSE c.kms_id END,
+         workstation    = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.workstation ELSE c.workstation END,
+         license_status = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.license_status ELSE c.license_status END,
+         grace_minutes  = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.grace_minutes ELSE c.grace_minutes END,
+         is_vm          = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.is_vm ELSE c.is_vm END,
+         protocol       = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.protocol ELSE c.protocol END,
+         last_address   = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.last_address ELSE c.last_address END,
+         last_epid      = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.last_epid ELSE c.last_epid END,
+         last_hresult   = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.last_hresult ELSE c.last_hresult END,
+         last_seen      = GREATEST(c.last_seen, excluded.last_seen)";
+
+/// Which of the store's two connections an operation uses: writes never queue behind a slow
+/// dashboard read, and the other way round.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Write = 0,
+    Read = 1,
+}
+
+/// One open connection and the statements prepared on it.
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    /// The statement for `sql`, prepared once per connection.
+    fn prepare(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+/// Why an operation on a connection failed: the driver's error, or the store's own (a row
+/// that does not decode, a refused schema).
+enum Failure {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(e: postgres::Error) -> Self {
+        Self::Pg(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+type PgResult<T> = Result<T, Failure>;
+
+/// The client store in a PostgreSQL database, which any number of rkms hosts may share.
+///
+/// Open it with a connection string, `postgres://user:password@host:port/database` (also
+/// `postgresql://…`, or libpq's `key=value` form), with libpq's parameters, e.g.
+/// `?options=-csearch_path%3Drkms` to keep the tables in schema `rkms`, or
+/// `connect_timeout=5`. Connections are plain TCP or a Unix socket (`host=/run/postgresql`):
+/// TLS is not supported (`sslmode=require` fails). The schema is migrated at open exactly once
+/// however many hosts start together (see [`crate::pg_schema`]).
+///
+/// The store holds two connections (one for writes, one for reads), made when first needed. A
+/// call whose connection has been lost (server restarted, backend terminated) reconnects and
+/// runs once more; when the server cannot be reached, the call fails with
+/// [`StoreError::Unavailable`] and the next one tries to connect again. A write whose
+/// connection broke while it committed may therefore, rarely, be applied twice (its request
+/// counted twice).
+///
+/// The calls block; they may be made from inside a Tokio runtime (they then run on a
+/// short-lived thread of their own, since the driver runs a runtime of its own).
+pub struct PgStore {
+    config: Config,
+    target: String,
+    read_only: bool,
+    conns: [Mutex<Option<Conn>>; 2],
+    version: u32,
+    migrated_from: u32,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .field("read_only", &self.read_only)
+            .field("version", &self.version)
+            .field("migrated_from", &self.migrated_from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database `url` names and migrates its schema to [`SCHEMA_VERSION`]
+    /// (creating the tables in an empty database).
+    ///
+    /// A connection string that does not parse gives [`StoreError::Open`]; a server that
+    /// cannot be reached (or refuses the login) [`StoreError::Unavailable`]; a newer schema
+    /// [`StoreError::TooNew`]; a schema holding other tables but no rkms version
+    /// [`StoreError::Open`]. Error messages name the database without the password.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut store = Self::new(url, false)?;
+        let target = store.target.clone();
+        let migrated_from = store.run(Slot::Write, &|conn| migrate(conn, &target))?;
+        store.version = SCHEMA_VERSION;
+        store.migrated_from = migrated_from;
+        Ok(store)
+    }
+
+    /// Connects for reading only (reporting tools): nothing is created or migrated, and every
+    /// transaction is read-only, so writes fail with [`StoreError::Postgres`]. An older schema
+    /// gives [`StoreError::NeedsMigration`], a newer one [`StoreError::TooNew`].
+    pub fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let mut store = Self::new(url, true)?;
+        let target = store.target.clone();
+        let found = store.run(Slot::Read, &|conn| {
+            let found = read_version(&mut conn.client, &target)?;
+            Ok(found)
+        })?;
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: PathBuf::from(&store.target),
+                found,
+                required: SCHEMA_VERSION,
+            });
+        }
+        store.version = found;
+        store.migrated_from = found;
+        Ok(store)
+    }
+
+    fn new(url: &str, read_only: bool) -> Result<Self, StoreError> {
+        let mut config = Config::from_str(url).map_err(|e| StoreError::Open {
+            path: PathBuf::from(redact_url(url)),
+            message: format!("invalid PostgreSQL connection string: {}", pg_message(&e)),
+        })?;
+        if matches!(config.get_ssl_mode(), SslMode::Require) {
+            return Err(StoreError::Open {
+                path: PathBuf::from(describe(&config)),
+                message: "TLS connections are not supported: remove sslmode=require (keep the \
+                          database on a trusted network, or tunnel the connection)"
+                    .into(),
+            });
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(PG_CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(PG_TCP_TIMEOUT);
+        }
+        if !url.contains("keepalives_idle") {
+            config.keepalives_idle(PG_TCP_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("rkms");
+        }
+        Ok(Self {
+            target: describe(&config),
+            config,
+            read_only,
+            conns: [Mutex::new(None), Mutex::new(None)],
+            version: 0,
+            migrated_from: 0,
+        })
+    }
+
+    /// The schema version of the database (always [`SCHEMA_VERSION`] once opened read-write).
+    pub fn schema_version(&self) -> u32 {
+        self.version
+    }
+
+    /// The schema version the database had before this open migrated it (0 for an empty
+    /// database; equal to [`Self::schema_version`] when nothing was migrated, e.g. because
+    /// another host did it first).
+    pub fn migrated_from(&self) -> u32 {
+        self.migrated_from
+    }
+
+    /// The database, as `postgres://user@host:port/database` (without the password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn slot(&self, slot: Slot) -> MutexGuard<'_, Option<Conn>> {
+        // A panic while holding the lock leaves at worst a broken connection, which the next
+        // call notices and replaces.
+        self.conns[slot as usize]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn connect(&self) -> Result<Conn, StoreError> {
+        let mut client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| self.unavailable(&e))?;
+        if self.read_only {
+            client
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(|e| self.unavailable(&e))?;
+        }
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn unavailable(&self, e: &postgres::Error) -> StoreError {
+        StoreError::Unavailable {
+            target: self.target.clone(),
+            message: pg_message(e),
+        }
+    }
+
+    /// Runs `op` on connection `slot`, connecting first if there is none (or it was closed).
+    /// When the connection turns out to be lost, it is dropped and, if it was not just made,
+    /// `op` runs once more on a new one.
+    fn run<R: Send>(
+        &self,
+        slot: Slot,
+        op: &(dyn Fn(&mut Conn) -> PgResult<R> + Sync),
+    ) -> Result<R, StoreError> {
+        off_runtime(|| {
+            let mut guard = self.slot(slot);
+            loop {
+                let fresh = match guard.as_ref() {
+                    Some(conn) if !conn.client.is_closed() => false,
+                    _ => {
+                        *guard = None;
+                        *guard = Some(self.connect()?);
+                        true
+                    }
+                };
+                let conn = guard.as_mut().expect("connected above");
+                match op(conn) {
+                    Ok(r) => return Ok(r),
+                    Err(Failure::Store(e)) => return Err(e),
+                    Err(Failure::Pg(e)) => {
+                        if !connection_lost(&e, &conn.client) {
+                            // Prepared statements may be what broke (tables recreated under
+                            // them): prepare them again next time.
+                            conn.statements.clear();
+                            return Err(statement_error(&e));
+                        }
+                        *guard = None;
+                        if fresh {
+                            return Err(self.unavailable(&e));
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// History events matching `condition` (a `WHERE` clause over `$1`… or empty), newest
+    /// first, at most `limit`.
+    fn events(
+        &self,
+        condition: &str,
+        args: &[&(dyn ToSql + Sync)],
+        limit: u64,
+    ) -> Result<Vec<ActivationEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM activations {condition} \
+             ORDER BY time DESC, id DESC LIMIT ${}",
+            args.len() + 1
+        );
+        let limit = saturating_i64(limit);
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let mut params = args.to_vec();
+            params.push(&limit);
+            let rows = conn.client.query(&stmt, &params)?;
+            rows.iter().map(decode_event).collect()
+        })
+    }
+
+    fn count_query(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(sql)?;
+            let n: i64 = conn.client.query_one(&stmt, args)?.try_get(0)?;
+            Ok(non_negative(n, "count")?)
+        })
+    }
+
+    /// Upserts `records` (at most one per key) and appends `events`, in one transaction.
+    fn write(
+        &self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        if records.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let records = RecordArrays::new(records);
+        let events = EventArrays::new(events);
+        self.run(Slot::Write, &|conn| {
+            let insert = conn.prepare(INSERT_EVENTS)?;
+            let upsert = conn.prepare(UPSERT_RECORDS)?;
+            let mut tx = conn.client.transaction()?;
+            if !events.time.is_empty() {
+                tx.execute(&insert, &events.params())?;
+            }
+            if !records.cmid.is_empty() {
+                tx.execute(&upsert, &records.params())?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a connection runs the driver's runtime, which must not happen on a thread
+        // driving another runtime.
+        let conns: Vec<Conn> = self
+            .conns
+            .iter_mut()
+            .filter_map(|m| m.get_mut().unwrap_or_else(PoisonError::into_inner).take())
+            .collect();
+        if !conns.is_empty() {
+            off_runtime(move || drop(conns));
+        }
+    }
+}
+
+impl ClientStore for PgStore {
+    fn record(&self, a: &Activation) -> Result<(), StoreError> {
+        self.record_batch(std::slice::from_ref(a))
+    }
+
+    fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
+        // One row per key (an upsert cannot touch a row twice), folded in order like
+        // successive upserts; keys in order, so that hosts lock rows in the same order.
+        let mut folded: BTreeMap<(Uuid, Uuid), ClientRecord> = BTreeMap::new();
+        for a in batch {
+            folded
+                .entry((a.cmid, a.application_id))
+                .and_modify(|r| r.merge(a))
+                .or_insert_with(|| ClientRecord::from_activation(a));
+        }
+        let records: Vec<ClientRecord> = folded.into_values().collect();
+        let events: Vec<ActivationEvent> =
+            batch.iter().map(ActivationEvent::from_activation).collect();
+        self.write(&records, &events)
+    }
+
+    fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
+        self.count_query(
+            "SELECT COUNT(DISTINCT cmid) FROM clients \
+             WHERE kms_id = $1 AND last_seen >= $2 AND last_hresult = 0",
+            &[kms_id, &since],
+        )
+    }
+
+    fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM clients WHERE true");
+        let mut uuids: Vec<Uuid> = Vec::new();
+        let uuid_conditions = [
+            ("kms_id", filter.kms_id),
+            ("sku_id", filter.sku_id),
+            ("application_id", filter.application_id),
+            ("cmid", filter.cmid),
+        ];
+        for (column, value) in uuid_conditions {
+            if let Some(id) = value {
+                uuids.push(id);
+                sql.push_str(&format!(" AND {column} = ${}", uuids.len()));
+            }
+        }
+        let mut n = uuids.len();
+        if filter.since.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND last_seen >= ${n}"));
+        }
+        sql.push_str(&format!(
+            " ORDER BY last_seen DESC, cmid, application_id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        ));
+        let since = filter.since;
+        let limit: Option<i64> = filter.limit.map(saturating_i64);
+        let offset: i64 = filter.offset.map_or(0, saturating_i64);
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let mut params: Vec<&(dyn ToSql + Sync)> =
+                uuids.iter().map(|u| u as &(dyn ToSql + Sync)).collect();
+            if let Some(since) = &since {
+                params.push(since);
+            }
+            params.push(&limit);
+            params.push(&offset);
+            let rows = conn.client.query(&stmt, &params)?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
+        self.run(Slot::Write, &|conn| {
+            let clients = conn.prepare("DELETE FROM clients WHERE last_seen < $1")?;
+            let events = conn.prepare("DELETE FROM activations WHERE time < $1")?;
+            let mut tx = conn.client.transaction()?;
+            let n = tx.execute(&clients, &[&cutoff])?;
+            tx.execute(&events, &[&cutoff])?;
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        self.count_query("SELECT COUNT(*) FROM clients", &[])
+    }
+
+    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.events("WHERE cmid = $1", &[cmid], limit)
+    }
+
+    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        self.events("", &[], limit)
+    }
+
+    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
+        self.count_query(
+            "SELECT COUNT(*) FROM activations WHERE time >= $1",
+            &[&since],
+        )
+    }
+
+    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
+        self.run(Slot::Read, &|conn| {
+            // The day is the Euclidean floor, like `day_start`, also for times before 1970.
+            let stmt = conn.prepare(
+                "SELECT time - ((time % 86400) + 86400) % 86400 AS day, application_id, kms_id, \
+                        hresult = 0 AS ok, COUNT(*) \
+                 FROM activations WHERE time >= $1 \
+                 GROUP BY day, application_id, kms_id, ok \
+                 ORDER BY day, application_id, kms_id, ok",
+            )?;
+            let rows = conn.client.query(&stmt, &[&since])?;
+            rows.iter()
+                .map(|row| {
+                    Ok(DailyCount {
+                        day: row.try_get(0)?,
+                        application_id: row.try_get(1)?,
+                        kms_id: row.try_get(2)?,
+                        succeeded: row.try_get(3)?,
+                        count: non_negative(row.try_get(4)?, "count")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn probe_writable(&self) -> Result<(), StoreError> {
+        self.run(Slot::Write, &|conn| {
+            let stmt = conn.prepare("DELETE FROM activations WHERE false")?;
+            let mut tx = conn.client.transaction()?;
+            // A write statement that changes nothing: fails in a read-only transaction, on a
+            // standby, or without the privilege.
+            tx.execute(&stmt, &[])?;
+            tx.rollback()?;
+            Ok(())
+        })
+    }
+
+    fn client_counts_since(&self, since: i64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(
+                "SELECT kms_id, COUNT(DISTINCT cmid) FROM clients \
+                 WHERE last_seen >= $1 AND last_hresult = 0 GROUP BY kms_id ORDER BY kms_id",
+            )?;
+            let rows = conn.client.query(&stmt, &[&since])?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, non_negative(row.try_get(1)?, "count")?)))
+                .collect()
+        })
+    }
+
+    fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM activations ORDER BY time, id LIMIT $1 OFFSET $2");
+        let (limit, offset) = (saturating_i64(limit), saturating_i64(offset));
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let rows = conn.client.query(&stmt, &[&limit, &offset])?;
+            rows.iter().map(decode_event).collect()
+        })
+    }
+
+    fn import(
+        &self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        // The upsert takes one row per key: fold duplicates first.
+        let mut folded: BTreeMap<(Uuid, Uuid), ClientRecord> = BTreeMap::new();
+        for r in records {
+            folded
+                .entry((r.cmid, r.application_id))
+                .and_modify(|stored| stored.absorb(r))
+                .or_insert_with(|| r.clone());
+        }
+        let records: Vec<ClientRecord> = folded.into_values().collect();
+        self.write(&records, events)
+    }
+}
+
+/// Records as one array per column, the parameters of [`UPSERT_RECORDS`].
+struct RecordArrays {
+    cmid: Vec<Uuid>,
+    application_id: Vec<Uuid>,
+    sku_id: Vec<Uuid>,
+    kms_id: Vec<Uuid>,
+    workstation: Vec<String>,
+    license_status: Vec<i64>,
+    grace_minutes: Vec<i64>,
+    is_vm: Vec<bool>,
+    protocol: Vec<String>,
+    first_seen: Vec<i64>,
+    last_seen: Vec<i64>,
+    requests: Vec<i64>,
+    last_address: Vec<String>,
+    last_epid: Vec<String>,
+    last_hresult: Vec<i64>,
+}
+
+impl RecordArrays {
+    fn new(records: &[ClientRecord]) -> Self {
+        Self {
+            cmid: records.iter().map(|r| r.cmid).collect(),
+            application_id: records.iter().map(|r| r.application_id).collect(),
+            sku_id: records.iter().map(|r| r.sku_id).collect(),
+            kms_id: records.iter().map(|r| r.kms_id).collect(),
+            workstation: records.iter().map(|r| text(&r.workstation)).collect(),
+            license_status: records
+                .iter()
+                .map(|r| i64::from(r.license_status))
+                .collect(),
+            grace_minutes: records.iter().map(|r| i64::from(r.grace_minutes)).collect(),
+            is_vm: records.iter().map(|r| r.is_vm).collect(),
+            protocol: records.iter().map(|r| text(&r.protocol)).collect(),
+            first_seen: records.iter().map(|r| r.first_seen).collect(),
+            last_seen: records.iter().map(|r| r.last_seen).collect(),
+            requests: records.iter().map(|r| saturating_i64(r.requests)).collect(),
+            last_address: records.iter().map(|r| text(&r.last_address)).collect(),
+            last_epid: records.iter().map(|r| text(&r.last_epid)).collect(),
+            last_hresult: records.iter().map(|r| i64::from(r.last_hresult)).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 15] {
+        [
+            &self.cmid,
+            &self.application_id,
+            &self.sku_id,
+            &self.kms_id,
+            &self.workstation,
+            &self.license_status,
+            &self.grace_minutes,
+            &self.is_vm,
+            &self.protocol,
+            &self.first_seen,
+            &self.last_seen,
+            &self.requests,
+            &self.last_address,
+            &self.last_epid,
+            &self.last_hresult,
+        ]
+    }
+}
+
+/// Events as one array per column, the parameters of [`INSERT_EVENTS`].
+struct EventArrays {
+    time: Vec<i64>,
+    cmid: Vec<Uuid>,
+    application_id: Vec<Uuid>,
+    sku_id: Vec<Uuid>,
+    kms_id: Vec<Uuid>,
+    workstation: Vec<String>,
+    license_status: Vec<i64>,
+    protocol: Vec<String>,
+    address: Vec<String>,
+    hresult: Vec<i64>,
+}
+
+impl EventArrays {
+    fn new(events: &[ActivationEvent]) -> Self {
+        Self {
+            time: events.iter().map(|e| e.time).collect(),
+            cmid: events.iter().map(|e| e.cmid).collect(),
+            application_id: events.iter().map(|e| e.application_id).collect(),
+            sku_id: events.iter().map(|e| e.sku_id).collect(),
+            kms_id: events.iter().map(|e| e.kms_id).collect(),
+            workstation: events.iter().map(|e| text(&e.workstation)).collect(),
+            license_status: events.iter().map(|e| i64::from(e.license_status)).collect(),
+            protocol: events.iter().map(|e| text(&e.protocol)).collect(),
+            address: events.iter().map(|e| text(&e.address)).collect(),
+            hresult: events.iter().map(|e| i64::from(e.hresult)).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 10] {
+        [
+            &self.time,
+            &self.cmid,
+            &self.application_id,
+            &self.sku_id,
+            &self.kms_id,
+            &self.workstation,
+            &self.license_status,
+            &self.protocol,
+            &self.address,
+            &self.hresult,
+        ]
+    }
+}
+
+/// PostgreSQL text cannot hold NUL: a client-sent name containing one is stored with U+FFFD in
+/// its place.
+fn text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Reads the schema version (0 when the version table does not exist), refusing versions
+/// newer than [`SCHEMA_VERSION`].
+fn read_version(client: &mut impl postgres::GenericClient, target: &str) -> PgResult<u32> {
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1)",
+            &[&VERSION_TABLE],
+        )?
+        .try_get(0)?;
+    if !exists {
+        return Ok(0);
+    }
+    let raw: Option<i32> = client
+        .query_one(&format!("SELECT max(version) FROM {VERSION_TABLE}"), &[])?
+        .try_get(0)?;
+    let raw = raw.unwrap_or(0);
+    let found = u32::try_from(raw).map_err(|_| StoreError::Open {
+        path: PathBuf::from(target),
+        message: format!("invalid schema version {raw} ({VERSION_TABLE})"),
+    })?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        }
+        .into());
+    }
+    Ok(found)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction holding the migration lock;
+/// returns the version it had.
+fn migrate(conn: &mut Conn, target: &str) -> PgResult<u32> {
+    let open_error = |message: String| StoreError::Open {
+        path: PathBuf::from(target),
+        message,
+    };
+    let mut tx = conn.client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    let schema: Option<String> = tx.query_one("SELECT current_schema()", &[])?.try_get(0)?;
+    if schema.is_none() {
+        let path: String = tx.query_one("SHOW search_path", &[])?.try_get(0)?;
+        return Err(open_error(format!(
+            "no schema to keep the tables in: search_path ({path}) names no existing schema"
+        ))
+        .into());
+    }
+    // Read inside the lock: another host may have migrated meanwhile.
+    let found = read_version(&mut tx, target)?;
+    if found == SCHEMA_VERSION {
+        tx.commit()?;
+        return Ok(found);
+    }
+    if found == 0 {
+        let tables: Vec<String> = tx
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() ORDER BY 1",
+                &[],
+            )?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if tables.iter().any(|t| t != VERSION_TABLE) {
+            return Err(open_error(format!(
+                "not an rkms client database (no {VERSION_TABLE} table, but schema {} holds \
+                 tables: {}); use an empty database or schema",
+                schema.unwrap_or_default(),
+                tables.join(", ")
+            ))
+            .into());
+        }
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+                 version     integer     PRIMARY KEY,
+                 description text        NOT NULL,
+                 applied_at  timestamptz NOT NULL DEFAULT now()
+             )"
+        ))?;
+    }
+    let insert = format!("INSERT INTO {VERSION_TABLE} (version, description) VALUES ($1, $2)");
+    for m in PG_MIGRATIONS.iter().filter(|m| m.version > found) {
+        let version = i32::try_from(m.version).expect("small version number");
+        tx.batch_execute(m.sql)
+            .and_then(|()| tx.execute(&insert, &[&version, &m.description]).map(drop))
+            .map_err(|e| StoreError::Migration {
+                path: PathBuf::from(target),
+                version: m.version,
+                message: pg_message(&e),
+            })?;
+    }
+    tx.commit().map_err(|e| StoreError::Migration {
+        path: PathBuf::from(target),
+        version: SCHEMA_VERSION,
+        message: pg_message(&e),
+    })?;
+    Ok(found)
+}
+
+/// Whether `e` means the connection is gone (rather than one statement failing).
+fn connection_lost(e: &postgres::Error, client: &Client) -> bool {
+    if e.is_closed() || client.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let code = code.code();
+        return code.starts_with("08") || code.starts_with("57P0");
+    }
+    // No server error: the socket failed (or the driver did, which a new connection cures too).
+    e.as_db_error().is_none()
+        && std::error::Error::source(e)
+            .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+}
+
+/// [`StoreError::Postgres`] for a statement the server refused.
+fn statement_error(e: &postgres::Error) -> StoreError {
+    StoreError::Postgres {
+        message: pg_message(e),
+        code: e.code().map(|c| c.code().to_string()),
+    }
+}
+
+/// The driver's error with its cause: the server's severity, message, detail and hint, or the
+/// I/O error.
+fn pg_message(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut m = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            m.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            m.push_str(&format!("; hint: {hint}"));
+        }
+        return m;
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// `postgres://user@host:port/database` for messages (the password left out).
+fn describe(config: &Config) -> String {
+    use postgres::config::Host;
+    let user = config.get_user().unwrap_or("");
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect();
+    let db = config.get_dbname().unwrap_or(user);
+    let at = if user.is_empty() { "" } else { "@" };
+    format!("postgres://{user}{at}{}/{db}", hosts.join(","))
+}
+
+/// The database `url` names, without the password: `postgres://user@host:port/db` (or `url`
+/// with the password masked when it does not parse).
+pub(crate) fn describe_url(url: &str) -> String {
+    match Config::from_str(url) {
+        Ok(config) => describe(&config),
+        Err(_) => redact_url(url),
+    }
+}
+
+/// `url` with any password replaced by `***` (for a connection string that does not parse).
+pub(crate) fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let start = scheme_end + 3;
+        let authority_end = out[start..].find('/').map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..authority_end].rfind('@') {
+            if let Some(colon) = out[start..start + at].find(':') {
+                out.replace_range(start + colon + 1..start + at, "***");
+            }
+        }
+    }
+    // Query or key=value `password=…`.
+    let mut result = String::new();
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("password=") {
+        result.push_str(&rest[..i + 9]);
+        result.push_str("***");
+        rest = &rest[i + 9..];
+        let end = rest.find(['&', ' ']).unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    result.push_str(rest);
+    result
+}
+
+/// Runs `f` here, or, when this thread is inside a Tokio runtime (where the driver's own
+/// runtime must not block), on a scoped thread of its own.
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Turns a row of [`EVENT_COLUMNS`] into a history event.
+fn decode_event(row: &Row) -> PgResult<ActivationEvent> {
+    Ok(ActivationEvent {
+        time: row.try_get(0)?,
+        cmid: row.try_get(1)?,
+        application_id: row.try_get(2)?,
+        sku_id: row.try_get(3)?,
+        kms_id: row.try_get(4)?,
+        workstation: row.try_get(5)?,
+        license_status: u32_at(row, 6, "license_status")?,
+        protocol: row.try_get(7)?,
+        address: row.try_get(8)?,
+        hresult: u32_at(row, 9, "hresult")?,
+    })
+}
+
+/// Turns a row of [`COLUMNS`] into a record.
+fn decode(row: &Row) -> PgResult<ClientRecord> {
+    Ok(ClientRecord {
+        cmid: row.try_get(0)?,
+        application_id: row.try_get(1)?,
+        sku_id: row.try_get(2)?,
+        kms_id: row.try_get(3)?,
+        workstation: row.try_get(4)?,
+        license_status: u32_at(row, 5, "license_status")?,
+        grace_minutes: u32_at(row, 6, "grace_minutes")?,
+        is_vm: row.try_get(7)?,
+        protocol: row.try_get(8)?,
+        first_seen: row.try_get(9)?,
+        last_seen: row.try_get(10)?,
+        requests: non_negative(row.try_get(11)?, "requests")?,
+        last_address: row.try_get(12)?,
+        last_epid: row.try_get(13)?,
+        last_hresult: u32_at(row, 14, "last_hresult")?,
+    })
+}
+
+fn u32_at(row: &Row, i: usize, name: &str) -> PgResult<u32> {
+    let n: i64 = row.try_get(i)?;
+    Ok(u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{name} {n} out of range")))?)
+}
+
+fn non_negative(n: i64, name: &str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{name} {n} is negative")))
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://rkms:s3cr:et@db.example:5432/rkms"),
+            "postgres://rkms:***@db.example:5432/rkms"
+        );
+        assert_eq!(
+            redact_url("postgresql://rkms@db/rkms?password=s3cret&sslmode=disable"),
+            "postgresql://rkms@db/rkms?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("host=db password=x user=u"),
+            "host=db password=*** user=u"
+        );
+        let config = Config::from_str("postgres://rkms:s3cret@db.example:6543/clients").unwrap();
+        assert_eq!(describe(&config), "postgres://rkms@db.example:6543/clients");
+        let config = Config::from_str("postgres://u:p@[2001:db8::1]/d").unwrap();
+        assert_eq!(describe(&config), "postgres://u@[2001:db8::1]:5432/d");
+    }
+
+    #[test]
+    fn nul_is_replaced() {
+        assert_eq!(text("a\0b"), "a\u{FFFD}b");
+        assert_eq!(text("plain"), "plain");
+    }
+}
