@@ -37,7 +37,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000), env = "RKMS_LOG_KEEP")]
     pub log_keep: u64,
     /// Configuration file (TOML; keys are the long options of `rkms serve`). Default:
-    /// /etc/rkms/rkms.toml if it exists. The command line and RKMS_* variables override it.
+    /// /etc/rkms/rkms.toml (Windows: %ProgramData%\rkms\rkms.toml) if it exists. The command
+    /// line and RKMS_* variables override it.
     #[arg(long, global = true, value_name = "FILE", env = "RKMS_CONFIG")]
     pub config: Option<PathBuf>,
     /// What to do.
@@ -48,7 +49,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the KMS host: answer activation requests until Ctrl-C or SIGTERM.
+    /// Run the KMS host: answer activation requests until Ctrl-C or SIGTERM (Windows: Ctrl-C,
+    /// Ctrl-Break or closing the console).
     Serve(ServeArgs),
     /// Send activation requests to a KMS host and verify its answers.
     Activate(ActivateArgs),
@@ -82,6 +84,49 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run rkms as a Windows service: install, uninstall, start, stop, status (Windows only;
+    /// elsewhere it exits with status 2: use systemd, see contrib/systemd).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+}
+
+/// `rkms service` subcommands (Windows only).
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Register rkms with the Windows service manager, started at boot, running `rkms serve`
+    /// with the options given here, as NT AUTHORITY\LocalService; logs go to
+    /// %ProgramData%\rkms\logs\rkms.log and the client database to
+    /// %ProgramData%\rkms\clients.db unless --log-file / --db say otherwise. Installing again
+    /// updates the registration. Needs an elevated prompt (Run as administrator).
+    Install(ServiceInstallArgs),
+    /// Stop the service if it runs and remove it (logs and client database stay).
+    Uninstall,
+    /// Start the installed service and wait until it runs.
+    Start,
+    /// Stop the service and wait until it has stopped.
+    Stop,
+    /// Say whether the service is installed and running (exit status 0: running, 3: not
+    /// running, 4: not installed).
+    Status,
+    /// The service itself, started by the Windows service manager (not by hand: use `serve`).
+    #[command(hide = true)]
+    Run(ServeArgs),
+}
+
+/// Options of `rkms service install`: the account, then any option of `rkms serve`.
+#[derive(Debug, Args)]
+pub struct ServiceInstallArgs {
+    /// Account the service runs as: NT AUTHORITY\LocalService (few rights), NT
+    /// AUTHORITY\NetworkService, LocalSystem (every right: avoid), or a virtual account such as
+    /// "NT SERVICE\rkms". Accounts with a password are set in services.msc.
+    #[arg(long, value_name = "ACCOUNT", default_value = crate::service::DEFAULT_ACCOUNT)]
+    pub account: String,
+    /// The options the service runs `rkms serve` with.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `rkms config` subcommands.
@@ -183,11 +228,16 @@ pub struct ServeArgs {
     /// a count (0xC004F038 on the client) until the threshold is reached.
     #[arg(long, value_name = "charged|empty", default_value = "charged", value_parser = ["charged", "empty"], env = "RKMS_START")]
     pub start: String,
-    /// Client database: a SQLite file, or "none" to keep records in memory only. Default:
+    /// Client database: a SQLite file (PATH or sqlite:PATH), a PostgreSQL URL shared by several
+    /// hosts (postgres://user:password@host/db), or "none" to keep records in memory only. Default:
     /// clients.db in $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/rkms, else
-    /// ~/.local/state/rkms (the path is logged at start).
+    /// %LOCALAPPDATA%\rkms (Windows), else ~/.local/state/rkms (the path is logged at start).
     #[arg(long, value_name = "PATH|none", env = "RKMS_DB")]
     pub db: Option<String>,
+    /// Seconds between refreshes of the client counts from a database shared by several hosts
+    /// (PostgreSQL): the count includes the other hosts' clients as of the last refresh.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_COUNT_REFRESH")]
+    pub count_refresh: u64,
     /// Milliseconds a response waits for its client record to reach the database before it is
     /// sent anyway (a slow or broken disk never stops activations). 0: never wait (fastest;
     /// records of the last moments may be lost in a crash).
@@ -248,13 +298,15 @@ pub struct ServeArgs {
     /// Write the process ID to this file at start (removed at exit).
     #[arg(long, value_name = "PATH", env = "RKMS_PIDFILE")]
     pub pidfile: Option<PathBuf>,
-    /// Run as this user after binding the listeners (Unix; start as root to use it).
+    /// Run as this user after binding the listeners (Unix only; start as root to use it. On
+    /// Windows the service's account is chosen by `rkms service install --account`).
     #[arg(long, value_name = "USER", env = "RKMS_USER")]
     pub user: Option<String>,
-    /// Run as this group after binding the listeners (default: the --user's primary group).
+    /// Run as this group after binding the listeners (Unix only; default: the --user's
+    /// primary group).
     #[arg(long, value_name = "GROUP", env = "RKMS_GROUP")]
     pub group: Option<String>,
-    /// Serve one client on standard input/output, then exit (inetd/xinetd style).
+    /// Serve one client on standard input/output, then exit (inetd/xinetd style; Unix only).
     #[arg(long, env = "RKMS_INETD")]
     pub inetd: bool,
     /// Listen backlog (connections the kernel queues before they are accepted).
@@ -379,8 +431,9 @@ pub struct ClientsArgs {
     /// Prune or import instead of listing.
     #[command(subcommand)]
     pub command: Option<ClientsCommand>,
-    /// Client database (default: the one `rkms serve` uses; see its --db).
-    #[arg(long, value_name = "PATH", global = true, env = "RKMS_DB")]
+    /// Client database: a SQLite path or a postgres:// URL (default: the one `rkms serve` uses;
+    /// see its --db).
+    #[arg(long, value_name = "PATH|URL", global = true, env = "RKMS_DB")]
     pub db: Option<String>,
     /// Only clients whose product name contains this (case-insensitive).
     #[arg(long, value_name = "NAME")]
@@ -415,6 +468,16 @@ pub enum ClientsCommand {
     Import {
         /// The py-kms SQLite file.
         path: PathBuf,
+    },
+    /// Copy every client record and its history from one database to another (e.g. from
+    /// SQLite to a PostgreSQL database shared by several hosts). The target must be empty.
+    Migrate {
+        /// Source: a SQLite path (or sqlite:PATH) or a postgres:// URL.
+        #[arg(long, value_name = "SPEC")]
+        from: String,
+        /// Target: a SQLite path or a postgres:// URL.
+        #[arg(long, value_name = "SPEC")]
+        to: String,
     },
 }
 

@@ -15,7 +15,8 @@ use clap::{ArgMatches, Command, CommandFactory};
 
 use crate::cli::Cli;
 
-/// The file read when `--config` is not given, if it exists.
+/// The file read when `--config` is not given, if it exists (Unix; see
+/// `system::default_config_path`).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/rkms/rkms.toml";
 
 /// Where a setting came from.
@@ -303,7 +304,7 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
 pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     match explicit {
         Some(p) => Some(p.to_path_buf()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        None => Some(crate::system::default_config_path()).filter(|p| p.exists()),
     }
 }
 

@@ -16,5 +16,6 @@ pub mod interval;
 pub mod logging;
 pub mod policy;
 pub mod server;
+pub mod service;
 pub mod system;
 pub mod web;

@@ -13,11 +13,20 @@ use rkms::config;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
+    // `rkms service run …`, started by the Windows service manager: `serve` under its control.
+    if let Some(serve) = rkms::service::serve_argv(&argv) {
+        let _ = Cli::command().get_matches_from(&argv);
+        return ExitCode::from(rkms::service::run_under_scm(Box::new(move || run(serve))));
+    }
+    ExitCode::from(run(argv))
+}
+
+fn run(argv: Vec<OsString>) -> u8 {
     // Help, version and usage errors exit here, as clap prints them.
     let _ = Cli::command().get_matches_from(&argv);
     let (cli, merged, path) = match config::parse_with_config(&argv) {
         Ok(parsed) => parsed,
-        Err(e) => return ExitCode::from(commands::usage(&e)),
+        Err(e) => return commands::usage(&e),
     };
 
     let default_level = match cli.command {
@@ -34,7 +43,7 @@ fn main() -> ExitCode {
         keep: cli.log_keep as usize,
     };
     if let Err(e) = rkms::logging::init(&log) {
-        return ExitCode::from(commands::usage(&e));
+        return commands::usage(&e);
     }
     for (key, origin) in &merged.1 {
         if !matches!(origin, config::Origin::CommandLine)
@@ -87,8 +96,9 @@ fn main() -> ExitCode {
             ))
         }
         Command::Activate(args) => with_runtime(commands::activate::run(args, products)),
+        Command::Service { command } => commands::service::run(command, &argv),
     };
-    ExitCode::from(code)
+    code
 }
 
 fn with_runtime(fut: impl std::future::Future<Output = u8>) -> u8 {

@@ -1,13 +1,57 @@
 //! What differs by operating system, in one place: systemd integration (socket activation,
-//! readiness and watchdog notifications), privilege drop, pid file, SIGHUP, inetd sockets.
+//! readiness and watchdog notifications), privilege drop, pid file, SIGHUP, inetd sockets,
+//! default paths, and the `serve` options that exist on Unix only. (Stop signals are in
+//! `server::shutdown`; the Windows service manager in `service`.)
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
+#[cfg(unix)]
 use tracing::{info, warn};
 
+/// The `serve` options given that exist on Unix only (empty when none is used).
+pub fn unix_only_options(args: &crate::cli::ServeArgs) -> Vec<&'static str> {
+    let mut used = Vec::new();
+    if args.user.is_some() {
+        used.push("--user");
+    }
+    if args.group.is_some() {
+        used.push("--group");
+    }
+    if args.inetd {
+        used.push("--inetd");
+    }
+    used
+}
+
+/// Refuses, before anything starts, the `serve` options this platform does not have.
+pub fn check_platform_options(args: &crate::cli::ServeArgs) -> Result<(), String> {
+    let used = unix_only_options(args);
+    if cfg!(unix) || used.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} {} on Unix only; on Windows run `rkms service install` to run rkms as a \
+         low-privilege service (see `rkms service install --help`)",
+        used.join(", "),
+        if used.len() == 1 { "exists" } else { "exist" }
+    ))
+}
+
+/// The configuration file read when `--config` is not given (if it exists):
+/// /etc/rkms/rkms.toml, or %ProgramData%\rkms\rkms.toml on Windows.
+pub fn default_config_path() -> PathBuf {
+    #[cfg(windows)]
+    {
+        PathBuf::from(crate::service::WindowsPaths::from_env(&|k| std::env::var(k).ok()).config)
+    }
+    #[cfg(not(windows))]
+    PathBuf::from(crate::config::DEFAULT_CONFIG_PATH)
+}
+
 /// The listening sockets systemd passed (LISTEN_FDS), if any.
+#[cfg(unix)]
 pub fn activated_listeners() -> Result<Option<Vec<TcpListener>>, String> {
     let mut fds = listenfd::ListenFd::from_env();
     if fds.len() == 0 {
@@ -32,8 +76,23 @@ pub fn activated_listeners() -> Result<Option<Vec<TcpListener>>, String> {
     Ok((!out.is_empty()).then_some(out))
 }
 
-/// Tells systemd (Type=notify) the host is ready, and starts the watchdog pings it asked for.
+/// Socket activation is systemd's: never on other platforms.
+#[cfg(not(unix))]
+pub fn activated_listeners() -> Result<Option<Vec<TcpListener>>, String> {
+    Ok(None)
+}
+
+/// Tells the service manager the host is ready: systemd (Type=notify, with the watchdog pings
+/// it asked for) or, on Windows, the service control manager when run as a service.
 pub fn notify_ready() {
+    #[cfg(windows)]
+    crate::service::windows::report_running();
+    #[cfg(unix)]
+    notify_ready_systemd();
+}
+
+#[cfg(unix)]
+fn notify_ready_systemd() {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
@@ -54,8 +113,11 @@ pub fn notify_ready() {
     }
 }
 
-/// Tells systemd the host is stopping.
+/// Tells the service manager (systemd, or Windows' when run as a service) the host is stopping.
 pub fn notify_stopping() {
+    #[cfg(windows)]
+    crate::service::windows::report_stopping();
+    #[cfg(unix)]
     if std::env::var_os("NOTIFY_SOCKET").is_some() {
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     }
@@ -131,7 +193,7 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), St
 pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), String> {
     match (user, group) {
         (None, None) => Ok(()),
-        _ => Err("--user and --group exist on Unix only; on Windows run the service under the account you want".into()),
+        _ => Err("--user and --group exist on Unix only; on Windows `rkms service install --account` chooses the service's account".into()),
     }
 }
 

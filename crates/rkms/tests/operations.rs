@@ -237,27 +237,32 @@ fn log_file_rotates_by_size_and_json_format() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = Command::new(rkms_bin())
-        .args([
-            "serve",
-            "--db",
-            "none",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--log-file",
-            log.to_str().unwrap(),
-            "--log-max-size",
-            "2048",
-            "--log-keep",
-            "2",
-            "--log-format",
-            "json",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(rkms_bin())
+            .args([
+                "serve",
+                "--db",
+                "none",
+                "--web",
+                "off",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args([
+                "--log-file",
+                log.to_str().unwrap(),
+                "--log-max-size",
+                "2048",
+                "--log-keep",
+                "2",
+                "--log-format",
+                "json",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&addr).is_err() {
@@ -265,15 +270,15 @@ fn log_file_rotates_by_size_and_json_format() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let (bind, request) = good();
-    let mut s = connect(addr.parse().unwrap());
+    let mut s = connect_retry(&addr);
     send(&mut s, &bind);
     read_pdu(&mut s).unwrap();
     for _ in 0..60 {
         send(&mut s, &request);
         read_pdu(&mut s).unwrap();
     }
-    kill(child.id(), "-TERM");
-    child.wait().unwrap();
+    kill(child.0.id(), "-TERM");
+    child.0.wait().unwrap();
     assert!(log.exists() && dir.join("rkms.log.1").exists() && dir.join("rkms.log.2").exists());
     assert!(
         !dir.join("rkms.log.3").exists(),
@@ -300,4 +305,30 @@ fn log_file_rotates_by_size_and_json_format() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-dir"));
+}
+
+/// A child process killed when the test ends, even when it panics (no orphan keeps pipes open).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Connects, retrying briefly (the listener may still be starting under load).
+fn connect_retry(addr: &str) -> std::net::TcpStream {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(addr) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cannot connect to {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

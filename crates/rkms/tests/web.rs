@@ -680,10 +680,24 @@ async fn readiness_fails_while_the_store_is_read_only() {
         ..Options::default()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let r = get(host.web, "/readyz").await;
-    assert_eq!(r.status, 503, "{}", r.body);
-    let body = r.json();
+    // Poll until both probes have run (the self-check's timing depends on machine load).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = get(host.web, "/readyz").await;
+        assert_eq!(r.status, 503, "{}", r.body);
+        let body = r.json();
+        let ran = |name: &str| {
+            body["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == name && c["ok"] == (name == "self_check"))
+        };
+        if (ran("store") && ran("self_check")) || std::time::Instant::now() > deadline {
+            break body;
+        }
+    };
     let store_check = body["checks"]
         .as_array()
         .unwrap()

@@ -3,36 +3,44 @@
 use std::path::Path;
 
 use rkms_catalog::Catalog;
-use rkms_store::{import_pykms, ClientFilter, ClientRecord, ClientStore, SqliteStore, StoreError};
+use rkms_store::{
+    copy_all, describe_spec, import_pykms, open_store, open_store_read_only, ClientFilter,
+    ClientRecord, ClientStore, StoreError, StoreKind,
+};
 use serde_json::json;
 
 use super::serve::default_db_path;
 use super::{load_catalog, now_unix, usage};
 use crate::cli::{ClientsArgs, ClientsCommand};
 
-fn db_path(args: &ClientsArgs) -> Result<std::path::PathBuf, String> {
+fn db_spec(args: &ClientsArgs) -> Result<String, String> {
     match &args.db {
         Some(p) if p == rkms_store::NO_DATABASE => Err("--db none keeps no records to read".into()),
-        Some(p) => Ok(p.into()),
-        None => default_db_path(),
+        Some(p) => Ok(p.clone()),
+        None => Ok(default_db_path()?.to_string_lossy().into_owned()),
     }
 }
 
-fn open(path: &Path, write: bool) -> Result<SqliteStore, String> {
-    if !path.exists() {
-        return Err(format!(
-            "no client database at {} (has `rkms serve` run with this --db?)",
-            path.display()
-        ));
+/// Opens the database: read-only for listing, writable (and migrated) for changes. A SQLite
+/// file must exist already (a typo must not create an empty database).
+fn open(spec: &str, write: bool) -> Result<Box<dyn ClientStore>, String> {
+    let shown = describe_spec(spec);
+    if let StoreKind::Sqlite(path) = StoreKind::parse(spec) {
+        if !path.exists() {
+            return Err(format!(
+                "no client database at {} (has `rkms serve` run with this --db?)",
+                path.display()
+            ));
+        }
     }
     let store = if write {
-        SqliteStore::open(path)
+        open_store(spec)
     } else {
-        SqliteStore::open_read_only(path)
+        open_store_read_only(spec)
     };
     store.map_err(|e| match e {
         StoreError::NeedsMigration { .. } => format!("{e}; start `rkms serve` once to upgrade it"),
-        e => format!("{}: {e}", path.display()),
+        e => format!("{shown}: {e}"),
     })
 }
 
@@ -42,7 +50,7 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(&e),
     };
-    let path = match db_path(&args) {
+    let path = match db_spec(&args) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
@@ -62,10 +70,8 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             }
         }
         Some(ClientsCommand::Import { path: source }) => {
-            let store = match std::fs::metadata(&path) {
-                Ok(_) => open(&path, true),
-                Err(_) => SqliteStore::open(&path).map_err(|e| format!("{}: {e}", path.display())),
-            };
+            // Importing may create the database.
+            let store = open_store(&path).map_err(|e| format!("{}: {e}", describe_spec(&path)));
             let store = match store {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
@@ -76,7 +82,7 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
                     .ok()
                     .map(|s| (s.app_id, s.id, s.kms_id))
             };
-            match import_pykms(&store, source, &resolve) {
+            match import_pykms(store.as_ref(), source, &resolve) {
                 Ok(report) => {
                     println!(
                         "imported {} clients from {}",
@@ -89,6 +95,29 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
                     for why in &report.invalid {
                         println!("not imported: {why}");
                     }
+                    0
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Some(ClientsCommand::Migrate { from, to }) => {
+            let source = match open(from, false) {
+                Ok(s) => s,
+                Err(e) => return fail(&format!("--from {e}")),
+            };
+            let target = match open_store(to) {
+                Ok(s) => s,
+                Err(e) => return fail(&format!("--to {}: {e}", describe_spec(to))),
+            };
+            match copy_all(source.as_ref(), target.as_ref()) {
+                Ok(r) => {
+                    println!(
+                        "copied {} client records and {} history events from {} to {}",
+                        r.records,
+                        r.events,
+                        describe_spec(from),
+                        describe_spec(to)
+                    );
                     0
                 }
                 Err(e) => fail(&e.to_string()),
@@ -107,7 +136,7 @@ fn product_name(catalog: &Catalog, r: &ClientRecord) -> String {
     catalog.product_name(&r.sku_id, &r.kms_id, &r.application_id)
 }
 
-fn list(args: &ClientsArgs, catalog: &Catalog, path: &Path) -> u8 {
+fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
     let store = match open(path, false) {
         Ok(s) => s,
         Err(e) => return fail(&e),

@@ -32,14 +32,16 @@ pub fn check(
     let Command::Serve(args) = cli.command else {
         unreachable!("parsed as serve")
     };
-    if let Err(e) = super::serve::prepare(&args, cli.products.as_deref()) {
+    if let Err(e) = super::serve::prepare(&args, cli.products.as_deref())
+        .and_then(|_| crate::system::check_platform_options(&args))
+    {
         return usage(&e);
     }
     match file {
         Some(f) => println!("configuration file: {}", f.display()),
         None => println!(
             "configuration file: none ({} does not exist)",
-            crate::config::DEFAULT_CONFIG_PATH
+            crate::system::default_config_path().display()
         ),
     }
     let rows = rows_of(&matches, origins);

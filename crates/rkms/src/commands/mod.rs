@@ -6,6 +6,7 @@ pub mod config;
 pub mod epid;
 pub mod products;
 pub mod serve;
+pub mod service;
 pub mod tools;
 
 use std::path::Path;

@@ -15,7 +15,10 @@ use crate::policy::{CountMode, Policy, PolicyConfig, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
 use crate::system;
 use crate::web::{self, WebListen};
-use rkms_store::{open_store as open_store_spec, ClientFilter, ClientStore, Writer, NO_DATABASE};
+use rkms_store::{
+    describe_spec, open_store as open_store_spec, ClientFilter, ClientStore, StoreKind, Writer,
+    NO_DATABASE,
+};
 
 /// Re-reads the options (configuration file and environment) for a reload.
 pub type Reload = Box<dyn Fn() -> Result<(ServeArgs, Option<PathBuf>), String> + Send + Sync>;
@@ -68,21 +71,38 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
         Some(s) => (s.clone(), false),
         None => (default_db_path()?.to_string_lossy().into_owned(), true),
     };
+    // Never show a database password in logs, errors or the dashboard.
+    let shown = describe_spec(&spec);
     let store: Arc<dyn ClientStore> =
-        Arc::from(open_store_spec(&spec).map_err(|e| format!("--db {spec}: {e}"))?);
+        Arc::from(open_store_spec(&spec).map_err(|e| format!("--db {shown}: {e}"))?);
     let durable = spec != NO_DATABASE;
     if durable {
-        info!(path = %spec, default, "client database");
+        info!(database = %shown, default, "client database");
     } else {
         info!("client records are kept in memory only (--db none)");
     }
-    seed_pools(store.as_ref(), policy, &spec)?;
+    seed_pools(store.as_ref(), policy, &shown)?;
     let on_error: rkms_store::ErrorCallback = Box::new(|e| {
-        error!("CLIENT STORE WRITE FAILED: {e}; activations continue but are not recorded")
+        error!("CLIENT STORE WRITE FAILED: {e}; activations continue, records are buffered and retried")
     });
-    // A file is written on its own thread; memory is written in place (it never blocks).
+    // A file or database is written on its own thread; memory is written in place.
     let writer = if durable {
-        Writer::new(store, on_error)
+        Writer::with_options(
+            store,
+            rkms_store::WriterOptions {
+                on_error,
+                on_resume: Some(Box::new(|r| {
+                    warn!(
+                        outage = ?r.outage,
+                        failed_attempts = r.failed_attempts,
+                        buffered = r.buffered,
+                        lost = r.overflow,
+                        "client store writable again; buffered records are being written"
+                    )
+                })),
+                ..Default::default()
+            },
+        )
     } else {
         Writer::inline(store, on_error)
     };
@@ -91,8 +111,47 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
             writer: Arc::new(writer),
             durable,
         },
-        spec,
+        shown,
     ))
+}
+
+/// With a store shared by several hosts, the count also includes the other hosts' clients:
+/// refreshed every `period` off the request path (the last value stays when it fails).
+async fn refresh_shared_counts(
+    store: Arc<dyn ClientStore>,
+    policy: Arc<ArcSwap<Policy>>,
+    period: Duration,
+) {
+    let mut tick = tokio::time::interval(period);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let since = now_unix() - WINDOW_SECS;
+        match tokio::task::spawn_blocking(move || s.client_counts_since(since)).await {
+            Ok(Ok(counts)) => {
+                let p = policy.load();
+                let mut per_pool: std::collections::HashMap<uuid::Uuid, u64> = Default::default();
+                for (kms, n) in counts {
+                    *per_pool.entry(p.pool_of(&kms)).or_default() += n;
+                }
+                p.pools().set_shared(per_pool);
+                if failing {
+                    info!("shared client counts refreshed again");
+                    failing = false;
+                }
+            }
+            Ok(Err(e)) => {
+                if !failing {
+                    warn!(
+                        "cannot refresh the shared client counts ({e}); using the last known ones"
+                    );
+                    failing = true;
+                }
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// The genuine count survives restarts: seed it with the clients of the last 30 days.
@@ -120,18 +179,22 @@ fn seed_pools(store: &dyn ClientStore, policy: &Policy, spec: &str) -> Result<()
     Ok(())
 }
 
-/// clients.db in $STATE_DIRECTORY, $XDG_STATE_HOME/rkms or ~/.local/state/rkms (created).
+/// clients.db in $STATE_DIRECTORY, $XDG_STATE_HOME/rkms, %LOCALAPPDATA%\rkms (Windows) or
+/// ~/.local/state/rkms (created).
 pub fn default_db_path() -> Result<PathBuf, String> {
     let dir = if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
         // systemd may list several directories separated by ':'; the first is ours.
         PathBuf::from(d.to_string_lossy().split(':').next().unwrap_or_default())
     } else if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         PathBuf::from(d).join("rkms")
+    } else if let Some(d) = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty()) {
+        // Windows (where HOME, if set at all, is a Unix-like shell's).
+        PathBuf::from(d).join("rkms")
     } else if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         PathBuf::from(h).join(".local/state/rkms")
     } else {
         return Err(
-            "no state directory: set --db PATH (or STATE_DIRECTORY, XDG_STATE_HOME or HOME)".into(),
+            "no state directory: set --db PATH (or STATE_DIRECTORY, XDG_STATE_HOME, LOCALAPPDATA or HOME)".into(),
         );
     };
     std::fs::create_dir_all(&dir)
@@ -168,6 +231,9 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
+    if let Err(e) = system::check_platform_options(&args) {
+        return usage(&e);
+    }
     if let WebListen::On(addr) = args.web {
         if let Err(e) = web::needs_token(addr, args.web_public, args.web_token.as_deref()) {
             return usage(&e);
@@ -288,6 +354,22 @@ pub async fn run(
         info!(address = %a, "listening");
     }
     system::notify_ready();
+    if args
+        .db
+        .as_deref()
+        .is_some_and(|d| StoreKind::parse(d).is_shared())
+    {
+        let period = Duration::from_secs(args.count_refresh);
+        info!(
+            ?period,
+            "client counts include the other hosts sharing the database"
+        );
+        tokio::spawn(refresh_shared_counts(
+            store.writer.store().clone(),
+            policy.clone(),
+            period,
+        ));
+    }
     let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
     let result = crate::server::serve_listeners(listeners, server, services, async move {
         signals.wait().await;

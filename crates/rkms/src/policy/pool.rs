@@ -21,6 +21,8 @@ pub const POOLS_LIMIT: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Pools {
     pools: Mutex<HashMap<Uuid, HashMap<Uuid, i64>>>,
+    /// Distinct clients per pool across every host sharing the database (refreshed).
+    shared: Mutex<HashMap<Uuid, u64>>,
 }
 
 impl Pools {
@@ -49,26 +51,50 @@ impl Pools {
             clients.retain(|_, seen| *seen >= cutoff);
         }
         trim(clients);
-        clients.values().filter(|seen| **seen >= cutoff).count() as u64
+        let local = clients.values().filter(|seen| **seen >= cutoff).count() as u64;
+        drop(pools);
+        local.max(self.shared_count(pool))
+    }
+
+    /// Replaces the counts of clients across all hosts sharing the database.
+    pub fn set_shared(&self, counts: HashMap<Uuid, u64>) {
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = counts;
+    }
+
+    fn shared_count(&self, pool: Uuid) -> u64 {
+        self.shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&pool)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The pool's distinct clients of the last 30 days, without recording anything.
     pub fn count(&self, pool: Uuid, now: i64) -> u64 {
         let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let cutoff = now - WINDOW_SECS;
-        pools
+        let local = pools
             .get(&pool)
-            .map_or(0, |c| c.values().filter(|s| **s >= cutoff).count() as u64)
+            .map_or(0, |c| c.values().filter(|s| **s >= cutoff).count() as u64);
+        drop(pools);
+        local.max(self.shared_count(pool))
     }
 
     /// Every pool and its current count.
     pub fn counts(&self, now: i64) -> Vec<(Uuid, u64)> {
         let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let cutoff = now - WINDOW_SECS;
-        pools
+        let mut out: HashMap<Uuid, u64> = pools
             .iter()
             .map(|(k, c)| (*k, c.values().filter(|s| **s >= cutoff).count() as u64))
-            .collect()
+            .collect();
+        drop(pools);
+        for (k, n) in self.shared.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let e = out.entry(*k).or_default();
+            *e = (*e).max(*n);
+        }
+        out.into_iter().collect()
     }
 }
 
@@ -134,6 +160,12 @@ mod tests {
         p.seed(pool, Uuid::from_u128(12), now - WINDOW_SECS - 1);
         assert_eq!(p.count(pool, now), 2, "older than 30 days does not count");
         assert_eq!(p.count(pool, now + WINDOW_SECS + 10), 0);
+        // Other hosts' clients raise the count; the local count wins when it is higher.
+        p.set_shared([(pool, 7)].into_iter().collect());
+        assert_eq!(p.count(pool, now + 10), 7);
+        assert_eq!(p.observe(pool, Uuid::from_u128(13), now + 10), 7);
+        p.set_shared([(pool, 1)].into_iter().collect());
+        assert_eq!(p.count(pool, now + 10), 3);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Metrics {
     store_errors: Gauge<u64, AtomicU64>,
     store_dropped: Gauge<u64, AtomicU64>,
     store_written: Gauge<u64, AtomicU64>,
+    store_buffered: Gauge<u64, AtomicU64>,
+    store_overflow: Gauge<u64, AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -136,6 +138,18 @@ impl Metrics {
             "Client records written",
             store_written.clone(),
         );
+        let store_buffered = Gauge::default();
+        registry.register(
+            "store_buffered",
+            "Client records waiting for the database to come back",
+            store_buffered.clone(),
+        );
+        let store_overflow = Gauge::default();
+        registry.register(
+            "store_overflow",
+            "Client records lost because the outage buffer was full",
+            store_overflow.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         registry.register("build_info", "Version of this rkms", build.clone());
         build
@@ -157,6 +171,8 @@ impl Metrics {
             store_errors,
             store_dropped,
             store_written,
+            store_buffered,
+            store_overflow,
         }
     }
 
@@ -235,6 +251,8 @@ impl Metrics {
             self.store_errors.set(w.errors());
             self.store_dropped.set(w.dropped());
             self.store_written.set(w.written());
+            self.store_buffered.set(w.buffered());
+            self.store_overflow.set(w.overflow());
         }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
