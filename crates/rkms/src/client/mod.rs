@@ -63,6 +63,17 @@ pub struct ActivateOptions {
     pub json: bool,
 }
 
+impl ActivateOptions {
+    /// What the bind offers.
+    pub fn offer(&self) -> BindOffer {
+        BindOffer {
+            ndr64: self.ndr64,
+            btfn: self.btfn,
+            multiplex: self.multiplex,
+        }
+    }
+}
+
 /// The IDs and threshold a request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -124,11 +135,7 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
             return 1;
         }
     };
-    let offer = BindOffer {
-        ndr64: opts.ndr64,
-        btfn: opts.btfn,
-        multiplex: opts.multiplex,
-    };
+    let offer = opts.offer();
     let mut session: Option<(Session, SocketAddr)> = None;
     let mut all_ok = true;
     let mut last_activated = false;
@@ -177,11 +184,7 @@ pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
             return 1;
         }
     };
-    let offer = BindOffer {
-        ndr64: opts.ndr64,
-        btfn: opts.btfn,
-        multiplex: opts.multiplex,
-    };
+    let offer = opts.offer();
     let skus: Vec<_> = catalog.skus().collect();
     let mut session: Option<(Session, SocketAddr)> = None;
     let mut outcomes = Vec::with_capacity(skus.len());
