@@ -8,17 +8,18 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rkms_store::ClientFilter;
 use serde_json::{json, Value};
 
 use super::blocking::blocking;
-use super::error::{json_error, ApiError, WebError};
+use super::error::{json_error, ApiError};
 use super::pages::{count_mode_text, redacted_settings};
 use super::products::{self, ProductQuery, PRODUCT_PARAMS};
 use super::query::{path_uuid, Params};
 use super::state::WebState;
 use super::stats;
-use super::views::{list_clients, ClientPage, ClientQuery, ClientView, EventView, CLIENT_PARAMS};
+use super::views::{
+    client_detail, list_clients, ClientPage, ClientQuery, EventView, CLIENT_PARAMS,
+};
 use crate::clock::now_unix;
 
 /// The OpenAPI document of this API, as checked in at `openapi/rkms-v1.json`.
@@ -53,30 +54,8 @@ pub async fn client(
     let id = path_uuid("CMID", &cmid)?;
     let params = Params::parse(raw.as_deref(), &["history_limit"])?;
     let limit = params.integer("history_limit", 0, 10_000)?.unwrap_or(100);
-    let (records, history) = blocking(&state, move |s| {
-        let Some(store) = &s.store else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let policy = s.policy();
-        let records: Vec<ClientView> = store
-            .list(&ClientFilter {
-                cmid: Some(id),
-                ..ClientFilter::default()
-            })?
-            .into_iter()
-            .map(|r| ClientView::new(policy.catalog(), r))
-            .collect();
-        let history: Vec<EventView> = store
-            .history(&id, limit.unsigned_abs())?
-            .into_iter()
-            .map(|e| EventView::new(policy.catalog(), e))
-            .collect();
-        Ok((records, history))
-    })
-    .await?;
-    let Some(latest) = records.first() else {
-        return Err(WebError::NotFound(format!("no client with CMID {id} is recorded")).into());
-    };
+    let (records, history) = client_detail(&state, id, limit.unsigned_abs()).await?;
+    let latest = &records[0];
     Ok(Json(json!({
         "cmid": id.to_string(),
         "workstation": latest.record.workstation,

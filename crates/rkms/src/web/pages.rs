@@ -18,7 +18,9 @@ use super::products::{self, ProductQuery, ProductRow, PRODUCT_PARAMS};
 use super::query::{path_uuid, Params};
 use super::state::WebState;
 use super::stats::{self, Stats};
-use super::views::{list_clients, ClientPage, ClientQuery, ClientView, EventView, CLIENT_PARAMS};
+use super::views::{
+    client_detail, list_clients, ClientPage, ClientQuery, ClientView, EventView, CLIENT_PARAMS,
+};
 use crate::clock::now_unix;
 use crate::policy::CountMode;
 
@@ -291,30 +293,8 @@ pub async fn client(
     Path(cmid): Path<String>,
 ) -> Result<Response, PageError> {
     let id = path_uuid("CMID", &cmid)?;
-    let (records, history) = blocking(&state, move |s| {
-        let Some(store) = &s.store else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let policy = s.policy();
-        let records: Vec<ClientView> = store
-            .list(&ClientFilter {
-                cmid: Some(id),
-                ..ClientFilter::default()
-            })?
-            .into_iter()
-            .map(|r| ClientView::new(policy.catalog(), r))
-            .collect();
-        let history = store
-            .history(&id, HISTORY_LIMIT)?
-            .into_iter()
-            .map(|e| EventView::new(policy.catalog(), e))
-            .collect();
-        Ok((records, history))
-    })
-    .await?;
-    let Some(latest) = records.first() else {
-        return Err(WebError::NotFound(format!("no client with CMID {id} is recorded")).into());
-    };
+    let (records, history) = client_detail(&state, id, HISTORY_LIMIT).await?;
+    let latest = &records[0];
     Ok(render(&ClientDetailPage {
         chrome: Chrome::new(latest.record.workstation.clone(), "clients"),
         cmid: id.to_string(),

@@ -332,6 +332,42 @@ pub fn list_clients(
     })
 }
 
+/// One machine's records (one per application, newest first, never empty) and its history,
+/// for the client page and `GET /api/v1/clients/{cmid}`.
+pub async fn client_detail(
+    state: &std::sync::Arc<super::state::WebState>,
+    id: Uuid,
+    history_limit: u64,
+) -> Result<(Vec<ClientView>, Vec<EventView>), WebError> {
+    let (records, history) = super::blocking::blocking(state, move |s| {
+        let Some(store) = &s.store else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let policy = s.policy();
+        let records: Vec<ClientView> = store
+            .list(&ClientFilter {
+                cmid: Some(id),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|r| ClientView::new(policy.catalog(), r))
+            .collect();
+        let history: Vec<EventView> = store
+            .history(&id, history_limit)?
+            .into_iter()
+            .map(|e| EventView::new(policy.catalog(), e))
+            .collect();
+        Ok((records, history))
+    })
+    .await?;
+    if records.is_empty() {
+        return Err(WebError::NotFound(format!(
+            "no client with CMID {id} is recorded"
+        )));
+    }
+    Ok((records, history))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
