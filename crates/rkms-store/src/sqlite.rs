@@ -32,45 +32,47 @@ const INSERT_EVENT: &str = "INSERT INTO activations (time, cmid, application_id,
          workstation, license_status, protocol, address, hresult)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
+/// The columns both upserts take from whichever side was seen last (the rules of
+/// [`ClientRecord::merge`] and [`ClientRecord::absorb`]).
+macro_rules! newest_wins {
+    () => {
+        "
+         first_seen     = min(first_seen, excluded.first_seen),
+         sku_id         = iif(excluded.last_seen >= last_seen, excluded.sku_id, sku_id),
+         kms_id         = iif(excluded.last_seen >= last_seen, excluded.kms_id, kms_id),
+         workstation    = iif(excluded.last_seen >= last_seen, excluded.workstation, workstation),
+         license_status = iif(excluded.last_seen >= last_seen, excluded.license_status, license_status),
+         grace_minutes  = iif(excluded.last_seen >= last_seen, excluded.grace_minutes, grace_minutes),
+         is_vm          = iif(excluded.last_seen >= last_seen, excluded.is_vm, is_vm),
+         protocol       = iif(excluded.last_seen >= last_seen, excluded.protocol, protocol),
+         last_address   = iif(excluded.last_seen >= last_seen, excluded.last_address, last_address),
+         last_epid      = iif(excluded.last_seen >= last_seen, excluded.last_epid, last_epid),
+         last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
+         last_seen      = max(last_seen, excluded.last_seen)"
+    };
+}
+
 /// The single-statement upsert behind `record`: same rules as [`ClientRecord::merge`].
-const UPSERT: &str = "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
+const UPSERT: &str = concat!(
+    "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
          license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, requests, \
          last_address, last_epid, last_hresult)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 1, ?11, ?12, ?13)
      ON CONFLICT (cmid, application_id) DO UPDATE SET
-         requests       = requests + 1,
-         first_seen     = min(first_seen, excluded.first_seen),
-         sku_id         = iif(excluded.last_seen >= last_seen, excluded.sku_id, sku_id),
-         kms_id         = iif(excluded.last_seen >= last_seen, excluded.kms_id, kms_id),
-         workstation    = iif(excluded.last_seen >= last_seen, excluded.workstation, workstation),
-         license_status = iif(excluded.last_seen >= last_seen, excluded.license_status, license_status),
-         grace_minutes  = iif(excluded.last_seen >= last_seen, excluded.grace_minutes, grace_minutes),
-         is_vm          = iif(excluded.last_seen >= last_seen, excluded.is_vm, is_vm),
-         protocol       = iif(excluded.last_seen >= last_seen, excluded.protocol, protocol),
-         last_address   = iif(excluded.last_seen >= last_seen, excluded.last_address, last_address),
-         last_epid      = iif(excluded.last_seen >= last_seen, excluded.last_epid, last_epid),
-         last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
-         last_seen      = max(last_seen, excluded.last_seen)";
+         requests       = requests + 1,",
+    newest_wins!()
+);
 
 /// The upsert behind `import`: folds a whole record in, like [`ClientRecord::absorb`].
-const IMPORT_UPSERT: &str = "INSERT INTO clients (cmid, application_id, sku_id, kms_id, \
+const IMPORT_UPSERT: &str = concat!(
+    "INSERT INTO clients (cmid, application_id, sku_id, kms_id, \
          workstation, license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, \
          requests, last_address, last_epid, last_hresult)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
      ON CONFLICT (cmid, application_id) DO UPDATE SET
-         requests       = requests + excluded.requests,
-         first_seen     = min(first_seen, excluded.first_seen),
-         sku_id         = iif(excluded.last_seen >= last_seen, excluded.sku_id, sku_id),
-         kms_id         = iif(excluded.last_seen >= last_seen, excluded.kms_id, kms_id),
-         workstation    = iif(excluded.last_seen >= last_seen, excluded.workstation, workstation),
-         license_status = iif(excluded.last_seen >= last_seen, excluded.license_status, license_status),
-         grace_minutes  = iif(excluded.last_seen >= last_seen, excluded.grace_minutes, grace_minutes),
-         is_vm          = iif(excluded.last_seen >= last_seen, excluded.is_vm, is_vm),
-         protocol       = iif(excluded.last_seen >= last_seen, excluded.protocol, protocol),
-         last_address   = iif(excluded.last_seen >= last_seen, excluded.last_address, last_address),
-         last_epid      = iif(excluded.last_seen >= last_seen, excluded.last_epid, last_epid),
-         last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
-         last_seen      = max(last_seen, excluded.last_seen)";
+         requests       = requests + excluded.requests,",
+    newest_wins!()
+);
 
 /// The client store in one SQLite file. One connection, shared behind a mutex; every
 /// statement is prepared once and cached.
