@@ -109,3 +109,45 @@ fn private_only_serves_loopback() {
     send(&mut s, &request);
     assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
 }
+
+#[test]
+fn backlog_and_store_wait_zero_are_accepted_and_serve() {
+    let dir = std::env::temp_dir().join(format!("rkms-limits-db-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("c.db");
+    let (bind, request) = good();
+    let server = Server::start(&[
+        "--backlog",
+        "16",
+        "--store-wait",
+        "0",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    send(&mut s, &request);
+    assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
+    // Without waiting, the record still reaches the database soon after.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = std::process::Command::new(common::rkms_bin())
+            .args(["clients", "--json", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if v.as_array().is_some_and(|a| a.len() == 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "record not written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = std::process::Command::new(common::rkms_bin())
+        .args(["serve", "--backlog", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
