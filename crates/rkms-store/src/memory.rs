@@ -12,11 +12,11 @@ use crate::{
 
 /// Most history events a [`MemoryStore`] keeps: beyond it the oldest recorded are forgotten, so
 /// a long-running `--db none` host does not grow without bound.
-pub const MEMORY_HISTORY_LIMIT: usize = 20_000;
+pub const MEMORY_HISTORY_LIMIT: usize = 1_000;
 
 /// Most client records an in-memory store keeps; beyond it the least recently seen tenth is
 /// forgotten, so a flood of made-up client IDs cannot exhaust memory.
-pub const MEMORY_CLIENT_LIMIT: usize = 20_000;
+pub const MEMORY_CLIENT_LIMIT: usize = 1_000;
 
 /// A client store that lives only as long as the process, with the same behaviour as
 /// [`crate::SqliteStore`] (except that the history keeps at most [`MEMORY_HISTORY_LIMIT`]
@@ -26,11 +26,23 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     records: HashMap<(Uuid, Uuid), ClientRecord>,
     /// History events in the order recorded.
     events: VecDeque<ActivationEvent>,
+}
+
+impl Default for Inner {
+    /// Both tables are sized for their limit once: a table that grows by doubling holds the
+    /// old and the new copy at once, and leaves the allocator fragmented. Pages no record
+    /// has touched yet take no memory.
+    fn default() -> Self {
+        Self {
+            records: HashMap::with_capacity(MEMORY_CLIENT_LIMIT),
+            events: VecDeque::with_capacity(MEMORY_HISTORY_LIMIT),
+        }
+    }
 }
 
 impl MemoryStore {

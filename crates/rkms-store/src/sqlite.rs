@@ -123,6 +123,10 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| open_error(path, &e))?;
+        // A small page cache: writes touch a few pages each and the operating system caches
+        // the file anyway; SQLite's default (2 MB) would be most of the host's memory.
+        conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
+            .map_err(|e| open_error(path, &e))?;
         let migrated_from = schema::migrate(&mut conn, path)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
@@ -550,6 +554,9 @@ fn parent_directory(path: &Path) -> &Path {
 
 /// [`StoreError::Open`] for a failure while opening `path`, with SQLite's message and, when
 /// the file could not be opened or written, a hint naming the directory.
+/// SQLite's page cache size (`PRAGMA cache_size`, negative: in KiB).
+const PAGE_CACHE_KIB: i64 = -256;
+
 pub(crate) fn open_error(path: &Path, e: &rusqlite::Error) -> StoreError {
     let mut message = e.to_string();
     if matches!(

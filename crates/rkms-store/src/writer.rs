@@ -14,8 +14,8 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -121,12 +121,18 @@ struct Stats {
     overflow: AtomicU64,
     buffered: AtomicU64,
     failing: AtomicBool,
+    /// Activations submitted and not yet taken by the writer thread.
+    queued: AtomicUsize,
 }
 
 /// Owns a store on a dedicated thread fed by a bounded queue. Share it by reference (it is
 /// `Sync`); dropping it behaves like [`Writer::shutdown`].
 pub struct Writer {
-    sender: Option<SyncSender<Message>>,
+    /// The queue: a channel that allocates as it fills (a preallocated one of
+    /// [`DEFAULT_QUEUE_CAPACITY`] slots would hold megabytes for nothing), bounded by
+    /// `capacity` through [`Stats::queued`].
+    sender: Option<Sender<Message>>,
+    capacity: usize,
     thread: Option<JoinHandle<()>>,
     store: Arc<dyn ClientStore>,
     stats: Arc<Stats>,
@@ -161,6 +167,7 @@ impl Writer {
     pub fn inline(store: Arc<dyn ClientStore>, on_error: ErrorCallback) -> Self {
         Self {
             sender: None,
+            capacity: 0,
             thread: None,
             store,
             stats: Arc::new(Stats::default()),
@@ -193,7 +200,8 @@ impl Writer {
     /// # Panics
     /// If the operating system cannot start a thread.
     pub fn with_options(store: Arc<dyn ClientStore>, options: WriterOptions) -> Self {
-        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
+        let capacity = options.queue_capacity.max(1);
+        let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(Stats::default());
         let thread = {
             let store = Arc::clone(&store);
@@ -216,6 +224,7 @@ impl Writer {
         };
         Self {
             sender: Some(sender),
+            capacity,
             thread: Some(thread),
             store,
             stats,
@@ -260,13 +269,15 @@ impl Writer {
         let Some(sender) = &self.sender else {
             return false;
         };
-        match sender.try_send(Message::Record(a, ack)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
+        // Reserve a place in the queue first; the writer thread frees it when it takes the record.
+        let queued = &self.stats.queued;
+        let full = queued.fetch_add(1, Ordering::AcqRel) >= self.capacity;
+        if full || sender.send(Message::Record(a, ack)).is_err() {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
         }
+        true
     }
 
     /// Blocks until every activation submitted before the call has been written, or has
@@ -392,6 +403,7 @@ impl Worker<'_> {
             while let Some(message) = next.take() {
                 match message {
                     Message::Record(a, done) => {
+                        self.stats.queued.fetch_sub(1, Ordering::AcqRel);
                         batch.push(a);
                         acks.push(done);
                     }

@@ -229,7 +229,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "charged|empty", default_value = "charged", value_parser = ["charged", "empty"], env = "RKMS_START")]
     pub start: String,
     /// Client database: a SQLite file (PATH or sqlite:PATH), a PostgreSQL URL shared by several
-    /// hosts (postgres://user:password@host/db), or "none" to keep records in memory only. Default:
+    /// hosts (postgres://user:password@host/db), or "none" to keep records in memory only (the latest 1,000 clients and activations). Default:
     /// clients.db in $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/rkms, else
     /// %LOCALAPPDATA%\rkms (Windows), else ~/.local/state/rkms (the path is logged at start).
     #[arg(long, value_name = "PATH|none", env = "RKMS_DB")]
@@ -547,6 +547,14 @@ pub struct BenchArgs {
     /// Offer NDR64 (kept connections use it from their second request on).
     #[arg(long)]
     pub ndr64: bool,
+    /// How new-connection mode closes each connection: "fin" (an orderly close, as Windows
+    /// does) or "reset" (an abortive close, RST). One machine opening thousands of connections
+    /// a second to one port leaves them in TIME_WAIT, and the kernel then spends much of the
+    /// load generator's time finding a free local port (clients on a real network each have
+    /// their own address): "reset" leaves no TIME_WAIT, so the host is measured rather than
+    /// the load generator's kernel.
+    #[arg(long, default_value = "fin", value_parser = ["fin", "reset"])]
+    pub close: String,
     /// Do not verify answers (for `rkms null-server`, whose answers are canned).
     #[arg(long)]
     pub no_verify: bool,

@@ -30,7 +30,7 @@ fn run(argv: Vec<OsString>) -> u8 {
     };
 
     let default_level = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::NullServer { .. } => "info",
         _ => "warn",
     };
     let log = rkms::logging::LogSettings {

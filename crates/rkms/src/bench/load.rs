@@ -43,6 +43,8 @@ pub struct BenchOptions {
     pub ndr64: bool,
     /// Verify every answer like `rkms activate` (off only for canned-reply servers).
     pub verify: bool,
+    /// Close each new connection with RST instead of FIN (no TIME_WAIT on the load side).
+    pub reset_close: bool,
     /// Per-exchange timeout.
     pub timeout: Duration,
     /// Print progress every second to standard error.
@@ -177,7 +179,9 @@ async fn client(shared: Arc<Shared>) -> Tally {
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
         if opts.mode == Mode::NewConnection {
-            session = None;
+            if let Some(s) = session.take().filter(|_| opts.reset_close) {
+                s.reset_on_close();
+            }
         }
     }
     tally

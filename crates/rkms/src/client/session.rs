@@ -101,6 +101,11 @@ impl Session {
         Ok(s)
     }
 
+    /// Closes the connection abortively (RST): the closing side keeps no TIME_WAIT state.
+    pub fn reset_on_close(self) {
+        let _ = self.stream.set_zero_linger();
+    }
+
     /// What the bind established.
     pub fn bound(&self) -> &Bound {
         &self.bound

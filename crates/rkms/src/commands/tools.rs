@@ -154,6 +154,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
         protocol: args.protocol,
         ndr64: args.ndr64,
         verify: !args.no_verify,
+        reset_close: args.close == "reset",
         timeout: Duration::from_secs_f64(args.timeout),
         progress: !args.json,
     };

@@ -12,6 +12,7 @@ use rkms_proto::rpc::{
 };
 use rkms_store::Activation;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
@@ -138,6 +139,37 @@ pub(crate) async fn serve(
     serve_io(reader, writer, peer, local_port, shared, stop).await;
 }
 
+/// Where a connection's bytes come from.
+pub(crate) trait ByteSource {
+    /// Waits for bytes and appends them to `buf`; `Ok(0)` at the end of the stream.
+    async fn read_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize>;
+}
+
+/// A TCP connection waits for readiness before it makes room in `buf`, so a connection
+/// waiting for its next request holds no receive buffer at all.
+impl ByteSource for OwnedReadHalf {
+    async fn read_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        loop {
+            self.readable().await?;
+            buf.reserve(READ_SIZE);
+            match self.try_read_buf(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                result => return result,
+            }
+        }
+    }
+}
+
+/// Any other byte stream (stdin in inetd mode), read with a buffer made ready beforehand.
+pub(crate) struct Stream<R>(pub R);
+
+impl<R: AsyncRead + Unpin> ByteSource for Stream<R> {
+    async fn read_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        buf.reserve(READ_SIZE);
+        self.0.read_buf(buf).await
+    }
+}
+
 /// Serves one client over any byte stream (a TCP connection, or stdin/stdout in inetd mode).
 pub(crate) async fn serve_io<R, W>(
     mut reader: R,
@@ -147,7 +179,7 @@ pub(crate) async fn serve_io<R, W>(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) where
-    R: AsyncRead + Unpin,
+    R: ByteSource,
     W: AsyncWrite + Unpin,
 {
     let config = &shared.config;
@@ -168,10 +200,10 @@ pub(crate) async fn serve_io<R, W>(
         policy,
         peer,
     };
+    // Bytes received and not yet handled. Its memory is given back whenever it is empty, so
+    // an idle connection holds no buffer at all (10,000 idle connections stay small).
     let mut buf: Vec<u8> = Vec::new();
     let mut pdu_started: Option<tokio::time::Instant> = None;
-    // KMS PDUs are at most ~300 bytes; a small chunk keeps 10,000 idle connections small.
-    let mut chunk = [0u8; 512];
     loop {
         // Handle every complete PDU already buffered.
         loop {
@@ -267,6 +299,7 @@ pub(crate) async fn serve_io<R, W>(
         // client trickling bytes cannot hold the connection forever (slowloris).
         if buf.is_empty() {
             pdu_started = None;
+            buf = Vec::new();
         } else if pdu_started.is_none() {
             pdu_started = Some(tokio::time::Instant::now());
         }
@@ -275,7 +308,7 @@ pub(crate) async fn serve_io<R, W>(
             None => config.idle_timeout,
         };
         let read = tokio::select! {
-            r = tokio::time::timeout(wait, reader.read(&mut chunk)) => r,
+            r = tokio::time::timeout(wait, reader.read_into(&mut buf)) => r,
             _ = stop.changed() => {
                 debug!(client = %peer, "closing connection for shutdown");
                 return;
@@ -301,7 +334,7 @@ pub(crate) async fn serve_io<R, W>(
                 }
                 return;
             }
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 debug!(client = %peer, "read failed: {e}");
                 return;
@@ -309,6 +342,9 @@ pub(crate) async fn serve_io<R, W>(
         }
     }
 }
+
+/// Room made in the receive buffer before each read (KMS PDUs are at most ~300 bytes).
+const READ_SIZE: usize = 512;
 
 /// Counts the connection as closed however `serve` returns.
 struct OpenGuard<'a>(&'a super::Metrics);

@@ -147,7 +147,7 @@ pub async fn serve_stdio(
     });
     let (_stop_tx, stop_rx) = watch::channel(false);
     connection::serve_io(
-        tokio::io::stdin(),
+        connection::Stream(tokio::io::stdin()),
         tokio::io::stdout(),
         peer,
         local_port,

@@ -1,0 +1,224 @@
+//! The load tools: `rkms bench` against `rkms serve` and `rkms null-server`, in both connection
+//! modes and both ways of closing, with its JSON summary, error counting and exit codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{rkms_bin, Server};
+use serde_json::Value;
+
+/// Runs `rkms bench ADDR <args> --json` and returns its exit code and parsed summary.
+fn bench(addr: SocketAddr, args: &[&str]) -> (i32, Value) {
+    let out: Output = Command::new(rkms_bin())
+        .arg("bench")
+        .arg(addr.to_string())
+        .args(args)
+        .args(["--json", "--timeout", "5"])
+        .output()
+        .expect("run rkms bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "bench printed no JSON summary ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), summary)
+}
+
+/// Log lines of a served activation.
+fn activations(server: &Server) -> usize {
+    server
+        .log()
+        .iter()
+        .filter(|l| l.contains("activated (count"))
+        .count()
+}
+
+/// Waits until the server logged `n` activations (the log is read by another thread).
+fn wait_activations(server: &Server, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while activations(server) < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(activations(server), n, "log: {:#?}", server.log());
+}
+
+fn assert_latencies(s: &Value) {
+    let p50 = s["p50_ms"].as_f64().unwrap();
+    let p90 = s["p90_ms"].as_f64().unwrap();
+    let p99 = s["p99_ms"].as_f64().unwrap();
+    let max = s["max_ms"].as_f64().unwrap();
+    assert!(
+        0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max,
+        "latencies out of order: {s}"
+    );
+    assert!(s["per_second"].as_f64().unwrap() > 0.0, "{s}");
+}
+
+#[test]
+fn kept_connections_send_exactly_the_requests_asked_and_all_verify() {
+    let server = Server::start(&[]);
+    let (code, s) = bench(
+        server.addr,
+        &["--mode", "keep-alive", "-c", "4", "-n", "200"],
+    );
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(
+        (s["ok"].as_u64(), s["errors"].as_u64()),
+        (Some(200), Some(0))
+    );
+    assert_eq!(s["mode"], "keep-alive");
+    assert_eq!(s["connections"], 4);
+    assert_eq!(s["protocol"], 6);
+    assert_latencies(&s);
+    wait_activations(&server, 200);
+}
+
+#[test]
+fn new_connections_closed_with_fin_or_reset_are_served_without_warnings() {
+    let server = Server::start(&[]);
+    for (close, protocol) in [("fin", "4"), ("reset", "5"), ("reset", "6")] {
+        let (code, s) = bench(
+            server.addr,
+            &[
+                "--mode",
+                "new-connection",
+                "--close",
+                close,
+                "--protocol",
+                protocol,
+                "-c",
+                "3",
+                "-n",
+                "30",
+            ],
+        );
+        assert_eq!(code, 0, "--close {close}: {s}");
+        assert_eq!(
+            (s["ok"].as_u64(), s["errors"].as_u64()),
+            (Some(30), Some(0))
+        );
+        assert_eq!(s["protocol"].as_u64(), protocol.parse().ok());
+        assert_latencies(&s);
+    }
+    wait_activations(&server, 90);
+    // A client that resets instead of closing is an ordinary end of connection for the host.
+    let warnings: Vec<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}
+
+#[test]
+fn ndr64_is_used_on_kept_connections() {
+    let server = Server::start(&["--log-level", "debug"]);
+    let (code, s) = bench(server.addr, &["--ndr64", "-c", "1", "-n", "3"]);
+    assert_eq!((code, s["ok"].as_u64()), (0, Some(3)), "{s}");
+    // The first request of a connection goes with NDR32, the later ones with NDR64.
+    server.wait_log("syntax: Ndr64");
+}
+
+/// A running `rkms null-server` on a free loopback port, killed on drop.
+struct NullServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl NullServer {
+    fn start() -> Self {
+        let mut child = Command::new(rkms_bin())
+            .args(["null-server", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start rkms null-server");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening address=").nth(1) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("null server did not say where it listens");
+        NullServer {
+            child,
+            addr: addr.parse().unwrap(),
+        }
+    }
+}
+
+impl Drop for NullServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn null_server_answers_every_request_and_its_answers_fail_verification() {
+    let null = NullServer::start();
+    for mode in ["keep-alive", "new-connection"] {
+        let (code, s) = bench(null.addr, &["--mode", mode, "--no-verify", "-n", "50"]);
+        assert_eq!(code, 0, "{s}");
+        assert_eq!(
+            (s["ok"].as_u64(), s["errors"].as_u64()),
+            (Some(50), Some(0))
+        );
+    }
+    // Canned bytes are not a KMS answer: with verification every one is an error, by kind.
+    let (code, s) = bench(null.addr, &["-c", "2", "-n", "10"]);
+    assert_eq!(code, 1, "{s}");
+    assert_eq!(
+        (s["ok"].as_u64(), s["errors"].as_u64()),
+        (Some(0), Some(10))
+    );
+    let kinds = s["errors_by_kind"].as_object().unwrap();
+    assert_eq!(kinds.len(), 1, "{s}");
+    let (kind, n) = kinds.iter().next().unwrap();
+    assert!(kind.starts_with("verification"), "{kind}");
+    assert_eq!(n.as_u64(), Some(10));
+}
+
+#[test]
+fn a_host_that_is_not_there_is_counted_as_connect_errors() {
+    // A port nobody listens on: bind one, then close it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, s) = bench(addr, &["--mode", "new-connection", "-c", "2", "-n", "6"]);
+    assert_eq!(code, 1, "{s}");
+    assert_eq!((s["ok"].as_u64(), s["errors"].as_u64()), (Some(0), Some(6)));
+    assert_eq!(s["errors_by_kind"]["connect"].as_u64(), Some(6), "{s}");
+}
+
+#[test]
+fn bad_options_are_refused_with_a_message() {
+    for (args, says) in [
+        (&["--duration", "0"][..], "--duration"),
+        (&["--close", "abort"][..], "abort"),
+        (&["--mode", "pipelined"][..], "pipelined"),
+        (&["-c", "0"][..], "0"),
+    ] {
+        let out = Command::new(rkms_bin())
+            .args(["bench", "127.0.0.1:9"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
