@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{rkms_bin, Server};
@@ -125,50 +124,14 @@ fn ndr64_is_used_on_kept_connections() {
     server.wait_log("syntax: Ndr64");
 }
 
-/// A running `rkms null-server` on a free loopback port, killed on drop.
-struct NullServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl NullServer {
-    fn start() -> Self {
-        let mut child = Command::new(rkms_bin())
-            .args(["null-server", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rkms null-server");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening address=").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("null server did not say where it listens");
-        NullServer {
-            child,
-            addr: addr.parse().unwrap(),
-        }
-    }
-}
-
-impl Drop for NullServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `rkms null-server` on a free loopback port.
+fn null_server() -> Server {
+    Server::spawn(Command::new(rkms_bin()).args(["null-server", "--listen", "127.0.0.1:0"]))
 }
 
 #[test]
 fn null_server_answers_every_request_and_its_answers_fail_verification() {
-    let null = NullServer::start();
+    let null = null_server();
     for mode in ["keep-alive", "new-connection"] {
         let (code, s) = bench(null.addr, &["--mode", mode, "--no-verify", "-n", "50"]);
         assert_eq!(code, 0, "{s}");

@@ -51,7 +51,8 @@ impl Server {
         } else {
             &["--web", "off"]
         };
-        let mut child = Command::new(rkms_bin())
+        let mut command = Command::new(rkms_bin());
+        command
             .args(["serve", "--listen", listen])
             .args(db)
             .args(web)
@@ -65,12 +66,19 @@ impl Server {
             .env_remove("HWID")
             .env_remove("LOGLEVEL")
             .env_remove("RKMS_CONFIG")
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(&mut command)
+    }
+
+    /// Starts `command` (an rkms subcommand that logs `listening address=…`) and waits until
+    /// it listens.
+    pub fn spawn(command: &mut Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start rkms serve");
+            .expect("start rkms");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
