@@ -6,6 +6,9 @@
 #   fuzz/corpus/ndr            the stubs of every request and response PDU
 #   fuzz/corpus/client_verify  every S>C PDU, Appendix A responses and bind acks
 #   fuzz/corpus/epid_parse     every ePID found in the test data
+#   fuzz/corpus/config_file    the example configuration (every option), and small files
+#   fuzz/corpus/products_file  products.json, a small consistent catalog cut from it, and
+#                              extension files
 # Usage: fuzz/seed-corpus.sh [corpus-dir]   (default: fuzz/corpus next to this script)
 # Re-running is harmless: files are named by their content's SHA-1.
 set -euo pipefail
@@ -13,7 +16,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 testdata="$here/../testdata"
 corpus="${1:-$here/corpus}"
-targets=(rpc_server kms_request ndr client_verify epid_parse)
+targets=(rpc_server kms_request ndr client_verify epid_parse config_file products_file)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # put TARGET HEX: writes the bytes HEX stands for to corpus/TARGET/<sha1>.
@@ -109,6 +112,39 @@ while IFS= read -r epid; do
 done < <(grep -rhoE '[0-9]{5}-[0-9]{5}-[0-9]{3}-[0-9]{6}-[0-9]{2}-[0-9]+-[0-9]+\.0000-[0-9]{7}' "$testdata" | sort -u)
 put_text epid_parse "06401-00206-566-174993-03-1033-9600.0000-2802018"
 put_text epid_parse "05426-00206-586-025264-03-1033-9200.0000-3662020"
+
+# Configuration files: the example `rkms config example` prints (kept in the repository as
+# contrib/rkms.toml), as it is and with every setting uncommented.
+cp "$here/../contrib/rkms.toml" "$corpus/config_file/example.toml"
+sed 's/^#\([a-z0-9-]* = \)/\1/' "$here/../contrib/rkms.toml" >"$corpus/config_file/example-set.toml"
+put_text config_file $'# comment\nclient-count = 50\nlisten = ["127.0.0.1:1688", "[::1]:1688"]\n\ncheck_client_time = true\n'
+put_text config_file $'epid = "06401-00206-566-174993-03-1033-9600.0000-2802018"\nrenewal-interval = "7d"\nlog-level = \'debug\'\n'
+put_text config_file $'[serve]\nport = 1688\nx = 1.5e3\n'
+
+# Products files: the whole catalog, a small consistent one, and extensions.
+products="$here/../crates/rkms-catalog/data/products.json"
+cp "$products" "$corpus/products_file/products.json"
+python3 - "$products" "$corpus/products_file" <<'PY'
+import json, sys
+full = json.load(open(sys.argv[1]))
+sku = full["sku_items"][0]
+kms = next(k for k in full["kms_items"] if k["id"] == sku["kms_id"])
+app = next(a for a in full["applications"] if a["id"] == sku["app_id"])
+small = {
+    "applications": [app],
+    "epid_profiles": full["epid_profiles"],
+    "csvlks": full["csvlks"][:4],
+    "kms_items": [kms],
+    "sku_items": [sku],
+    "host_builds": full["host_builds"],
+    "lcids": full["lcids"][:3],
+}
+out = sys.argv[2]
+json.dump(small, open(f"{out}/small.json", "w"), indent=1)
+json.dump({"sku_items": [dict(sku, id="00000000-0000-0000-0000-000000000001",
+                              display_name="Extra")]}, open(f"{out}/extension-sku.json", "w"))
+json.dump({"lcids": [1033, 1031]}, open(f"{out}/extension-lcids.json", "w"))
+PY
 
 echo "seeded from $sessions sessions and Appendix A:"
 for t in "${targets[@]}"; do

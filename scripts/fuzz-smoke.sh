@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Bounded fuzzing smoke test of rkms-proto: seeds the corpora from testdata/ and runs every
+# Bounded fuzzing smoke test of the protocol core, the catalog and the configuration file: seeds the corpora from testdata/ and runs every
 # cargo-fuzz target for a few seconds.
 #
-#   scripts/fuzz-smoke.sh            # FUZZ_SECONDS (default 25) per target, 5 targets
+#   scripts/fuzz-smoke.sh            # FUZZ_SECONDS (default 25) per target, 7 targets
 #   FUZZ_SECONDS=60 scripts/fuzz-smoke.sh rpc_server kms_request
 #   FUZZ_SANITIZER=none scripts/fuzz-smoke.sh   # no ASan: plain stable, ~5x the executions
 #
@@ -21,7 +21,7 @@ seconds="${FUZZ_SECONDS:-25}"
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
-    targets=(rpc_server kms_request client_verify ndr epid_parse)
+    targets=(rpc_server kms_request client_verify ndr epid_parse config_file products_file)
 fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never

@@ -178,4 +178,13 @@ fn example_is_a_valid_configuration() {
     let f = temp("example.toml", &text);
     let (code, _, err) = check(&f, &[]);
     assert_eq!(code, 0, "{err}");
+    // The copy shipped in contrib/ (packages install it; the fuzzer seeds from it) is current.
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/rkms.toml"),
+    )
+    .unwrap();
+    assert!(
+        shipped == text,
+        "contrib/rkms.toml is out of date: rkms config example > contrib/rkms.toml"
+    );
 }
