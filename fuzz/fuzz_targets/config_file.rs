@@ -45,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
     let mut table = toml::Table::new();
     for e in &entries {
         let values = e.values.iter().cloned().map(toml::Value::String).collect();
-        if table.insert(e.key.clone(), toml::Value::Array(values)).is_some() {
+        if table
+            .insert(e.key.clone(), toml::Value::Array(values))
+            .is_some()
+        {
             return;
         }
     }
