@@ -5,10 +5,9 @@ mod common;
 
 use common::{activation, assert_same, fill, id, TempDir};
 use rkms_store::{
-    copy_all, ActivationEvent, ClientFilter, ClientRecord, ClientStore, CopyReport, DailyCount,
-    MemoryStore, SqliteStore, StoreError,
+    copy_all, ActivationEvent, ClientFilter, ClientRecord, ClientStore, CopyReport, MemoryStore,
+    SqliteStore, StoreError,
 };
-use uuid::Uuid;
 
 #[test]
 fn sqlite_to_memory_to_sqlite_keeps_everything() {
@@ -113,33 +112,7 @@ impl ClientStore for Plain {
     fn record_batch(&self, batch: &[rkms_store::Activation]) -> Result<(), StoreError> {
         self.0.record_batch(batch)
     }
-    fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
-        self.0.distinct_clients_since(kms_id, since)
-    }
-    fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        self.0.list(filter)
-    }
-    fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
-        self.0.prune_older_than(cutoff)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.0.count()
-    }
-    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.0.history(cmid, limit)
-    }
-    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.0.recent_activations(limit)
-    }
-    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
-        self.0.activations_since(since)
-    }
-    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
-        self.0.daily_counts(since)
-    }
-    fn probe_writable(&self) -> Result<(), StoreError> {
-        self.0.probe_writable()
-    }
+    common::pass_reads_to!(0);
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{activation, id, TempDir};
 use rkms_store::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, MemoryStore,
-    SqliteStore, StoreError, Writer, WriterOptions,
+    Activation, ClientFilter, ClientRecord, ClientStore, MemoryStore, SqliteStore, StoreError,
+    Writer, WriterOptions,
 };
 use uuid::Uuid;
 
@@ -120,33 +120,7 @@ impl ClientStore for GatedStore {
         }
         self.inner.record_batch(batch)
     }
-    fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
-        self.inner.distinct_clients_since(kms_id, since)
-    }
-    fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        self.inner.list(filter)
-    }
-    fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
-        self.inner.prune_older_than(cutoff)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.inner.count()
-    }
-    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.inner.history(cmid, limit)
-    }
-    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.inner.recent_activations(limit)
-    }
-    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
-        self.inner.activations_since(since)
-    }
-    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
-        self.inner.daily_counts(since)
-    }
-    fn probe_writable(&self) -> Result<(), StoreError> {
-        self.inner.probe_writable()
-    }
+    common::pass_reads_to!(inner);
 }
 
 fn gated() -> Arc<GatedStore> {
@@ -357,33 +331,7 @@ impl ClientStore for FlakyStore {
         }
         self.inner.record_batch(batch)
     }
-    fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
-        self.inner.distinct_clients_since(kms_id, since)
-    }
-    fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        self.inner.list(filter)
-    }
-    fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
-        self.inner.prune_older_than(cutoff)
-    }
-    fn count(&self) -> Result<u64, StoreError> {
-        self.inner.count()
-    }
-    fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.inner.history(cmid, limit)
-    }
-    fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.inner.recent_activations(limit)
-    }
-    fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
-        self.inner.activations_since(since)
-    }
-    fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
-        self.inner.daily_counts(since)
-    }
-    fn probe_writable(&self) -> Result<(), StoreError> {
-        self.inner.probe_writable()
-    }
+    common::pass_reads_to!(inner);
 }
 
 /// What the callbacks were told.

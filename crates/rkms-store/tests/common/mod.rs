@@ -1,5 +1,5 @@
 //! Test helpers shared by the integration tests: temporary directories and activation builders.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -233,3 +233,55 @@ pub fn assert_same(a: &dyn ClientStore, b: &dyn ClientStore) {
         );
     }
 }
+
+/// The `ClientStore` methods other than `record` and `record_batch`, for a test store that
+/// changes how it writes and passes everything else to the store in field `$inner`.
+macro_rules! pass_reads_to {
+    ($inner:tt) => {
+        fn distinct_clients_since(
+            &self,
+            kms_id: &uuid::Uuid,
+            since: i64,
+        ) -> Result<u64, rkms_store::StoreError> {
+            self.$inner.distinct_clients_since(kms_id, since)
+        }
+        fn list(
+            &self,
+            filter: &rkms_store::ClientFilter,
+        ) -> Result<Vec<rkms_store::ClientRecord>, rkms_store::StoreError> {
+            self.$inner.list(filter)
+        }
+        fn prune_older_than(&self, cutoff: i64) -> Result<u64, rkms_store::StoreError> {
+            self.$inner.prune_older_than(cutoff)
+        }
+        fn count(&self) -> Result<u64, rkms_store::StoreError> {
+            self.$inner.count()
+        }
+        fn history(
+            &self,
+            cmid: &uuid::Uuid,
+            limit: u64,
+        ) -> Result<Vec<rkms_store::ActivationEvent>, rkms_store::StoreError> {
+            self.$inner.history(cmid, limit)
+        }
+        fn recent_activations(
+            &self,
+            limit: u64,
+        ) -> Result<Vec<rkms_store::ActivationEvent>, rkms_store::StoreError> {
+            self.$inner.recent_activations(limit)
+        }
+        fn activations_since(&self, since: i64) -> Result<u64, rkms_store::StoreError> {
+            self.$inner.activations_since(since)
+        }
+        fn daily_counts(
+            &self,
+            since: i64,
+        ) -> Result<Vec<rkms_store::DailyCount>, rkms_store::StoreError> {
+            self.$inner.daily_counts(since)
+        }
+        fn probe_writable(&self) -> Result<(), rkms_store::StoreError> {
+            self.$inner.probe_writable()
+        }
+    };
+}
+pub(crate) use pass_reads_to;
