@@ -7,7 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row};
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row, Statement};
+use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
 use crate::schema::{self, SCHEMA_VERSION};
@@ -31,6 +32,27 @@ const EVENT_COLUMNS: &str = "time, cmid, application_id, sku_id, kms_id, worksta
 const INSERT_EVENT: &str = "INSERT INTO activations (time, cmid, application_id, sku_id, kms_id, \
          workstation, license_status, protocol, address, hresult)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Runs [`INSERT_EVENT`] on `$stmt` for `$e`, an [`Activation`] or an [`ActivationEvent`]
+/// (the event columns have the same field names in both), with its four UUIDs already
+/// formatted (see [`uuid_texts`]).
+macro_rules! insert_event {
+    ($stmt:expr, $e:expr, $ids:expr) => {{
+        let [cmid, application_id, sku_id, kms_id]: [&str; 4] = $ids;
+        $stmt.execute(params![
+            $e.time,
+            cmid,
+            application_id,
+            sku_id,
+            kms_id,
+            $e.workstation,
+            i64::from($e.license_status),
+            $e.protocol,
+            $e.address,
+            i64::from($e.hresult),
+        ])
+    }};
+}
 
 /// The columns both upserts take from whichever side was seen last (the rules of
 /// [`ClientRecord::merge`] and [`ClientRecord::absorb`]).
@@ -197,8 +219,12 @@ impl ClientStore for SqliteStore {
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for a in batch {
-            upsert(&tx, a)?;
+        {
+            let mut event = tx.prepare_cached(INSERT_EVENT)?;
+            let mut client = tx.prepare_cached(UPSERT)?;
+            for a in batch {
+                upsert(&mut event, &mut client, a)?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -354,13 +380,16 @@ impl ClientStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
+            let mut buf = [[0; Hyphenated::LENGTH]; 4];
             let mut upsert = tx.prepare_cached(IMPORT_UPSERT)?;
             for r in records {
+                let [cmid, application_id, sku_id, kms_id] =
+                    uuid_texts(&mut buf, [&r.cmid, &r.application_id, &r.sku_id, &r.kms_id]);
                 upsert.execute(params![
-                    r.cmid.to_string(),
-                    r.application_id.to_string(),
-                    r.sku_id.to_string(),
-                    r.kms_id.to_string(),
+                    cmid,
+                    application_id,
+                    sku_id,
+                    kms_id,
                     r.workstation,
                     i64::from(r.license_status),
                     i64::from(r.grace_minutes),
@@ -376,18 +405,8 @@ impl ClientStore for SqliteStore {
             }
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             for e in events {
-                insert.execute(params![
-                    e.time,
-                    e.cmid.to_string(),
-                    e.application_id.to_string(),
-                    e.sku_id.to_string(),
-                    e.kms_id.to_string(),
-                    e.workstation,
-                    i64::from(e.license_status),
-                    e.protocol,
-                    e.address,
-                    i64::from(e.hresult),
-                ])?;
+                let ids = uuid_texts(&mut buf, [&e.cmid, &e.application_id, &e.sku_id, &e.kms_id]);
+                insert_event!(insert, e, ids)?;
             }
         }
         tx.commit()?;
@@ -421,26 +440,22 @@ impl SqliteStore {
     }
 }
 
-/// Writes one request: its client record and its history event.
-fn upsert(conn: &Connection, a: &Activation) -> Result<(), StoreError> {
-    conn.prepare_cached(INSERT_EVENT)?.execute(params![
-        a.time,
-        a.cmid.to_string(),
-        a.application_id.to_string(),
-        a.sku_id.to_string(),
-        a.kms_id.to_string(),
-        a.workstation,
-        i64::from(a.license_status),
-        a.protocol,
-        a.address,
-        i64::from(a.hresult),
-    ])?;
-    let mut stmt = conn.prepare_cached(UPSERT)?;
-    stmt.execute(params![
-        a.cmid.to_string(),
-        a.application_id.to_string(),
-        a.sku_id.to_string(),
-        a.kms_id.to_string(),
+/// Writes one request: its history event through `event` ([`INSERT_EVENT`]) and its client
+/// record through `client` ([`UPSERT`]), both prepared once per transaction.
+fn upsert(
+    event: &mut Statement<'_>,
+    client: &mut Statement<'_>,
+    a: &Activation,
+) -> Result<(), StoreError> {
+    let mut buf = [[0; Hyphenated::LENGTH]; 4];
+    let ids = uuid_texts(&mut buf, [&a.cmid, &a.application_id, &a.sku_id, &a.kms_id]);
+    insert_event!(event, a, ids)?;
+    let [cmid, application_id, sku_id, kms_id] = ids;
+    client.execute(params![
+        cmid,
+        application_id,
+        sku_id,
+        kms_id,
         a.workstation,
         i64::from(a.license_status),
         i64::from(a.grace_minutes),
@@ -452,6 +467,18 @@ fn upsert(conn: &Connection, a: &Activation) -> Result<(), StoreError> {
         i64::from(a.hresult),
     ])?;
     Ok(())
+}
+
+/// Four UUIDs as stored (lowercase hyphenated text, like `to_string`), formatted into `buf`
+/// instead of four new strings.
+fn uuid_texts<'b>(buf: &'b mut [[u8; Hyphenated::LENGTH]; 4], ids: [&Uuid; 4]) -> [&'b str; 4] {
+    let [b0, b1, b2, b3] = buf;
+    [
+        ids[0].hyphenated().encode_lower(b0),
+        ids[1].hyphenated().encode_lower(b1),
+        ids[2].hyphenated().encode_lower(b2),
+        ids[3].hyphenated().encode_lower(b3),
+    ]
 }
 
 /// The UUID stored as text in column `i` of `row`.
@@ -552,11 +579,11 @@ fn parent_directory(path: &Path) -> &Path {
     }
 }
 
-/// [`StoreError::Open`] for a failure while opening `path`, with SQLite's message and, when
-/// the file could not be opened or written, a hint naming the directory.
 /// SQLite's page cache size (`PRAGMA cache_size`, negative: in KiB).
 const PAGE_CACHE_KIB: i64 = -256;
 
+/// [`StoreError::Open`] for a failure while opening `path`, with SQLite's message and, when
+/// the file could not be opened or written, a hint naming the directory.
 pub(crate) fn open_error(path: &Path, e: &rusqlite::Error) -> StoreError {
     let mut message = e.to_string();
     if matches!(
