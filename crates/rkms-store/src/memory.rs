@@ -19,8 +19,9 @@ pub const MEMORY_HISTORY_LIMIT: usize = 1_000;
 pub const MEMORY_CLIENT_LIMIT: usize = 1_000;
 
 /// A client store that lives only as long as the process, with the same behaviour as
-/// [`crate::SqliteStore`] (except that the history keeps at most [`MEMORY_HISTORY_LIMIT`]
-/// events). Never fails.
+/// [`crate::SqliteStore`] except that it is bounded: it keeps at most [`MEMORY_CLIENT_LIMIT`]
+/// client records (forgetting the least recently seen beyond it) and at most
+/// [`MEMORY_HISTORY_LIMIT`] history events (forgetting the oldest recorded). Never fails.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -42,6 +43,23 @@ impl Default for Inner {
             records: HashMap::with_capacity(MEMORY_CLIENT_LIMIT),
             events: VecDeque::with_capacity(MEMORY_HISTORY_LIMIT),
         }
+    }
+}
+
+impl Inner {
+    /// Makes room for the record under `key` if it is new and the table is full.
+    fn make_room(&mut self, key: &(Uuid, Uuid)) {
+        if self.records.len() >= MEMORY_CLIENT_LIMIT && !self.records.contains_key(key) {
+            evict_oldest(&mut self.records, MEMORY_CLIENT_LIMIT / 10);
+        }
+    }
+
+    /// Appends a history event, forgetting the oldest recorded if the history is full.
+    fn push_event(&mut self, e: ActivationEvent) {
+        if self.events.len() >= MEMORY_HISTORY_LIMIT {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
     }
 }
 
@@ -74,35 +92,37 @@ impl MemoryStore {
 }
 
 fn upsert(inner: &mut Inner, a: &Activation) {
-    if inner.records.len() >= MEMORY_CLIENT_LIMIT
-        && !inner.records.contains_key(&(a.cmid, a.application_id))
-    {
-        evict_oldest(&mut inner.records, MEMORY_CLIENT_LIMIT / 10);
-    }
+    let key = (a.cmid, a.application_id);
+    inner.make_room(&key);
     inner
         .records
-        .entry((a.cmid, a.application_id))
+        .entry(key)
         .and_modify(|r| r.merge(a))
         .or_insert_with(|| ClientRecord::from_activation(a));
-    if inner.events.len() >= MEMORY_HISTORY_LIMIT {
-        inner.events.pop_front();
-    }
-    inner.events.push_back(ActivationEvent::from_activation(a));
+    inner.push_event(ActivationEvent::from_activation(a));
 }
 
-/// Removes the `n` least recently seen records (amortised: called once per `n` inserts).
+/// Removes the `n` least recently seen records (amortised: called once per `n` inserts):
+/// every record seen before the `n`-th smallest `last_seen`, then records seen exactly then
+/// (in no particular order) until `n` are gone.
 fn evict_oldest(records: &mut HashMap<(Uuid, Uuid), ClientRecord>, n: usize) {
+    if n == 0 {
+        return;
+    }
     let mut seen: Vec<i64> = records.values().map(|r| r.last_seen).collect();
     if seen.len() <= n {
         records.clear();
         return;
     }
-    let (_, cutoff, _) = seen.select_nth_unstable(n);
+    let (older, cutoff, _) = seen.select_nth_unstable(n - 1);
     let cutoff = *cutoff;
-    let mut removed = 0;
+    // Everything seen before the cutoff sits in `older` (fewer than n); ties fill up to n.
+    let mut ties = n - older.iter().filter(|&&t| t < cutoff).count();
     records.retain(|_, r| {
-        if removed < n && r.last_seen <= cutoff {
-            removed += 1;
+        if r.last_seen < cutoff {
+            false
+        } else if r.last_seen == cutoff && ties > 0 {
+            ties -= 1;
             false
         } else {
             true
@@ -243,9 +263,7 @@ impl ClientStore for MemoryStore {
         let mut inner = self.inner();
         for r in records {
             let key = (r.cmid, r.application_id);
-            if inner.records.len() >= MEMORY_CLIENT_LIMIT && !inner.records.contains_key(&key) {
-                evict_oldest(&mut inner.records, MEMORY_CLIENT_LIMIT / 10);
-            }
+            inner.make_room(&key);
             inner
                 .records
                 .entry(key)
@@ -253,11 +271,84 @@ impl ClientStore for MemoryStore {
                 .or_insert_with(|| r.clone());
         }
         for e in events {
-            if inner.events.len() >= MEMORY_HISTORY_LIMIT {
-                inner.events.pop_front();
-            }
-            inner.events.push_back(e.clone());
+            inner.push_event(e.clone());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(last_seen: i64) -> ClientRecord {
+        ClientRecord::from_activation(&Activation {
+            cmid: Uuid::new_v4(),
+            application_id: Uuid::new_v4(),
+            sku_id: Uuid::nil(),
+            kms_id: Uuid::nil(),
+            workstation: String::new(),
+            license_status: 0,
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: "6.0".into(),
+            time: last_seen,
+            address: String::new(),
+            epid: String::new(),
+            hresult: 0,
+        })
+    }
+
+    /// With whole-second ties, every record older than the ties goes before any tie does.
+    #[test]
+    fn eviction_removes_all_older_records_before_ties() {
+        let mut records = HashMap::new();
+        for last_seen in std::iter::repeat_n(0, 50).chain(std::iter::repeat_n(1, 950)) {
+            let r = record(last_seen);
+            records.insert((r.cmid, r.application_id), r);
+        }
+        evict_oldest(&mut records, 100);
+        assert_eq!(records.len(), 900);
+        assert!(records.values().all(|r| r.last_seen == 1));
+    }
+
+    #[test]
+    fn eviction_removes_exactly_n() {
+        let mut records = HashMap::new();
+        for last_seen in [5, 3, 3, 3, 1, 2, 2, 9] {
+            let r = record(last_seen);
+            records.insert((r.cmid, r.application_id), r);
+        }
+        evict_oldest(&mut records, 4);
+        let mut left: Vec<i64> = records.values().map(|r| r.last_seen).collect();
+        left.sort_unstable();
+        assert_eq!(left, [3, 3, 5, 9]);
+        evict_oldest(&mut records, 0);
+        assert_eq!(records.len(), 4);
+        evict_oldest(&mut records, 4);
+        assert!(records.is_empty());
+    }
+
+    /// A full store makes room for a new client by forgetting the least recently seen.
+    #[test]
+    fn a_full_store_forgets_the_oldest_clients_first() {
+        let store = MemoryStore::new();
+        let mut old = Vec::new();
+        let mut records = Vec::new();
+        for i in 0..MEMORY_CLIENT_LIMIT {
+            let r = record(i64::from(i >= 10));
+            if i < 10 {
+                old.push(r.cmid);
+            }
+            records.push(r);
+        }
+        store.import(&records, &[]).unwrap();
+        store.import(&[record(2)], &[]).unwrap();
+        let left = store.list(&ClientFilter::default()).unwrap();
+        assert_eq!(
+            left.len(),
+            MEMORY_CLIENT_LIMIT - MEMORY_CLIENT_LIMIT / 10 + 1
+        );
+        assert!(left.iter().all(|r| !old.contains(&r.cmid)));
     }
 }
