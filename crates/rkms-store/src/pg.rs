@@ -1,5 +1,6 @@
 //! [`PgStore`]: the client store in a PostgreSQL database, shared by any number of rkms hosts.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
@@ -568,27 +569,28 @@ impl ClientStore for PgStore {
     }
 }
 
-/// Records as one array per column, the parameters of [`UPSERT_RECORDS`].
-struct RecordArrays {
+/// Records as one array per column, the parameters of [`UPSERT_RECORDS`]. The text columns
+/// borrow the records' strings (copied only to replace a NUL, see [`text`]).
+struct RecordArrays<'a> {
     cmid: Vec<Uuid>,
     application_id: Vec<Uuid>,
     sku_id: Vec<Uuid>,
     kms_id: Vec<Uuid>,
-    workstation: Vec<String>,
+    workstation: Vec<Cow<'a, str>>,
     license_status: Vec<i64>,
     grace_minutes: Vec<i64>,
     is_vm: Vec<bool>,
-    protocol: Vec<String>,
+    protocol: Vec<Cow<'a, str>>,
     first_seen: Vec<i64>,
     last_seen: Vec<i64>,
     requests: Vec<i64>,
-    last_address: Vec<String>,
-    last_epid: Vec<String>,
+    last_address: Vec<Cow<'a, str>>,
+    last_epid: Vec<Cow<'a, str>>,
     last_hresult: Vec<i64>,
 }
 
-impl RecordArrays {
-    fn new(records: &[ClientRecord]) -> Self {
+impl<'a> RecordArrays<'a> {
+    fn new(records: &'a [ClientRecord]) -> Self {
         Self {
             cmid: records.iter().map(|r| r.cmid).collect(),
             application_id: records.iter().map(|r| r.application_id).collect(),
@@ -632,22 +634,23 @@ impl RecordArrays {
     }
 }
 
-/// Events as one array per column, the parameters of [`INSERT_EVENTS`].
-struct EventArrays {
+/// Events as one array per column, the parameters of [`INSERT_EVENTS`]. The text columns
+/// borrow the events' strings (copied only to replace a NUL, see [`text`]).
+struct EventArrays<'a> {
     time: Vec<i64>,
     cmid: Vec<Uuid>,
     application_id: Vec<Uuid>,
     sku_id: Vec<Uuid>,
     kms_id: Vec<Uuid>,
-    workstation: Vec<String>,
+    workstation: Vec<Cow<'a, str>>,
     license_status: Vec<i64>,
-    protocol: Vec<String>,
-    address: Vec<String>,
+    protocol: Vec<Cow<'a, str>>,
+    address: Vec<Cow<'a, str>>,
     hresult: Vec<i64>,
 }
 
-impl EventArrays {
-    fn new(events: &[ActivationEvent]) -> Self {
+impl<'a> EventArrays<'a> {
+    fn new(events: &'a [ActivationEvent]) -> Self {
         Self {
             time: events.iter().map(|e| e.time).collect(),
             cmid: events.iter().map(|e| e.cmid).collect(),
@@ -679,12 +682,12 @@ impl EventArrays {
 }
 
 /// PostgreSQL text cannot hold NUL: a client-sent name containing one is stored with U+FFFD in
-/// its place.
-fn text(s: &str) -> String {
+/// its place. Any other string is passed on as it is, without a copy.
+fn text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
-        s.replace('\0', "\u{FFFD}")
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
     } else {
-        s.to_string()
+        Cow::Borrowed(s)
     }
 }
 
