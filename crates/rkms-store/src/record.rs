@@ -104,7 +104,7 @@ pub struct Activation {
     pub application_id: Uuid,
     /// SKU ID of the request.
     pub sku_id: Uuid,
-    /// KMS counted ID, already resolved through aliases by the caller.
+    /// KMS counted ID as the client sent it (readers resolve aliases to count per pool).
     pub kms_id: Uuid,
     /// Workstation name the client sent.
     pub workstation: String,

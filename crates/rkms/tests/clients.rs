@@ -154,6 +154,20 @@ async fn concurrent_activations_are_each_recorded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_over_loopback_do_not_join_the_count() {
+    let server = Server::start(&["--client-count", "auto", "--start", "empty"]);
+    for _ in 0..3 {
+        let out = Command::new(rkms_bin())
+            .args(["healthcheck", &server.addr.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // The first real Windows client is the pool's first.
+    assert_eq!(activate(server.addr, Uuid::new_v4(), true).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_empty_counts_real_clients_across_restarts() {
     let dir = temp_dir("empty");
     let db = dir.join("clients.db");

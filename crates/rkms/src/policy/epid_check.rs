@@ -168,12 +168,7 @@ pub fn check_epid(catalog: &Catalog, text: &str, today_unix: i64) -> Vec<Check> 
         ),
         Some((y, m, d)) => {
             let t = ymd_to_unix(y, m, d);
-            let d_of =
-                |date: time::Date| ymd_to_unix(date.year(), date.month() as u32, date.day() as u32);
-            let mut earliest = d_of(released).max(d_of(catalog.release_date(e.build)));
-            if e.build >= 26100 {
-                earliest = earliest.max(1_730_419_200);
-            }
+            let earliest = super::identity::earliest_activation(catalog, released, e.build);
             let (ey, em, ed) = unix_to_ymd(earliest);
             let ok = t >= earliest && t <= today_unix;
             let why = if t > today_unix {

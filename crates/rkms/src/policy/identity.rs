@@ -260,8 +260,14 @@ fn fixed_epid(default: &str, lcid: Option<u32>) -> String {
 
 /// The earliest activation date of a profile's ePID on a host build (§8.4, §8.5).
 pub fn min_date_unix(catalog: &Catalog, profile: &EpidProfile, build: u32) -> i64 {
+    earliest_activation(catalog, profile.release_date, build)
+}
+
+/// The earliest activation date (Unix time) of an ePID for a key released on `released`, on a
+/// host build: neither before the key nor before the build existed (§8.4, §8.5).
+pub fn earliest_activation(catalog: &Catalog, released: time::Date, build: u32) -> i64 {
     let d = |date: time::Date| ymd_to_unix(date.year(), date.month() as u32, date.day() as u32);
-    let mut min = d(profile.release_date).max(d(catalog.release_date(build)));
+    let mut min = d(released).max(d(catalog.release_date(build)));
     if build >= 26100 {
         min = min.max(SERVER_2025_GA_UNIX);
     }

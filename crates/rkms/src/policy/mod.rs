@@ -82,15 +82,14 @@ impl Default for PolicyConfig {
     }
 }
 
-/// The decision for one request, with what the logs need to name it.
+/// The decision for one request, with what the logs need to name it (the product's name is
+/// [`Catalog::product_name`], looked up only when it is logged).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// The answer, or the HRESULT refusing the request.
     pub answer: Result<HostAnswer, HResult>,
-    /// Product name for logs (SKU, else KMS item, else application; "unknown (GUID)").
-    pub product: String,
     /// ePID profile that served the request.
-    pub profile: String,
+    pub profile: &'a str,
     /// Why the request was refused.
     pub refusal: Option<String>,
     /// Short code of the refusal, for metrics.
@@ -99,7 +98,8 @@ pub struct Decision {
     pub family: &'static str,
 }
 
-/// Workstation name of the host's own health check: not counted as a client, not recorded.
+/// Workstation name of the host's own health check: coming over loopback, it is answered but
+/// neither counted as a client nor recorded.
 pub const SELF_CHECK_WORKSTATION: &str = "rkms-selfcheck";
 
 /// Most a client clock may differ from ours with --check-client-time (seconds).
@@ -165,28 +165,27 @@ impl Policy {
         w
     }
 
-    /// Decides the answer to a decoded request at time `now_unix`.
+    /// Decides the answer to a decoded request at time `now_unix`. A request that does not
+    /// `count` (the host's own health check) is answered like any other but does not join the
+    /// genuine count.
     pub fn decide(
         &self,
         request: &DecodedRequest,
         now_unix: i64,
+        count: bool,
         rng: &mut dyn RngCore,
-    ) -> Decision {
+    ) -> Decision<'_> {
         let rq = &request.base;
-        let product = self
-            .catalog
-            .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
         let profile = self
             .catalog
             .epid_profile_for(&rq.kms_id, &rq.application_id)
             .name
-            .clone();
+            .as_str();
         let item = self.catalog.kms_item_resolved(&rq.kms_id);
         let family = family_of(&rq.application_id, item.map(|i| i.display_name.as_str()));
         let refuse = |h: HResult, code: &'static str, why: String| Decision {
             answer: Err(h),
-            product: product.clone(),
-            profile: profile.clone(),
+            profile,
             refusal: Some(why),
             refusal_code: Some(code),
             family,
@@ -237,15 +236,18 @@ impl Policy {
                 );
             }
         }
-        let (epid, hwid) = self.identity.answer(&profile, now_unix, rng);
+        let (epid, hwid) = self.identity.answer(profile, now_unix, rng);
         let answer = HostAnswer {
             epid,
             hwid,
             current_count: match self.config.count {
                 CountMode::Genuine { start_empty } => {
-                    let distinct = self
-                        .pools
-                        .observe(self.pool_of(&rq.kms_id), rq.cmid, now_unix);
+                    let pool = item.map_or(rq.kms_id, |k| k.id);
+                    let distinct = if count {
+                        self.pools.observe(pool, rq.cmid, now_unix)
+                    } else {
+                        self.pools.count(pool, now_unix)
+                    };
                     let threshold = item.map_or(rq.required_client_count, |i| i.ncount_policy);
                     genuine_count(distinct, threshold, rq.required_client_count, start_empty)
                 }
@@ -256,7 +258,6 @@ impl Policy {
         };
         Decision {
             answer: Ok(answer),
-            product,
             profile,
             refusal: None,
             refusal_code: None,
@@ -283,10 +284,4 @@ pub fn family_of(app_id: &uuid::Uuid, kms_name: Option<&str>) -> &'static str {
         },
         _ => "unknown",
     }
-}
-
-/// Whether a request is the host's own health check (see [`SELF_CHECK_WORKSTATION`]).
-pub fn is_self_check(rq: &rkms_proto::kms::BaseRequest) -> bool {
-    rq.workstation_name()
-        .is_ok_and(|n| n == SELF_CHECK_WORKSTATION)
 }

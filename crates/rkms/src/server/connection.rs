@@ -20,15 +20,14 @@ use tracing::{debug, info, warn};
 use super::limits::Verdict;
 use super::Shared;
 use crate::clock::now_unix;
-use crate::policy::Policy;
 use rkms_proto::rpc::ptype;
 
 /// The policy seen from one connection: it knows the client's address for the logs and
 /// sends each decision to the client store.
 struct ConnectionHost<'a> {
-    /// The policy as of the last request (a reload applies from the next request on).
-    policy: Arc<Policy>,
     peer: SocketAddr,
+    /// The client's address as recorded, formatted once per connection.
+    address: String,
     shared: &'a Shared,
     /// Resolves when the last activation's record is written.
     pending: Option<oneshot::Receiver<bool>>,
@@ -37,10 +36,6 @@ struct ConnectionHost<'a> {
 impl KmsHost for ConnectionHost<'_> {
     fn answer(&mut self, request: &DecodedRequest) -> Result<HostAnswer, HResult> {
         let rq = &request.base;
-        self.policy = self.shared.policy.load_full();
-        let decision = self
-            .policy
-            .decide(request, now_unix(), &mut rand::thread_rng());
         let workstation = match rq.workstation_name() {
             Ok(name) => name,
             Err(_) => {
@@ -49,7 +44,12 @@ impl KmsHost for ConnectionHost<'_> {
             }
         };
         // The host's own health check is answered like any request but neither counted nor kept.
-        let own_check = crate::policy::is_self_check(rq) && self.peer.ip().is_loopback();
+        let own_check =
+            self.peer.ip().is_loopback() && workstation == crate::policy::SELF_CHECK_WORKSTATION;
+        let now = now_unix();
+        // The policy as of this request (a reload applies from the next request on).
+        let policy = self.shared.policy.load();
+        let decision = policy.decide(request, now, !own_check, &mut rand::thread_rng());
         let metrics = &self.shared.metrics;
         if !own_check {
             metrics.activation(
@@ -73,11 +73,14 @@ impl KmsHost for ConnectionHost<'_> {
                     decision.refusal.as_deref().unwrap_or("policy")
                 ),
             };
+            let product = policy
+                .catalog()
+                .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
             info!(
                 client = %self.peer,
                 workstation = %workstation,
                 cmid = %rq.cmid,
-                product = %decision.product,
+                product = %product,
                 sku = %rq.sku_id,
                 kms_id = %rq.kms_id,
                 protocol = %request.version,
@@ -91,13 +94,13 @@ impl KmsHost for ConnectionHost<'_> {
                 application_id: rq.application_id,
                 sku_id: rq.sku_id,
                 kms_id: rq.kms_id,
-                workstation: workstation.clone(),
+                workstation,
                 license_status: rq.license_status,
                 grace_minutes: rq.grace_time,
                 is_vm: rq.is_client_vm != 0,
                 protocol: request.version.to_string(),
-                time: now_unix(),
-                address: self.peer.ip().to_string(),
+                time: now,
+                address: self.address.clone(),
                 epid: decision
                     .answer
                     .as_ref()
@@ -193,11 +196,10 @@ pub(crate) async fn serve_io<R, W>(
         local_port,
         assoc_group: OsRng.next_u32() | 1,
     });
-    let policy = shared.policy.load_full();
     let mut host = ConnectionHost {
         shared: &shared,
         pending: None,
-        policy,
+        address: peer.ip().to_string(),
         peer,
     };
     // Bytes received and not yet handled. Its memory is given back whenever it is empty, so
@@ -219,11 +221,10 @@ pub(crate) async fn serve_io<R, W>(
                     return;
                 }
             };
+            let started = std::time::Instant::now();
             if buf[2] == ptype::REQUEST {
                 if let Some(rate) = &shared.rate {
-                    if let Verdict::Refuse { report } =
-                        rate.check(peer.ip(), std::time::Instant::now())
-                    {
+                    if let Verdict::Refuse { report } = rate.check(peer.ip(), started) {
                         shared.metrics.rate_limited();
                         if report {
                             warn!(client = %peer, limit = config.rate_limit, "rate limit reached: closing this address's connections until it slows down (logged once a minute)");
@@ -232,8 +233,6 @@ pub(crate) async fn serve_io<R, W>(
                     }
                 }
             }
-            let started = std::time::Instant::now();
-            let is_request = buf[2] == ptype::REQUEST;
             // A CSPRNG seeded from the operating system's (rand's ThreadRng: ChaCha, reseeded).
             let out = rpc.handle_pdu(&buf[..len], &mut host, &mut rand::thread_rng());
             buf.drain(..len);
@@ -278,12 +277,10 @@ pub(crate) async fn serve_io<R, W>(
                 }
                 other => debug!(client = %peer, event = ?other, "handled PDU"),
             }
-            if is_request {
+            if is_call {
                 shared
                     .metrics
                     .observe_duration(started.elapsed().as_secs_f64());
-            }
-            if is_call {
                 calls += 1;
                 if config.disconnect_after_request {
                     debug!(client = %peer, "closing after the response (--disconnect-after-request)");
