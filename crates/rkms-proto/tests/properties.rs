@@ -245,18 +245,6 @@ fn valid_payload(version: Version, base: &BaseRequest, iv: [u8; 16]) -> ClientRe
     build_request(version, &base, &mut ScriptedRng::new(&[&iv]))
 }
 
-/// The syntaxes `bind_pdu` offers, in context order.
-fn offered(offer: BindOffer) -> Vec<SyntaxId> {
-    let mut v = vec![NDR32_SYNTAX];
-    if offer.ndr64 {
-        v.push(NDR64_SYNTAX);
-    }
-    if offer.btfn {
-        v.push(BTFN_OFFER);
-    }
-    v
-}
-
 // ---------------------------------------------------------------------------------------
 // Round trips
 // ---------------------------------------------------------------------------------------
@@ -410,7 +398,7 @@ proptest! {
         let out = conn.handle_pdu(&bind_pdu(call_id, offer), &mut host, &mut rng);
         let ack = out.reply.expect("bind_ack");
         let mut bound = Bound::default();
-        check_bind_ack(&ack, call_id, &offered(offer), offer.multiplex, false, &mut bound).unwrap();
+        check_bind_ack(&ack, call_id, &offer.syntaxes(), offer.multiplex, false, &mut bound).unwrap();
         prop_assert!(bound.warnings.is_empty(), "{:?}", bound.warnings);
         prop_assert_eq!(bound.sec_addr.as_str(), "1688");
         prop_assert_eq!(bound.ndr64.is_some(), ndr64 && offer.ndr64);

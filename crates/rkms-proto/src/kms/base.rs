@@ -182,25 +182,28 @@ impl BaseResponse {
 
     /// PIDSize: bytes of the UTF-16LE ePID including its NUL.
     pub fn pid_size(&self) -> usize {
-        2 * (self.epid.encode_utf16().count() + 1)
+        pid_size(&self.epid)
     }
 
     /// Serialises to 44 + PIDSize bytes. The ePID must have passed [`Self::check_epid`].
     pub fn encode(&self) -> Vec<u8> {
-        let pid_size = self.pid_size();
-        let mut out = Vec::with_capacity(44 + pid_size);
-        out.extend_from_slice(&self.version.to_bytes());
-        out.put_u32(pid_size as u32);
-        for unit in self.epid.encode_utf16() {
-            out.put_u16(unit);
-        }
-        out.put_u16(0);
-        out.put_guid(&self.cmid);
-        out.put_u64(self.request_time);
-        out.put_u32(self.current_count);
-        out.put_u32(self.activation_interval);
-        out.put_u32(self.renewal_interval);
+        let mut out = Vec::with_capacity(44 + self.pid_size());
+        self.encode_into(&mut out);
         out
+    }
+
+    /// Appends the 44 + PIDSize bytes of [`Self::encode`] to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        BaseResponseRef {
+            version: self.version,
+            epid: &self.epid,
+            cmid: self.cmid,
+            request_time: self.request_time,
+            current_count: self.current_count,
+            activation_interval: self.activation_interval,
+            renewal_interval: self.renewal_interval,
+        }
+        .encode_into(out);
     }
 
     /// Parses a base response at the start of `bytes`, returning it and its length.
@@ -244,6 +247,40 @@ impl BaseResponse {
             },
             r.position(),
         ))
+    }
+}
+
+/// PIDSize of an ePID: bytes of its UTF-16LE form including the NUL.
+pub(crate) fn pid_size(epid: &str) -> usize {
+    2 * (epid.encode_utf16().count() + 1)
+}
+
+/// A [`BaseResponse`] that borrows its ePID, so the server encodes without copying it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BaseResponseRef<'a> {
+    pub version: Version,
+    pub epid: &'a str,
+    pub cmid: Uuid,
+    pub request_time: u64,
+    pub current_count: u32,
+    pub activation_interval: u32,
+    pub renewal_interval: u32,
+}
+
+impl BaseResponseRef<'_> {
+    /// Appends the 44 + PIDSize bytes of the base response to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.version.to_bytes());
+        out.put_u32(pid_size(self.epid) as u32);
+        for unit in self.epid.encode_utf16() {
+            out.put_u16(unit);
+        }
+        out.put_u16(0);
+        out.put_guid(&self.cmid);
+        out.put_u64(self.request_time);
+        out.put_u32(self.current_count);
+        out.put_u32(self.activation_interval);
+        out.put_u32(self.renewal_interval);
     }
 }
 

@@ -4,11 +4,11 @@
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::base::{BaseRequest, BaseResponse, EpidError};
-use super::{HResult, Version, BASE_REQUEST_LEN, V4_REQUEST_LEN, V5_REQUEST_LEN};
+use super::base::{pid_size, BaseRequest, BaseResponse, BaseResponseRef, EpidError};
+use super::{response_len, HResult, Version, BASE_REQUEST_LEN, V4_REQUEST_LEN, V5_REQUEST_LEN};
 use crate::crypto::{
-    cbc_decrypt_in_place, cbc_encrypt_in_place, pkcs7_pad, v4_mac, v5_cipher, v6_cipher, v6_hmac,
-    v6_hmac_key, v6_time_slot, xor16, Block16, BlockCipher,
+    cbc_decrypt_in_place, cbc_encrypt_in_place, v4_mac, v5_cipher, v6_cipher, v6_hmac, v6_hmac_key,
+    v6_time_slot, xor16, Block16, BlockCipher,
 };
 
 /// The largest `RequiredClientCount` a host accepts (§6.1 step 1).
@@ -145,7 +145,7 @@ pub fn decode_request(payload: &[u8]) -> Result<DecodedRequest, Refusal> {
         }));
     }
     let (base_bytes, iv, decrypted_iv);
-    let mut buf;
+    let mut buf = [0u8; V5_REQUEST_LEN - 4];
     if version.major == 4 {
         base_bytes = &payload[..BASE_REQUEST_LEN];
         if v4_mac(base_bytes) != payload[BASE_REQUEST_LEN..V4_REQUEST_LEN] {
@@ -154,7 +154,7 @@ pub fn decode_request(payload: &[u8]) -> Result<DecodedRequest, Refusal> {
         iv = None;
         decrypted_iv = None;
     } else {
-        buf = payload[4..V5_REQUEST_LEN].to_vec();
+        buf.copy_from_slice(&payload[4..V5_REQUEST_LEN]);
         cbc_decrypt_in_place(cipher_for(version), &[0; 16], &mut buf);
         if buf[252..256] != [4, 4, 4, 4] {
             return Err(Refusal::invalid(RefusalReason::BadPadding));
@@ -202,6 +202,9 @@ pub fn handle_request(
 }
 
 /// Builds the response to a decoded request from the host's answer.
+///
+/// The response is written into one buffer of its exact final size: for V5/V6 the outer
+/// version first, then the plaintext, padded and encrypted in place.
 pub fn encode_response(
     request: &DecodedRequest,
     answer: &HostAnswer,
@@ -209,18 +212,18 @@ pub fn encode_response(
 ) -> Result<Vec<u8>, Refusal> {
     BaseResponse::check_epid(&answer.epid)
         .map_err(|e| Refusal::invalid(RefusalReason::BadEpid(e)))?;
-    let base = BaseResponse {
+    let base = BaseResponseRef {
         version: request.base.version,
-        epid: answer.epid.clone(),
+        epid: &answer.epid,
         cmid: request.base.cmid,
         request_time: request.base.request_time,
         current_count: answer.current_count,
         activation_interval: answer.activation_interval,
         renewal_interval: answer.renewal_interval,
-    }
-    .encode();
+    };
+    let mut out = Vec::with_capacity(response_len(request.version, pid_size(&answer.epid)));
     if request.version.major == 4 {
-        let mut out = base;
+        base.encode_into(&mut out);
         let mac = v4_mac(&out);
         out.extend_from_slice(&mac);
         return Ok(out);
@@ -230,29 +233,28 @@ pub fn encode_response(
         .expect("V5/V6 requests carry the decrypted IV");
     let mut random = [0u8; 16];
     rng.fill_bytes(&mut random);
-    let mut plain = Vec::with_capacity(280);
+    out.extend_from_slice(&request.version.to_bytes());
     if request.version.major == 5 {
-        plain.extend_from_slice(&d);
+        out.extend_from_slice(&d);
     } else {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
-        plain.extend_from_slice(&salt);
+        out.extend_from_slice(&salt);
     }
-    plain.extend_from_slice(&base);
-    plain.extend_from_slice(&xor16(&random, &d));
-    plain.extend_from_slice(&Sha256::digest(random));
+    base.encode_into(&mut out);
+    out.extend_from_slice(&xor16(&random, &d));
+    out.extend_from_slice(&Sha256::digest(random));
     if request.version.major == 6 {
-        plain.extend_from_slice(&answer.hwid);
-        plain.extend_from_slice(&d);
+        out.extend_from_slice(&answer.hwid);
+        out.extend_from_slice(&d);
         let key = v6_hmac_key(v6_time_slot(request.base.request_time));
-        let mac = v6_hmac(&key, &plain);
-        plain.extend_from_slice(&mac);
+        let mac = v6_hmac(&key, &out[4..]);
+        out.extend_from_slice(&mac);
     }
-    pkcs7_pad(&mut plain);
-    cbc_encrypt_in_place(cipher_for(request.version), &[0; 16], &mut plain);
-    let mut out = Vec::with_capacity(4 + plain.len());
-    out.extend_from_slice(&request.version.to_bytes());
-    out.extend_from_slice(&plain);
+    // PKCS#7 over the plaintext (everything after the 4 version bytes).
+    let pad = 16 - (out.len() - 4) % 16;
+    out.resize(out.len() + pad, pad as u8);
+    cbc_encrypt_in_place(cipher_for(request.version), &[0; 16], &mut out[4..]);
     Ok(out)
 }
 
@@ -261,5 +263,80 @@ pub(crate) fn cipher_for(version: Version) -> &'static dyn BlockCipher {
         v6_cipher()
     } else {
         v5_cipher()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kms::{build_request, WORKSTATION_UNITS};
+    use uuid::Uuid;
+
+    struct Answer(String);
+
+    impl KmsHost for Answer {
+        fn answer(&mut self, _: &DecodedRequest) -> Result<HostAnswer, HResult> {
+            Ok(HostAnswer {
+                epid: self.0.clone(),
+                hwid: [1; 8],
+                current_count: 50,
+                activation_interval: 120,
+                renewal_interval: 10080,
+            })
+        }
+    }
+
+    struct Counter(u8);
+
+    impl RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            let mut b = [0u8; 8];
+            self.fill_bytes(&mut b);
+            u64::from_le_bytes(b)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for b in dest {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    /// The response is built in one allocation of its exact size, up to the longest ePID.
+    #[test]
+    fn response_fills_its_initial_capacity() {
+        for version in [Version::V4, Version::V5, Version::V6] {
+            for len in [1, 49, 63] {
+                let base = BaseRequest {
+                    version,
+                    is_client_vm: 0,
+                    license_status: 2,
+                    grace_time: 43200,
+                    application_id: Uuid::nil(),
+                    sku_id: Uuid::nil(),
+                    kms_id: Uuid::nil(),
+                    cmid: Uuid::from_u128(7),
+                    required_client_count: 25,
+                    request_time: 0x01DB_5F4A_3C2E_1000,
+                    previous_cmid: Uuid::nil(),
+                    workstation: [0; WORKSTATION_UNITS],
+                };
+                let rq = build_request(version, &base, &mut Counter(0));
+                let epid = "7".repeat(len);
+                let resp =
+                    handle_request(&rq.bytes, &mut Answer(epid.clone()), &mut Counter(9)).unwrap();
+                assert_eq!(resp.len(), response_len(version, 2 * (len + 1)));
+                assert_eq!(resp.capacity(), resp.len(), "{version} ePID of {len}");
+                let verified = rq.verify_response(&resp).unwrap();
+                assert_eq!(verified.base.epid, epid);
+            }
+        }
     }
 }

@@ -29,6 +29,23 @@ pub struct BindOffer {
     pub multiplex: bool,
 }
 
+impl BindOffer {
+    /// The transfer syntaxes the bind offers, in context order (context `i` offers element
+    /// `i`): NDR32, then NDR64 if offered, then [`BTFN_OFFER`] if offered. This is the
+    /// `offered` list [`check_bind_ack`] needs for the bind's reply.
+    pub fn syntaxes(&self) -> Vec<SyntaxId> {
+        let mut syntaxes = Vec::with_capacity(3);
+        syntaxes.push(NDR32_SYNTAX);
+        if self.ndr64 {
+            syntaxes.push(NDR64_SYNTAX);
+        }
+        if self.btfn {
+            syntaxes.push(BTFN_OFFER);
+        }
+        syntaxes
+    }
+}
+
 /// A reply the client cannot accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RpcError {
@@ -49,14 +66,8 @@ fn protocol(msg: impl Into<String>) -> RpcError {
 
 /// Builds the bind PDU: ctx 0 NDR32, then NDR64 and BTFN if offered.
 pub fn bind_pdu(call_id: u32, offer: BindOffer) -> Vec<u8> {
-    let mut syntaxes = vec![NDR32_SYNTAX];
-    if offer.ndr64 {
-        syntaxes.push(NDR64_SYNTAX);
-    }
-    if offer.btfn {
-        syntaxes.push(BTFN_OFFER);
-    }
-    let contexts = syntaxes
+    let contexts = offer
+        .syntaxes()
         .into_iter()
         .enumerate()
         .map(|(i, t)| ContextElement {

@@ -59,7 +59,19 @@ pub fn encode_request_stub(payload: &[u8], syntax: TransferSyntax) -> Vec<u8> {
 
 /// Builds a success response stub carrying the KMS response.
 pub fn encode_response_stub(payload: &[u8], syntax: TransferSyntax) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + payload.len());
+    let mut out = Vec::with_capacity(response_stub_capacity(payload.len()));
+    write_response_stub(&mut out, payload, syntax);
+    out
+}
+
+/// An upper bound on the size of a response stub carrying `payload_len` bytes.
+pub(crate) fn response_stub_capacity(payload_len: usize) -> usize {
+    32 + payload_len
+}
+
+/// Appends the response stub of [`encode_response_stub`] to `out`. The stub must start at a
+/// 4-aligned offset of `out` (NDR pads the array to 4 bytes from the stub's start).
+pub(crate) fn write_response_stub(out: &mut Vec<u8>, payload: &[u8], syntax: TransferSyntax) {
     let m = payload.len() as u32;
     match syntax {
         TransferSyntax::Ndr32 => {
@@ -77,18 +89,26 @@ pub fn encode_response_stub(payload: &[u8], syntax: TransferSyntax) -> Vec<u8> {
     out.extend_from_slice(payload);
     out.pad_to(4);
     out.put_u32(0);
-    out
 }
 
 /// Builds an error response stub: no buffer, the HRESULT as return value.
 pub fn encode_error_stub(status: HResult, syntax: TransferSyntax) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ERROR_STUB_CAPACITY);
+    write_error_stub(&mut out, status, syntax);
+    out
+}
+
+/// The largest error stub.
+pub(crate) const ERROR_STUB_CAPACITY: usize = 20;
+
+/// Appends the error stub of [`encode_error_stub`] to `out`.
+pub(crate) fn write_error_stub(out: &mut Vec<u8>, status: HResult, syntax: TransferSyntax) {
     let zeros = match syntax {
         TransferSyntax::Ndr32 => 8,
         TransferSyntax::Ndr64 => 16,
     };
-    let mut out = vec![0u8; zeros];
+    out.resize(out.len() + zeros, 0);
     out.put_u32(status.0);
-    out
 }
 
 /// A decoded response stub (client side).

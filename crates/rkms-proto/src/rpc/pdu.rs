@@ -158,15 +158,29 @@ impl Header {
 
     /// Writes the header followed by `body`, filling in `frag_length`.
     pub fn finish(&self, body: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + body.len());
-        out.extend_from_slice(&[self.rpc_vers, self.rpc_vers_minor, self.ptype, self.flags]);
-        out.extend_from_slice(&self.drep);
-        out.put_u16((16 + body.len()) as u16);
-        out.put_u16(self.auth_length);
-        out.put_u32(self.call_id);
+        let mut out = self.start(body.len());
         out.extend_from_slice(body);
+        set_frag_length(&mut out);
         out
     }
+
+    /// A PDU buffer holding this header (`frag_length` still 0), with room for `body_len` more
+    /// bytes; the body is appended to it and [`set_frag_length`] called last.
+    pub(crate) fn start(&self, body_len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + body_len);
+        out.extend_from_slice(&[self.rpc_vers, self.rpc_vers_minor, self.ptype, self.flags]);
+        out.extend_from_slice(&self.drep);
+        out.put_u16(0);
+        out.put_u16(self.auth_length);
+        out.put_u32(self.call_id);
+        out
+    }
+}
+
+/// Sets the `frag_length` of a PDU started with [`Header::start`] to its current length.
+pub(crate) fn set_frag_length(pdu: &mut [u8]) {
+    let len = pdu.len() as u16;
+    pdu[8..10].copy_from_slice(&len.to_le_bytes());
 }
 
 /// One presentation context element of a bind or alter_context.
@@ -317,36 +331,49 @@ pub(crate) fn parse_bind_ack(pdu: &[u8]) -> Result<(u32, String, Vec<ContextResu
 
 /// A complete fault PDU (§2.11).
 pub(crate) fn fault_pdu(call_id: u32, context_id: u16, status: u32) -> Vec<u8> {
-    let mut body = Vec::with_capacity(16);
-    body.put_u32(32);
-    body.put_u16(context_id);
-    body.extend_from_slice(&[0, 0]);
-    body.put_u32(status);
-    body.put_u32(0);
-    Header::new(
+    let mut out = Header::new(
         ptype::FAULT,
         PFC_FIRST | PFC_LAST | PFC_DID_NOT_EXECUTE,
         call_id,
     )
-    .finish(&body)
+    .start(16);
+    out.put_u32(32);
+    out.put_u16(context_id);
+    out.extend_from_slice(&[0, 0]);
+    out.put_u32(status);
+    out.put_u32(0);
+    set_frag_length(&mut out);
+    out
 }
 
 /// A complete bind_nak PDU (§2.8).
 pub(crate) fn bind_nak_pdu(call_id: u32, reason: u16) -> Vec<u8> {
-    let mut body = Vec::with_capacity(5);
-    body.put_u16(reason);
-    body.extend_from_slice(&[1, 5, 0]);
-    Header::new(ptype::BIND_NAK, PFC_FIRST | PFC_LAST, call_id).finish(&body)
+    let mut out = Header::new(ptype::BIND_NAK, PFC_FIRST | PFC_LAST, call_id).start(5);
+    out.put_u16(reason);
+    out.extend_from_slice(&[1, 5, 0]);
+    set_frag_length(&mut out);
+    out
 }
 
-/// A complete response PDU carrying `stub`.
-pub(crate) fn response_pdu(call_id: u32, context_id: u16, stub: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(8 + stub.len());
-    body.put_u32(stub.len() as u32);
-    body.put_u16(context_id);
-    body.extend_from_slice(&[0, 0]);
-    body.extend_from_slice(stub);
-    Header::new(ptype::RESPONSE, PFC_FIRST | PFC_LAST, call_id).finish(&body)
+/// A complete response PDU whose stub, of at most `stub_capacity` bytes, `write_stub`
+/// appends: header, body and stub are written into one buffer; `alloc_hint` and
+/// `frag_length` are filled in from the stub's actual length.
+pub(crate) fn response_pdu(
+    call_id: u32,
+    context_id: u16,
+    stub_capacity: usize,
+    write_stub: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
+    let mut out =
+        Header::new(ptype::RESPONSE, PFC_FIRST | PFC_LAST, call_id).start(8 + stub_capacity);
+    out.put_u32(0); // alloc_hint, set below
+    out.put_u16(context_id);
+    out.extend_from_slice(&[0, 0]);
+    write_stub(&mut out);
+    let stub_len = (out.len() - 24) as u32;
+    out[16..20].copy_from_slice(&stub_len.to_le_bytes());
+    set_frag_length(&mut out);
+    out
 }
 
 /// A parsed request PDU body.
@@ -382,10 +409,11 @@ pub(crate) fn parse_request<'a>(pdu: &'a [u8], h: &Header) -> Option<RequestBody
 
 /// Builds a request PDU (client side).
 pub(crate) fn request_pdu(call_id: u32, context_id: u16, stub: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(8 + stub.len());
-    body.put_u32(stub.len() as u32);
-    body.put_u16(context_id);
-    body.put_u16(0);
-    body.extend_from_slice(stub);
-    Header::new(ptype::REQUEST, PFC_FIRST | PFC_LAST, call_id).finish(&body)
+    let mut out = Header::new(ptype::REQUEST, PFC_FIRST | PFC_LAST, call_id).start(8 + stub.len());
+    out.put_u32(stub.len() as u32);
+    out.put_u16(context_id);
+    out.put_u16(0);
+    out.extend_from_slice(stub);
+    set_frag_length(&mut out);
+    out
 }

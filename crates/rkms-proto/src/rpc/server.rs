@@ -5,7 +5,10 @@
 
 use rand_core::RngCore;
 
-use super::ndr::{decode_request_stub, encode_error_stub, encode_response_stub};
+use super::ndr::{
+    decode_request_stub, response_stub_capacity, write_error_stub, write_response_stub,
+    ERROR_STUB_CAPACITY,
+};
 use super::pdu::{
     bind_ack_body, bind_nak_pdu, fault_pdu, fault_status, parse_request, ptype, response_pdu,
     BindBody, ContextResult, Header, SyntaxId, KMS_INTERFACE, NDR32_SYNTAX, NDR64_SYNTAX,
@@ -369,12 +372,25 @@ impl ServerConnection {
                 )
             }
         };
-        let (stub_out, result) = match handle_request(payload, host, rng) {
-            Ok(resp) => (encode_response_stub(&resp, syntax), Ok(())),
-            Err(refusal) => (encode_error_stub(refusal.hresult, syntax), Err(refusal)),
+        let (reply, result) = match handle_request(payload, host, rng) {
+            Ok(resp) => (
+                response_pdu(
+                    h.call_id,
+                    body.context_id,
+                    response_stub_capacity(resp.len()),
+                    |out| write_response_stub(out, &resp, syntax),
+                ),
+                Ok(()),
+            ),
+            Err(refusal) => (
+                response_pdu(h.call_id, body.context_id, ERROR_STUB_CAPACITY, |out| {
+                    write_error_stub(out, refusal.hresult, syntax)
+                }),
+                Err(refusal),
+            ),
         };
         Output {
-            reply: Some(response_pdu(h.call_id, body.context_id, &stub_out)),
+            reply: Some(reply),
             event: Event::Kms { syntax, result },
         }
     }
