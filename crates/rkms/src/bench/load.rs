@@ -7,13 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::rngs::OsRng;
-use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, Version};
 use rkms_proto::rpc::client::BindOffer;
 use uuid::Uuid;
 
 use super::report::Summary;
-use crate::client::{Session, SessionError};
+use crate::client::{Session, SessionError, Target};
 
 /// How connections are used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +43,8 @@ pub struct BenchOptions {
     pub verify: bool,
     /// Close each new connection with RST instead of FIN (no TIME_WAIT on the load side).
     pub reset_close: bool,
+    /// What each request asks for.
+    pub target: Target,
     /// Per-exchange timeout.
     pub timeout: Duration,
     /// Print progress every second to standard error.
@@ -81,28 +81,6 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
-fn request_payload(protocol: u16) -> (rkms_proto::kms::ClientRequest, Uuid) {
-    let cmid = Uuid::new_v4();
-    let base = BaseRequest {
-        version: Version::new(protocol),
-        is_client_vm: 0,
-        license_status: 2,
-        grace_time: 43200,
-        application_id: Uuid::from_u128(0x55c92734_d682_4d71_983e_d6ec3f16059f),
-        sku_id: Uuid::from_u128(0x2de67392_b7a7_462a_b1ca_108dd189f588),
-        kms_id: Uuid::from_u128(0x58e2134f_8e11_4d17_9cb2_91069c151148),
-        cmid,
-        required_client_count: 25,
-        request_time: filetime_from_unix(crate::clock::now_unix().max(0) as u64),
-        previous_cmid: Uuid::nil(),
-        workstation: BaseRequest::workstation_field("rkms-bench"),
-    };
-    (
-        build_request(Version::new(protocol), &base, &mut OsRng),
-        cmid,
-    )
-}
-
 fn error_kind(e: &SessionError) -> String {
     match e {
         SessionError::Connect { .. } => "connect".into(),
@@ -114,7 +92,10 @@ fn error_kind(e: &SessionError) -> String {
 }
 
 async fn one(session: &mut Session, opts: &BenchOptions) -> Result<(), String> {
-    let (rq, _) = request_payload(opts.protocol);
+    // A new client each time, in its initial grace period.
+    let rq = opts
+        .target
+        .request(opts.protocol, Uuid::new_v4(), "rkms-bench", 2);
     let (stub, _) = session
         .activate(&rq.bytes)
         .await

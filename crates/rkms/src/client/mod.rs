@@ -5,11 +5,14 @@ mod report;
 mod session;
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::rngs::OsRng;
 use rkms_catalog::Catalog;
-use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, HResult, Version};
+use rkms_proto::kms::{
+    build_request, filetime_from_unix, BaseRequest, ClientRequest, HResult, VerifiedResponse,
+    Version,
+};
 use rkms_proto::rpc::client::BindOffer;
 use uuid::Uuid;
 
@@ -91,6 +94,88 @@ pub struct Target {
     pub protocol: u16,
 }
 
+impl Target {
+    /// The catalog's IDs and activation threshold of `sku`.
+    pub fn of(catalog: &Catalog, sku: &rkms_catalog::Sku) -> Target {
+        let required = catalog
+            .kms_item_resolved(&sku.kms_id)
+            .map_or(sku.ncount_policy, |k| k.ncount_policy);
+        Target {
+            name: catalog.product_name(&sku.id, &sku.kms_id, &sku.app_id),
+            app_id: sku.app_id,
+            kms_id: sku.kms_id,
+            sku_id: sku.id,
+            required_count: required,
+            protocol: sku.default_protocol,
+        }
+    }
+
+    /// A request for this product from client `cmid` named `workstation`, in licence state
+    /// `license_status` (1 licensed, 2 initial grace …), sent now.
+    pub fn request(
+        &self,
+        protocol: u16,
+        cmid: Uuid,
+        workstation: &str,
+        license_status: u32,
+    ) -> ClientRequest {
+        let base = BaseRequest {
+            version: Version::new(protocol),
+            is_client_vm: 0,
+            license_status,
+            grace_time: 43200,
+            application_id: self.app_id,
+            sku_id: self.sku_id,
+            kms_id: self.kms_id,
+            cmid,
+            required_client_count: self.required_count,
+            request_time: filetime_from_unix(crate::clock::now_unix().max(0) as u64),
+            previous_cmid: Uuid::nil(),
+            workstation: BaseRequest::workstation_field(workstation),
+        };
+        build_request(Version::new(protocol), &base, &mut OsRng)
+    }
+}
+
+/// The client machine ID every health check sends: one fixed ID, so that a host counting
+/// them (another implementation, or rkms reached over the network) sees a single machine,
+/// never one per check.
+pub const CHECK_CMID: Uuid = Uuid::from_u128(0x726b_6d73_7365_4c66_8063_6865_636b_0001);
+
+/// The health check of `rkms healthcheck` and of the dashboard's readiness: one V6 activation
+/// of [`DEFAULT_PRODUCT`] from client [`CHECK_CMID`] named
+/// [`crate::policy::SELF_CHECK_WORKSTATION`] (which rkms, over loopback, neither counts nor
+/// records) on a new connection to `addr`. Ok with the verified answer, else what failed.
+pub async fn check(addr: SocketAddr, timeout: Duration) -> Result<VerifiedResponse, String> {
+    let catalog = Catalog::builtin();
+    let sku = catalog
+        .find_product(DEFAULT_PRODUCT)
+        .map_err(|e| format!("built-in catalog: {e}"))?;
+    let request =
+        Target::of(catalog, sku).request(6, CHECK_CMID, crate::policy::SELF_CHECK_WORKSTATION, 1);
+    let offer = BindOffer {
+        ndr64: true,
+        btfn: true,
+        multiplex: true,
+    };
+    let mut session = Session::open(addr, offer, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (stub, _) = session
+        .activate(&request.bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    let payload = stub.result.map_err(|h| {
+        format!(
+            "the host refused the request with {h} ({})",
+            h.description()
+        )
+    })?;
+    request
+        .verify_response(&payload)
+        .map_err(|e| format!("the response failed verification: {e}"))
+}
+
 /// Resolves the product and the ID overrides into what the request carries.
 pub fn resolve_target(catalog: &Catalog, opts: &ActivateOptions) -> Result<Target, String> {
     let sku = catalog
@@ -101,19 +186,17 @@ pub fn resolve_target(catalog: &Catalog, opts: &ActivateOptions) -> Result<Targe
 
 /// The target for one catalog SKU, with the ID overrides of `opts`.
 fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions) -> Target {
-    let kms = catalog.kms_item_resolved(&sku.kms_id);
-    let required = kms.map(|k| k.ncount_policy).unwrap_or(sku.ncount_policy);
-    let sku_id = opts.sku_id.unwrap_or(sku.id);
-    let kms_id = opts.kms_id.unwrap_or(sku.kms_id);
-    let app_id = opts.app_id.unwrap_or(sku.app_id);
-    let name = catalog.product_name(&sku_id, &kms_id, &app_id);
+    let own = Target::of(catalog, sku);
+    let sku_id = opts.sku_id.unwrap_or(own.sku_id);
+    let kms_id = opts.kms_id.unwrap_or(own.kms_id);
+    let app_id = opts.app_id.unwrap_or(own.app_id);
     Target {
-        name,
+        name: catalog.product_name(&sku_id, &kms_id, &app_id),
         app_id,
         kms_id,
         sku_id,
-        required_count: opts.required_count.unwrap_or(required),
-        protocol: sku.default_protocol,
+        required_count: opts.required_count.unwrap_or(own.required_count),
+        protocol: own.protocol,
     }
 }
 
@@ -230,26 +313,8 @@ async fn one_request(
     n: u32,
     of: u32,
 ) -> Outcome {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let cmid = opts.cmid.unwrap_or_else(Uuid::new_v4);
-    let base = BaseRequest {
-        version: Version::new(protocol),
-        is_client_vm: 0,
-        license_status: 2,
-        grace_time: 43200,
-        application_id: target.app_id,
-        sku_id: target.sku_id,
-        kms_id: target.kms_id,
-        cmid,
-        required_client_count: target.required_count,
-        request_time: filetime_from_unix(now),
-        previous_cmid: Uuid::nil(),
-        workstation: BaseRequest::workstation_field(&opts.name),
-    };
-    let request = build_request(Version::new(protocol), &base, &mut OsRng);
+    let request = target.request(protocol, cmid, &opts.name, 2);
     let mut outcome = Outcome::new(n, of, addr, target.clone(), cmid, protocol);
     match s.activate(&request.bytes).await {
         Err(e) => outcome.set_error(e.to_string(), true),

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use rkms_proto::rpc::client::{
     alter_context_pdu, bind_pdu, check_bind_ack, check_response, request, BindOffer, Bound,
-    RpcError, BTFN_OFFER,
+    RpcError,
 };
 use rkms_proto::rpc::ndr::ResponseStub;
-use rkms_proto::rpc::{SyntaxId, TransferSyntax, HEADER_LEN, NDR32_SYNTAX, NDR64_SYNTAX};
+use rkms_proto::rpc::{TransferSyntax, HEADER_LEN, NDR32_SYNTAX};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -66,18 +66,11 @@ impl Session {
             timeout,
             sent: 0,
         };
-        let mut offered: Vec<SyntaxId> = vec![NDR32_SYNTAX];
-        if offer.ndr64 {
-            offered.push(NDR64_SYNTAX);
-        }
-        if offer.btfn {
-            offered.push(BTFN_OFFER);
-        }
         let reply = s.exchange(&bind_pdu(s.call_id, offer)).await?;
         check_bind_ack(
             &reply,
             s.call_id,
-            &offered,
+            &offer.syntaxes(),
             offer.multiplex,
             false,
             &mut s.bound,

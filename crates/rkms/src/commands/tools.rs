@@ -3,23 +3,14 @@
 use std::time::Duration;
 
 use clap::CommandFactory;
-use rand::rngs::OsRng;
-use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, Version};
-use rkms_proto::rpc::client::BindOffer;
-use uuid::Uuid;
+use rkms_catalog::Catalog;
 
 use super::usage;
 use crate::addr::{split_host_port, DEFAULT_PORT};
 use crate::cli::{Cli, CompletionsArgs, DnsRecordArgs, HealthcheckArgs};
-use crate::client::Session;
-use crate::policy::SELF_CHECK_WORKSTATION;
 
-/// Windows 10/11 Pro, the product the health check asks for.
-const CHECK_APP: u128 = 0x55c92734_d682_4d71_983e_d6ec3f16059f;
-const CHECK_SKU: u128 = 0x2de67392_b7a7_462a_b1ca_108dd189f588;
-const CHECK_KMS: u128 = 0x58e2134f_8e11_4d17_9cb2_91069c151148;
-
-/// One verified V6 activation against `host`; Ok with a summary, or why it failed.
+/// One verified V6 activation against `host` ([`crate::client::check`]); Ok with a summary,
+/// or why it failed.
 pub async fn check_host(host: &str, timeout: Duration) -> Result<String, String> {
     let (name, port) = split_host_port(host, DEFAULT_PORT)?;
     let addr = tokio::net::lookup_host((name.as_str(), port))
@@ -27,36 +18,7 @@ pub async fn check_host(host: &str, timeout: Duration) -> Result<String, String>
         .map_err(|e| format!("cannot resolve {name}: {e}"))?
         .next()
         .ok_or_else(|| format!("{name} has no address"))?;
-    let offer = BindOffer {
-        ndr64: true,
-        btfn: true,
-        multiplex: true,
-    };
-    let mut s = Session::open(addr, offer, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    let base = BaseRequest {
-        version: Version::V6,
-        is_client_vm: 0,
-        license_status: 2,
-        grace_time: 43200,
-        application_id: Uuid::from_u128(CHECK_APP),
-        sku_id: Uuid::from_u128(CHECK_SKU),
-        kms_id: Uuid::from_u128(CHECK_KMS),
-        cmid: Uuid::new_v4(),
-        required_client_count: 25,
-        request_time: filetime_from_unix(crate::clock::now_unix().max(0) as u64),
-        previous_cmid: Uuid::nil(),
-        workstation: BaseRequest::workstation_field(SELF_CHECK_WORKSTATION),
-    };
-    let rq = build_request(Version::V6, &base, &mut OsRng);
-    let (stub, _) = s.activate(&rq.bytes).await.map_err(|e| e.to_string())?;
-    let payload = stub
-        .result
-        .map_err(|h| format!("host refused the request with {h}"))?;
-    let v = rq
-        .verify_response(&payload)
-        .map_err(|e| format!("response failed verification: {e}"))?;
+    let v = crate::client::check(addr, timeout).await?;
     Ok(format!("{addr}: verified V6 answer, ePID {}", v.base.epid))
 }
 
@@ -155,6 +117,10 @@ pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
         ndr64: args.ndr64,
         verify: !args.no_verify,
         reset_close: args.close == "reset",
+        target: match Catalog::builtin().find_product(crate::client::DEFAULT_PRODUCT) {
+            Ok(sku) => crate::client::Target::of(Catalog::builtin(), sku),
+            Err(e) => return usage(&format!("built-in catalog: {e}")),
+        },
         timeout: Duration::from_secs_f64(args.timeout),
         progress: !args.json,
     };

@@ -7,25 +7,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::OsRng;
-use rkms_catalog::Catalog;
-use rkms_proto::kms::{build_request, filetime_from_unix, BaseRequest, Version};
-use rkms_proto::rpc::client::BindOffer;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
 use super::health::Health;
 use super::state::WebState;
-use crate::client::{Session, DEFAULT_PRODUCT};
 use crate::clock::now_unix;
-use crate::policy::SELF_CHECK_WORKSTATION;
 
 /// How often `rkms serve` runs the self-check; `/readyz` wants one within two intervals.
 pub const SELF_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
-/// The client machine ID every self-check sends: one fixed ID, so that even a count that did
-/// not skip self-checks would see a single machine, never one per check.
-pub const SELF_CHECK_CMID: Uuid = Uuid::from_u128(0x726b_6d73_7365_4c66_8063_6865_636b_0001);
+/// The client machine ID every self-check sends (see [`crate::client::CHECK_CMID`]).
+pub const SELF_CHECK_CMID: Uuid = crate::client::CHECK_CMID;
 
 /// The address to reach a KMS listener bound to `listen` from this machine: its own address,
 /// or loopback of the same family for a wildcard (`0.0.0.0` → `127.0.0.1`, `[::]` → `[::1]`,
@@ -39,54 +32,10 @@ pub fn loopback_target(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// One loopback activation of Windows 10/11 Pro against `kms_addr`: Ok when the host answers
-/// with a response that verifies; Err says what failed.
+/// One loopback activation of Windows 10/11 Pro against `kms_addr` ([`crate::client::check`]):
+/// Ok when the host answers with a response that verifies; Err says what failed.
 pub async fn self_check(kms_addr: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let catalog = Catalog::builtin();
-    let sku = catalog
-        .find_product(DEFAULT_PRODUCT)
-        .map_err(|e| format!("built-in catalog: {e}"))?;
-    let required = catalog
-        .kms_item_resolved(&sku.kms_id)
-        .map_or(sku.ncount_policy, |k| k.ncount_policy);
-    let now = u64::try_from(now_unix()).unwrap_or(0);
-    let base = BaseRequest {
-        version: Version::V6,
-        is_client_vm: 0,
-        license_status: 1,
-        grace_time: 43200,
-        application_id: sku.app_id,
-        sku_id: sku.id,
-        kms_id: sku.kms_id,
-        cmid: SELF_CHECK_CMID,
-        required_client_count: required,
-        request_time: filetime_from_unix(now),
-        previous_cmid: Uuid::nil(),
-        workstation: BaseRequest::workstation_field(SELF_CHECK_WORKSTATION),
-    };
-    let request = build_request(Version::V6, &base, &mut OsRng);
-    let offer = BindOffer {
-        ndr64: true,
-        btfn: true,
-        multiplex: false,
-    };
-    let mut session = Session::open(kms_addr, offer, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (stub, _) = session
-        .activate(&request.bytes)
-        .await
-        .map_err(|e| e.to_string())?;
-    let payload = stub.result.map_err(|h| {
-        format!(
-            "the host refused the request with {h} ({})",
-            h.description()
-        )
-    })?;
-    request
-        .verify_response(&payload)
-        .map(|_| ())
-        .map_err(|e| format!("the response failed verification: {e}"))
+    crate::client::check(kms_addr, timeout).await.map(|_| ())
 }
 
 /// Probes the store for writes: the store takes its write lock, and the writer has not failed
