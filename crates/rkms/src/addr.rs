@@ -47,7 +47,12 @@ fn parse_port(p: &str, text: &str) -> Result<u16, String> {
 /// Parses a listen address `ADDR:PORT` / `[ADDR]:PORT` (an IP literal, not a name). IPv6
 /// link-local addresses take a scope: `[fe80::1%eth0]:1688` or `[fe80::1%2]:1688`.
 pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
-    let (host, port) = split_host_port(text, DEFAULT_PORT)?;
+    parse_listen_or(text, DEFAULT_PORT)
+}
+
+/// [`parse_listen`] with `default_port` when the text names no port.
+pub fn parse_listen_or(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+    let (host, port) = split_host_port(text, default_port)?;
     if let Some((ip, scope)) = host.split_once('%') {
         let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| {
             format!("'{text}': '{ip}' is not an IPv6 address (a %scope goes with IPv6 only)")
@@ -104,6 +109,9 @@ mod tests {
         assert_eq!(split_host_port("::1", 1688), Ok(("::1".into(), 1688)));
         assert_eq!(parse_listen("[::]:1688").unwrap().to_string(), "[::]:1688");
         assert_eq!(parse_listen("127.0.0.1:0").unwrap().port(), 0);
+        assert_eq!(parse_listen("127.0.0.1").unwrap().port(), 1688);
+        assert_eq!(parse_listen_or("127.0.0.1", 1689).unwrap().port(), 1689);
+        assert_eq!(parse_listen_or("[::1]:7", 1689).unwrap().port(), 7);
         let scoped = parse_listen("[fe80::1%3]:1688").unwrap();
         assert!(matches!(scoped, SocketAddr::V6(v6) if v6.scope_id() == 3));
         if std::path::Path::new("/sys/class/net/lo/ifindex").exists() {

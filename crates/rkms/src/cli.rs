@@ -74,8 +74,9 @@ pub enum Command {
     /// Answer every bind and request with canned bytes (no KMS work), to measure the
     /// machine's own limit with `rkms bench --no-verify`.
     NullServer {
-        /// Address to listen on.
-        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:1689", value_parser = parse_listen)]
+        /// Address to listen on; without a port, 1689 (not the KMS port, so that it never takes
+        /// a real host's place).
+        #[arg(long, value_name = "ADDR[:PORT]", default_value = "127.0.0.1:1689", value_parser = |s: &str| crate::addr::parse_listen_or(s, 1689))]
         listen: SocketAddr,
     },
     /// Check the configuration, or print an example configuration file.
@@ -536,7 +537,7 @@ pub struct BenchArgs {
     #[arg(long, short = 'd', value_name = "SECONDS", conflicts_with = "requests")]
     pub duration: Option<f64>,
     /// Send this many requests in all.
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
     /// new-connection (bind + request per activation) or keep-alive.
     #[arg(long, default_value = "keep-alive", value_parser = ["new-connection", "keep-alive"])]

@@ -174,6 +174,12 @@ fn bad_options_are_refused_with_a_message() {
         (&["--close", "abort"][..], "abort"),
         (&["--mode", "pipelined"][..], "pipelined"),
         (&["-c", "0"][..], "0"),
+        (&["-n", "0"][..], "--requests"),
+        (&["--timeout", "0"][..], "--timeout must be"),
+        (
+            &["--close", "reset"][..],
+            "--close reset applies to --mode new-connection",
+        ),
     ] {
         let out = Command::new(rkms_bin())
             .args(["bench", "127.0.0.1:9"])
@@ -184,4 +190,26 @@ fn bad_options_are_refused_with_a_message() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn hosts_that_cannot_be_reached_are_refused_before_any_load() {
+    let run = |host: &str| {
+        Command::new(rkms_bin())
+            .args(["bench", host, "-n", "1"])
+            .output()
+            .unwrap()
+    };
+    let out = run("127.0.0.1:0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("port 0"), "{stderr}");
+    // A name that does not resolve: the resolver's reason is given.
+    let out = run("no-such-host.invalid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot resolve no-such-host.invalid: "),
+        "{stderr}"
+    );
 }

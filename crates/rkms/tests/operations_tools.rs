@@ -119,6 +119,42 @@ fn activate_finds_hosts_through_srv_and_falls_back() {
 }
 
 #[test]
+fn dns_record_refuses_names_and_ports_that_make_broken_records() {
+    for (args, says) in [
+        (
+            &["--host", "", "--domain", "example.lan"][..],
+            "--host '': a DNS name is needed",
+        ),
+        (
+            &["--host", "kms1", "--domain", ""][..],
+            "--domain '': a DNS name is needed",
+        ),
+        (
+            &["--host", "bad host!", "--domain", "example.lan"][..],
+            "' ' cannot be part of a DNS name",
+        ),
+        (
+            &["--host", "kms1", "--domain", "ex..lan"][..],
+            "1 to 63 characters",
+        ),
+        (
+            &["--host", "kms1", "--domain", "example.lan", "--port", "0"][..],
+            "--port 0",
+        ),
+    ] {
+        let out = Command::new(rkms_bin())
+            .arg("dns-record")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed records");
+    }
+}
+
+#[test]
 fn dns_record_completions_and_man_page() {
     let out = Command::new(rkms_bin())
         .args(["dns-record", "--host", "kms1", "--domain", "example.lan"])

@@ -10,18 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Options the packaging files use that `rkms serve` does not have yet: added by the lead in
-/// the same change. Remove each one once `rkms serve --help` lists it (the test says so).
-const PENDING_OPTIONS: &[&str] = &[
-    "web",
-    "web-token",
-    "web-public",
-    "log-format",
-    "pidfile",
-    "user",
-    "group",
-];
-
 /// The files that configure rkms through its options or `RKMS_*` variables.
 const PACKAGING_FILES: &[&str] = &[
     "contrib/systemd/rkms.service",
@@ -104,14 +92,8 @@ fn serve_options() -> BTreeSet<String> {
 }
 
 fn assert_option_exists(opts: &BTreeSet<String>, name: &str, used_in: &str) {
-    if opts.contains(name) {
-        if PENDING_OPTIONS.contains(&name) {
-            eprintln!("note: --{name} exists now: remove it from PENDING_OPTIONS");
-        }
-        return;
-    }
     assert!(
-        PENDING_OPTIONS.contains(&name),
+        opts.contains(name),
         "{used_in} uses --{name}, which `rkms serve` does not have (options: {opts:?})"
     );
 }

@@ -41,6 +41,14 @@ pub async fn healthcheck(args: HealthcheckArgs) -> u8 {
 
 /// `rkms dns-record`.
 pub fn dns_record(args: DnsRecordArgs) -> u8 {
+    for (option, name) in [("--host", &args.host), ("--domain", &args.domain)] {
+        if let Err(e) = check_dns_name(name) {
+            return usage(&format!("{option} '{name}': {e}"));
+        }
+    }
+    if args.port == 0 {
+        return usage("--port 0: clients cannot connect to port 0");
+    }
     print!(
         "{}",
         crate::dns::records(
@@ -53,6 +61,29 @@ pub fn dns_record(args: DnsRecordArgs) -> u8 {
         )
     );
     0
+}
+
+/// A DNS name the records can carry: dot-separated labels of letters, digits, `-` and `_`
+/// (one trailing dot allowed), each 1 to 63 characters.
+fn check_dns_name(name: &str) -> Result<(), String> {
+    let labels = name.strip_suffix('.').unwrap_or(name);
+    if labels.is_empty() {
+        return Err("a DNS name is needed".into());
+    }
+    for label in labels.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each dot-separated label must have 1 to 63 characters".into());
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "'{c}' cannot be part of a DNS name (letters, digits, '-' and '_')"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `rkms completions SHELL|man`.
@@ -83,22 +114,37 @@ pub fn completions(args: CompletionsArgs) -> u8 {
 /// `rkms bench`.
 pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
     use crate::bench::{BenchOptions, Mode};
-    let addr = match split_host_port(&args.host, DEFAULT_PORT) {
-        Ok((name, port)) => match tokio::net::lookup_host((name.as_str(), port))
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-        {
-            Some(a) => a,
-            None => return usage(&format!("cannot resolve {}", args.host)),
-        },
+    if !(args.timeout > 0.0 && args.timeout <= 600.0) {
+        return usage("--timeout must be more than 0 and at most 600 seconds");
+    }
+    if args.duration.is_some_and(|d| !(d > 0.0 && d <= 86_400.0)) {
+        return usage("--duration must be more than 0 and at most 86400 seconds (a day)");
+    }
+    if args.close == "reset" && args.mode != "new-connection" {
+        return usage(
+            "--close reset applies to --mode new-connection (kept connections stay open)",
+        );
+    }
+    let (name, port) = match split_host_port(&args.host, DEFAULT_PORT) {
+        Ok(hp) => hp,
         Err(e) => return usage(&e),
     };
-    if !(args.timeout > 0.0 && args.timeout <= 600.0)
-        || args.duration.is_some_and(|d| !(d > 0.0 && d <= 86_400.0))
-    {
-        return usage("--timeout and --duration must be positive (at most 600 s and 1 day)");
+    if port == 0 {
+        return usage(&format!("'{}': port 0 cannot be connected to", args.host));
     }
+    let addr = match tokio::net::lookup_host((name.as_str(), port)).await {
+        Ok(mut addrs) => match addrs.next() {
+            Some(a) => a,
+            None => {
+                eprintln!("error: {name} has no address");
+                return 1;
+            }
+        },
+        Err(e) => {
+            eprintln!("error: cannot resolve {name}: {e}");
+            return 1;
+        }
+    };
     let opts = BenchOptions {
         addr,
         connections: args.connections as usize,
