@@ -128,8 +128,18 @@ impl Identity {
         rng: &mut dyn RngCore,
     ) -> Result<Self, String> {
         let mut warnings = Vec::new();
+        let mut check_form = |option: &str, e: &str| {
+            if let Err(why) = Epid::parse(e) {
+                warnings.push(format!(
+                    "{option}{e} is not an ePID a genuine host sends ({why}); it is sent as given, \
+                     and clients or tools that check ePIDs will not find it plausible \
+                     (`rkms epid check` tells what is wrong)"
+                ));
+            }
+        };
         if let Some(e) = &cfg.epid {
             check_epid_text("--epid", e)?;
+            check_form("--epid ", e);
         }
         for p in &cfg.profile_epids {
             if catalog.epid_profile(&p.profile).is_none() {
@@ -141,6 +151,7 @@ impl Identity {
                 ));
             }
             check_epid_text(&format!("--epid {}=", p.profile), &p.epid)?;
+            check_form(&format!("--epid {}=", p.profile), &p.epid);
         }
         let lcid = match cfg.lcid {
             Some(l) => {
@@ -512,6 +523,20 @@ mod tests {
         assert!(Identity::new(c, &cfg, NOW, &mut rng())
             .unwrap_err()
             .contains("unknown ePID profile"));
+        // Any text within the size limit is served, with a warning unless it has ePID form.
+        cfg.profile_epids = vec![ProfileEpid {
+            profile: "Office2013".into(),
+            epid: "garbage".into(),
+            hwid: None,
+        }];
+        let id = Identity::new(c, &cfg, NOW, &mut rng()).unwrap();
+        assert_eq!(id.epid_for("office2013"), "garbage");
+        assert_eq!(id.warnings().len(), 1, "{:?}", id.warnings());
+        assert!(
+            id.warnings()[0].starts_with("--epid Office2013=garbage is not an ePID"),
+            "{:?}",
+            id.warnings()
+        );
         cfg.profile_epids.clear();
         cfg.host_build = Some(12345);
         assert!(Identity::new(c, &cfg, NOW, &mut rng())
