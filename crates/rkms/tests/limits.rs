@@ -100,6 +100,32 @@ fn rate_limit_trips_once_per_minute_in_the_log() {
 }
 
 #[test]
+fn rate_limit_counts_a_fragmented_request_once() {
+    let (bind, request) = good();
+    // The request as two fragments (first, then last), each with the request's header.
+    let frag = |flags: u8, part: &[u8]| {
+        let mut p = request[..24].to_vec();
+        p[3] = flags;
+        p.extend_from_slice(part);
+        let len = p.len() as u16;
+        p[8..10].copy_from_slice(&len.to_le_bytes());
+        p
+    };
+    let stub = &request[24..];
+    let server = Server::start(&["--rate-limit", "3"]);
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    for _ in 0..3 {
+        send(&mut s, &frag(0x01, &stub[..100]));
+        send(&mut s, &frag(0x02, &stub[100..]));
+        assert_eq!(read_pdu(&mut s).unwrap()[2], 2, "answered");
+    }
+    send(&mut s, &frag(0x01, &stub[..100]));
+    assert_closed(&mut s, Duration::from_secs(3));
+}
+
+#[test]
 fn private_only_serves_loopback() {
     let (bind, request) = good();
     let server = Server::start(&["--private-only"]);

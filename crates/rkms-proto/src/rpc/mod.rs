@@ -10,7 +10,7 @@ mod server;
 pub use frame::{complete_pdu_len, FrameError, HEADER_LEN};
 pub use pdu::{
     fault_status, ptype, BindBody, ContextElement, Header, SyntaxId, BTFN_PREFIX, KMS_INTERFACE,
-    NDR32_SYNTAX, NDR64_SYNTAX,
+    NDR32_SYNTAX, NDR64_SYNTAX, PFC_FIRST,
 };
 pub use server::{CloseReason, Event, Output, RpcConfig, ServerConnection};
 

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::limits::Verdict;
 use super::Shared;
 use crate::clock::now_unix;
-use rkms_proto::rpc::ptype;
+use rkms_proto::rpc::{ptype, PFC_FIRST};
 
 /// The policy seen from one connection: it knows the client's address for the logs and
 /// sends each decision to the client store.
@@ -222,7 +222,8 @@ pub(crate) async fn serve_io<R, W>(
                 }
             };
             let started = std::time::Instant::now();
-            if buf[2] == ptype::REQUEST {
+            // Each call counts once: its first (or only) fragment.
+            if buf[2] == ptype::REQUEST && buf[3] & PFC_FIRST != 0 {
                 if let Some(rate) = &shared.rate {
                     if let Verdict::Refuse { report } = rate.check(peer.ip(), started) {
                         shared.metrics.rate_limited();
