@@ -907,3 +907,34 @@ fn yaml_paths_reads_nested_block_maps() {
         .collect();
     assert_eq!(p, want);
 }
+
+#[test]
+fn licence_files_match_the_declared_licence_and_no_placeholder_urls_ship() {
+    let manifest = read("Cargo.toml");
+    assert!(
+        manifest.contains("license = \"MIT OR Apache-2.0\""),
+        "the workspace declares MIT OR Apache-2.0"
+    );
+    let mit = read("LICENSE-MIT");
+    assert!(
+        mit.starts_with("MIT License"),
+        "LICENSE-MIT holds the MIT licence"
+    );
+    assert!(mit.contains("Permission is hereby granted, free of charge"));
+    let apache = read("LICENSE-APACHE");
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    assert!(
+        apache.contains("END OF TERMS AND CONDITIONS"),
+        "the whole Apache licence text"
+    );
+    for rel in PACKAGING_FILES.iter().copied().chain([
+        "Cargo.toml",
+        "charts/rkms/Chart.yaml",
+        "crates/rkms/Cargo.toml",
+    ]) {
+        assert!(
+            !read(rel).contains("example.invalid"),
+            "{rel} names a placeholder URL"
+        );
+    }
+}
