@@ -24,6 +24,7 @@ mod memory;
 mod open;
 mod pg;
 pub mod pg_schema;
+mod pg_tls;
 pub mod pykms;
 mod record;
 pub mod schema;
