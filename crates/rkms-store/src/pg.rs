@@ -197,6 +197,12 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Checks `url` as [`Self::open`] would, without connecting: the connection string parses
+    /// and the TLS files it names are readable and usable ([`StoreError::Open`] otherwise).
+    pub fn check(url: &str) -> Result<(), StoreError> {
+        Self::new(url, true).map(|_| ())
+    }
+
     fn new(url: &str, read_only: bool) -> Result<Self, StoreError> {
         let (conninfo, tls_params) = pg_tls::split(url).map_err(|message| StoreError::Open {
             path: PathBuf::from(redact_url(url)),
