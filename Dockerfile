@@ -23,7 +23,7 @@ FROM rust:${RUST_VERSION}-alpine AS build
 # gcc and the musl headers for the bundled SQLite; Alpine's Rust links statically by default.
 # The versions are those of the rust image's Alpine release.
 # hadolint ignore=DL3018
-RUN apk add --no-cache gcc musl-dev
+RUN apk add --no-cache gcc musl-dev ca-certificates
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -45,6 +45,9 @@ COPY --from=build /out/rkms /rkms
 # `chown 10001:10001` the host directory. /tmp for SQLite's temporary files.
 COPY --from=build --chown=10001:10001 /out/data /data
 COPY --from=build /out/tmp /tmp
+# The public CAs, for TLS to a database whose certificate one of them signed
+# (`sslrootcert=system` in the PostgreSQL URL).
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENV RKMS_DB=/data/clients.db \
     RKMS_WEB=0.0.0.0:8080 \
     RKMS_WEB_PUBLIC=true

@@ -81,6 +81,15 @@ exec:
 {{- end }}
 {{- end }}
 
+{{/* The Secret holding the PostgreSQL TLS files (CA, client certificate and key), if any. */}}
+{{- define "rkms.postgresTlsSecretName" -}}
+{{- if .Values.store.postgres.tls.existingSecret }}
+{{- .Values.store.postgres.tls.existingSecret }}
+{{- else if .Values.store.postgres.tls.ca }}
+{{- printf "%s-postgres-tls" (include "rkms.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{- define "rkms.postgresSecretKey" -}}
 {{- if .Values.store.postgres.existingSecret }}
 {{- .Values.store.postgres.existingSecretKey }}

@@ -49,6 +49,16 @@ pub fn describe_spec(spec: &str) -> String {
     }
 }
 
+/// Checks the `--db` value `spec` without opening anything: a PostgreSQL connection string
+/// must parse, and its TLS files (`sslrootcert`, `sslcert`, `sslkey`) must be readable and
+/// usable. Nothing is checked for SQLite and memory.
+pub fn check_spec(spec: &str) -> Result<(), StoreError> {
+    match StoreKind::parse(spec) {
+        StoreKind::Postgres(url) => PgStore::check(url),
+        _ => Ok(()),
+    }
+}
+
 /// Opens the store `spec` names (see [`StoreKind::parse`]) read-write: [`NO_DATABASE`]
 /// (`"none"`) gives a [`MemoryStore`]; `postgres://user:password@host:port/db` (or
 /// `postgresql://…`) a [`PgStore`] (schema migrated); `sqlite:PATH` or any other value the

@@ -8,12 +8,13 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use postgres::config::SslMode;
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls, Row, Statement};
+use postgres::{Client, Config, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use crate::pg_schema::{MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE};
+use crate::pg_tls::{self, TlsParams};
 use crate::schema::SCHEMA_VERSION;
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, StoreError,
@@ -120,9 +121,11 @@ type PgResult<T> = Result<T, Failure>;
 /// Open it with a connection string, `postgres://user:password@host:port/database` (also
 /// `postgresql://…`, or libpq's `key=value` form), with libpq's parameters, e.g.
 /// `?options=-csearch_path%3Drkms` to keep the tables in schema `rkms`, or
-/// `connect_timeout=5`. Connections are plain TCP or a Unix socket (`host=/run/postgresql`):
-/// TLS is not supported (`sslmode=require` fails). The schema is migrated at open exactly once
-/// however many hosts start together (see [`crate::pg_schema`]).
+/// `connect_timeout=5`. Connections are TCP or a Unix socket (`host=/run/postgresql`); over TCP
+/// they use TLS as libpq's `sslmode` (`disable`, `prefer` — the default —, `require`,
+/// `verify-ca`, `verify-full`), `sslrootcert`, `sslcert` and `sslkey` parameters say (see
+/// [`crate::pg_tls`]). The schema is migrated at open exactly once however many hosts start
+/// together (see [`crate::pg_schema`]).
 ///
 /// The store holds two connections (one for writes, one for reads), made when first needed. A
 /// call whose connection has been lost (server restarted, backend terminated) reconnects and
@@ -135,6 +138,8 @@ type PgResult<T> = Result<T, Failure>;
 /// short-lived thread of their own, since the driver runs a runtime of its own).
 pub struct PgStore {
     config: Config,
+    tls: MakeRustlsConnect,
+    tls_params: TlsParams,
     target: String,
     read_only: bool,
     conns: [Mutex<Option<Conn>>; 2],
@@ -192,19 +197,27 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Checks `url` as [`Self::open`] would, without connecting: the connection string parses
+    /// and the TLS files it names are readable and usable ([`StoreError::Open`] otherwise).
+    pub fn check(url: &str) -> Result<(), StoreError> {
+        Self::new(url, true).map(|_| ())
+    }
+
     fn new(url: &str, read_only: bool) -> Result<Self, StoreError> {
-        let mut config = Config::from_str(url).map_err(|e| StoreError::Open {
+        let (conninfo, tls_params) = pg_tls::split(url).map_err(|message| StoreError::Open {
+            path: PathBuf::from(redact_url(url)),
+            message: format!("invalid PostgreSQL connection string: {message}"),
+        })?;
+        let mut config = Config::from_str(&conninfo).map_err(|e| StoreError::Open {
             path: PathBuf::from(redact_url(url)),
             message: format!("invalid PostgreSQL connection string: {}", pg_message(&e)),
         })?;
-        if matches!(config.get_ssl_mode(), SslMode::Require) {
-            return Err(StoreError::Open {
-                path: PathBuf::from(describe(&config)),
-                message: "TLS connections are not supported: remove sslmode=require (keep the \
-                          database on a trusted network, or tunnel the connection)"
-                    .into(),
-            });
-        }
+        config.ssl_mode(tls_params.mode().ssl_mode());
+        let target = format!("{}{}", describe(&config), tls_params.describe_suffix());
+        let tls = tls_params.connector().map_err(|message| StoreError::Open {
+            path: PathBuf::from(&target),
+            message,
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(PG_CONNECT_TIMEOUT);
         }
@@ -218,8 +231,10 @@ impl PgStore {
             config.application_name("rkms");
         }
         Ok(Self {
-            target: describe(&config),
+            target,
             config,
+            tls,
+            tls_params,
             read_only,
             conns: [Mutex::new(None), Mutex::new(None)],
             version: 0,
@@ -239,7 +254,8 @@ impl PgStore {
         self.migrated_from
     }
 
-    /// The database, as `postgres://user@host:port/database` (without the password).
+    /// The database, as `postgres://user@host:port/database` (without the password), followed
+    /// by the TLS parameters given (`?sslmode=verify-full&sslrootcert=/etc/rkms/ca.pem`).
     pub fn target(&self) -> &str {
         &self.target
     }
@@ -253,10 +269,15 @@ impl PgStore {
     }
 
     fn connect(&self) -> Result<Conn, StoreError> {
-        let mut client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| self.unavailable(&e))?;
+        let mut client = self.config.connect(self.tls.clone()).map_err(|e| {
+            match self.tls_params.explain(&e) {
+                Some(why) => StoreError::Unavailable {
+                    target: self.target.clone(),
+                    message: format!("{why} ({})", pg_message(&e)),
+                },
+                None => self.unavailable(&e),
+            }
+        })?;
         if self.read_only {
             client
                 .batch_execute("SET default_transaction_read_only = on")
@@ -863,11 +884,14 @@ fn describe(config: &Config) -> String {
     format!("postgres://{user}{at}{}/{db}", hosts.join(","))
 }
 
-/// The database `url` names, without the password: `postgres://user@host:port/db` (or `url`
-/// with the password masked when it does not parse).
+/// The database `url` names, without the password: `postgres://user@host:port/db` and the TLS
+/// parameters given, if any (or `url` with the password masked when it does not parse).
 pub(crate) fn describe_url(url: &str) -> String {
-    match Config::from_str(url) {
-        Ok(config) => describe(&config),
+    let Ok((conninfo, tls)) = pg_tls::split(url) else {
+        return redact_url(url);
+    };
+    match Config::from_str(&conninfo) {
+        Ok(config) => format!("{}{}", describe(&config), tls.describe_suffix()),
         Err(_) => redact_url(url),
     }
 }

@@ -67,12 +67,24 @@ fn bad_connection_string_is_refused_without_the_password() {
 }
 
 #[test]
-fn tls_is_refused_up_front() {
-    let e = PgStore::open("postgres://u:s3cret-pw@db.example/d?sslmode=require").unwrap_err();
+fn bad_tls_settings_are_refused_up_front() {
+    // (Connections over TLS are tested in postgres_tls.rs.)
+    let e = PgStore::open("postgres://u:s3cret-pw@db.example/d?sslmode=verify").unwrap_err();
     assert!(matches!(e, StoreError::Open { .. }), "{e:?}");
     let text = e.to_string();
     assert!(
-        text.contains("TLS") && !text.contains("s3cret-pw"),
+        text.contains("invalid sslmode") && !text.contains("s3cret-pw"),
+        "{text}"
+    );
+    let e = PgStore::open(
+        "postgres://u:s3cret-pw@db.example/d?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("cannot read sslrootcert /nonexistent/ca.pem")
+            && text.contains("postgres://u@db.example:5432/d?sslmode=verify-full")
+            && !text.contains("s3cret-pw"),
         "{text}"
     );
 }

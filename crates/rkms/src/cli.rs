@@ -230,7 +230,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "charged|empty", default_value = "charged", value_parser = ["charged", "empty"], env = "RKMS_START")]
     pub start: String,
     /// Client database: a SQLite file (PATH or sqlite:PATH), a PostgreSQL URL shared by several
-    /// hosts (postgres://user:password@host/db), or "none" to keep records in memory only (the latest 1,000 clients and activations). Default:
+    /// hosts (postgres://user:password@host/db; TLS with libpq's parameters, e.g.
+    /// ?sslmode=verify-full&sslrootcert=/etc/rkms/db-ca.pem), or "none" to keep records in memory only (the latest 1,000 clients and activations). Default:
     /// clients.db in $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/rkms, else
     /// %LOCALAPPDATA%\rkms (Windows), else ~/.local/state/rkms (the path is logged at start).
     #[arg(long, value_name = "PATH|none", env = "RKMS_DB")]

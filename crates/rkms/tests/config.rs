@@ -188,3 +188,51 @@ fn example_is_a_valid_configuration() {
         "contrib/rkms.toml is out of date: rkms config example > contrib/rkms.toml"
     );
 }
+
+#[test]
+fn database_tls_settings_in_the_file_are_checked_and_shown_without_password() {
+    // The `db` key carries libpq's TLS parameters in the URL.
+    let dir = std::env::temp_dir().join(format!("rkms-config-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    // A file that is no certificate: `config check` reads it and says what is wrong.
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let bad = temp(
+        "tls-bad.toml",
+        &format!(
+            "db = \"postgres://rkms:s3cret-pw@db.example:5432/rkms?sslmode=verify-full&sslrootcert={}\"\n",
+            ca.display()
+        ),
+    );
+    let (code, out, err) = check(&bad, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("sslrootcert {}: no PEM certificate", ca.display()))
+            && err.contains("postgres://rkms@db.example:5432/rkms?sslmode=verify-full"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw") && !out.contains("s3cret-pw"));
+    let bad_mode = temp(
+        "tls-mode.toml",
+        "db = \"postgres://rkms:s3cret-pw@db.example/rkms?sslmode=verify\"\n",
+    );
+    let (code, _, err) = check(&bad_mode, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("invalid sslmode \"verify\"") && !err.contains("s3cret-pw"),
+        "{err}"
+    );
+    // sslmode=require needs no file: valid, and shown without the password.
+    let good = temp(
+        "tls-good.toml",
+        "db = \"postgres://rkms:s3cret-pw@db.example:5432/rkms?sslmode=require&connect_timeout=5\"\n",
+    );
+    let (code, out, err) = check(&good, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        row(&out, "db").contains("postgres://rkms@db.example:5432/rkms?sslmode=require"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret-pw"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,6 +37,12 @@ pub fn check(
     {
         return usage(&e);
     }
+    // The database's connection string and TLS files, checked without connecting.
+    if let Some(db) = &args.db {
+        if let Err(e) = rkms_store::check_spec(db) {
+            return usage(&format!("--db {}: {e}", rkms_store::describe_spec(db)));
+        }
+    }
     match file {
         Some(f) => println!("configuration file: {}", f.display()),
         None => println!(
@@ -88,6 +94,12 @@ pub fn rows_of(
                 .join(", "),
             None if matches!(arg.get_action(), clap::ArgAction::SetTrue) => "false".into(),
             None => "(not set)".into(),
+        };
+        // A database URL is shown without its password.
+        let value = if long == "db" && value != "(not set)" {
+            rkms_store::describe_spec(&value)
+        } else {
+            value
         };
         let origin = origins
             .iter()
