@@ -124,6 +124,8 @@ pub(crate) async fn accept_loop(
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // IPv4 clients of a dual-stack listener are shown as IPv4.
+                    let peer = crate::escape::canonical_addr(peer);
                     if shared.config.private_only && !is_private(peer.ip()) {
                         warn!(client = %peer, "closed: public address (--private-only)");
                         drop(stream);
