@@ -148,7 +148,7 @@ impl Reporter {
         if self.json {
             crate::outln!("{}", json!({ "error": msg }));
         } else {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", terminal(msg));
         }
     }
 
