@@ -11,8 +11,12 @@ pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// The start (00:00 UTC, unix seconds) of the UTC day holding unix time `time`.
 pub fn day_start(time: i64) -> i64 {
-    time - time.rem_euclid(SECONDS_PER_DAY)
+    // Total: the days before the first whole day `i64` holds count as that day.
+    time.max(EARLIEST_DAY) - time.max(EARLIEST_DAY).rem_euclid(SECONDS_PER_DAY)
 }
+
+/// The earliest day start an `i64` holds (the stores' SQL clamps to it as [`day_start`] does).
+pub const EARLIEST_DAY: i64 = -9_223_372_036_854_720_000;
 
 /// One request as the history keeps it: every request the store records adds one event, in
 /// the same transaction as its client record.
@@ -90,5 +94,9 @@ mod tests {
         assert_eq!(day_start(86_400), 86_400);
         assert_eq!(day_start(1_800_000_123), 1_799_971_200);
         assert_eq!(day_start(-1), -86_400);
+        assert_eq!(day_start(i64::MIN), EARLIEST_DAY);
+        assert_eq!(EARLIEST_DAY % SECONDS_PER_DAY, 0);
+        assert!(EARLIEST_DAY.checked_sub(SECONDS_PER_DAY).is_none());
+        assert_eq!(day_start(i64::MAX), i64::MAX - i64::MAX % SECONDS_PER_DAY);
     }
 }

@@ -37,7 +37,8 @@ pub use error::StoreError;
 pub use history::{day_start, ActivationEvent, DailyCount, SECONDS_PER_DAY};
 pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
 pub use open::{
-    check_spec, describe_spec, open_store, open_store_read_only, StoreKind, NO_DATABASE,
+    check_spec, describe_spec, open_store, open_store_read_only, open_store_with_mode, StoreKind,
+    DB_MODE, NO_DATABASE,
 };
 pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
 pub use pykms::{import_pykms, read_pykms, ImportReport};

@@ -64,12 +64,52 @@ pub fn check_spec(spec: &str) -> Result<(), StoreError> {
 /// `postgresql://…`) a [`PgStore`] (schema migrated); `sqlite:PATH` or any other value the
 /// SQLite file at that path, opened with [`SqliteStore::open`] (its directory must exist: it
 /// is never created).
+///
+/// A new SQLite file is created readable by its owner only ([`DB_MODE`]); see
+/// [`open_store_with_mode`].
 pub fn open_store(spec: &str) -> Result<Box<dyn ClientStore>, StoreError> {
+    open_store_with_mode(spec, DB_MODE)
+}
+
+/// The permissions of a new SQLite database: read and write for its owner only (client
+/// names, addresses and CMIDs are nobody else's business).
+pub const DB_MODE: u32 = 0o600;
+
+/// [`open_store`], a new SQLite file created with the Unix permission bits `mode` whatever
+/// the umask (SQLite gives its `-wal` and `-shm` files the database's permissions). An
+/// existing file keeps its permissions. `mode` is ignored on other systems.
+pub fn open_store_with_mode(spec: &str, mode: u32) -> Result<Box<dyn ClientStore>, StoreError> {
     Ok(match StoreKind::parse(spec) {
         StoreKind::Memory => Box::new(MemoryStore::new()),
         StoreKind::Postgres(url) => Box::new(PgStore::open(url)?),
-        StoreKind::Sqlite(path) => Box::new(SqliteStore::open(path)?),
+        StoreKind::Sqlite(path) => {
+            create_database_file(path, mode);
+            Box::new(SqliteStore::open(path)?)
+        }
     })
+}
+
+/// Creates an empty database file at `path` with permissions `mode`, unless something is
+/// there already. A failure is left for SQLite's open to report (it would fail the same way).
+fn create_database_file(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+            return;
+        }
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path);
+        if let Ok(file) = created {
+            // The umask may have taken bits away from `mode`.
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
 }
 
 /// Opens the store `spec` names for reading (reporting tools such as `rkms clients`): nothing
@@ -86,6 +126,38 @@ pub fn open_store_read_only(spec: &str) -> Result<Box<dyn ClientStore>, StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn new_databases_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rkms-store-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for (name, mode) in [("private.db", DB_MODE), ("group.db", 0o640)] {
+            let path = dir.join(name);
+            let store = open_store_with_mode(path.to_str().unwrap(), mode).unwrap();
+            // A write makes SQLite create the -wal and -shm files.
+            store
+                .prune_older_than(0)
+                .and_then(|_| store.probe_writable())
+                .unwrap();
+            assert_eq!(mode_of(&path), mode, "{name}");
+            for suffix in ["-wal", "-shm"] {
+                let side = dir.join(format!("{name}{suffix}"));
+                assert_eq!(mode_of(&side), mode, "{name}{suffix}");
+            }
+            drop(store);
+        }
+        // An existing database keeps its permissions.
+        let existing = dir.join("existing.db");
+        std::fs::write(&existing, b"").unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open_store(existing.to_str().unwrap()).unwrap());
+        assert_eq!(mode_of(&existing), 0o644);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn specs() {

@@ -513,9 +513,11 @@ impl ClientStore for PgStore {
 
     fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
         self.run(Slot::Read, &|conn| {
-            // The day is the Euclidean floor, like `day_start`, also for times before 1970.
+            // The day is the Euclidean floor, like `day_start`, also for times before 1970 (and
+            // clamped like it, so that no time overflows).
             let stmt = conn.prepare(
-                "SELECT time - ((time % 86400) + 86400) % 86400 AS day, application_id, kms_id, \
+                "SELECT GREATEST(time, -9223372036854720000) - ((GREATEST(time, -9223372036854720000) % 86400) + 86400) % 86400 AS day, \
+                    application_id, kms_id, \
                         hresult = 0 AS ok, COUNT(*) \
                  FROM activations WHERE time >= $1 \
                  GROUP BY day, application_id, kms_id, ok \

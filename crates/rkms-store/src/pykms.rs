@@ -50,6 +50,19 @@ pub struct ImportReport {
     pub unmapped: Vec<(Uuid, String)>,
     /// Rows that could not be read at all (bad CMID or time), each described. Not imported.
     pub invalid: Vec<String>,
+    /// Of `invalid`, the rows whose `lastRequestTime` is not a possible time for a KMS
+    /// request (see [`possible_time`]).
+    #[serde(default)]
+    pub impossible_times: u64,
+}
+
+/// 2006-01-01T00:00:00Z: no KMS request is older (KMS came with Windows Vista).
+pub const EARLIEST_KMS_TIME: i64 = 1_136_073_600;
+
+/// Whether `time` (unix seconds) can be the time of a KMS request seen at `now`: from
+/// [`EARLIEST_KMS_TIME`] to a day after `now` (clocks differ a little).
+pub fn possible_time(time: i64, now: i64) -> bool {
+    (EARLIEST_KMS_TIME..=now.saturating_add(86_400)).contains(&time)
 }
 
 /// Reads a py-kms database (opened read-only, never modified) into activations, one per row.
@@ -95,6 +108,9 @@ pub fn read_pykms(
     let mut rows = stmt.query([])?;
     let mut activations = Vec::new();
     let mut report = ImportReport::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     while let Some(row) = rows.next()? {
         let cmid_text = text(row.get(0)?);
         let Ok(cmid) = Uuid::parse_str(cmid_text.trim()) else {
@@ -109,6 +125,16 @@ pub fn read_pykms(
                 .push(format!("{cmid}: lastRequestTime is not a unix time"));
             continue;
         };
+        // An impossible time would stay in the record and its history for ever (and once
+        // broke the dashboard's statistics): the row is refused.
+        if !possible_time(time, now) {
+            report.impossible_times += 1;
+            report.invalid.push(format!(
+                "{cmid}: lastRequestTime {time} is not a possible time (before 2006 or in the \
+                 future)"
+            ));
+            continue;
+        }
         let sku_name = text(row.get(2)?);
         let Some((application_id, sku_id, kms_id)) = resolve(&sku_name) else {
             report.unmapped.push((cmid, sku_name));

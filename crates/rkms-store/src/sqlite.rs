@@ -309,9 +309,11 @@ impl ClientStore for SqliteStore {
 
     fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
         let conn = self.conn();
-        // The day is the Euclidean floor, like `day_start`, also for times before 1970.
+        // The day is the Euclidean floor, like `day_start`, also for times before 1970 (and
+        // clamped like it, so that no time overflows).
         let mut stmt = conn.prepare_cached(
-            "SELECT time - ((time % 86400) + 86400) % 86400 AS day, application_id, kms_id, \
+            "SELECT max(time, -9223372036854720000) - ((max(time, -9223372036854720000) % 86400) + 86400) % 86400 AS day, \
+                    application_id, kms_id, \
                     hresult = 0 AS ok, COUNT(*) \
              FROM activations WHERE time >= ?1 \
              GROUP BY day, application_id, kms_id, ok \

@@ -129,6 +129,35 @@ fn extreme_values_round_trip(store: &dyn ClientStore) {
     assert_eq!(only(store, &a), ClientRecord::from_activation(&a));
 }
 
+/// Any stored time, however absurd, gives daily counts (no overflow, no error).
+fn extreme_times_give_daily_counts(store: &dyn ClientStore) {
+    for (i, time) in [i64::MIN, i64::MIN + 1, -1, i64::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .record(&activation(id(i as u128 + 1), id(0xa), time))
+            .unwrap();
+    }
+    let days: Vec<(i64, u64)> = store
+        .daily_counts(i64::MIN)
+        .unwrap()
+        .iter()
+        .map(|c| (c.day, c.count))
+        .collect();
+    let earliest = rkms_store::history::EARLIEST_DAY;
+    assert_eq!(
+        days,
+        [
+            (earliest, 2),
+            (-86_400, 1),
+            (i64::MAX - i64::MAX % 86_400, 1)
+        ]
+    );
+    assert_eq!(rkms_store::day_start(i64::MIN), earliest);
+    assert_eq!(store.activations_since(i64::MIN).unwrap(), 4);
+}
+
 fn distinct_clients_since(store: &dyn ClientStore) {
     let (kms_a, kms_b) = (id(0xa), id(0xb));
     let now = 10 * COUNT_WINDOW_SECS;
@@ -458,6 +487,7 @@ for_every_backend!(
     upsert_semantics,
     one_record_per_cmid_and_application,
     extreme_values_round_trip,
+    extreme_times_give_daily_counts,
     distinct_clients_since,
     record_batch,
     prune,

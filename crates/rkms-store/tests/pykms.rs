@@ -277,3 +277,62 @@ fn license_status_words() {
         assert_eq!(pykms_license_status(text), n, "{text:?}");
     }
 }
+
+#[test]
+fn impossible_times_are_refused_and_counted() {
+    let dir = TempDir::new("pykms-times");
+    let path = dir.join("pykms_database.db");
+    let con = Connection::open(&path).unwrap();
+    con.execute_batch(PYKMS_DDL).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let times: [(i64, bool); 8] = [
+        (i64::MIN, false),
+        (-1, false),
+        (0, false),
+        (1_136_073_599, false), // a second before 2006
+        (1_700_000_000, true),
+        (now + 3600, true),       // clocks differ a little
+        (253_402_300_799, false), // 9999-12-31
+        (i64::MAX, false),
+    ];
+    for (i, (t, _)) in times.iter().enumerate() {
+        con.execute(
+            "INSERT INTO clients VALUES (?1, 'PC', 'Windows', ?2, 'Activated', ?3, 'e', 1)",
+            rusqlite::params![format!("{CMID_1:.30}{i:06}"), W10_PRO, t],
+        )
+        .unwrap();
+    }
+    // Reals and text too.
+    con.execute(
+        "INSERT INTO clients VALUES (?1, 'PC', 'Windows', ?2, 'Activated', 1e300, 'e', 1)",
+        [CMID_2, W10_PRO],
+    )
+    .unwrap();
+    con.execute(
+        "INSERT INTO clients VALUES (?1, 'PC', 'Windows', ?2, 'Activated', '99999999999', 'e', 1)",
+        [CMID_3, W10_PRO],
+    )
+    .unwrap();
+    drop(con);
+    let store = MemoryStore::new();
+    let report = import_pykms(&store, &path, &resolve).unwrap();
+    assert_eq!(report.imported, 2, "{report:?}");
+    assert_eq!(report.impossible_times, 8, "{report:?}");
+    assert_eq!(report.invalid.len(), 8, "{report:?}");
+    assert!(
+        report.invalid[0].contains("not a possible time"),
+        "{report:?}"
+    );
+    let mut kept: Vec<i64> = store
+        .list(&ClientFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.last_seen)
+        .collect();
+    kept.sort();
+    let expected: Vec<i64> = times.iter().filter(|t| t.1).map(|t| t.0).collect();
+    assert_eq!(kept, expected);
+}

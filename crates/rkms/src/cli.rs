@@ -17,8 +17,8 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace). Logs go to standard error.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Log level: error, warn, info, debug or trace (overrides -v).
-    #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"], env = "RKMS_LOG_LEVEL")]
+    /// Log level: error, warn, info, debug or trace, in any case (overrides -v).
+    #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"], ignore_case = true, env = "RKMS_LOG_LEVEL")]
     pub log_level: Option<String>,
     /// Products file (same format as the built-in catalog) adding to or replacing built-in
     /// entries with the same ID, read at start.

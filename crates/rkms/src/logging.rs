@@ -1,6 +1,10 @@
 //! Log output: level from -v / --log-level / RUST_LOG; text or JSON lines; standard error or a
 //! size-rotated file; plain lines without time stamps when journald already adds them.
+//!
+//! Text lines escape what clients control ([`SafeFields`]): one event is always one line with
+//! one of each field. Colours only on a terminal, never with `NO_COLOR` set.
 
+use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -8,8 +12,14 @@ use std::sync::Mutex;
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::EnvFilter;
+
+use crate::escape;
 
 /// How and where to log.
 #[derive(Debug, Clone, Default)]
@@ -37,8 +47,9 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         .iter()
         .position(|l| *l == s.default_level)
         .unwrap_or(2);
-    let chosen = s
-        .level
+    // `--log-level` is case-insensitive (`DEBUG`, `Info`).
+    let given = s.level.as_deref().map(str::to_ascii_lowercase);
+    let chosen = given
         .as_deref()
         .unwrap_or(levels[(base + s.verbose as usize).min(levels.len() - 1)]);
     let filter = match std::env::var("RUST_LOG") {
@@ -76,7 +87,10 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         }
         None => (
             BoxMakeWriter::new(std::io::stderr),
-            std::io::stderr().is_terminal(),
+            use_colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            ),
         ),
     };
     // Under systemd, journald stamps each line itself.
@@ -88,9 +102,184 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
     let result = if s.json {
         builder.json().flatten_event(true).try_init()
     } else if journald {
-        builder.with_ansi(false).without_time().try_init()
+        builder
+            .fmt_fields(SafeFields)
+            .with_ansi(false)
+            .without_time()
+            .try_init()
     } else {
-        builder.with_ansi(ansi).try_init()
+        builder.fmt_fields(SafeFields).with_ansi(ansi).try_init()
     };
     result.map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+/// Whether log lines are coloured: on a terminal, unless the `NO_COLOR` convention
+/// (<https://no-color.org>) asks for none (the variable `no_color` set and not empty).
+pub fn use_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The fields of a text log line, escaped: the message with control characters escaped
+/// ([`escape::terminal`]), then `name=value` with each value through [`escape::log_value`]
+/// (quoted when it holds white space, `=`, `"` or an escaped character). A client's text can
+/// therefore neither start a new line, nor reach the terminal as a control sequence, nor add
+/// a field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SafeFields;
+
+impl<'writer> FormatFields<'writer> for SafeFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = SafeVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+/// Writes one event's fields (see [`SafeFields`]).
+struct SafeVisitor<'a> {
+    writer: Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl SafeVisitor<'_> {
+    fn write(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let name = field.name();
+        // Metadata of events coming from the `log` crate, already shown.
+        if name.starts_with("log.") {
+            return;
+        }
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        let sep = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = if name == "message" {
+            write!(self.writer, "{sep}{}", escape::terminal(value))
+        } else {
+            write!(self.writer, "{sep}{name}={}", escape::log_value(value))
+        };
+    }
+}
+
+impl Visit for SafeVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.write(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.write(field, &value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, &format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(f: impl FnOnce()) -> String {
+        let buf = Buffer::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .fmt_fields(SafeFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The `key=value` tokens of a text log line (spaces inside quotes do not split).
+    fn fields(line: &str) -> Vec<(String, String)> {
+        let mut tokens = vec![String::new()];
+        let (mut quoted, mut escaped) = (false, false);
+        for c in line.chars() {
+            if escaped {
+                escaped = false;
+            } else if quoted && c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = !quoted;
+            } else if c == ' ' && !quoted {
+                tokens.push(String::new());
+                continue;
+            }
+            tokens.last_mut().unwrap().push(c);
+        }
+        tokens
+            .into_iter()
+            .filter_map(|t| {
+                let (k, v) = t.split_once('=')?;
+                (!k.contains('"')).then(|| (k.to_string(), v.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_hostile_value_stays_one_field_on_one_line() {
+        let ws = "PC01 cmid=forged product=forged\n2026-01-01T00:00:00Z  INFO forged line \
+                  \u{1b}]0;title\u{7}\u{1b}[2J\u{9b}1m\u{202e}\u{2028}x=\"y\"\r";
+        let text = logged(|| {
+            tracing::info!(workstation = %ws, cmid = "real", "activated");
+        });
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            !text.trim_end_matches('\n').chars().any(escape::is_unsafe),
+            "{text:?}"
+        );
+        let keys: Vec<String> = fields(text.trim_end()).into_iter().map(|f| f.0).collect();
+        assert_eq!(keys, ["workstation", "cmid"], "{text}");
+        assert!(text.contains("workstation=\"PC01 cmid=forged"), "{text}");
+        assert!(text.trim_end().ends_with(" cmid=real"), "{text}");
+    }
+
+    #[test]
+    fn the_message_and_every_kind_of_value_are_escaped() {
+        let text = logged(|| {
+            let err = std::io::Error::other("bad\nline");
+            tracing::warn!(
+                s = "tab\there",
+                d = ?"quo\"te",
+                e = &err as &(dyn std::error::Error + 'static),
+                n = 5,
+                "message\u{1b}[31m with\nnewline"
+            );
+        });
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("message\\u{1b}[31m with\\nnewline"), "{text}");
+        assert!(text.contains(" s=\"tab\\there\""), "{text}");
+        assert!(text.contains(" e=\"bad\\nline\""), "{text}");
+        assert!(text.contains(" n=5"), "{text}");
+        assert!(text.contains(" d=\"\\\"quo\\\\\\\"te\\\"\""), "{text}");
+    }
 }

@@ -128,10 +128,50 @@ pub fn notify_stopping() {
 pub struct PidFile(PathBuf);
 
 impl PidFile {
-    /// Writes the process ID to `path`.
+    /// Writes the process ID to `path` without following a symbolic link there: the number
+    /// goes to a new file of the same directory (created exclusively, mode 0644), which then
+    /// replaces `path` in one rename. A link at `path` is replaced, never its target written
+    /// (as root, a link planted there could otherwise overwrite any file).
     pub fn create(path: &Path) -> Result<Self, String> {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .map_err(|e| format!("--pidfile {}: {e}", path.display()))?;
+        let err = |e: std::io::Error| format!("--pidfile {}: {e}", path.display());
+        let name = path
+            .file_name()
+            .ok_or_else(|| format!("--pidfile {}: not a file name", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let contents = format!("{}\n", std::process::id());
+        let mut attempt = 0u32;
+        let temp = loop {
+            let mut temp_name = std::ffi::OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(".{}.{attempt}.tmp", std::process::id()));
+            let temp = dir.join(temp_name);
+            let mut options = std::fs::OpenOptions::new();
+            // `create_new` (O_CREAT|O_EXCL) fails on any existing name, a link included.
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+            match options.open(&temp) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    let written = file
+                        .write_all(contents.as_bytes())
+                        .and_then(|()| file.sync_all());
+                    if let Err(e) = written {
+                        let _ = std::fs::remove_file(&temp);
+                        return Err(err(e));
+                    }
+                    break temp;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        };
+        if let Err(e) = std::fs::rename(&temp, path) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(err(e));
+        }
         Ok(PidFile(path.to_path_buf()))
     }
 }

@@ -167,7 +167,7 @@ fn products_file_extends_the_catalog_and_bad_files_are_refused() {
         "--json",
     ]);
     assert!(out.status.success(), "{}", stdout(&out));
-    let line = server.wait_log("product=Contoso Server 2030 Datacenter");
+    let line = server.wait_log("product=\"Contoso Server 2030 Datacenter\"");
     assert!(line.contains("activated"), "{line}");
 
     let bad = dir.join("bad.json");
@@ -210,8 +210,8 @@ fn all_products_are_activated_with_their_names_logged() {
         text.contains(&format!("{n} of {n} products activated")),
         "{text}"
     );
-    server.wait_log("product=Office LTSC Professional Plus 2024");
-    server.wait_log("product=Windows Server 2025 Datacenter");
+    server.wait_log("product=\"Office LTSC Professional Plus 2024\"");
+    server.wait_log("product=\"Windows Server 2025 Datacenter\"");
     // Every answer carries the ePID of the product's own profile.
     let lines = server.log();
     assert!(

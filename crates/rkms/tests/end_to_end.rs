@@ -131,7 +131,7 @@ fn activate_command_prints_and_exits_zero_on_success() {
         "second call uses NDR64: {text}"
     );
     let line = server.wait_log("workstation=cli-test");
-    assert!(line.contains("product=Windows 10/11 Pro"), "{line}");
+    assert!(line.contains("product=\"Windows 10/11 Pro\""), "{line}");
     assert!(line.contains("activated"), "{line}");
 }
 

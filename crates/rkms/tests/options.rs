@@ -120,7 +120,7 @@ fn activate_id_overrides_are_sent_to_the_host() {
     assert!(line.contains(&format!("sku={PROPLUS2019_SKU}")), "{line}");
     assert!(line.contains(&format!("kms_id={OFFICE2019_KMS}")), "{line}");
     assert!(
-        line.contains("product=Office Professional Plus 2019"),
+        line.contains("product=\"Office Professional Plus 2019\""),
         "{line}"
     );
 

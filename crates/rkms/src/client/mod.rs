@@ -295,7 +295,7 @@ pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
         outcomes.push(outcome);
     }
     if !opts.json {
-        print!("{}", report::table(&outcomes));
+        crate::out!("{}", report::table(&outcomes));
     }
     if outcomes.iter().all(|o| o.activated()) {
         0

@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Target;
+use crate::escape::terminal;
 
 /// The result of one activation request.
 #[derive(Debug, Clone)]
@@ -145,9 +146,9 @@ impl Reporter {
 
     pub(super) fn fatal(&mut self, msg: &str) {
         if self.json {
-            println!("{}", json!({ "error": msg }));
+            crate::outln!("{}", json!({ "error": msg }));
         } else {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", terminal(msg));
         }
     }
 
@@ -163,50 +164,54 @@ impl Reporter {
             syntaxes.push("NDR64");
         }
         let btfn = if b.btfn { ", BTFN acknowledged" } else { "" };
-        println!(
+        crate::outln!(
             "Connected to {host} ({addr}): bound {}{btfn}",
             syntaxes.join(" + ")
         );
         for w in &b.warnings {
-            println!("  warning: {w}");
+            crate::outln!("  warning: {}", terminal(w));
         }
     }
 
     pub(super) fn outcome(&mut self, o: &Outcome) {
         if self.json {
-            println!("{}", o.to_json());
+            crate::outln!("{}", o.to_json());
             return;
         }
         let syntax = o.syntax.map(|s| format!(" over {s}")).unwrap_or_default();
-        println!("Request {} of {}: KMS V{}{syntax}", o.n, o.of, o.protocol);
-        println!("  Product          : {}", o.target.name);
-        println!(
+        crate::outln!("Request {} of {}: KMS V{}{syntax}", o.n, o.of, o.protocol);
+        crate::outln!("  Product          : {}", o.target.name);
+        crate::outln!(
             "  IDs              : app {} / KMS {} / SKU {}",
-            o.target.app_id, o.target.kms_id, o.target.sku_id
+            o.target.app_id,
+            o.target.kms_id,
+            o.target.sku_id
         );
-        println!("  Client machine ID: {}", o.cmid);
+        crate::outln!("  Client machine ID: {}", o.cmid);
         if let Some(r) = &o.response {
-            println!("  KMS host ePID    : {}", r.base.epid);
+            crate::outln!("  KMS host ePID    : {}", terminal(&r.base.epid));
             if let Some(h) = r.hwid {
-                println!("  KMS host HwId    : {}", hex::encode_upper(h));
+                crate::outln!("  KMS host HwId    : {}", hex::encode_upper(h));
             }
-            println!(
+            crate::outln!(
                 "  Current count    : {} (product needs {})",
-                r.base.current_count, o.target.required_count
+                r.base.current_count,
+                o.target.required_count
             );
-            println!(
+            crate::outln!(
                 "  Intervals        : activation {} min, renewal {} min",
-                r.base.activation_interval, r.base.renewal_interval
+                r.base.activation_interval,
+                r.base.renewal_interval
             );
-            println!(
+            crate::outln!(
                 "  Verified         : yes (version, CMID, time stamp, {})",
                 checks(o.protocol)
             );
         }
         for w in &o.warnings {
-            println!("  warning: {w}");
+            crate::outln!("  warning: {}", terminal(w));
         }
-        println!("  Result           : {}", o.verdict());
+        crate::outln!("  Result           : {}", terminal(&o.verdict()));
     }
 }
 
@@ -230,11 +235,12 @@ pub fn table(outcomes: &[Outcome]) -> String {
                 if o.activated() {
                     "activated".to_string()
                 } else {
-                    o.verdict()
+                    terminal(&o.verdict()).into_owned()
                 },
                 r.map(|r| format!("{}/{}", r.base.current_count, o.target.required_count))
                     .unwrap_or_default(),
-                r.map(|r| r.base.epid.clone()).unwrap_or_default(),
+                r.map(|r| terminal(&r.base.epid).into_owned())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -242,7 +248,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
     }
     let line = |cells: &[String]| {

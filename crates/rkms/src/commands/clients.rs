@@ -12,6 +12,8 @@ use serde_json::json;
 use super::serve::default_db_path;
 use super::{load_catalog, now_unix, usage};
 use crate::cli::{ClientsArgs, ClientsCommand};
+use crate::clock::iso8601;
+use crate::escape::{canonical_address_text, csv_cell, terminal};
 
 fn db_spec(args: &ClientsArgs) -> Result<String, String> {
     match &args.db {
@@ -63,7 +65,7 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             let cutoff = now_unix() - i64::from(*older_than) * 60;
             match store.prune_older_than(cutoff) {
                 Ok(n) => {
-                    println!("pruned {n} client records not seen for {older_than} minutes");
+                    crate::outln!("pruned {n} client records not seen for {older_than} minutes");
                     0
                 }
                 Err(e) => fail(&e.to_string()),
@@ -84,16 +86,26 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             };
             match import_pykms(store.as_ref(), source, &resolve) {
                 Ok(report) => {
-                    println!(
+                    crate::outln!(
                         "imported {} clients from {}",
                         report.imported,
                         source.display()
                     );
                     for (cmid, name) in &report.unmapped {
-                        println!("not imported: {cmid}: unknown product \"{name}\"");
+                        crate::outln!(
+                            "not imported: {cmid}: unknown product \"{}\"",
+                            terminal(name)
+                        );
                     }
                     for why in &report.invalid {
-                        println!("not imported: {why}");
+                        crate::outln!("not imported: {}", terminal(why));
+                    }
+                    if report.impossible_times > 0 {
+                        crate::outln!(
+                            "not imported: {} clients with an impossible lastRequestTime \
+                             (before 2006 or in the future)",
+                            report.impossible_times
+                        );
                     }
                     0
                 }
@@ -111,7 +123,7 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             };
             match copy_all(source.as_ref(), target.as_ref()) {
                 Ok(r) => {
-                    println!(
+                    crate::outln!(
                         "copied {} client records and {} history events from {} to {}",
                         r.records,
                         r.events,
@@ -144,7 +156,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
     let now = now_unix();
     let filter = ClientFilter {
         cmid: args.cmid,
-        since: args.since.map(|m| now - i64::from(m) * 60),
+        since: args.since.map(|m| now.saturating_sub(i64::from(m) * 60)),
         // The product filter works on names, so the limit is applied after it.
         limit: if args.product.is_some() {
             None
@@ -157,6 +169,11 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
+    for r in &mut records {
+        if let std::borrow::Cow::Owned(a) = canonical_address_text(&r.last_address) {
+            r.last_address = a;
+        }
+    }
     if let Some(p) = &args.product {
         let p = p.to_lowercase();
         records.retain(|r| product_name(catalog, r).to_lowercase().contains(&p));
@@ -173,14 +190,14 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
                 v
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&items).expect("JSON values serialise")
         );
         return 0;
     }
     if args.csv {
-        println!("cmid,application_id,sku_id,kms_id,product,workstation,license_status,is_vm,protocol,first_seen,last_seen,requests,last_address,last_epid,last_hresult");
+        crate::outln!("cmid,application_id,sku_id,kms_id,product,workstation,license_status,is_vm,protocol,first_seen,last_seen,requests,last_address,last_epid,last_hresult");
         for r in &records {
             let fields = [
                 r.cmid.to_string(),
@@ -192,18 +209,18 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
                 r.license_status.to_string(),
                 r.is_vm.to_string(),
                 r.protocol.clone(),
-                r.first_seen.to_string(),
-                r.last_seen.to_string(),
+                iso8601(r.first_seen),
+                iso8601(r.last_seen),
                 r.requests.to_string(),
                 r.last_address.clone(),
                 r.last_epid.clone(),
                 format!("0x{:08X}", r.last_hresult),
             ];
-            println!(
+            crate::outln!(
                 "{}",
                 fields
                     .iter()
-                    .map(|f| csv_field(f))
+                    .map(|f| csv_cell(f))
                     .collect::<Vec<_>>()
                     .join(",")
             );
@@ -224,13 +241,13 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         .iter()
         .map(|r| {
             [
-                r.workstation.clone(),
-                product_name(catalog, r),
+                terminal(&r.workstation).into_owned(),
+                terminal(&product_name(catalog, r)).into_owned(),
                 r.cmid.to_string(),
-                age(now - r.last_seen),
+                age(now.saturating_sub(r.last_seen)),
                 r.requests.to_string(),
-                r.last_address.clone(),
-                r.protocol.clone(),
+                terminal(&r.last_address).into_owned(),
+                terminal(&r.protocol).into_owned(),
                 if r.last_hresult == 0 {
                     "activated".into()
                 } else {
@@ -255,21 +272,13 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(header.iter().map(|h| h.to_string()).collect()));
-    println!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+    crate::outln!("{}", line(header.iter().map(|h| h.to_string()).collect()));
+    crate::outln!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
     for row in rows {
-        println!("{}", line(row.to_vec()));
+        crate::outln!("{}", line(row.to_vec()));
     }
-    println!("{} clients", records.len());
+    crate::outln!("{} clients", records.len());
     0
-}
-
-fn csv_field(f: &str) -> String {
-    if f.contains([',', '"', '\n']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    } else {
-        f.to_string()
-    }
 }
 
 /// "3m ago", "5h ago", "2d ago".

@@ -8,7 +8,7 @@ use crate::config::{example, Origin};
 
 /// Prints a commented example configuration.
 pub fn print_example() -> u8 {
-    print!("{}", example());
+    crate::out!("{}", example());
     0
 }
 
@@ -44,8 +44,8 @@ pub fn check(
         }
     }
     match file {
-        Some(f) => println!("configuration file: {}", f.display()),
-        None => println!(
+        Some(f) => crate::outln!("configuration file: {}", f.display()),
+        None => crate::outln!(
             "configuration file: none ({} does not exist)",
             crate::system::default_config_path().display()
         ),
@@ -54,9 +54,9 @@ pub fn check(
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).min(60);
     for (k, v, o) in rows {
-        println!("{k:w0$}  {v:w1$}  {o}");
+        crate::outln!("{k:w0$}  {v:w1$}  {o}");
     }
-    println!("configuration is valid");
+    crate::outln!("configuration is valid");
     0
 }
 
@@ -106,9 +106,27 @@ pub fn rows_of(
             .find(|(k, _)| k == long)
             .map(|(_, o)| o.clone())
             .unwrap_or(Origin::Default);
+        let value = redact(long, value);
         rows.push((long.to_string(), value, origin.to_string()));
     }
     rows
+}
+
+/// A setting's value as it may be shown (`rkms config check`, the dashboard): a token,
+/// password or secret as `(set)`, a database connection string without its password (as the
+/// logs show it).
+pub fn redact(key: &str, value: String) -> String {
+    let key = key.to_ascii_lowercase();
+    let secret = ["token", "password", "secret"]
+        .iter()
+        .any(|s| key.contains(s));
+    if secret && !value.is_empty() && value != "(not set)" {
+        "(set)".to_owned()
+    } else if key == "db" {
+        rkms_store::describe_spec(&value)
+    } else {
+        value
+    }
 }
 
 /// The settings rows of a `serve` command line (with the words the configuration added).
@@ -119,5 +137,25 @@ pub fn settings(
     match Cli::command().try_get_matches_from(argv) {
         Ok(m) => rows_of(&m, origins),
         Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(redact("web-token", "s3cret".into()), "(set)");
+        assert_eq!(redact("web-token", "(not set)".into()), "(not set)");
+        assert_eq!(
+            redact("db", "postgres://rkms:pw@db:5432/rkms".into()),
+            "postgres://rkms@db:5432/rkms"
+        );
+        assert_eq!(
+            redact("db", "/var/lib/rkms/clients.db".into()),
+            "/var/lib/rkms/clients.db"
+        );
+        assert_eq!(redact("listen", "[::]:1688".into()), "[::]:1688");
     }
 }

@@ -16,7 +16,7 @@ pub fn run(args: EpidArgs, file: Option<&std::path::Path>) -> u8 {
         let checks = check_epid(&catalog, &epid, now_unix());
         let width = checks.iter().map(|c| c.what.len()).max().unwrap_or(0);
         for c in &checks {
-            println!(
+            crate::outln!(
                 "{} {:width$}  {}",
                 if c.ok { "ok  " } else { "FAIL" },
                 c.what,
@@ -24,7 +24,7 @@ pub fn run(args: EpidArgs, file: Option<&std::path::Path>) -> u8 {
             );
         }
         let ok = checks.iter().all(|c| c.ok);
-        println!(
+        crate::outln!(
             "{}",
             if ok {
                 "plausible: a genuine KMS host could have this ePID"
@@ -45,14 +45,14 @@ pub fn run(args: EpidArgs, file: Option<&std::path::Path>) -> u8 {
     for w in id.warnings() {
         eprintln!("warning: {w}");
     }
-    println!("host build {}, LCID {}", id.host_build(), id.lcid());
+    crate::outln!("host build {}, LCID {}", id.host_build(), id.lcid());
     let width = id.slots().map(|(p, _, _)| p.len()).max().unwrap_or(0);
     for profile in catalog.epid_profiles() {
         let (_, epid, hwid) = id
             .slots()
             .find(|(p, _, _)| p.eq_ignore_ascii_case(&profile.name))
             .expect("every profile has a slot");
-        println!(
+        crate::outln!(
             "{:width$}  {epid}  HwId {}  ({})",
             profile.name,
             hex::encode_upper(hwid),

@@ -36,8 +36,10 @@ pub fn load_catalog(path: Option<&Path>) -> Result<Arc<Catalog>, String> {
     };
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("--products {}: {e}", path.display()))?;
+    // Editors on Windows may start a UTF-8 file with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     builtin
-        .extended_with(&text)
+        .extended_with(text)
         .map(Arc::new)
         .map_err(|e| format!("--products {}: {e}", path.display()))
 }

@@ -14,7 +14,7 @@ pub fn products(args: ProductsArgs, file: Option<&std::path::Path>) -> u8 {
     };
     let skus = catalog.search(args.search.as_deref().unwrap_or(""));
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&products_json(&catalog, &skus))
                 .expect("JSON values serialise")
@@ -25,7 +25,7 @@ pub fn products(args: ProductsArgs, file: Option<&std::path::Path>) -> u8 {
         eprintln!("no product matches '{}'", args.search.unwrap_or_default());
         return 1;
     }
-    print!("{}", products_table(&catalog, &skus));
+    crate::out!("{}", products_table(&catalog, &skus));
     0
 }
 
@@ -46,7 +46,7 @@ pub fn guide_cmd(args: GuideArgs, file: Option<&std::path::Path>) -> u8 {
     };
     match guide(&catalog, sku, &name, port) {
         Ok(text) => {
-            print!("{text}");
+            crate::out!("{text}");
             0
         }
         Err(e) => {

@@ -15,10 +15,7 @@ use crate::policy::{CountMode, Policy, PolicyConfig, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
 use crate::system;
 use crate::web::{self, WebListen};
-use rkms_store::{
-    describe_spec, open_store as open_store_spec, ClientFilter, ClientStore, StoreKind, Writer,
-    NO_DATABASE,
-};
+use rkms_store::{describe_spec, ClientFilter, ClientStore, StoreKind, Writer, NO_DATABASE};
 
 /// Re-reads the options (configuration file and environment) for a reload.
 pub type Reload = Box<dyn Fn() -> Result<(ServeArgs, Option<PathBuf>), String> + Send + Sync>;
@@ -73,8 +70,15 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
     };
     // Never show a database password in logs, errors or the dashboard.
     let shown = describe_spec(&spec);
-    let store: Arc<dyn ClientStore> =
-        Arc::from(open_store_spec(&spec).map_err(|e| format!("--db {shown}: {e}"))?);
+    // A new database file is for this user only, and its group with --group.
+    let mode = if args.group.is_some() {
+        0o640
+    } else {
+        rkms_store::DB_MODE
+    };
+    let store: Arc<dyn ClientStore> = Arc::from(
+        rkms_store::open_store_with_mode(&spec, mode).map_err(|e| format!("--db {shown}: {e}"))?,
+    );
     let durable = spec != NO_DATABASE;
     if durable {
         info!(database = %shown, default, "client database");

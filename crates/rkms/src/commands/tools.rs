@@ -19,7 +19,10 @@ pub async fn check_host(host: &str, timeout: Duration) -> Result<String, String>
         .next()
         .ok_or_else(|| format!("{name} has no address"))?;
     let v = crate::client::check(addr, timeout).await?;
-    Ok(format!("{addr}: verified V6 answer, ePID {}", v.base.epid))
+    Ok(format!(
+        "{addr}: verified V6 answer, ePID {}",
+        crate::escape::terminal(&v.base.epid)
+    ))
 }
 
 /// `rkms healthcheck`.
@@ -29,11 +32,11 @@ pub async fn healthcheck(args: HealthcheckArgs) -> u8 {
     }
     match check_host(&args.host, Duration::from_secs_f64(args.timeout)).await {
         Ok(summary) => {
-            println!("healthy: {summary}");
+            crate::outln!("healthy: {summary}");
             0
         }
         Err(e) => {
-            println!("unhealthy: {}: {e}", args.host);
+            crate::outln!("unhealthy: {}: {e}", args.host);
             1
         }
     }
@@ -49,7 +52,7 @@ pub fn dns_record(args: DnsRecordArgs) -> u8 {
     if args.port == 0 {
         return usage("--port 0: clients cannot connect to port 0");
     }
-    print!(
+    crate::out!(
         "{}",
         crate::dns::records(
             &args.host,
@@ -95,7 +98,7 @@ pub fn completions(args: CompletionsArgs) -> u8 {
             eprintln!("error: {e}");
             return 1;
         }
-        print!("{}", String::from_utf8_lossy(&out));
+        crate::out::print_bytes(&out);
         return 0;
     }
     let shell = match args.shell.parse::<clap_complete::Shell>() {
@@ -107,7 +110,10 @@ pub fn completions(args: CompletionsArgs) -> u8 {
             ))
         }
     };
-    clap_complete::generate(shell, &mut cmd, "rkms", &mut std::io::stdout());
+    // Generated in memory: clap_complete panics when its writer fails (a closed pipe).
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "rkms", &mut out);
+    crate::out::print_bytes(&out);
     0
 }
 
@@ -172,12 +178,12 @@ pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
     };
     let summary = crate::bench::run(opts).await;
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string(&summary).expect("summary serialises")
         );
     } else {
-        print!("{}", summary.text());
+        crate::out!("{}", summary.text());
     }
     if summary.errors == 0 && summary.ok > 0 {
         0

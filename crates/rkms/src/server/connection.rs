@@ -185,6 +185,8 @@ pub(crate) async fn serve_io<R, W>(
     R: ByteSource,
     W: AsyncWrite + Unpin,
 {
+    // An IPv4 client of a dual-stack `[::]` listener is logged and recorded as IPv4.
+    let peer = crate::escape::canonical_addr(peer);
     let config = &shared.config;
     let mut calls: u32 = 0;
     shared.metrics.connection_opened();

@@ -23,18 +23,49 @@ pub fn bind_listeners(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> 
 
 /// Like [`bind_listeners`] with a listen backlog.
 pub fn bind_listeners_with(addrs: &[SocketAddr], backlog: u32) -> anyhow::Result<Vec<TcpListener>> {
-    let bind_one = |a| bind_one(a, backlog);
+    bind_all(addrs, |a| bind_one(a, backlog))
+}
+
+/// Binds `addrs` with `bind`, or the default address. The IPv4 fallback is for a machine
+/// without IPv6; a port another process holds is an error (IPv4 would find it taken too).
+fn bind_all<T>(
+    addrs: &[SocketAddr],
+    bind: impl Fn(SocketAddr) -> anyhow::Result<T>,
+) -> anyhow::Result<Vec<T>> {
     if addrs.is_empty() {
-        return match bind_one(DEFAULT_LISTEN) {
+        return match bind(DEFAULT_LISTEN) {
             Ok(l) => Ok(vec![l]),
+            Err(e) if port_in_use(&e) => Err(e),
             Err(e) => {
                 warn!("cannot listen on {DEFAULT_LISTEN} ({e:#}); falling back to IPv4 only");
                 let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_LISTEN.port());
-                Ok(vec![bind_one(v4)?])
+                Ok(vec![bind(v4)?])
             }
         };
     }
-    addrs.iter().map(|a| bind_one(*a)).collect()
+    addrs.iter().map(|a| bind(*a)).collect()
+}
+
+/// Whether binding failed because another socket holds the port.
+fn port_in_use(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
+}
+
+/// The sentence for a failed bind: a taken port says so and how to choose another.
+fn bind_failed(addr: SocketAddr, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        format!(
+            "cannot listen on {addr}: port {} is in use by another process (another KMS host?); \
+             stop it, or choose another port with --listen ADDR:PORT (clients then name it: \
+             slmgr /skms HOST:PORT)",
+            addr.port()
+        )
+    } else {
+        format!("cannot listen on {addr}")
+    }
 }
 
 fn bind_one(addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
@@ -46,12 +77,14 @@ fn bind_one(addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
         socket.set_only_v6(!addr.ip().is_unspecified())?;
     }
     socket.set_nonblocking(true)?;
-    socket
-        .bind(&addr.into())
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    socket
-        .listen(backlog as i32)
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    if let Err(e) = socket.bind(&addr.into()) {
+        let msg = bind_failed(addr, &e);
+        return Err(anyhow::Error::new(e).context(msg));
+    }
+    if let Err(e) = socket.listen(backlog as i32) {
+        let msg = bind_failed(addr, &e);
+        return Err(anyhow::Error::new(e).context(msg));
+    }
     TcpListener::from_std(socket.into()).with_context(|| format!("cannot listen on {addr}"))
 }
 
@@ -91,6 +124,8 @@ pub(crate) async fn accept_loop(
             _ = stop.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // IPv4 clients of a dual-stack listener are shown as IPv4.
+                    let peer = crate::escape::canonical_addr(peer);
                     if shared.config.private_only && !is_private(peer.ip()) {
                         warn!(client = %peer, "closed: public address (--private-only)");
                         drop(stream);
@@ -113,5 +148,48 @@ pub(crate) async fn accept_loop(
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod bind_tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::io::{Error, ErrorKind};
+
+    fn failing(kind: ErrorKind, tried: &RefCell<Vec<SocketAddr>>) -> anyhow::Result<Vec<()>> {
+        bind_all(&[], |a| {
+            tried.borrow_mut().push(a);
+            if a.is_ipv6() {
+                Err(anyhow::Error::new(Error::from(kind))
+                    .context(bind_failed(a, &Error::from(kind))))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    #[test]
+    fn a_busy_default_port_is_an_error_not_an_ipv4_fallback() {
+        let tried = RefCell::new(Vec::new());
+        let e = failing(ErrorKind::AddrInUse, &tried).unwrap_err();
+        assert_eq!(*tried.borrow(), [DEFAULT_LISTEN], "no IPv4 attempt");
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("port 1688 is in use by another process")
+                && text.contains("--listen ADDR:PORT"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_ipv6_the_default_falls_back_to_ipv4() {
+        let tried = RefCell::new(Vec::new());
+        assert_eq!(
+            failing(ErrorKind::AddrNotAvailable, &tried).unwrap().len(),
+            1
+        );
+        assert_eq!(tried.borrow().len(), 2);
+        assert!(tried.borrow()[1].is_ipv4());
     }
 }

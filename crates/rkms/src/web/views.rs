@@ -1,6 +1,8 @@
 //! Client records and history events as the pages and the API show them (product name,
 //! family, status added), and the client list query: search, filters, sort, pagination.
 
+use std::borrow::Cow;
+
 use rkms_catalog::Catalog;
 use rkms_store::{ActivationEvent, ClientFilter, ClientRecord, ClientStore};
 use serde::Serialize;
@@ -9,6 +11,7 @@ use uuid::Uuid;
 use super::error::WebError;
 use super::format;
 use super::query::Params;
+use crate::escape::canonical_address_text;
 use crate::policy::family_of;
 
 /// The product family (`windows-client`, `windows-server`, `office`, `unknown`) of a request.
@@ -36,8 +39,11 @@ pub struct ClientView {
 }
 
 impl ClientView {
-    /// Adds the catalog's names to `record`.
-    pub fn new(catalog: &Catalog, record: ClientRecord) -> Self {
+    /// Adds the catalog's names to `record` (an IPv4-mapped address is shown as IPv4).
+    pub fn new(catalog: &Catalog, mut record: ClientRecord) -> Self {
+        if let Cow::Owned(a) = canonical_address_text(&record.last_address) {
+            record.last_address = a;
+        }
         ClientView {
             product: catalog.product_name(&record.sku_id, &record.kms_id, &record.application_id),
             family: family(catalog, &record.application_id, &record.kms_id),
@@ -112,8 +118,11 @@ pub struct EventView {
 }
 
 impl EventView {
-    /// Adds the catalog's names to `event`.
-    pub fn new(catalog: &Catalog, event: ActivationEvent) -> Self {
+    /// Adds the catalog's names to `event` (an IPv4-mapped address is shown as IPv4).
+    pub fn new(catalog: &Catalog, mut event: ActivationEvent) -> Self {
+        if let Cow::Owned(a) = canonical_address_text(&event.address) {
+            event.address = a;
+        }
         EventView {
             product: catalog.product_name(&event.sku_id, &event.kms_id, &event.application_id),
             family: family(catalog, &event.application_id, &event.kms_id),

@@ -1,0 +1,337 @@
+//! Output of text a client controls (workstation names, ePIDs of a foreign host, addresses…):
+//! one place decides what is escaped, for text logs, terminal tables and CSV files.
+//!
+//! - [`terminal`]: control characters (C0, DEL, C1), line and paragraph separators, bidi
+//!   overrides and invisible format characters are written as `\n`, `\r`, `\t` or `\u{…}`;
+//!   everything else is kept.
+//! - [`log_value`]: a value of a text log line (`key=value`): kept as is when it is a non-empty
+//!   run of safe characters without white space, `=` or `"`; otherwise in double quotes, with
+//!   `\` and `"` escaped as well. A value never spans lines and never looks like a second field.
+//! - [`csv_cell`]: a CSV cell (RFC 4180): quoted when it holds `,`, `"`, CR or LF (quotes
+//!   doubled); a cell starting with `=`, `+`, `-`, `@`, tab or CR (or their full-width forms)
+//!   gets a leading `'` so that spreadsheets take it as text, not a formula (OWASP CSV
+//!   injection). Other unsafe characters are escaped as for [`terminal`].
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// Whether `c` must not reach a terminal or a log line as it is: C0 controls, DEL, C1
+/// controls, line/paragraph separators, bidirectional embeddings, overrides and isolates,
+/// zero-width and invisible format characters, the byte-order mark and tag characters.
+pub fn is_unsafe(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}'
+        | '\u{7f}'..='\u{9f}'
+        | '\u{61c}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}')
+}
+
+/// Appends the escape of an unsafe character: `\n`, `\r`, `\t`, else `\u{hex}`.
+fn push_escape(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+/// `text` safe for a terminal: unsafe characters ([`is_unsafe`]) escaped, the rest kept.
+pub fn terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            push_escape(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether a log value must go in quotes.
+fn needs_quotes(text: &str) -> bool {
+    text.is_empty()
+        || text
+            .chars()
+            .any(|c| is_unsafe(c) || c.is_whitespace() || c == '=' || c == '"')
+}
+
+/// A value for a text log line: as is, or quoted with `\`, `"` and unsafe characters escaped
+/// (see the module documentation).
+pub fn log_value(text: &str) -> Cow<'_, str> {
+    if !needs_quotes(text) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if is_unsafe(c) => push_escape(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
+/// Whether a spreadsheet would read a cell starting with `c` as a formula.
+fn formula_lead(c: char) -> bool {
+    matches!(
+        c,
+        '=' | '+' | '-' | '@' | '\t' | '\r' | '\u{ff1d}' | '\u{ff0b}' | '\u{ff0d}' | '\u{ff20}'
+    )
+}
+
+/// A CSV cell (see the module documentation).
+pub fn csv_cell(text: &str) -> Cow<'_, str> {
+    let formula = text.chars().next().is_some_and(formula_lead);
+    let unsafe_chars = text
+        .chars()
+        .any(|c| is_unsafe(c) && !matches!(c, '\t' | '\r' | '\n'));
+    let quote = formula || text.contains([',', '"', '\r', '\n']);
+    if !formula && !unsafe_chars && !quote {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    if quote {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\"\""),
+            '\t' | '\r' | '\n' => out.push(c),
+            c if is_unsafe(c) => push_escape(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    if quote {
+        out.push('"');
+    }
+    Cow::Owned(out)
+}
+
+/// An address as people read it: an IPv4 address mapped into IPv6 (`::ffff:127.0.0.1`, as a
+/// dual-stack `[::]` listener reports IPv4 clients) is shown as the IPv4 address.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// [`canonical_ip`] for a socket address (the port is kept).
+pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(canonical_ip(addr.ip()), addr.port())
+}
+
+/// A stored address text with a mapped IPv4 address (`::ffff:10.0.0.1`) shown as IPv4; any
+/// other text is returned as it is.
+pub fn canonical_address_text(text: &str) -> Cow<'_, str> {
+    match text.parse::<IpAddr>() {
+        Ok(ip @ IpAddr::V6(_)) if canonical_ip(ip) != ip => {
+            Cow::Owned(canonical_ip(ip).to_string())
+        }
+        _ => match text.parse::<SocketAddr>() {
+            Ok(a @ SocketAddr::V6(_)) if canonical_addr(a) != a => {
+                Cow::Owned(canonical_addr(a).to_string())
+            }
+            _ => Cow::Borrowed(text),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every character a hostile client could use to break a line, move the cursor, set the
+    /// window title, reverse text or hide text.
+    fn hostile() -> Vec<char> {
+        let mut v: Vec<char> = (0u32..0x20)
+            .chain(0x7f..0xa0)
+            .filter_map(char::from_u32)
+            .collect();
+        v.extend([
+            '\u{61c}',
+            '\u{180e}',
+            '\u{200b}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202a}',
+            '\u{202b}',
+            '\u{202c}',
+            '\u{202d}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{feff}',
+            '\u{fff9}',
+            '\u{e0001}',
+            '\u{e0041}',
+        ]);
+        v
+    }
+
+    #[test]
+    fn every_hostile_character_is_escaped_everywhere() {
+        for c in hostile() {
+            let text = format!("a{c}b");
+            for out in [
+                terminal(&text).into_owned(),
+                log_value(&text).into_owned(),
+                csv_cell(&text).into_owned(),
+            ] {
+                let kept_raw = out.contains(c) && !(matches!(c, '\t' | '\r' | '\n'));
+                assert!(!kept_raw, "{:?} kept raw in {out:?}", c);
+            }
+            assert!(!terminal(&text).contains(c), "{c:?}");
+            assert!(!log_value(&text).contains(c), "{c:?}");
+            assert!(is_unsafe(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_kept() {
+        for text in [
+            "PC01",
+            "DESKTOP-ÄÖÜ-日本",
+            "03612-00206-471-452343-03-1033-17763.0000-2692019",
+            "DOMAIN\\PC",
+            "ws-😀",
+            "",
+        ] {
+            assert_eq!(terminal(text), text);
+            assert!(matches!(terminal(text), Cow::Borrowed(_)));
+        }
+        for c in [
+            'a',
+            'é',
+            ' ',
+            '\u{a0}',
+            '\u{3000}',
+            '\u{202f}',
+            '\u{1f600}',
+            '\\',
+        ] {
+            assert!(!is_unsafe(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn terminal_escapes() {
+        assert_eq!(terminal("a\nb"), "a\\nb");
+        assert_eq!(terminal("a\r\tb"), "a\\r\\tb");
+        assert_eq!(terminal("\u{1b}]0;pwned\u{7}"), "\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(terminal("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(terminal("x\u{9b}31m"), "x\\u{9b}31m");
+        assert_eq!(terminal("abc\u{202e}fdp.exe"), "abc\\u{202e}fdp.exe");
+        assert_eq!(terminal("\u{0}"), "\\u{0}");
+        assert_eq!(terminal("\u{7f}"), "\\u{7f}");
+    }
+
+    #[test]
+    fn log_values() {
+        assert_eq!(log_value("PC01"), "PC01");
+        assert_eq!(log_value("127.0.0.1:1688"), "127.0.0.1:1688");
+        assert_eq!(log_value("C:\\x"), "C:\\x");
+        assert_eq!(log_value(""), "\"\"");
+        assert_eq!(
+            log_value("PC01 cmid=x product=y"),
+            "\"PC01 cmid=x product=y\""
+        );
+        assert_eq!(log_value("a=b"), "\"a=b\"");
+        assert_eq!(log_value("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(log_value("a\\b c"), "\"a\\\\b c\"");
+        assert_eq!(log_value("a\nINFO forged"), "\"a\\nINFO forged\"");
+        assert_eq!(log_value("\u{1b}[2J"), "\"\\u{1b}[2J\"");
+        assert_eq!(log_value("non\u{a0}breaking"), "\"non\u{a0}breaking\"");
+        // Whatever the input, the value is one token: no raw line break, no unquoted space
+        // or `=`, and a quoted value ends at its closing quote.
+        let nasty = "x\" y=\\\" z\n\r\u{2028}";
+        let v = log_value(nasty);
+        assert!(v.starts_with('"') && v.ends_with('"'));
+        let inner = &v[1..v.len() - 1];
+        let mut escaped = false;
+        for c in inner.chars() {
+            assert!(!is_unsafe(c));
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else {
+                assert_ne!(c, '"', "unescaped quote inside {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn csv_quoting_follows_rfc_4180() {
+        assert_eq!(csv_cell("PC01"), "PC01");
+        assert_eq!(csv_cell(""), "");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("a\nb"), "\"a\nb\"");
+        assert_eq!(csv_cell("a\rb"), "\"a\rb\"");
+        assert_eq!(csv_cell("a\r\nb"), "\"a\r\nb\"");
+        assert_eq!(csv_cell("a\tb"), "a\tb");
+        assert_eq!(csv_cell("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+    }
+
+    #[test]
+    fn csv_formulas_are_neutralised() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_cell("+1"), "\"'+1\"");
+        assert_eq!(csv_cell("-1+2"), "\"'-1+2\"");
+        assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_cell("\t=1"), "\"'\t=1\"");
+        assert_eq!(csv_cell("\r=1"), "\"'\r=1\"");
+        assert_eq!(csv_cell("\u{ff1d}1+1"), "\"'\u{ff1d}1+1\"");
+        // Not at the start: data, kept.
+        assert_eq!(csv_cell("PC-01"), "PC-01");
+        assert_eq!(csv_cell("a=b"), "a=b");
+    }
+
+    #[test]
+    fn mapped_addresses_are_shown_as_ipv4() {
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(canonical_ip(mapped).to_string(), "127.0.0.1");
+        let v6: IpAddr = "::1".parse().unwrap();
+        assert_eq!(canonical_ip(v6), v6);
+        let a: SocketAddr = "[::ffff:10.1.2.3]:50000".parse().unwrap();
+        assert_eq!(canonical_addr(a).to_string(), "10.1.2.3:50000");
+        assert_eq!(canonical_address_text("::ffff:10.1.2.3"), "10.1.2.3");
+        assert_eq!(
+            canonical_address_text("[::ffff:10.1.2.3]:1688"),
+            "10.1.2.3:1688"
+        );
+        assert_eq!(canonical_address_text("2001:db8::1"), "2001:db8::1");
+        assert_eq!(canonical_address_text("not an address"), "not an address");
+        assert_eq!(canonical_address_text(""), "");
+    }
+}
