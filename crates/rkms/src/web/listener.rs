@@ -91,7 +91,7 @@ pub struct LocalAddr(pub SocketAddr);
 /// Answer to a connection beyond the limit.
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-Content-Length: 57\r\nRetry-After: 5\r\nConnection: close\r\n\r\n\
+Content-Length: 58\r\nRetry-After: 5\r\nConnection: close\r\n\r\n\
 too many open dashboard connections; try again in a while\n";
 
 /// Rate limit for a log line repeated by many connections: at most one a minute.
