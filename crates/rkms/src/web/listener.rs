@@ -163,6 +163,10 @@ pub async fn serve(
                      ({more} more refused since the last notice)"
                 );
             }
+            // Read what the request sent so far, so that closing sends the answer and a FIN
+            // rather than a reset that could discard it.
+            let mut sink = [0u8; 4096];
+            let _ = stream.try_read(&mut sink);
             let _ = stream.try_write(BUSY);
             continue;
         };
