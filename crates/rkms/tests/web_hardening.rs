@@ -283,7 +283,6 @@ async fn readyz_fails_while_record_writes_fail_and_says_why() {
         Arc::from(rkms_store::open_store(path.to_str().unwrap()).unwrap());
     let host = start(Options {
         store: Some(store),
-        self_check: Some(Duration::from_millis(500)),
         ..Options::default()
     })
     .await;
