@@ -113,6 +113,7 @@ fn idle_web_connections_under_256_open_files_leave_activations_working() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let files = open_files(pid);
+    eprintln!("372 idle web connections under ulimit -n 256: {files} files open in the host");
     assert!(files < 150, "{files} files open");
     // The KMS port still accepts and answers, several times.
     for _ in 0..3 {
