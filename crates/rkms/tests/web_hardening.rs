@@ -329,3 +329,45 @@ async fn readyz_fails_while_record_writes_fail_and_says_why() {
     drop(host);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_responses_is_closed() {
+    let limits = rkms::web::WebLimits {
+        max_connections: 1,
+        header_timeout: Duration::from_secs(30),
+        stall_timeout: Duration::from_secs(1),
+    };
+    let host = start(Options {
+        web: Some(WebOptions {
+            limits,
+            ..WebOptions::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let web = host.web;
+    // Hundreds of pipelined requests for the biggest page, and never a byte read: the
+    // responses fill the socket buffers and the server cannot write any more.
+    let mut greedy = TcpStream::connect(web).await.unwrap();
+    let one = format!("GET /products HTTP/1.1\r\nHost: {web}\r\n\r\n");
+    greedy.write_all(one.repeat(300).as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        get_as(web, "/livez", &web.to_string(), None).await.status,
+        503,
+        "the greedy client holds the only place"
+    );
+    // Nothing moves for the stall timeout: the connection is closed and its place freed.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if get_as(web, "/livez", &web.to_string(), None).await.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection is still held"
+        );
+    }
+    drop(greedy);
+}
