@@ -147,7 +147,11 @@ pub async fn serve(
                 // Out of file descriptors (or a connection reset before it was accepted): wait
                 // a little instead of spinning; the KMS side is not affected by this loop.
                 if let Some(more) = error_log.due() {
-                    warn!("dashboard: cannot accept a connection: {e} ({more} more not logged)");
+                    warn!(
+                        not_logged_since_last_notice = more,
+                        "dashboard: cannot accept a connection: {e} (noticed at most once a \
+                         minute)"
+                    );
                 }
                 tokio::select! {
                     () = &mut shutdown => break,
@@ -159,8 +163,9 @@ pub async fn serve(
             if let Some(more) = busy_log.due() {
                 warn!(
                     limit = max,
-                    "dashboard: connection limit reached, refusing new web connections \
-                     ({more} more refused since the last notice)"
+                    refused_since_last_notice = more,
+                    "dashboard: connection limit reached, refusing new web connections (503); \
+                     the KMS port is not affected (noticed at most once a minute)"
                 );
             }
             // Read what the request sent so far, so that closing sends the answer and a FIN
