@@ -16,9 +16,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Activation, ClientStore, StoreError};
 
@@ -108,6 +108,38 @@ impl fmt::Debug for WriterOptions {
     }
 }
 
+/// The outcome of the latest write attempts (see [`Writer::write_status`]), for readiness
+/// checks: a store can take its write lock and still fail to write records (a corrupted page,
+/// a constraint, a full disk).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteStatus {
+    /// Whether the latest write attempt failed (`false` before the first attempt).
+    pub latest_failed: bool,
+    /// Unix time (seconds) of the latest successful write.
+    pub last_success: Option<i64>,
+    /// The latest failed write: its unix time (seconds), and what failed and why.
+    pub last_failure: Option<(i64, String)>,
+    /// Write attempts that failed since the start (batches and single records).
+    pub failed_attempts: u64,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// What a failed write was, for [`WriteStatus::last_failure`].
+fn describe(batch: &[Activation]) -> String {
+    match batch {
+        [a] => format!(
+            "the record of client {} (workstation {:?})",
+            a.cmid, a.workstation
+        ),
+        _ => format!("a batch of {} client records", batch.len()),
+    }
+}
+
 enum Message {
     Record(Activation, Option<Ack>),
     Flush(SyncSender<()>),
@@ -123,6 +155,26 @@ struct Stats {
     failing: AtomicBool,
     /// Activations submitted and not yet taken by the writer thread.
     queued: AtomicUsize,
+    status: Mutex<WriteStatus>,
+}
+
+impl Stats {
+    fn status(&self) -> std::sync::MutexGuard<'_, WriteStatus> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_succeeded(&self) {
+        let mut s = self.status();
+        s.latest_failed = false;
+        s.last_success = Some(unix_now());
+    }
+
+    fn write_failed(&self, what: &[Activation], e: &StoreError) {
+        let mut s = self.status();
+        s.latest_failed = true;
+        s.failed_attempts += 1;
+        s.last_failure = Some((unix_now(), format!("{}: {e}", describe(what))));
+    }
 }
 
 /// Owns a store on a dedicated thread fed by a bounded queue. Share it by reference (it is
@@ -253,9 +305,11 @@ impl Writer {
             let ok = match self.store.record(&a) {
                 Ok(()) => {
                     self.stats.written.fetch_add(1, Ordering::Relaxed);
+                    self.stats.write_succeeded();
                     true
                 }
                 Err(e) => {
+                    self.stats.write_failed(std::slice::from_ref(&a), &e);
                     (on_error.lock().unwrap_or_else(|p| p.into_inner()))(&e);
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
                     false
@@ -331,6 +385,12 @@ impl Writer {
     /// Activations in the retry buffer now, waiting for the store to work again.
     pub fn buffered(&self) -> u64 {
         self.stats.buffered.load(Ordering::Relaxed)
+    }
+
+    /// The outcome of the latest write attempts: whether the latest failed, when writes last
+    /// succeeded and failed, and what failed and why.
+    pub fn write_status(&self) -> WriteStatus {
+        self.stats.status().clone()
     }
 
     /// Whether the store is failing now: the last write attempt failed with a transient error
@@ -465,10 +525,14 @@ impl Worker<'_> {
                     self.succeeded(n);
                 }
                 Err(e) if e.is_transient() => {
+                    self.stats
+                        .write_failed(&self.buffer.make_contiguous()[..n], &e);
                     self.failed(&e);
                     return false;
                 }
                 Err(e) => {
+                    self.stats
+                        .write_failed(&self.buffer.make_contiguous()[..n], &e);
                     let chunk: Vec<Activation> = self.buffer.drain(..n).collect();
                     let no_acks = (0..n).map(|_| None).collect();
                     let left = self.salvage(chunk, no_acks, &e);
@@ -499,10 +563,12 @@ impl Worker<'_> {
                 }
             }
             Err(e) if e.is_transient() => {
+                self.stats.write_failed(batch, &e);
                 self.failed(&e);
                 // The caller buffers the batch and calls its acks with `false`.
             }
             Err(e) => {
+                self.stats.write_failed(batch, &e);
                 let left = self.salvage(std::mem::take(batch), std::mem::take(acks), &e);
                 for a in left {
                     self.push(a);
@@ -534,11 +600,13 @@ impl Worker<'_> {
                         true
                     }
                     Err(e) if e.is_transient() => {
+                        self.stats.write_failed(std::slice::from_ref(&a), &e);
                         self.failed(&e);
                         left.push(a);
                         false
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        self.stats.write_failed(std::slice::from_ref(&a), &e);
                         self.stats.errors.fetch_add(1, Ordering::Relaxed);
                         false
                     }
@@ -562,6 +630,7 @@ impl Worker<'_> {
 
     fn succeeded(&mut self, n: usize) {
         self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.write_succeeded();
         self.backoff = Duration::ZERO;
         if let Some(outage) = self.outage.take() {
             self.stats.failing.store(false, Ordering::Relaxed);

@@ -235,6 +235,47 @@ fn a_refused_activation_does_not_take_its_batch_down() {
 }
 
 #[test]
+fn write_status_names_the_latest_failure_until_a_write_succeeds() {
+    let store = gated();
+    let writer = Writer::new(store.clone(), Box::new(|_| {}));
+    assert_eq!(writer.write_status(), rkms_store::WriteStatus::default());
+    assert!(writer.submit(activation(id(1), id(0xa), 0)));
+    writer.flush();
+    let ok = writer.write_status();
+    assert!(!ok.latest_failed && ok.last_success.is_some() && ok.last_failure.is_none());
+    assert!(writer.submit(Activation {
+        workstation: "BAD".into(),
+        ..activation(id(2), id(0xa), 0)
+    }));
+    writer.flush();
+    let failed = writer.write_status();
+    assert!(failed.latest_failed, "{failed:?}");
+    let (when, why) = failed.last_failure.clone().unwrap();
+    assert!(when >= ok.last_success.unwrap());
+    assert!(
+        why.contains(&id(2).to_string())
+            && why.contains("\"BAD\"")
+            && why.contains("refused by the test store"),
+        "{why}"
+    );
+    // The failure stays known; the latest write decides.
+    assert!(writer.submit(activation(id(3), id(0xa), 0)));
+    writer.flush();
+    let again = writer.write_status();
+    assert!(!again.latest_failed);
+    assert_eq!(again.last_failure, failed.last_failure);
+    assert!(again.failed_attempts >= 1);
+    // Inline writers (memory stores) report the same way.
+    let inline = Writer::inline(store.clone(), Box::new(|_| {}));
+    inline.submit(Activation {
+        workstation: "BAD".into(),
+        ..activation(id(4), id(0xa), 0)
+    });
+    assert!(inline.write_status().latest_failed);
+    writer.shutdown();
+}
+
+#[test]
 fn flush_on_idle_writer_returns() {
     let writer = Writer::new(Arc::new(MemoryStore::new()), no_errors());
     writer.flush();

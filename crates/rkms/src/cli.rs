@@ -297,6 +297,18 @@ pub struct ServeArgs {
     /// addresses: only on a trusted network).
     #[arg(long, env = "RKMS_WEB_PUBLIC")]
     pub web_public: bool,
+    /// A host name (or IP address) the dashboard may be reached at without a token, besides its
+    /// address and localhost; other names are refused (421) against DNS rebinding. Repeatable.
+    #[arg(long = "web-host", value_name = "NAME", value_parser = crate::web::parse_web_host, env = "RKMS_WEB_HOST", value_delimiter = ',')]
+    pub web_host: Vec<String>,
+    /// Web connections open at once; one more is answered 503 and closed. Lowered at start to
+    /// a quarter of the open file limit if that is less, so the KMS port keeps accepting.
+    #[arg(long, value_name = "N", default_value_t = crate::web::DEFAULT_WEB_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=65536), env = "RKMS_WEB_MAX_CONNECTIONS")]
+    pub web_max_connections: u64,
+    /// Seconds a web client has to send its request headers (also the longest a kept-alive web
+    /// connection stays idle).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::web::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=300), env = "RKMS_WEB_HEADER_TIMEOUT")]
+    pub web_header_timeout: u64,
     /// Write the process ID to this file at start (removed at exit).
     #[arg(long, value_name = "PATH", env = "RKMS_PIDFILE")]
     pub pidfile: Option<PathBuf>,

@@ -303,3 +303,37 @@ pub fn stdin_socket_addrs() -> (SocketAddr, u16) {
     #[cfg(not(unix))]
     unknown
 }
+
+/// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit, so that many
+/// connections fit; returns the soft limit in force afterwards (`None` where the platform has
+/// no such limit or it cannot be read). A failure to raise it is logged and the old limit kept.
+#[cfg(unix)]
+pub fn raise_fd_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft >= hard {
+        return Some(soft);
+    }
+    // An unlimited hard limit cannot be the soft one everywhere (Linux caps it at nr_open,
+    // macOS at OPEN_MAX): try lower values then.
+    let mut last = None;
+    for want in [hard, 1 << 20, 1 << 16, 10_240] {
+        if want <= soft || want > hard {
+            continue;
+        }
+        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+            Ok(()) => return Some(want),
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        warn!(soft, hard, "cannot raise the open file limit: {e}");
+    }
+    Some(soft)
+}
+
+/// Raises the soft limit on open files: nothing to do on this platform.
+#[cfg(not(unix))]
+pub fn raise_fd_limit() -> Option<u64> {
+    None
+}

@@ -238,11 +238,16 @@ pub async fn run(
     if let Err(e) = system::check_platform_options(&args) {
         return usage(&e);
     }
+    if let Some(Err(e)) = args.web_token.as_deref().map(web::check_token) {
+        return usage(&e);
+    }
     if let WebListen::On(addr) = args.web {
         if let Err(e) = web::needs_token(addr, args.web_public, args.web_token.as_deref()) {
             return usage(&e);
         }
     }
+    // Room for many connections; the web side keeps to a share of it (see web_limits).
+    let fd_limit = system::raise_fd_limit();
     log_identity(&policy);
     if args.inetd {
         return serve_inetd(server, policy, &args).await;
@@ -276,9 +281,11 @@ pub async fn run(
     let web_listener = match args.web {
         WebListen::On(addr) => match web::bind(addr).await {
             Ok(l) => {
+                // The port bound (not 0 when --web asked for any free port).
+                let bound = l.local_addr().unwrap_or(addr);
                 info!(
                     "{}",
-                    web::access_notice(addr, args.web_public, args.web_token.as_deref())
+                    web::access_notice(bound, args.web_public, args.web_token.as_deref())
                 );
                 Some(l)
             }
@@ -338,9 +345,13 @@ pub async fn run(
             health,
             web_token: args.web_token.clone(),
         });
-        tokio::spawn(web::serve(
+        tokio::spawn(web::serve_with(
             listener,
             state.clone(),
+            web::WebOptions {
+                limits: web_limits(&args, fd_limit),
+                hosts: args.web_host.clone(),
+            },
             stopped(stop_rx.clone()),
         ));
         if let Some(first) = kms_addrs.first() {
@@ -388,6 +399,30 @@ pub async fn run(
             error!("{e:#}");
             1
         }
+    }
+}
+
+/// The web connection limits: `--web-max-connections`, lowered to the share of the open file
+/// limit the web side may use ([`web::connection_budget`]) so the KMS listener keeps
+/// accepting whatever web clients do.
+fn web_limits(args: &ServeArgs, fd_limit: Option<u64>) -> web::WebLimits {
+    let wanted = usize::try_from(args.web_max_connections).unwrap_or(usize::MAX);
+    let max_connections = match web::connection_budget(fd_limit) {
+        Some(budget) if budget < wanted => {
+            warn!(
+                open_file_limit = fd_limit,
+                "web connections limited to {budget} (not {wanted}): a quarter of the open \
+                 file limit, the rest is kept for KMS clients (raise it with ulimit -n or \
+                 LimitNOFILE=)"
+            );
+            budget
+        }
+        _ => wanted,
+    };
+    web::WebLimits {
+        max_connections,
+        header_timeout: Duration::from_secs(args.web_header_timeout),
+        ..web::WebLimits::default()
     }
 }
 

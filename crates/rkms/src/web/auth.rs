@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONNECTION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,8 +21,8 @@ pub const OPEN_PATHS: [&str; 2] = ["/livez", "/readyz"];
 /// other address needs a `token` (bearer or basic auth) unless `public` (`--web-public`) says
 /// to serve it to anyone. The error says which option to give.
 pub fn needs_token(addr: SocketAddr, public: bool, token: Option<&str>) -> Result<(), String> {
-    if token.is_some_and(|t| t.trim().is_empty()) {
-        return Err("--web-token is empty: give a token, or leave the option out".into());
+    if let Some(t) = token {
+        check_token(t)?;
     }
     if addr.ip().is_loopback() || public || token.is_some() {
         return Ok(());
@@ -32,6 +32,40 @@ pub fn needs_token(addr: SocketAddr, public: bool, token: Option<&str>) -> Resul
          --web-token TOKEN to require a token (bearer or HTTP basic auth password), or \
          --web-public to serve it without authentication, or --web 127.0.0.1:PORT"
     ))
+}
+
+/// Refuses a `--web-token` that clients could not send back: empty, with leading or trailing
+/// spaces (HTTP clients and servers strip them from header values), or with a character that
+/// is not printable ASCII (not allowed in a header value, or encoded differently by each
+/// client). The message never shows the token.
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.trim().is_empty() {
+        return Err("--web-token is empty: give a token, or leave the option out".into());
+    }
+    if token.trim() != token {
+        return Err(
+            "--web-token starts or ends with a space or tab, which HTTP strips from the \
+             Authorization header: the token could never be given; remove the spaces"
+                .into(),
+        );
+    }
+    if let Some((i, c)) = token
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_graphic() || *c == ' '))
+    {
+        let what = if c.is_ascii() {
+            format!("a control character (U+{:04X})", u32::from(c))
+        } else {
+            format!("a non-ASCII character (U+{:04X})", u32::from(c))
+        };
+        return Err(format!(
+            "--web-token has {what} at position {}: use printable ASCII characters only \
+             (letters, digits, punctuation), which every HTTP client sends unchanged",
+            i + 1
+        ));
+    }
+    Ok(())
 }
 
 /// The line `rkms serve` logs when the dashboard starts, saying who can read it.
@@ -103,6 +137,8 @@ pub async fn require_token(
     };
     let mut response = json_error(StatusCode::UNAUTHORIZED, refused).into_response();
     let headers = response.headers_mut();
+    // An unauthenticated client does not keep its connection.
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
     headers.append(
         WWW_AUTHENTICATE,
         HeaderValue::from_static(r#"Basic realm="rkms", charset="UTF-8""#),
@@ -134,6 +170,27 @@ mod tests {
         assert!(needs_token(addr("0.0.0.0:8080"), true, None).is_ok());
         assert!(needs_token(addr("192.0.2.1:8080"), false, Some("s3cret")).is_ok());
         assert!(needs_token(addr("127.0.0.1:8080"), false, Some(" ")).is_err());
+    }
+
+    #[test]
+    fn tokens_clients_cannot_send_are_refused() {
+        assert!(check_token("s3cret-Token_1.~").is_ok());
+        assert!(check_token("two words").is_ok(), "inner spaces travel");
+        for (bad, says) in [
+            (" s3cret", "space"),
+            ("s3cret ", "space"),
+            ("s3cret\t", "space"),
+            ("s3\u{7}cret", "control character (U+0007) at position 3"),
+            ("s3cr\u{e9}t", "non-ASCII character (U+00E9) at position 5"),
+            ("", "empty"),
+        ] {
+            let e = check_token(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+            assert!(
+                bad.trim().is_empty() || !e.contains(bad.trim()),
+                "never shown: {e}"
+            );
+        }
         assert!(access_notice(addr("0.0.0.0:80"), true, None).contains("PUBLIC"));
     }
 

@@ -1,11 +1,18 @@
-//! [`Health`]: what `/readyz` decides on — listeners bound, client store writable, a recent
-//! successful loopback self-check — shared between the server, the self-check loop and the web.
+//! [`Health`]: what `/readyz` decides on — listeners bound, client store writable (the write
+//! probe passes, and the latest record write succeeded or none failed in the last
+//! [`WRITE_FAILURE_WINDOW`] seconds), a recent successful loopback self-check — shared between
+//! the server, the self-check loop and the web.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use rkms_store::{WriteStatus, Writer};
 use serde::Serialize;
+
+/// Seconds a failed client record write keeps the host not ready, unless a later write
+/// succeeds.
+pub const WRITE_FAILURE_WINDOW: i64 = 60;
 
 /// The host's readiness inputs. Cheap to update from any task.
 #[derive(Debug)]
@@ -18,6 +25,8 @@ pub struct Health {
     last_success: AtomicI64,
     /// The last failed self-check: its time and why.
     last_failure: Mutex<Option<(i64, String)>>,
+    /// The writer whose record writes count (see [`Health::watch_writes`]).
+    writer: OnceLock<Arc<Writer>>,
 }
 
 /// One readiness check and its outcome.
@@ -65,7 +74,14 @@ impl Health {
             store: Mutex::new(None),
             last_success: AtomicI64::new(i64::MIN),
             last_failure: Mutex::new(None),
+            writer: OnceLock::new(),
         }
+    }
+
+    /// Makes the outcome of `writer`'s record writes part of the store check, at once (not
+    /// only at the next probe). Only the first writer given counts.
+    pub fn watch_writes(&self, writer: Arc<Writer>) {
+        let _ = self.writer.set(writer);
     }
 
     /// The self-check interval given to [`Health::new`].
@@ -110,7 +126,13 @@ impl Health {
             ok: bound,
             detail: if bound { "bound" } else { "not bound yet" }.into(),
         };
-        let store = match &*self.store.lock().unwrap_or_else(PoisonError::into_inner) {
+        let probe = self
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let writes = self.writer.get().map(|w| w.write_status());
+        let store = match &probe {
             None => Check {
                 name: "store",
                 ok: false,
@@ -127,6 +149,7 @@ impl Health {
                 detail: format!("not writable: {e}"),
             },
         };
+        let store = with_writes(store, writes.as_ref(), now);
         let window = i64::try_from(self.interval.as_secs().saturating_mul(2)).unwrap_or(i64::MAX);
         let failure = self
             .last_failure
@@ -165,6 +188,34 @@ impl Health {
     }
 }
 
+/// The store check with the record writes taken into account: not ready when the latest write
+/// failed less than [`WRITE_FAILURE_WINDOW`] seconds ago (saying which and why); a recent
+/// failure followed by a success is mentioned while the check passes.
+fn with_writes(mut store: Check, writes: Option<&WriteStatus>, now: i64) -> Check {
+    let Some((when, why)) = writes.and_then(|w| w.last_failure.as_ref()) else {
+        return store;
+    };
+    let ago = now.saturating_sub(*when).max(0);
+    if ago >= WRITE_FAILURE_WINDOW {
+        return store;
+    }
+    let latest_failed = writes.is_some_and(|w| w.latest_failed);
+    if latest_failed {
+        let failure = format!("the latest client record write failed {ago}s ago: {why}");
+        store.detail = if store.ok {
+            failure
+        } else {
+            format!("{}; {failure}", store.detail)
+        };
+        store.ok = false;
+    } else if store.ok {
+        store.detail = format!(
+            "writable (a client record write failed {ago}s ago: {why}; later writes succeed)"
+        );
+    }
+    store
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +240,53 @@ mod tests {
         let r = h.readiness(1010);
         assert!(!r.ready);
         assert_eq!(r.reason(), "store: not writable: disk full");
+    }
+
+    #[test]
+    fn a_failed_write_counts_for_a_minute_unless_a_later_one_succeeds() {
+        let probe_ok = || Check {
+            name: "store",
+            ok: true,
+            detail: "writable".into(),
+        };
+        let failed = WriteStatus {
+            latest_failed: true,
+            last_success: Some(990),
+            last_failure: Some((
+                1000,
+                "the record of client X: database disk image is malformed".into(),
+            )),
+            failed_attempts: 3,
+        };
+        let c = with_writes(probe_ok(), Some(&failed), 1035);
+        assert!(!c.ok);
+        assert_eq!(
+            c.detail,
+            "the latest client record write failed 35s ago: the record of client X: database \
+             disk image is malformed"
+        );
+        assert!(with_writes(probe_ok(), Some(&failed), 1059)
+            .detail
+            .contains("59s ago"));
+        assert!(
+            with_writes(probe_ok(), Some(&failed), 1060).ok,
+            "a minute later"
+        );
+        let recovered = WriteStatus {
+            latest_failed: false,
+            last_success: Some(1001),
+            ..failed.clone()
+        };
+        let c = with_writes(probe_ok(), Some(&recovered), 1010);
+        assert!(c.ok);
+        assert!(c.detail.contains("later writes succeed"), "{}", c.detail);
+        assert_eq!(with_writes(probe_ok(), None, 1010), probe_ok());
+        let probe_failed = Check {
+            ok: false,
+            detail: "not writable: disk full".into(),
+            ..probe_ok()
+        };
+        let c = with_writes(probe_failed, Some(&failed), 1010);
+        assert!(!c.ok && c.detail.starts_with("not writable: disk full; the latest"));
     }
 }

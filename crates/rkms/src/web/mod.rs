@@ -14,7 +14,9 @@ mod error;
 mod format;
 mod guard;
 mod health;
+mod hosts;
 mod layout;
+mod listener;
 mod pages;
 mod probes;
 mod products;
@@ -33,8 +35,13 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use auth::{access_notice, needs_token};
+pub use auth::{access_notice, check_token, needs_token};
 pub use health::{Check, Health, Readiness};
+pub use hosts::{parse_web_host, VerifiedHost};
+pub use listener::{
+    connection_budget, LocalAddr, WebLimits, DEFAULT_HEADER_TIMEOUT_SECS,
+    DEFAULT_WEB_MAX_CONNECTIONS,
+};
 pub use selfcheck::{
     loopback_target, self_check, self_check_loop, SELF_CHECK_CMID, SELF_CHECK_INTERVAL,
 };
@@ -84,8 +91,21 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     })
 }
 
+/// How the web server is reached and what bounds its connections (beyond [`WebState`]).
+#[derive(Debug, Clone, Default)]
+pub struct WebOptions {
+    /// Connection limits and timeouts.
+    pub limits: WebLimits,
+    /// The `--web-host` names the dashboard is also served under without a token.
+    pub hosts: Vec<String>,
+}
+
 /// Every route of the web server.
-fn router(state: Arc<WebState>) -> Router {
+fn router(state: Arc<WebState>, hosts: Vec<String>) -> Router {
+    let host_policy = Arc::new(hosts::HostPolicy {
+        token: state.web_token.is_some(),
+        names: hosts,
+    });
     let api = Router::new()
         .route("/clients", get(api::clients))
         .route("/clients/{cmid}", get(api::client))
@@ -113,19 +133,34 @@ fn router(state: Arc<WebState>) -> Router {
             auth::require_token,
         ))
         .layer(middleware::from_fn(guard::read_only))
+        .layer(middleware::from_fn_with_state(
+            host_policy,
+            hosts::check_host,
+        ))
         .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)
 }
 
-/// Serves the dashboard, API, metrics and probes on `listener` until `shutdown` resolves.
+/// Serves the dashboard, API, metrics and probes on `listener` until `shutdown` resolves,
+/// with the default [`WebOptions`].
 pub async fn serve(
     listener: TcpListener,
     state: Arc<WebState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, WebOptions::default(), shutdown).await
+}
+
+/// Serves the dashboard, API, metrics and probes on `listener` with `options` until
+/// `shutdown` resolves.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: Arc<WebState>,
+    options: WebOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state, options.hosts);
+    listener::serve(listener, app, options.limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use rkms_store::{day_start, ClientFilter};
 
 use super::blocking::blocking;
 use super::chart;
 use super::error::{render, PageError, WebError};
 use super::format;
+use super::hosts::VerifiedHost;
 use super::layout::Chrome;
 use super::products::{self, ProductQuery, ProductRow, PRODUCT_PARAMS};
 use super::query::{path_uuid, Params};
@@ -318,14 +319,15 @@ struct ProductsPage {
 pub async fn products(
     State(state): State<Arc<WebState>>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    verified: Option<Extension<VerifiedHost>>,
 ) -> Result<Response, PageError> {
     let params = Params::parse(raw.as_deref(), &PRODUCT_PARAMS)?;
     let query = ProductQuery::parse(&params)?;
+    let verified = verified.map(|Extension(VerifiedHost(h))| h);
     let host = query
         .host
         .clone()
-        .unwrap_or_else(|| products::default_host(&state, &headers));
+        .unwrap_or_else(|| products::default_host(&state, verified.as_deref()));
     let port = state.kms_port();
     let policy = state.policy();
     let catalog = policy.catalog();

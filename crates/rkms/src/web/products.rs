@@ -1,8 +1,6 @@
 //! The catalog as the Products page and `/api/v1/products` show it: search, family, GVLK and
 //! the client commands (`rkms guide`) for the address clients reach this host at.
 
-use axum::http::header::HOST;
-use axum::http::HeaderMap;
 use rkms_catalog::render::guide;
 use rkms_catalog::{Catalog, Sku};
 use serde_json::Value;
@@ -57,17 +55,15 @@ pub struct ProductQuery {
 impl ProductQuery {
     /// Reads [`PRODUCT_PARAMS`].
     pub fn parse(params: &Params) -> Result<Self, WebError> {
-        let host = params.text("host").map(str::to_owned);
-        if let Some(h) = &host {
-            let valid = h.len() <= 253
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]%_".contains(c));
-            if !valid {
-                return Err(WebError::BadRequest(format!(
+        // Only a host name or IP address ever reaches a command line.
+        let host = match params.text("host") {
+            None => None,
+            Some(h) => Some(super::hosts::parse_web_host(h).map_err(|_| {
+                WebError::BadRequest(format!(
                     "query parameter 'host' must be a host name or IP address, not '{h}'"
-                )));
-            }
-        }
+                ))
+            })?),
+        };
         Ok(ProductQuery {
             q: params.text("q").unwrap_or("").to_owned(),
             family: params.choice(
@@ -97,9 +93,11 @@ pub fn matching<'a>(catalog: &'a Catalog, query: &ProductQuery) -> Vec<&'a Sku> 
 }
 
 /// The host name clients should use for this KMS host: a specific (not wildcard, not loopback)
-/// KMS listener address, else the host the browser reached the dashboard at, else the first
-/// listener's address.
-pub fn default_host(state: &WebState, headers: &HeaderMap) -> String {
+/// KMS listener address; else the name the browser reached the dashboard at, once checked
+/// ([`super::VerifiedHost`]) and when it is not a loopback name; else, for a wildcard listener,
+/// this machine's first address clients can reach ([`super::hosts::machine_address`]); else
+/// the first listener's address (a loopback listener serves this machine only).
+pub fn default_host(state: &WebState, verified: Option<&str>) -> String {
     if let Some(l) = state
         .listeners
         .iter()
@@ -107,28 +105,29 @@ pub fn default_host(state: &WebState, headers: &HeaderMap) -> String {
     {
         return l.ip().to_string();
     }
-    if let Some(h) = headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .and_then(host_part)
-    {
-        return h;
+    if let Some(h) = verified.filter(|h| !is_loopback_name(h)) {
+        return h.to_owned();
+    }
+    let wildcard = state.listeners.iter().find(|l| l.ip().is_unspecified());
+    if let Some(l) = wildcard {
+        if let Some(ip) = super::hosts::machine_address(l.is_ipv6()) {
+            return ip.to_string();
+        }
     }
     state
         .listeners
-        .first()
+        .iter()
+        .find(|l| !l.ip().is_unspecified())
         .map_or_else(|| "KMS-HOST".to_owned(), |l| l.ip().to_string())
 }
 
-/// The host of a `Host` header value, without port or IPv6 brackets.
-fn host_part(value: &str) -> Option<String> {
-    let value = value.trim();
-    let host = if let Some(rest) = value.strip_prefix('[') {
-        rest.split_once(']')?.0
-    } else {
-        value.rsplit_once(':').map_or(value, |(h, _)| h)
-    };
-    (!host.is_empty()).then(|| host.to_owned())
+/// `localhost` or a loopback address: names only this machine can use.
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The Products page rows for `skus`, with commands for `host`:`port`.
@@ -187,11 +186,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_header_without_port() {
-        assert_eq!(host_part("kms.lan:8080").as_deref(), Some("kms.lan"));
-        assert_eq!(host_part("kms.lan").as_deref(), Some("kms.lan"));
-        assert_eq!(host_part("[fe80::1]:8080").as_deref(), Some("fe80::1"));
-        assert_eq!(host_part("192.0.2.3:80").as_deref(), Some("192.0.2.3"));
-        assert_eq!(host_part(":80"), None);
+    fn loopback_names() {
+        for h in [
+            "localhost",
+            "app.localhost",
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+        ] {
+            assert!(is_loopback_name(h), "{h}");
+        }
+        for h in ["kms.lan", "192.0.2.2", "fd00::2", "localhost.example"] {
+            assert!(!is_loopback_name(h), "{h}");
+        }
     }
 }

@@ -58,7 +58,8 @@ fn probe_store(state: &WebState, previous: &mut (u64, u64)) -> Result<(), String
 }
 
 /// Runs the self-check against the KMS listener `kms_addr` (see [`loopback_target`]) now and
-/// every `interval` until `shutdown` resolves, recording results in `state.health`.
+/// every `interval` until `shutdown` resolves, recording results in `state.health` (which
+/// also watches `state.writer`'s record writes from now on).
 pub async fn self_check_loop(
     kms_addr: SocketAddr,
     state: Arc<WebState>,
@@ -67,6 +68,10 @@ pub async fn self_check_loop(
 ) {
     tokio::pin!(shutdown);
     let health: Arc<Health> = state.health.clone();
+    // Failed record writes count at once, not only at the next probe.
+    if let Some(w) = &state.writer {
+        health.watch_writes(w.clone());
+    }
     let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(10));
     let mut counters = state
         .writer

@@ -35,6 +35,8 @@ pub struct Options {
     pub self_check_target: Option<SocketAddr>,
     /// Keep records in this store instead of a fresh memory store.
     pub store: Option<Arc<dyn ClientStore>>,
+    /// Web server options (`--web-host` names, connection limits); default otherwise.
+    pub web: Option<web::WebOptions>,
 }
 
 /// A KMS host and its web server, stopped on drop.
@@ -118,9 +120,10 @@ pub async fn start(options: Options) -> Host {
     });
     let web_listener = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let web = web_listener.local_addr().unwrap();
-    tokio::spawn(web::serve(
+    tokio::spawn(web::serve_with(
         web_listener,
         state.clone(),
+        options.web.clone().unwrap_or_default(),
         stopped(stop_rx.clone()),
     ));
     tokio::spawn(web::self_check_loop(
