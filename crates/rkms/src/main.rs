@@ -13,12 +13,27 @@ use rkms::config;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
+    // py-kms' and vlmcsd's command lines (`rkms vlmcsd …`, or a link named vlmcsd, …).
+    if let Some(code) = foreign(rkms::compat::intercept(&argv)) {
+        return ExitCode::from(code);
+    }
     // `rkms service run …`, started by the Windows service manager: `serve` under its control.
     if let Some(serve) = rkms::service::serve_argv(&argv) {
         let _ = Cli::command().get_matches_from(&argv);
         return ExitCode::from(rkms::service::run_under_scm(Box::new(move || run(serve))));
     }
     ExitCode::from(run(argv))
+}
+
+/// Runs a translated foreign command line, or returns the exit code already decided.
+fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
+    match intercept? {
+        rkms::compat::Intercept::Run(t) => {
+            rkms::compat::defer_notes(&t.notes);
+            Some(run(t.argv()))
+        }
+        rkms::compat::Intercept::Exit(code) => Some(code),
+    }
 }
 
 fn run(argv: Vec<OsString>) -> u8 {
@@ -45,6 +60,7 @@ fn run(argv: Vec<OsString>) -> u8 {
     if let Err(e) = rkms::logging::init(&log) {
         return commands::usage(&e);
     }
+    rkms::compat::log_notes();
     for (key, origin) in &merged.1 {
         if !matches!(origin, config::Origin::CommandLine)
             && matches!(cli.command, Command::Serve(_))
@@ -69,6 +85,25 @@ fn run(argv: Vec<OsString>) -> u8 {
         Command::Config {
             command: ConfigCommand::Check,
         } => commands::config::check(&merged.0, &merged.1, path.as_deref()),
+        Command::Config {
+            command: ConfigCommand::Import(args),
+        } => {
+            rkms::compat::config_import(args.ini.as_deref(), args.pykms_env, args.output.as_deref())
+        }
+        // Reached only with rkms options before the subcommand (`rkms -v vlmcsd …`).
+        Command::PykmsServer(a)
+        | Command::PykmsClient(a)
+        | Command::Vlmcsd(a)
+        | Command::Vlmcs(a) => {
+            let name = argv
+                .iter()
+                .filter_map(|w| w.to_str())
+                .find_map(rkms::compat::Dialect::from_subcommand);
+            match name {
+                Some(d) => foreign(Some(rkms::compat::run_dialect(d, &a.args))).unwrap_or(0),
+                None => commands::usage("unknown command line"),
+            }
+        }
         Command::Serve(args) => {
             let mut full = argv.clone();
             full.extend(merged.0.iter().cloned());

@@ -1,0 +1,552 @@
+//! Drop-in command lines: py-kms' (`pykms_Server.py`, `pykms_Client.py`) and vlmcsd's
+//! (`vlmcsd`, `vlmcs`) options, translated into rkms' own `serve` and `activate` options so
+//! that an existing unit file, init script or container only changes the program's path.
+//!
+//! Each dialect has a hand-written parser (py-kms has multi-character single-dash options such
+//! as `-t0`; vlmcsd glues values to letters, `-N1`, `-t30`, and groups flags, `-De`), and
+//! produces a [`Translation`]: the rkms command line, plus notes about options that rkms
+//! accepts without an effect, logged once when the host starts. Options whose effect rkms
+//! cannot give are refused, naming the foreign option and the closest rkms option.
+//!
+//! The binary answers to these command lines as `rkms pykms-server …` (and the other
+//! subcommand names below) or, multi-call, when started through a link named like the
+//! original program (`ln -s rkms vlmcsd`).
+
+pub mod ini;
+pub mod pykms;
+pub mod vlmcs;
+pub mod vlmcsd;
+
+use std::ffi::{OsStr, OsString};
+use std::sync::Mutex;
+
+/// Exit code for a foreign command line rkms cannot run (as for its own bad options).
+pub const EXIT_USAGE: u8 = crate::commands::EXIT_USAGE;
+
+/// Whose command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// py-kms' server, `pykms_Server.py`.
+    PykmsServer,
+    /// py-kms' client, `pykms_Client.py`.
+    PykmsClient,
+    /// vlmcsd, the server.
+    Vlmcsd,
+    /// vlmcs, vlmcsd's client.
+    Vlmcs,
+}
+
+impl Dialect {
+    /// The rkms subcommand for this dialect.
+    pub fn subcommand(self) -> &'static str {
+        match self {
+            Dialect::PykmsServer => "pykms-server",
+            Dialect::PykmsClient => "pykms-client",
+            Dialect::Vlmcsd => "vlmcsd",
+            Dialect::Vlmcs => "vlmcs",
+        }
+    }
+
+    /// The dialect of an rkms subcommand name.
+    pub fn from_subcommand(name: &str) -> Option<Dialect> {
+        [
+            Dialect::PykmsServer,
+            Dialect::PykmsClient,
+            Dialect::Vlmcsd,
+            Dialect::Vlmcs,
+        ]
+        .into_iter()
+        .find(|d| d.subcommand() == name)
+    }
+
+    /// The dialect of the name the program was started as (multi-call), if it is one of
+    /// py-kms' or vlmcsd's program names.
+    pub fn from_program(argv0: &OsStr) -> Option<Dialect> {
+        let name = std::path::Path::new(argv0).file_name()?.to_str()?;
+        let name = name
+            .strip_suffix(".exe")
+            .or_else(|| name.strip_suffix(".EXE"))
+            .unwrap_or(name);
+        match name {
+            "pykms_Server.py" | "pykms_Server" | "py-kms-server" | "pykms-server" => {
+                Some(Dialect::PykmsServer)
+            }
+            "pykms_Client.py" | "pykms_Client" | "py-kms-client" | "pykms-client" => {
+                Some(Dialect::PykmsClient)
+            }
+            "vlmcsd" => Some(Dialect::Vlmcsd),
+            "vlmcs" => Some(Dialect::Vlmcs),
+            _ => None,
+        }
+    }
+
+    /// The original program's name, for messages.
+    pub fn program(self) -> &'static str {
+        match self {
+            Dialect::PykmsServer => "pykms_Server.py",
+            Dialect::PykmsClient => "pykms_Client.py",
+            Dialect::Vlmcsd => "vlmcsd",
+            Dialect::Vlmcs => "vlmcs",
+        }
+    }
+}
+
+/// How loud a note is when logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something done on the user's behalf (an import, a mapping worth knowing).
+    Info,
+    /// An option accepted without effect, or with a different effect than the original's.
+    Warn,
+}
+
+/// What a foreign command line becomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Translation {
+    /// Global rkms options (`log-level`, `log-file`, …): (long name, value).
+    pub globals: Vec<(String, String)>,
+    /// The rkms subcommand: `serve`, `activate` or `products`.
+    pub command: String,
+    /// Options of the subcommand: (long name, value or `None` for a flag).
+    pub options: Vec<(String, Option<String>)>,
+    /// Positional arguments of the subcommand (after the options).
+    pub positional: Vec<String>,
+    /// Notes logged once when rkms starts.
+    pub notes: Vec<(Level, String)>,
+}
+
+impl Translation {
+    fn new(command: &str) -> Translation {
+        Translation {
+            command: command.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets a subcommand option, replacing an earlier value of the same option (the last one
+    /// given wins, as in the original programs) unless `repeat`.
+    fn set(&mut self, key: &str, value: Option<String>) {
+        self.options.retain(|(k, _)| k != key);
+        self.options.push((key.into(), value));
+    }
+
+    fn add(&mut self, key: &str, value: String) {
+        self.options.push((key.into(), Some(value)));
+    }
+
+    fn unset(&mut self, key: &str) {
+        self.options.retain(|(k, _)| k != key);
+    }
+
+    fn global(&mut self, key: &str, value: String) {
+        self.globals.retain(|(k, _)| k != key);
+        self.globals.push((key.into(), value));
+    }
+
+    fn unset_global(&mut self, key: &str) {
+        self.globals.retain(|(k, _)| k != key);
+    }
+
+    fn note(&mut self, text: String) {
+        if !self.notes.iter().any(|(_, t)| *t == text) {
+            self.notes.push((Level::Warn, text));
+        }
+    }
+
+    fn info(&mut self, text: String) {
+        self.notes.push((Level::Info, text));
+    }
+
+    /// The equivalent rkms command line, program name first.
+    pub fn argv(&self) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec!["rkms".into()];
+        for (k, v) in &self.globals {
+            out.push(format!("--{k}").into());
+            out.push(v.into());
+        }
+        out.push(self.command.clone().into());
+        for (k, v) in &self.options {
+            out.push(format!("--{k}").into());
+            if let Some(v) = v {
+                out.push(v.into());
+            }
+        }
+        if !self.positional.is_empty() {
+            out.push("--".into());
+            out.extend(self.positional.iter().map(OsString::from));
+        }
+        out
+    }
+
+    /// The equivalent command line as one shell-like line, for messages and `--print`.
+    pub fn display(&self) -> String {
+        self.argv()
+            .iter()
+            .map(|w| {
+                let w = w.to_string_lossy();
+                let special = |c: char| !(c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+                if w.is_empty() || w.chars().any(special) {
+                    format!("'{}'", w.replace('\'', "'\\''"))
+                } else {
+                    w.into_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What to do with a command line.
+#[derive(Debug)]
+pub enum Intercept {
+    /// Run this rkms command line; notes are logged once logging is set up.
+    Run(Translation),
+    /// Exit now with this code (help printed, or an error already reported).
+    Exit(u8),
+}
+
+/// If `argv` is a foreign command line (multi-call program name, or `rkms pykms-server …`,
+/// `rkms pykms-client …`, `rkms vlmcsd …`, `rkms vlmcs …`), translates it.
+pub fn intercept(argv: &[OsString]) -> Option<Intercept> {
+    let (dialect, rest) = match argv.first().and_then(|a| Dialect::from_program(a)) {
+        Some(d) => (d, &argv[1..]),
+        None => {
+            let sub = argv.get(1)?.to_str()?;
+            (Dialect::from_subcommand(sub)?, &argv[2..])
+        }
+    };
+    Some(run_dialect(dialect, rest))
+}
+
+/// Translates the arguments of one dialect (program name excluded).
+pub fn run_dialect(dialect: Dialect, args: &[OsString]) -> Intercept {
+    let mut words = Vec::with_capacity(args.len());
+    for a in args {
+        match a.to_str() {
+            Some(s) => words.push(s.to_string()),
+            None => {
+                eprintln!(
+                    "{}: error: argument {:?} is not valid UTF-8",
+                    dialect.program(),
+                    a
+                );
+                return Intercept::Exit(EXIT_USAGE);
+            }
+        }
+    }
+    let result = match dialect {
+        Dialect::PykmsServer => pykms::server(&words),
+        Dialect::PykmsClient => pykms::client(&words),
+        Dialect::Vlmcsd => vlmcsd::translate(&words),
+        Dialect::Vlmcs => vlmcs::translate(&words),
+    };
+    match result {
+        Ok(Outcome::Run(mut t)) => {
+            let line = t.display();
+            t.notes.insert(
+                0,
+                (
+                    Level::Info,
+                    format!("{} command line, run as: {line}", dialect.program()),
+                ),
+            );
+            if std::env::var_os("RKMS_COMPAT_PRINT").is_some_and(|v| v == "1") {
+                // Shows the translation without running it (documentation and tests).
+                println!("{line}");
+                for (_, n) in t.notes.iter().skip(1) {
+                    println!("note: {n}");
+                }
+                return Intercept::Exit(0);
+            }
+            Intercept::Run(t)
+        }
+        Ok(Outcome::Help(text)) => {
+            print!("{text}");
+            Intercept::Exit(0)
+        }
+        Err(Refusal { message, code }) => {
+            eprintln!("{}: error: {message}", dialect.program());
+            Intercept::Exit(code)
+        }
+    }
+}
+
+/// What a dialect's parser returns when the line is acceptable.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Run the translated line.
+    Run(Translation),
+    /// Print this help text and exit 0.
+    Help(String),
+}
+
+/// A refused command line: the message names the foreign option; `code` is the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is wrong and what to use instead.
+    pub message: String,
+    /// Exit code.
+    pub code: u8,
+}
+
+impl Refusal {
+    fn usage(message: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            code: EXIT_USAGE,
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal::usage(message)
+    }
+}
+
+static PENDING: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());
+
+/// Keeps the notes of a translation until logging is set up.
+pub fn defer_notes(notes: &[(Level, String)]) {
+    if let Ok(mut p) = PENDING.lock() {
+        p.extend(notes.iter().cloned());
+    }
+}
+
+/// Logs the kept notes once (called after logging is set up).
+pub fn log_notes() {
+    let notes = match PENDING.lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return,
+    };
+    for (level, text) in notes {
+        match level {
+            Level::Info => tracing::info!("{text}"),
+            Level::Warn => tracing::warn!("{text}"),
+        }
+    }
+}
+
+/// A listen address in rkms' form (`[v6]:port`, `v4:port`, `name:port`), checked by the
+/// same parser as `--listen` (host names are resolved).
+pub(crate) fn listen_addr(host: &str, port: u16, what: &str) -> Result<String, String> {
+    let host = host.trim();
+    let text = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    crate::addr::parse_listen(&text).map_err(|e| format!("{what}: {e}"))?;
+    Ok(text)
+}
+
+/// Minutes from vlmcsd's interval syntax: a number with an optional unit s, m, h, d or w
+/// (minutes without one; seconds are rounded down to whole minutes).
+pub(crate) fn vlmcsd_minutes(text: &str, option: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('s' | 'S') => (&t[..t.len() - 1], 0u64),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1),
+        Some('h' | 'H') => (&t[..t.len() - 1], 60),
+        Some('d' | 'D') => (&t[..t.len() - 1], 1440),
+        Some('w' | 'W') => (&t[..t.len() - 1], 10080),
+        _ => (t, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| {
+        format!("{option} '{text}': expected a number with an optional unit s, m, h, d or w")
+    })?;
+    let minutes = if mult == 0 {
+        n / 60
+    } else {
+        n.saturating_mul(mult)
+    };
+    if minutes == 0 || minutes > u64::from(u32::MAX) {
+        return Err(format!(
+            "{option} '{text}': the interval must be at least one minute and at most {} minutes",
+            u32::MAX
+        ));
+    }
+    Ok(minutes as u32)
+}
+
+/// py-kms' log level names to rkms': CRITICAL and ERROR are error, WARNING warn, INFO and
+/// MININFO (one line per activation) info, DEBUG debug.
+pub(crate) fn pykms_level(text: &str, option: &str) -> Result<&'static str, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "CRITICAL" | "ERROR" => Ok("error"),
+        "WARNING" => Ok("warn"),
+        "INFO" | "MININFO" => Ok("info"),
+        "DEBUG" => Ok("debug"),
+        _ => Err(format!(
+            "{option} '{text}': expected one of CRITICAL, ERROR, WARNING, INFO, DEBUG, MININFO"
+        )),
+    }
+}
+
+/// `rkms config import`: the rkms.toml equivalent of a vlmcsd.ini, or of py-kms' container
+/// variables in this environment, on standard output or into `output` (never overwritten).
+pub fn config_import(
+    ini: Option<&std::path::Path>,
+    pykms_env: bool,
+    output: Option<&std::path::Path>,
+) -> u8 {
+    let text = match (ini, pykms_env) {
+        (Some(path), false) => {
+            // -D: the file alone says nothing about detaching.
+            let words = vec![
+                "-D".to_string(),
+                "-i".into(),
+                path.to_string_lossy().into_owned(),
+            ];
+            match vlmcsd::translate(&words) {
+                Ok(Outcome::Run(t)) => toml_of(
+                    &format!("vlmcsd configuration {}", path.display()),
+                    &t.globals,
+                    &t.options,
+                    &t.notes,
+                ),
+                Ok(Outcome::Help(_)) => unreachable!("no -h given"),
+                Err(r) => return crate::commands::usage(&r.message),
+            }
+        }
+        (None, true) => {
+            let entries = rkms_config::pykms_env(&|k| std::env::var(k).ok());
+            if entries.is_empty() {
+                return crate::commands::usage(
+                    "--pykms-env: none of py-kms' variables (IP, PORT, EPID, LCID, CLIENT_COUNT, ACTIVATION_INTERVAL, RENEWAL_INTERVAL, HWID, LOGLEVEL) is set",
+                );
+            }
+            let mut options = Vec::new();
+            let mut notes = Vec::new();
+            for e in entries {
+                notes.push((Level::Info, format!("{} from {}", e.key, e.origin)));
+                for v in e.values {
+                    options.push((e.key.clone(), Some(v)));
+                }
+            }
+            toml_of("py-kms container variables", &[], &options, &notes)
+        }
+        _ => return crate::commands::usage("give a vlmcsd.ini file or --pykms-env (one of them)"),
+    };
+    // The result must be a configuration rkms accepts.
+    if let Err(e) = rkms_config::parse_file(&text, std::path::Path::new("rkms.toml")) {
+        return crate::commands::usage(&format!("the translated configuration is not valid: {e}"));
+    }
+    match output {
+        None => {
+            print!("{text}");
+            0
+        }
+        Some(p) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p);
+            match file.and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes())) {
+                Ok(()) => {
+                    eprintln!("wrote {}", p.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", p.display());
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// TOML text for rkms options: one key per option, repeated options as arrays, flags `true`.
+fn toml_of(
+    source: &str,
+    globals: &[(String, String)],
+    options: &[(String, Option<String>)],
+    notes: &[(Level, String)],
+) -> String {
+    let mut out = format!("# rkms configuration translated from the {source}.\n");
+    for (_, n) in notes {
+        out.push_str(&format!("# note: {n}\n"));
+    }
+    out.push('\n');
+    let mut keys: Vec<(String, Vec<Option<String>>)> = Vec::new();
+    let all = globals
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .chain(options.iter().cloned());
+    for (k, v) in all {
+        match keys.iter_mut().find(|(key, _)| *key == k) {
+            Some((_, vals)) => vals.push(v),
+            None => keys.push((k, vec![v])),
+        }
+    }
+    let repeatable = ["listen", "epid"];
+    for (k, vals) in keys {
+        let quote = |v: &str| {
+            if !v.is_empty() && v.len() < 10 && v.chars().all(|c| c.is_ascii_digit()) {
+                v.to_string()
+            } else {
+                toml::Value::String(v.to_string()).to_string()
+            }
+        };
+        let rendered: Vec<String> = vals
+            .iter()
+            .map(|v| v.as_deref().map_or_else(|| "true".to_string(), quote))
+            .collect();
+        if repeatable.contains(&k.as_str()) {
+            out.push_str(&format!("{k} = [{}]\n", rendered.join(", ")));
+        } else if let Some(last) = rendered.last() {
+            out.push_str(&format!("{k} = {last}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_names() {
+        for (name, d) in [
+            ("/usr/bin/pykms_Server.py", Dialect::PykmsServer),
+            ("py-kms-server", Dialect::PykmsServer),
+            ("./pykms_Client.py", Dialect::PykmsClient),
+            ("py-kms-client", Dialect::PykmsClient),
+            ("/usr/sbin/vlmcsd", Dialect::Vlmcsd),
+            ("vlmcs.exe", Dialect::Vlmcs),
+        ] {
+            assert_eq!(Dialect::from_program(OsStr::new(name)), Some(d), "{name}");
+        }
+        assert_eq!(Dialect::from_program(OsStr::new("/usr/bin/rkms")), None);
+        assert_eq!(Dialect::from_program(OsStr::new("vlmcsdmulti")), None);
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(vlmcsd_minutes("3d", "-R"), Ok(4320));
+        assert_eq!(vlmcsd_minutes("1w", "-R"), Ok(10080));
+        assert_eq!(vlmcsd_minutes("120", "-A"), Ok(120));
+        assert_eq!(vlmcsd_minutes("2h", "-A"), Ok(120));
+        assert_eq!(vlmcsd_minutes("150s", "-A"), Ok(2));
+        assert!(vlmcsd_minutes("30s", "-A")
+            .unwrap_err()
+            .contains("at least one minute"));
+        assert!(vlmcsd_minutes("3y", "-R")
+            .unwrap_err()
+            .starts_with("-R '3y'"));
+        assert!(vlmcsd_minutes("", "-R").is_err());
+    }
+
+    #[test]
+    fn argv_and_display() {
+        let mut t = Translation::new("serve");
+        t.global("log-level", "debug".into());
+        t.add("listen", "127.0.0.1:1688".into());
+        t.set("no-btfn", None);
+        t.set("epid", Some("a b".into()));
+        assert_eq!(
+            t.display(),
+            "rkms --log-level debug serve --listen 127.0.0.1:1688 --no-btfn --epid 'a b'"
+        );
+    }
+}
