@@ -90,19 +90,12 @@ fn run(argv: Vec<OsString>) -> u8 {
         } => {
             rkms::compat::config_import(args.ini.as_deref(), args.pykms_env, args.output.as_deref())
         }
-        // Reached only with rkms options before the subcommand (`rkms -v vlmcsd …`).
-        Command::PykmsServer(a)
-        | Command::PykmsClient(a)
-        | Command::Vlmcsd(a)
-        | Command::Vlmcs(a) => {
-            let name = argv
-                .iter()
-                .filter_map(|w| w.to_str())
-                .find_map(rkms::compat::Dialect::from_subcommand);
-            match name {
-                Some(d) => foreign(Some(rkms::compat::run_dialect(d, &a.args))).unwrap_or(0),
-                None => commands::usage("unknown command line"),
-            }
+        // Foreign command lines are translated before clap sees them (see `foreign`).
+        Command::PykmsServer(_)
+        | Command::PykmsClient(_)
+        | Command::Vlmcsd(_)
+        | Command::Vlmcs(_) => {
+            commands::usage("give rkms' own options before the subcommand name, as separate words")
         }
         Command::Serve(args) => {
             let mut full = argv.clone();

@@ -113,6 +113,9 @@ pub struct Translation {
     pub positional: Vec<String>,
     /// Notes logged once when rkms starts.
     pub notes: Vec<(Level, String)>,
+    /// rkms' own global options given before the subcommand (`rkms -v vlmcsd …`); they win
+    /// over the translation's.
+    pub prefix: Vec<String>,
 }
 
 impl Translation {
@@ -160,7 +163,13 @@ impl Translation {
     /// The equivalent rkms command line, program name first.
     pub fn argv(&self) -> Vec<OsString> {
         let mut out: Vec<OsString> = vec!["rkms".into()];
-        for (k, v) in &self.globals {
+        out.extend(self.prefix.iter().map(OsString::from));
+        let given = |k: &str| {
+            self.prefix
+                .iter()
+                .any(|w| w == &format!("--{k}") || w.starts_with(&format!("--{k}=")))
+        };
+        for (k, v) in self.globals.iter().filter(|(k, _)| !given(k)) {
             out.push(format!("--{k}").into());
             out.push(v.into());
         }
@@ -208,18 +217,40 @@ pub enum Intercept {
 /// If `argv` is a foreign command line (multi-call program name, or `rkms pykms-server …`,
 /// `rkms pykms-client …`, `rkms vlmcsd …`, `rkms vlmcs …`), translates it.
 pub fn intercept(argv: &[OsString]) -> Option<Intercept> {
-    let (dialect, rest) = match argv.first().and_then(|a| Dialect::from_program(a)) {
-        Some(d) => (d, &argv[1..]),
-        None => {
-            let sub = argv.get(1)?.to_str()?;
-            (Dialect::from_subcommand(sub)?, &argv[2..])
+    if let Some(d) = argv.first().and_then(|a| Dialect::from_program(a)) {
+        return Some(run_dialect(d, &argv[1..], Vec::new()));
+    }
+    // `rkms [global options] SUBCOMMAND …`: global options that take a value, as separate words.
+    const WITH_VALUE: &[&str] = &[
+        "--log-level",
+        "--products",
+        "--log-format",
+        "--log-file",
+        "--log-max-size",
+        "--log-keep",
+        "--config",
+    ];
+    let mut i = 1;
+    while i < argv.len() {
+        let w = argv[i].to_str()?;
+        if let Some(d) = Dialect::from_subcommand(w) {
+            let prefix: Vec<String> = argv[1..i]
+                .iter()
+                .filter_map(|a| a.to_str().map(String::from))
+                .collect();
+            return Some(run_dialect(d, &argv[i + 1..], prefix));
         }
-    };
-    Some(run_dialect(dialect, rest))
+        if !w.starts_with('-') {
+            return None;
+        }
+        i += if WITH_VALUE.contains(&w) { 2 } else { 1 };
+    }
+    None
 }
 
-/// Translates the arguments of one dialect (program name excluded).
-pub fn run_dialect(dialect: Dialect, args: &[OsString]) -> Intercept {
+/// Translates the arguments of one dialect (program name excluded); `prefix` are rkms' own
+/// global options given before the subcommand.
+pub fn run_dialect(dialect: Dialect, args: &[OsString], prefix: Vec<String>) -> Intercept {
     let mut words = Vec::with_capacity(args.len());
     for a in args {
         match a.to_str() {
@@ -242,6 +273,7 @@ pub fn run_dialect(dialect: Dialect, args: &[OsString]) -> Intercept {
     };
     match result {
         Ok(Outcome::Run(mut t)) => {
+            t.prefix = prefix;
             let line = t.display();
             t.notes.insert(
                 0,
@@ -535,6 +567,30 @@ mod tests {
             .unwrap_err()
             .starts_with("-R '3y'"));
         assert!(vlmcsd_minutes("", "-R").is_err());
+    }
+
+    #[test]
+    fn global_options_before_the_subcommand() {
+        let argv = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        match intercept(&argv(&[
+            "rkms",
+            "-v",
+            "--log-level",
+            "warn",
+            "vlmcsd",
+            "-D",
+            "-v",
+        ])) {
+            Some(Intercept::Run(t)) => assert_eq!(
+                t.display(),
+                "rkms -v --log-level warn serve --db none",
+                "rkms' own --log-level wins over -v's"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(intercept(&argv(&["rkms", "serve"])).is_none());
+        assert!(intercept(&argv(&["rkms", "--config", "vlmcsd", "serve"])).is_none());
+        assert!(intercept(&argv(&["rkms", "products", "vlmcs"])).is_none());
     }
 
     #[test]

@@ -236,8 +236,13 @@ impl State {
                 t.set("host-build", Some(n.to_string()));
             }
             'K' => {
-                let level = digit(v, "0123", opt)?;
-                t.set("allow", Some(level.to_string()));
+                let level = match digit(v, "0123", opt)? {
+                    '0' => "any",
+                    '1' => "known",
+                    '2' => "volume",
+                    _ => "known-volume",
+                };
+                t.set("allow", Some(level.into()));
             }
             'c' => match digit(v, "01", opt)? {
                 '1' => t.set("check-client-time", None),
@@ -434,7 +439,7 @@ mod tests {
             "--no-ndr64",
             "--no-btfn",
             "--randomize request",
-            "--allow 3",
+            "--allow known-volume",
             "--idle-timeout 30",
             "--max-connections 10",
             "--check-client-time",
