@@ -29,6 +29,10 @@ fn main() -> ExitCode {
 fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
     match intercept? {
         rkms::compat::Intercept::Run(t) => {
+            #[cfg(unix)]
+            if t.detach {
+                return Some(rkms::compat::detach(&t.argv()));
+            }
             rkms::compat::defer_notes(&t.notes);
             Some(run(t.argv()))
         }

@@ -420,6 +420,41 @@ fn vlmcsd_man_page_examples_and_ini_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Without -D vlmcsd detaches into the background (init scripts, `Type=forking` units): the
+/// command returns once the host runs, with the pid file written; a host that cannot start
+/// makes it fail.
+#[cfg(unix)]
+#[test]
+fn vlmcsd_without_d_runs_in_the_background() {
+    let dir = temp_dir("vlmcsd-bg");
+    let pidfile = dir.join("vlmcsd.pid");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let out = run(
+        rkms_bin(),
+        &["vlmcsd", "-L", &listen, "-p", pidfile.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (code, r) = activate(&listen, &[]);
+    // A taken port: the background host stops at once and the command says so.
+    let taken = run(rkms_bin(), &["vlmcsd", "-L", &listen]);
+    let _ = Command::new("kill").arg(&pid).status();
+    assert!(!pid.is_empty(), "no pid file");
+    assert_eq!(code, 0, "{r:?}");
+    assert_ne!(taken.status.code(), Some(0));
+    assert!(
+        text(&taken).contains("run the same command line with -D"),
+        "{}",
+        text(&taken)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Options without an rkms equivalent are refused, naming vlmcsd's letter and what to use.
 #[test]
 fn vlmcsd_refuses_what_rkms_cannot_do() {

@@ -116,6 +116,8 @@ pub struct Translation {
     /// rkms' own global options given before the subcommand (`rkms -v vlmcsd …`); they win
     /// over the translation's.
     pub prefix: Vec<String>,
+    /// Run in the background, as vlmcsd does without `-D` (see [`detach`]).
+    pub detach: bool,
 }
 
 impl Translation {
@@ -288,6 +290,9 @@ pub fn run_dialect(dialect: Dialect, args: &[OsString], prefix: Vec<String>) -> 
                 for (_, n) in t.notes.iter().skip(1) {
                     println!("note: {n}");
                 }
+                if t.detach {
+                    println!("note: runs in the background, as vlmcsd without -D");
+                }
                 return Intercept::Exit(0);
             }
             Intercept::Run(t)
@@ -334,6 +339,55 @@ impl From<String> for Refusal {
     fn from(message: String) -> Refusal {
         Refusal::usage(message)
     }
+}
+
+/// Starts the translated host as a background process and returns once it runs, as vlmcsd
+/// does without `-D` (so that init scripts and `Type=forking` units keep working): the child
+/// has its own process group and no terminal streams. If it stops within its first moments
+/// (bad settings, a taken port), its exit status is returned and the reason is on the log it
+/// was given, or shown by running the same command line with `-D`.
+#[cfg(unix)]
+pub fn detach(argv: &[OsString]) -> u8 {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "vlmcsd: error: cannot find the rkms program to start in the background: {e}"
+            );
+            return 1;
+        }
+    };
+    let child = Command::new(exe)
+        .args(argv.iter().skip(1))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vlmcsd: error: cannot start rkms in the background: {e}");
+            return 1;
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let code = status.code().unwrap_or(1);
+                eprintln!(
+                    "vlmcsd: error: the background host stopped at once (exit status {code}); run the same command line with -D to see why"
+                );
+                return u8::try_from(code).unwrap_or(1).max(1);
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(_) => break,
+        }
+    }
+    0
 }
 
 static PENDING: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());

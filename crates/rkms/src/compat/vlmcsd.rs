@@ -365,9 +365,8 @@ fn finish(mut st: State) -> Translation {
     }
     // vlmcsd keeps its client list in memory only.
     st.t.set("db", Some("none".into()));
-    if !st.foreground {
-        st.t.note("vlmcsd without -D would detach into the background; rkms stays in the foreground: run it under systemd, procd (OpenWrt) or a container, or start it with `&` in a script".into());
-    }
+    // Without -D vlmcsd detaches into the background (never on Windows).
+    st.t.detach = !st.foreground && cfg!(unix);
     st.t
 }
 
