@@ -573,6 +573,61 @@ fn vlmcs_forms_and_exit_status() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `vlmcs -G FILE HOST` writes the host's ePIDs as vlmcsd.ini lines, and `rkms vlmcsd -i FILE`
+/// then answers with the same ePIDs.
+#[test]
+fn vlmcs_grab_then_vlmcsd_ini_round_trip() {
+    let dir = temp_dir("grab");
+    let office = "06401-00206-666-666666-03-1033-17763.0000-2822018";
+    let source = rkms_serve(&["--epid", &format!("Office2019={office}/0102030405060708")]);
+    let ini = dir.join("grabbed.ini");
+    std::fs::write(&ini, "# mine\nConnectionTimeout = 10\nOffice2019 = old\n").unwrap();
+    let out = run(
+        rkms_bin(),
+        &[
+            "vlmcs",
+            "-G",
+            ini.to_str().unwrap(),
+            &source.addr.to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    drop(source);
+    let written = std::fs::read_to_string(&ini).unwrap();
+    assert!(
+        written.contains(&format!("Office2019 = {office} / 01 02 03 04 05 06 07 08")),
+        "{written}"
+    );
+    assert!(written.contains("Windows = ") && written.contains("ConnectionTimeout = 10"));
+    assert!(!written.contains("= old"), "{written}");
+    assert!(std::fs::read_to_string(dir.join("grabbed.ini~"))
+        .unwrap()
+        .contains("= old"));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = start(
+        rkms_bin(),
+        &["vlmcsd", "-De", "-L", &listen, "-i", ini.to_str().unwrap()],
+        &dir,
+    );
+    let (_, r) = activate(&listen, &["--product", "Office Professional Plus 2019"]);
+    assert_eq!(r[0]["epid"], office, "{r:?}");
+    assert_eq!(r[0]["hwid"], "0102030405060708");
+    drop(server);
+    // Nobody listening: vlmcs' 103.
+    let out = run(
+        rkms_bin(),
+        &[
+            "vlmcs",
+            "-G",
+            ini.to_str().unwrap(),
+            &format!("127.0.0.1:{}", free_port()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(103), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `rkms config import vlmcsd.ini` and `--pykms-env` write a configuration `rkms config
 /// check` accepts, with the same settings.
 #[test]

@@ -301,6 +301,7 @@ pub fn run_dialect(dialect: Dialect, args: &[OsString], prefix: Vec<String>) -> 
             print!("{text}");
             Intercept::Exit(0)
         }
+        Ok(Outcome::Grab(g)) => Intercept::Exit(vlmcs::grab(&g)),
         Err(Refusal { message, code }) => {
             eprintln!("{}: error: {message}", dialect.program());
             Intercept::Exit(code)
@@ -315,6 +316,8 @@ pub enum Outcome {
     Run(Translation),
     /// Print this help text and exit 0.
     Help(String),
+    /// vlmcs -G: write a host's ePIDs into a vlmcsd.ini.
+    Grab(vlmcs::Grab),
 }
 
 /// A refused command line: the message names the foreign option; `code` is the exit code.
@@ -491,7 +494,7 @@ pub fn config_import(
                     &t.options,
                     &t.notes,
                 ),
-                Ok(Outcome::Help(_)) => unreachable!("no -h given"),
+                Ok(_) => unreachable!("no -h given"),
                 Err(r) => return crate::commands::usage(&r.message),
             }
         }

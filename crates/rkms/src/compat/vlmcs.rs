@@ -66,6 +66,7 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
     let mut product = DEFAULT_PRODUCT.to_string();
     let mut protocol: Option<u16> = None;
     let mut family: Option<char> = None;
+    let mut grab_file: Option<String> = None;
     for (c, v) in &opts {
         let opt = format!("-{c}");
         match c {
@@ -119,11 +120,7 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
                     "vlmcs option -o (previous client machine ID) has no rkms equivalent: rkms activate always sends the nil GUID, as clients do; leave -o out",
                 ))
             }
-            'G' => {
-                return Err(invalid(
-                    "vlmcs option -G (write the host's ePIDs to a vlmcsd.ini) has no rkms equivalent; rkms activate --all-products --json prints every ePID and HwId the host returns, and rkms serve takes them with --epid PROFILE=EPID/HWID",
-                ))
-            }
+            'G' => grab_file = Some(v.clone()),
             'w' => {
                 if v.chars().count() > 63 {
                     t.note(format!(
@@ -169,6 +166,27 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
             _ => {}
         }
     }
+    if let Some(file) = grab_file {
+        if let Some((c, _)) = opts.iter().find(|(c, _)| "l456askrnK".contains(*c)) {
+            return Err(invalid(format!("-G cannot be used with -{c}")));
+        }
+        let target = match pos.first().map(String::as_str) {
+            None => if family == Some('6') {
+                "[::1]:1688"
+            } else {
+                "127.0.0.1:1688"
+            }
+            .to_string(),
+            Some(t) if t == "-" || t.starts_with('.') => {
+                return Err(invalid("-G needs a host (HOST[:PORT]), not DNS discovery"))
+            }
+            Some(t) => pick_family(t, family)?,
+        };
+        return Ok(Outcome::Grab(Grab {
+            file: file.into(),
+            target,
+        }));
+    }
     // The product decides the protocol unless one is forced, as in vlmcs.
     let (product, suffix) = short_name(&product);
     let catalog = crate::commands::load_catalog(None).map_err(invalid)?;
@@ -211,6 +229,153 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
         }
     }
     Ok(Outcome::Run(t))
+}
+
+/// `vlmcs -G FILE HOST`: ask the host for the ePID (and HwId) of every CSVLK and write them
+/// as vlmcsd.ini lines (`Windows = ePID / HwId`), for `rkms vlmcsd -i FILE` or vlmcsd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grab {
+    /// The file written (an existing one is updated, its old version kept as `FILE~`).
+    pub file: std::path::PathBuf,
+    /// HOST[:PORT].
+    pub target: String,
+}
+
+/// The CSVLKs `-G` asks for, as vlmcs does.
+const GRABBED: &[&str] = &[
+    "Windows",
+    "Office2010",
+    "Office2013",
+    "Office2016",
+    "Office2019",
+    "WinChinaGov",
+];
+
+/// Runs `-G`; returns vlmcs' exit code.
+pub fn grab(g: &Grab) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vlmcs: error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let (host, port) = match crate::addr::split_host_port(&g.target, crate::addr::DEFAULT_PORT) {
+        Ok(hp) => hp,
+        Err(e) => {
+            eprintln!("vlmcs: error: target {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let addrs: Vec<std::net::SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            eprintln!("Fatal: Could not resolve {host}: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let catalog = rkms_catalog::Catalog::builtin();
+    let mut lines = Vec::new();
+    let mut reached = false;
+    for profile in GRABBED {
+        let Some(sku) = catalog
+            .skus()
+            .find(|s| catalog.epid_profile_for(&s.kms_id, &s.app_id).name == *profile)
+        else {
+            continue;
+        };
+        let target = crate::client::Target::of(catalog, sku);
+        let request = target.request(6, uuid::Uuid::new_v4(), "rkms-vlmcs", 2);
+        let offer = rkms_proto::rpc::client::BindOffer {
+            ndr64: true,
+            btfn: true,
+            multiplex: true,
+        };
+        let answer = rt.block_on(async {
+            let mut last = String::from("no address");
+            for a in &addrs {
+                match crate::client::Session::open(*a, offer, std::time::Duration::from_secs(10))
+                    .await
+                {
+                    Ok(mut s) => {
+                        return match s.activate(&request.bytes).await {
+                            Ok((stub, _)) => Ok(stub.result),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(last)
+        });
+        match answer {
+            Ok(Ok(payload)) => {
+                reached = true;
+                match request.verify_response(&payload) {
+                    Ok(v) => {
+                        let epid = v.base.epid.clone();
+                        let line = match v.hwid {
+                            Some(h) => format!(
+                                "{profile} = {epid} / {}",
+                                h.iter()
+                                    .map(|b| format!("{b:02X}"))
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ),
+                            None => format!("{profile} = {epid}"),
+                        };
+                        println!("{line}");
+                        lines.push((profile.to_string(), line));
+                    }
+                    Err(e) => eprintln!("{profile}: the response failed verification: {e}"),
+                }
+            }
+            Ok(Err(hresult)) => {
+                reached = true;
+                eprintln!("{profile}: the host refused with {hresult}");
+            }
+            Err(e) => {
+                if !reached {
+                    eprintln!("Fatal: Could not connect to {}: {e}", g.target);
+                    return EXIT_UNREACHABLE;
+                }
+                eprintln!("{profile}: {e}");
+            }
+        }
+    }
+    // An existing file keeps its other lines; its old version is kept as FILE~.
+    let mut text = String::new();
+    if let Ok(old) = std::fs::read_to_string(&g.file) {
+        let backup = format!("{}~", g.file.display());
+        if let Err(e) = std::fs::write(&backup, &old) {
+            eprintln!("Fatal: Cannot create {backup}: {e}");
+            return 1;
+        }
+        for l in old.lines() {
+            let key = l.split('=').next().unwrap_or_default().trim();
+            if !lines.iter().any(|(p, _)| p.eq_ignore_ascii_case(key)) {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+    } else {
+        text.push_str(&format!(
+            "# ePIDs and HwIds of the KMS host {}, for vlmcsd.ini (rkms vlmcsd -i)\n",
+            g.target
+        ));
+    }
+    for (_, l) in &lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    if let Err(e) = std::fs::write(&g.file, text) {
+        eprintln!("Fatal: Cannot write to {}: {e}", g.file.display());
+        return 1;
+    }
+    0
 }
 
 /// vlmcs' short licence-pack names (`Windows10`, `Office2013`, `Office2013v5`, …) as catalog
@@ -286,7 +451,8 @@ usage: vlmcs [options] [host[:port] | .domain | -] [options]
   -v               details (debug log)
   -x               list the products;  -e  examples
   -m, -d           accepted, no effect (noted)
-Refused, with what to use instead: -j, -o, -G, -t, -g.
+  -G FILE          write the host's ePIDs and HwIds as vlmcsd.ini lines (FILE~ keeps the old one)
+Refused, with what to use instead: -j, -o, -t, -g.
 Exit status: 0 when the host answered (also with an error code), 103 when no host could be
 reached, 22 for bad options.
 RKMS_COMPAT_PRINT=1 prints the rkms command line instead of running it.
@@ -354,7 +520,7 @@ mod tests {
             ("-l NoSuchProduct", "Invalid client application"),
             ("-c nonsense", "invalid GUID"),
             ("-K 7.0", "-K 7.0"),
-            ("-G x.ini", "-G"),
+            ("-G x.ini -l Windows10", "-G cannot be used with -l"),
             ("-i5", "IPv5"),
             ("-Z", "unknown option -Z"),
             ("a b", "more than one target"),
