@@ -745,6 +745,50 @@ mod tests {
         assert!(notes.iter().any(|n| n.contains("-u/--no-reuse")));
     }
 
+    /// The connect examples of py-kms' docs/Usage.md (addresses as given: translated, not bound).
+    #[test]
+    fn documented_connect_examples() {
+        for (line, listen, backlog) in [
+            ("connect -b 12", "", Some("12")),
+            (
+                ":: connect -b 12 -u -d yes",
+                "--listen '[::]:1688'",
+                Some("12"),
+            ),
+            (
+                "connect -n 1.1.1.1,1699 -b 10",
+                "--listen '[::]:1688' --listen 1.1.1.1:1699",
+                Some("10"),
+            ),
+            (
+                ":: 1655 connect -n 2001:db8:0:200::7,1699 -d true -b 10 -n 2.2.2.2,1677 -u",
+                "--listen '[::]:1655' --listen '[2001:db8:0:200::7]:1699' --listen 2.2.2.2:1677",
+                Some("10"),
+            ),
+            (
+                "connect -b 12 -u -n 1.1.1.1,1699 -b 10 -n 2.2.2.2,1677 -b 15",
+                "--listen '[::]:1688' --listen 1.1.1.1:1699 --listen 2.2.2.2:1677",
+                Some("15"),
+            ),
+            (
+                "connect -b 11 -u -n ::,1699 -n 2.2.2.2,1677",
+                "--listen '[::]:1699'",
+                Some("11"),
+            ),
+            ("-V INFO", "", None),
+        ] {
+            let d = run(server(&w(line))).display();
+            assert!(d.contains(listen), "{line}: {d}");
+            match backlog {
+                Some(b) => assert!(d.contains(&format!("--backlog {b}")), "{line}: {d}"),
+                None => assert!(!d.contains("--backlog"), "{line}: {d}"),
+            }
+        }
+        // `-d false` on "::" is the one form rkms cannot give.
+        assert!(server(&w(":: connect -b 12 -u -d false")).is_err());
+        assert!(server(&w("connect -d 0 -u -b 8 -n 1.1.1.1,1699")).is_err());
+    }
+
     #[test]
     fn server_errors_name_the_option() {
         for (line, needle) in [

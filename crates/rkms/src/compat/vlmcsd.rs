@@ -422,6 +422,19 @@ mod tests {
     }
 
     #[test]
+    fn man_page_examples() {
+        assert_eq!(line("-De"), "rkms serve --db none");
+        assert_eq!(
+            line("-l /var/log/vlmcsd.log"),
+            "rkms --log-file /var/log/vlmcsd.log serve --db none"
+        );
+        assert_eq!(
+            line("-D -L 192.168.1.17"),
+            "rkms serve --listen 192.168.1.17:1688 --db none"
+        );
+    }
+
+    #[test]
     fn line_of_the_issue() {
         assert_eq!(
             line("-L 0.0.0.0:1688 -L [::]:1688 -e -D -t 30"),
@@ -481,6 +494,7 @@ mod tests {
             ("-o1", "-o1 (listening"),
             ("-o 3", "--private-only"),
             ("-s", "rkms service install"),
+            ("-s -U /n -l C:\\logs\\vlmcsd.log", "rkms service install"),
             ("-F1", "-F1"),
             ("-x0", "-x0"),
             ("-N2", "-N: '2' is not one of 0, 1"),
