@@ -626,6 +626,100 @@ mod tests {
         assert!(vlmcsd_minutes("", "-R").is_err());
     }
 
+    /// Any mix of words gives a translation or an error, never a panic.
+    #[test]
+    fn arbitrary_words_never_panic() {
+        // No names that would be looked up in DNS: IP literals and words with '/' only.
+        const POOL: &[&str] = &[
+            "-",
+            "--",
+            "-t0",
+            "-t1",
+            "-s",
+            "connect",
+            "-n",
+            "-d",
+            "-b",
+            "-F",
+            "STDOUT",
+            "FILESTDOUT",
+            "-e",
+            "-L",
+            "-P",
+            "-N1",
+            "-K9",
+            "-a",
+            "=",
+            "/",
+            "é/",
+            "1,2",
+            "127.0.0.1",
+            "[::1]:0",
+            "0",
+            "99999",
+            "-De",
+            "-l",
+            "-G",
+            "-r",
+            "-c",
+            "-m",
+            "-w",
+            "-V",
+            "-v",
+            "-S",
+            "NaN",
+            "inf",
+            "-1",
+            "Windows=/",
+            "-R",
+            "3y",
+            "1w",
+            "-A",
+            "-o",
+            "-C",
+            "-H",
+            "-M1",
+            "-E1",
+            "-T0",
+            "-p",
+            "-u",
+            "-g",
+            "-k",
+            "-q",
+            "-y",
+            "-6",
+            "-T",
+            "-B0",
+            "-4",
+            "-5",
+            "-K",
+            "5.0",
+            "-Z",
+            "--epid=",
+            "-ea",
+            "-é",
+            "é",
+            ".",
+            ".a/b",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..800 {
+            let mut words = Vec::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let n = (seed % 7) as usize;
+            for k in 0..n {
+                let i = ((seed >> (8 * k)) as usize) % POOL.len();
+                words.push(POOL[i].to_string());
+            }
+            let _ = pykms::server(&words);
+            let _ = pykms::client(&words);
+            let _ = vlmcsd::translate(&words);
+            let _ = vlmcs::translate(&words);
+        }
+    }
+
     #[test]
     fn global_options_before_the_subcommand() {
         let argv = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();

@@ -382,12 +382,10 @@ pub fn grab(g: &Grab) -> u8 {
 /// products, with the protocol a `v4`/`v5`/`v6` suffix forces; other names go to the catalog.
 fn short_name(name: &str) -> (String, Option<u16>) {
     let lower = name.to_ascii_lowercase();
-    let (base, protocol) = match lower.len().checked_sub(2).map(|i| lower.split_at(i)) {
-        Some((b, "v4")) => (b, Some(4)),
-        Some((b, "v5")) => (b, Some(5)),
-        Some((b, "v6")) => (b, Some(6)),
-        _ => (lower.as_str(), None),
-    };
+    let (base, protocol) = [("v4", 4), ("v5", 5), ("v6", 6)]
+        .into_iter()
+        .find_map(|(suffix, p)| lower.strip_suffix(suffix).map(|b| (b, Some(p))))
+        .unwrap_or((lower.as_str(), None));
     let base = if base == "vista" {
         "windowsvista"
     } else {
@@ -489,6 +487,9 @@ mod tests {
         );
         assert!(d.ends_with("--protocol 4 -- kms.example.com"), "{d}");
         assert!(line("-l Office2013v5").contains("--protocol 5"));
+        // Names that are no short name go to the catalog, whatever their characters.
+        assert!(translate(&w("-l éa")).is_err());
+        assert!(translate(&w("-l aév5")).is_err());
         assert!(line("-l Windows10").contains("--protocol 6"));
         let d = line("-6 -l Office2013 -v -n 1");
         assert!(d.contains("--log-level debug activate"), "{d}");
