@@ -663,6 +663,7 @@ connect options:
   -u, --no-reuse         accepted (rkms never shares its port)
   -d, --dual BOOL        dual stack on ::  (false is refused on ::)
 
+Older py-kms spellings -v (--loglevel) and -f (--logfile) are accepted too.
 Without -s no client database is kept (rkms --db none), as py-kms does.
 RKMS_COMPAT_PRINT=1 prints the rkms command line instead of running it.
 ";
