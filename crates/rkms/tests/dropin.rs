@@ -22,12 +22,22 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// A port free on 127.0.0.1 and [::1] (when IPv6 is there), below the kernel's ephemeral
+/// range (32768 and up by default), so that no outgoing connection of another test takes it
+/// between this check and the host's bind.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 12000 + (std::process::id() % 1000) as u16 * 20;
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 12000 + (start - 12000 + n) % 20000;
+        let v4 = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if v4 && (!ipv6_loopback() || std::net::TcpListener::bind(("::1", port)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free port");
 }
 
 fn ipv6_loopback() -> bool {
