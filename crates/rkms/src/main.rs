@@ -31,7 +31,7 @@ fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
         rkms::compat::Intercept::Run(t) => {
             #[cfg(unix)]
             if t.detach {
-                return Some(rkms::compat::detach(&t.argv()));
+                return Some(rkms::compat::detach(&t.foreground));
             }
             rkms::compat::defer_notes(&t.notes);
             Some(run(t.argv()))

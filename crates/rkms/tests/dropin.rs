@@ -440,9 +440,18 @@ fn vlmcsd_without_d_runs_in_the_background() {
     let pidfile = dir.join("vlmcsd.pid");
     let listen = format!("127.0.0.1:{}", free_port());
     let started = Instant::now();
+    let log = dir.join("vlmcsd.log");
     let out = run(
         rkms_bin(),
-        &["vlmcsd", "-L", &listen, "-p", pidfile.to_str().unwrap()],
+        &[
+            "vlmcsd",
+            "-L",
+            &listen,
+            "-p",
+            pidfile.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -456,6 +465,12 @@ fn vlmcsd_without_d_runs_in_the_background() {
     let _ = Command::new("kill").arg(&pid).status();
     assert!(!pid.is_empty(), "no pid file");
     assert_eq!(code, 0, "{r:?}");
+    // The background host logs what it runs, as the foreground one does.
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("vlmcsd command line, run as: rkms --log-file"),
+        "{logged}"
+    );
     assert_ne!(taken.status.code(), Some(0));
     assert!(
         text(&taken).contains("run the same command line with -D"),

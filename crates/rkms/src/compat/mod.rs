@@ -118,6 +118,9 @@ pub struct Translation {
     pub prefix: Vec<String>,
     /// Run in the background, as vlmcsd does without `-D` (see [`detach`]).
     pub detach: bool,
+    /// For [`detach`]: the foreign command line with `-D`, run by the background process (so
+    /// that it logs the same notes).
+    pub foreground: Vec<OsString>,
 }
 
 impl Translation {
@@ -275,6 +278,13 @@ pub fn run_dialect(dialect: Dialect, args: &[OsString], prefix: Vec<String>) -> 
     };
     match result {
         Ok(Outcome::Run(mut t)) => {
+            if t.detach {
+                t.foreground = std::iter::once("rkms".into())
+                    .chain(prefix.iter().map(OsString::from))
+                    .chain([dialect.subcommand().into(), "-D".into()])
+                    .chain(args.iter().cloned())
+                    .collect();
+            }
             t.prefix = prefix;
             let line = t.display();
             t.notes.insert(
