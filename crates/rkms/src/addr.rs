@@ -44,8 +44,9 @@ fn parse_port(p: &str, text: &str) -> Result<u16, String> {
         .map_err(|_| format!("'{text}': '{p}' is not a port number (0-65535)"))
 }
 
-/// Parses a listen address `ADDR:PORT` / `[ADDR]:PORT` (an IP literal, not a name). IPv6
-/// link-local addresses take a scope: `[fe80::1%eth0]:1688` or `[fe80::1%2]:1688`.
+/// Parses a listen address `ADDR:PORT` / `[ADDR]:PORT`: an IP literal, or a host name resolved
+/// once at start to its first address (as py-kms does). IPv6 link-local addresses take a scope:
+/// `[fe80::1%eth0]:1688` or `[fe80::1%2]:1688`.
 pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     parse_listen_or(text, DEFAULT_PORT)
 }
@@ -63,10 +64,22 @@ pub fn parse_listen_or(text: &str, default_port: u16) -> Result<SocketAddr, Stri
             ip, port, 0, scope_id,
         )));
     }
-    let ip = host
-        .parse()
-        .map_err(|_| format!("'{text}': '{host}' is not an IP address (use 0.0.0.0, [::] or an address of this machine)"))?;
-    Ok(SocketAddr::new(ip, port))
+    if let Ok(ip) = host.parse() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    resolve_name(&host, port).map_err(|e| {
+        format!("'{text}': '{host}' is not an IP address and cannot be resolved ({e}); use 0.0.0.0, [::], an address of this machine or a name that resolves to one")
+    })
+}
+
+/// The first address a host name resolves to (names only: IP literals are parsed above).
+fn resolve_name(host: &str, port: u16) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if host.is_empty() || host.len() > 253 || host.contains(['/', '%', ' ']) {
+        return Err("not a host name".into());
+    }
+    let mut addrs = (host, port).to_socket_addrs().map_err(|e| e.to_string())?;
+    addrs.next().ok_or_else(|| "no address".to_string())
 }
 
 /// The interface index of a scope: a number, or an interface name (Linux: from /sys).
@@ -137,8 +150,11 @@ mod tests {
         assert!(split_host_port(":80", 1)
             .unwrap_err()
             .contains("missing host"));
-        assert!(parse_listen("kms.lan:1688")
+        assert!(parse_listen("kms.invalid:1688")
             .unwrap_err()
-            .contains("not an IP address"));
+            .contains("cannot be resolved"));
+        // A host name is resolved, as py-kms does.
+        let a = parse_listen("localhost:1700").unwrap();
+        assert!(a.ip().is_loopback() && a.port() == 1700, "{a}");
     }
 }

@@ -85,6 +85,23 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// py-kms' server command line (pykms_Server.py [ip] [port] [options]), run as `rkms serve`.
+    /// Also when rkms is started through a link named pykms_Server.py or py-kms-server.
+    /// `rkms pykms-server -h` lists the options and what each becomes.
+    #[command(name = "pykms-server", disable_help_flag = true)]
+    PykmsServer(ForeignArgs),
+    /// py-kms' client command line (pykms_Client.py ip [port] [-m MODE] [-c CMID] [-n NAME] …),
+    /// run as `rkms activate`. Also through a link named pykms_Client.py or py-kms-client.
+    #[command(name = "pykms-client", disable_help_flag = true)]
+    PykmsClient(ForeignArgs),
+    /// vlmcsd's command line (-L, -P, -e, -D, -t, -i vlmcsd.ini, …), run as `rkms serve`. Also
+    /// through a link named vlmcsd. `rkms vlmcsd -h` lists the options.
+    #[command(name = "vlmcsd", disable_help_flag = true)]
+    Vlmcsd(ForeignArgs),
+    /// vlmcs' command line ([options] [host[:port]|.domain|-]), run as `rkms activate` with
+    /// vlmcs' exit status. Also through a link named vlmcs.
+    #[command(name = "vlmcs", disable_help_flag = true)]
+    Vlmcs(ForeignArgs),
     /// Run rkms as a Windows service: install, uninstall, start, stop, status (Windows only;
     /// elsewhere it exits with status 2: use systemd, see contrib/systemd).
     Service {
@@ -138,6 +155,39 @@ pub enum ConfigCommand {
     Check,
     /// Print a commented configuration file with every option and its default.
     Example,
+    /// Write the rkms.toml equivalent to a vlmcsd.ini, or to py-kms' container variables (IP,
+    /// PORT, EPID, …) set in this environment.
+    Import(ConfigImportArgs),
+}
+
+/// Options of `rkms config import`.
+#[derive(Debug, Args)]
+pub struct ConfigImportArgs {
+    /// The vlmcsd.ini to translate.
+    #[arg(
+        value_name = "VLMCSD_INI",
+        required_unless_present = "pykms_env",
+        conflicts_with = "pykms_env"
+    )]
+    pub ini: Option<PathBuf>,
+    /// Translate py-kms' container variables of this environment instead.
+    #[arg(long)]
+    pub pykms_env: bool,
+    /// Write to this file (which must not exist) instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The words of a foreign command line (py-kms', vlmcsd's), parsed by `crate::compat`.
+#[derive(Debug, Args)]
+pub struct ForeignArgs {
+    /// The original program's options and arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// Options that decide the host's ePIDs and HwId (shared by `serve` and `epid`).
@@ -211,7 +261,8 @@ fn parse_randomization(s: &str) -> Result<Randomization, String> {
 /// Options of `rkms serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, ADDR:PORT (IPv6 in brackets, e.g. [::]:1688). Repeatable.
+    /// Address to listen on, ADDR:PORT (IPv6 in brackets, e.g. [::]:1688; a host name is
+    /// resolved once at start). Repeatable.
     /// Default: [::]:1688 dual-stack, or 0.0.0.0:1688 where IPv6 is unavailable.
     #[arg(long = "listen", value_name = "ADDR:PORT", value_parser = parse_listen, env = "RKMS_LISTEN", value_delimiter = ',')]
     pub listen: Vec<SocketAddr>,
@@ -392,6 +443,10 @@ pub struct ActivateArgs {
     /// Print one JSON object per response (for scripts).
     #[arg(long)]
     pub json: bool,
+    /// Exit as vlmcs does (0 once a host answered, 103 when none could be reached, 22 for bad
+    /// options); set by `rkms vlmcs`.
+    #[arg(long, hide = true)]
+    pub vlmcs_exit: bool,
 }
 
 /// Options of `rkms products`.

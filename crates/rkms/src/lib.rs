@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod commands;
+pub mod compat;
 pub mod config;
 pub mod dns;
 pub mod escape;

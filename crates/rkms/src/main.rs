@@ -13,12 +13,31 @@ use rkms::config;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
+    // py-kms' and vlmcsd's command lines (`rkms vlmcsd …`, or a link named vlmcsd, …).
+    if let Some(code) = foreign(rkms::compat::intercept(&argv)) {
+        return ExitCode::from(code);
+    }
     // `rkms service run …`, started by the Windows service manager: `serve` under its control.
     if let Some(serve) = rkms::service::serve_argv(&argv) {
         let _ = Cli::command().get_matches_from(&argv);
         return ExitCode::from(rkms::service::run_under_scm(Box::new(move || run(serve))));
     }
     ExitCode::from(run(argv))
+}
+
+/// Runs a translated foreign command line, or returns the exit code already decided.
+fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
+    match intercept? {
+        rkms::compat::Intercept::Run(t) => {
+            #[cfg(unix)]
+            if t.detach {
+                return Some(rkms::compat::detach(&t.foreground));
+            }
+            rkms::compat::defer_notes(&t.notes);
+            Some(run(t.argv()))
+        }
+        rkms::compat::Intercept::Exit(code) => Some(code),
+    }
 }
 
 fn run(argv: Vec<OsString>) -> u8 {
@@ -45,6 +64,7 @@ fn run(argv: Vec<OsString>) -> u8 {
     if let Err(e) = rkms::logging::init(&log) {
         return commands::usage(&e);
     }
+    rkms::compat::log_notes();
     for (key, origin) in &merged.1 {
         if !matches!(origin, config::Origin::CommandLine)
             && matches!(cli.command, Command::Serve(_))
@@ -69,6 +89,18 @@ fn run(argv: Vec<OsString>) -> u8 {
         Command::Config {
             command: ConfigCommand::Check,
         } => commands::config::check(&merged.0, &merged.1, path.as_deref()),
+        Command::Config {
+            command: ConfigCommand::Import(args),
+        } => {
+            rkms::compat::config_import(args.ini.as_deref(), args.pykms_env, args.output.as_deref())
+        }
+        // Foreign command lines are translated before clap sees them (see `foreign`).
+        Command::PykmsServer(_)
+        | Command::PykmsClient(_)
+        | Command::Vlmcsd(_)
+        | Command::Vlmcs(_) => {
+            commands::usage("give rkms' own options before the subcommand name, as separate words")
+        }
         Command::Serve(args) => {
             let mut full = argv.clone();
             full.extend(merged.0.iter().cloned());

@@ -203,25 +203,31 @@ fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions
 /// Runs `rkms activate` and returns the process exit code (0 only if every response was
 /// verified, carried success and the last one reported enough clients to activate).
 pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
+    run_reporting(catalog, opts).await.0
+}
+
+/// [`run`], also saying whether a host was reached (some request got an answer).
+pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bool) {
     let mut out = report::Reporter::new(opts.json);
     let target = match resolve_target(catalog, &opts) {
         Ok(t) => t,
         Err(e) => {
             out.fatal(&format!("--product: {e}"));
-            return 2;
+            return (2, false);
         }
     };
     let addrs = match resolve_hosts(&opts).await {
         Ok(a) => a,
         Err(e) => {
             out.fatal(&e);
-            return 1;
+            return (1, false);
         }
     };
     let offer = opts.offer();
     let mut session: Option<(Session, SocketAddr)> = None;
     let mut all_ok = true;
     let mut last_activated = false;
+    let mut answered = false;
     for n in 1..=opts.count {
         if session.is_none() || opts.new_connection {
             match connect_any(&addrs, offer, opts.timeout).await {
@@ -235,7 +241,7 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
                 }
                 Err(e) => {
                     out.fatal(&e);
-                    return 1;
+                    return (1, answered);
                 }
             }
         }
@@ -243,17 +249,14 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
         let protocol = opts.protocol.unwrap_or(6);
         let outcome = one_request(s, *addr, &opts, &target, protocol, n, opts.count).await;
         all_ok &= outcome.ok();
+        answered |= !outcome.connection_failed();
         last_activated = outcome.activated();
         out.outcome(&outcome);
         if outcome.connection_failed() {
             session = None;
         }
     }
-    if all_ok && last_activated {
-        0
-    } else {
-        1
-    }
+    (i32::from(!(all_ok && last_activated)), answered)
 }
 
 /// Sends one request per catalog product (each with its own protocol unless one is given) on

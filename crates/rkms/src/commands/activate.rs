@@ -8,6 +8,7 @@ use crate::client::ActivateOptions;
 
 /// Runs one product's requests, or one request per catalog product; returns the exit code.
 pub async fn run(args: ActivateArgs, file: Option<&std::path::Path>) -> u8 {
+    let vlmcs = args.vlmcs_exit;
     let catalog = match load_catalog(file) {
         Ok(c) => c,
         Err(e) => return usage(&e),
@@ -35,6 +36,14 @@ pub async fn run(args: ActivateArgs, file: Option<&std::path::Path>) -> u8 {
         timeout: Duration::from_secs_f64(args.timeout),
         json: args.json,
     };
+    if vlmcs && !args.all_products {
+        // vlmcs: 0 once a host answered (errors included), 103 unreachable, 22 bad options.
+        return match crate::client::run_reporting(&catalog, opts).await {
+            (2, _) => crate::compat::vlmcs::EXIT_INVALID,
+            (_, false) => crate::compat::vlmcs::EXIT_UNREACHABLE,
+            (_, true) => 0,
+        };
+    }
     let code = if args.all_products {
         crate::client::run_all(&catalog, opts).await
     } else {
