@@ -39,6 +39,27 @@ pub fn check_platform_options(args: &crate::cli::ServeArgs) -> Result<(), String
     ))
 }
 
+/// Raises the soft limit of open files to the hard limit (a host with many connections needs
+/// one descriptor each) and returns the limit now in force.
+#[cfg(unix)]
+pub fn raise_fd_limit() -> Result<u64, String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    if soft >= hard {
+        return Ok(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => Ok(hard),
+        Err(e) => Err(format!("{e} (limit stays {soft})")),
+    }
+}
+
+/// Windows has no per-process limit of open sockets to raise.
+#[cfg(not(unix))]
+pub fn raise_fd_limit() -> Result<u64, String> {
+    Ok(u64::MAX)
+}
+
 /// The configuration file read when `--config` is not given (if it exists):
 /// /etc/rkms/rkms.toml, or %ProgramData%\rkms\rkms.toml on Windows.
 pub fn default_config_path() -> PathBuf {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rand::rngs::OsRng;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
@@ -51,7 +51,9 @@ pub fn prepare(
         ndr64: !args.identity.no_ndr64,
         btfn: !args.no_btfn,
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
         max_connections: args.max_connections as usize,
+        max_connections_per_address: args.max_connections_per_address as usize,
         max_calls_per_connection: args.max_calls_per_connection,
         disconnect_after_request: args.disconnect_after_request,
         private_only: args.private_only,
@@ -243,6 +245,16 @@ pub async fn run(
     if args.inetd {
         return serve_inetd(server, policy, &args).await;
     }
+    // Each connection is a file descriptor: let --max-connections of them be open.
+    match system::raise_fd_limit() {
+        Ok(limit) if limit < args.max_connections + 64 => warn!(
+            limit,
+            max_connections = args.max_connections,
+            "the open-file limit is below --max-connections; connections beyond it fail to be accepted"
+        ),
+        Ok(limit) => debug!(limit, "open-file limit"),
+        Err(e) => warn!("cannot raise the open-file limit: {e}"),
+    }
     // systemd socket activation replaces --listen.
     let listeners = match system::activated_listeners() {
         Ok(Some(l)) => {
@@ -401,7 +413,9 @@ async fn reload_on_sighup(
             a.listen.clone(),
             a.db.clone(),
             a.max_connections,
+            a.max_connections_per_address,
             a.idle_timeout,
+            a.handshake_timeout,
             a.max_pdu_size,
             a.private_only,
             a.rate_limit,
