@@ -231,6 +231,13 @@ async fn only_the_real_health_check_is_exempt_also_on_a_dual_stack_listener() {
         !text.contains(&rkms::client::CHECK_CMID.to_string()),
         "the health check was recorded: {text}"
     );
+    // On an IPv4 listener too, the name alone exempts nobody.
+    let server = Server::start(&["--client-count", "auto", "--start", "empty"]);
+    assert_eq!(
+        activate_named_selfcheck(server.addr, Uuid::new_v4()).await,
+        1
+    );
+    assert_eq!(activate(server.addr, Uuid::new_v4(), true).await, 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
