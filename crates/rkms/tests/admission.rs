@@ -204,12 +204,16 @@ async fn idle_connections_from_one_address_do_not_lock_out_another_body() {
         .iter()
         .filter(|l| l.contains("connection limits at work"))
         .count();
-    assert_eq!(reports, 1, "{new_lines:#?}");
-    assert!(
-        new_lines.len() <= 10 + 3,
-        "the log grew by {} lines: {new_lines:#?}",
-        new_lines.len()
+    let other: Vec<_> = new_lines
+        .iter()
+        .filter(|l| !l.contains("activated (count"))
+        .collect();
+    eprintln!(
+        "per-address cap: besides the 10 activations the log grew by {} line(s): {other:#?}",
+        other.len()
     );
+    assert_eq!(reports, 1, "{new_lines:#?}");
+    assert!(other.len() <= 2, "the log grew by {other:#?}");
 }
 
 #[test]
