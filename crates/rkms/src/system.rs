@@ -48,9 +48,20 @@ pub fn raise_fd_limit() -> Result<u64, String> {
     if soft >= hard {
         return Ok(soft);
     }
-    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-        Ok(()) => Ok(hard),
-        Err(e) => Err(format!("{e} (limit stays {soft})")),
+    // Some systems (macOS) refuse an unlimited hard limit as the soft one: then ask for less.
+    let mut last = None;
+    for want in [hard, hard.min(65_536), hard.min(10_240)] {
+        if want <= soft {
+            break;
+        }
+        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+            Ok(()) => return Ok(want),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(format!("{e} (the limit stays {soft})")),
+        None => Ok(soft),
     }
 }
 

@@ -353,3 +353,31 @@ fn new_limit_options_are_checked() {
         assert!(err.contains(opt), "{opt} {bad}: {err}");
     }
 }
+
+#[test]
+fn the_host_raises_its_open_file_limit() {
+    // Started with a soft limit of 256 (below --max-connections), it raises it to the hard one.
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .unwrap();
+    let mut command = std::process::Command::new("bash");
+    command.args([
+        "-c",
+        &format!(
+            "ulimit -Sn 256 && exec {} serve --listen 127.0.0.1:0 --db none --web off",
+            common::rkms_bin()
+        ),
+    ]);
+    let mut server = Server::spawn(&mut command);
+    let pid = server.child().id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft = line.split_whitespace().nth(3).unwrap();
+    assert_eq!(soft, hard, "{line}");
+}
