@@ -25,8 +25,8 @@ start() { # name port args...
     echo "$name did not start" >&2; exit 1
 }
 start null 21690 null-server --listen 127.0.0.1:21690
-start rkms 21691 serve --listen 127.0.0.1:21691 --db none --log-level warn --max-connections 5000 --max-calls-per-connection 100000000
-start rkmsdb 21692 serve --listen 127.0.0.1:21692 --db "$tmp/clients.db" --log-level warn --max-connections 5000 --max-calls-per-connection 100000000
+start rkms 21691 serve --listen 127.0.0.1:21691 --db none --log-level warn --max-connections 5000 --max-connections-per-address 5000 --max-calls-per-connection 100000000
+start rkmsdb 21692 serve --listen 127.0.0.1:21692 --db "$tmp/clients.db" --log-level warn --max-connections 5000 --max-connections-per-address 5000 --max-calls-per-connection 100000000
 
 run() { # port mode close conns extra...
     local port=$1 mode=$2 close=$3 conns=$4; shift 4

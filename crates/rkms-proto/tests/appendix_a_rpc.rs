@@ -338,3 +338,111 @@ fn fragmented_request_is_reassembled_within_bound() {
         Event::Close(CloseReason::CallTooLarge(300))
     );
 }
+
+/// A bind (ptype 11) or alter_context (14) offering the KMS interface with one transfer syntax
+/// per context id.
+fn offer_contexts(pt: u8, call_id: u32, offers: &[(u16, (u128, u32))]) -> Vec<u8> {
+    use rkms_proto::rpc::{BindBody, ContextElement, Header, SyntaxId};
+    let contexts = offers
+        .iter()
+        .map(|(id, (u, v))| ContextElement {
+            context_id: *id,
+            interface: SyntaxId {
+                uuid: uuid::Uuid::from_u128(KMS),
+                version: 1,
+            },
+            transfer_syntaxes: vec![SyntaxId {
+                uuid: uuid::Uuid::from_u128(*u),
+                version: *v,
+            }],
+        })
+        .collect();
+    let body = BindBody {
+        max_xmit_frag: 5840,
+        max_recv_frag: 5840,
+        assoc_group_id: 0,
+        contexts,
+    };
+    Header::new(pt, 3, call_id).finish(&body.encode())
+}
+
+/// `pdu` (a request or response) moved to presentation context `ctx`.
+fn on_context(pdu: &[u8], ctx: u16) -> Vec<u8> {
+    let mut p = pdu.to_vec();
+    p[20..22].copy_from_slice(&ctx.to_le_bytes());
+    p
+}
+
+#[test]
+fn alter_context_adds_a_context_and_keeps_the_earlier_ones() {
+    // PROTOCOL.md §2.6 step 3 (MS-RPCE 3.3.2.4.1.3): NDR32 bound on context 0, then NDR32
+    // added on context 1 by alter_context: both serve requests.
+    for ndr64 in [false, true] {
+        let mut c = conn(ndr64, true);
+        let ack = reply(&mut c, &offer_contexts(11, 2, &[(0, NDR32)]));
+        assert_eq!(results(&ack, 1), vec![(0, 0)]);
+        let resp = reply(&mut c, &offer_contexts(14, 3, &[(1, NDR32)]));
+        assert_eq!(resp[2], 15, "alter_context_resp");
+        assert_eq!(results(&resp, 1), vec![(0, 0)]);
+        for ctx in [0u16, 1, 0] {
+            assert_eq!(
+                reply(&mut c, &on_context(&appendix("a5-request-ndr32"), ctx)),
+                on_context(&appendix("a5-response-ndr32"), ctx),
+                "ndr64={ndr64}: request on context {ctx}"
+            );
+        }
+    }
+    // The Appendix A exchange: NDR64 on context 1 stays usable after NDR32 is added on 0.
+    let mut c = conn(true, true);
+    reply(&mut c, &appendix("a5-bind"));
+    reply(&mut c, &appendix("a5-alter-context"));
+    reply(&mut c, &offer_contexts(14, 3, &[(5, NDR32)]));
+    for (rq, resp) in [
+        ("a5-request-ndr64", "a5-response-ndr64"),
+        ("a5-request-ndr32", "a5-response-ndr32"),
+    ] {
+        assert_eq!(reply(&mut c, &appendix(rq)), appendix(resp), "{rq}");
+    }
+    assert_eq!(
+        reply(&mut c, &on_context(&appendix("a5-request-ndr32"), 5)),
+        on_context(&appendix("a5-response-ndr32"), 5)
+    );
+}
+
+#[test]
+fn contexts_are_bounded_per_connection() {
+    use rkms_proto::rpc::MAX_CONTEXTS;
+    assert_eq!(MAX_CONTEXTS, 16);
+    let mut c = conn(false, false);
+    let first: Vec<(u16, (u128, u32))> = (0..10).map(|i| (i, NDR32)).collect();
+    assert_eq!(
+        results(&reply(&mut c, &offer_contexts(11, 2, &first)), 10),
+        vec![(0, 0); 10]
+    );
+    // Six more fit; the next two are refused with provider reason 3 (local_limit_exceeded).
+    let more: Vec<(u16, (u128, u32))> = (10..18).map(|i| (i, NDR32)).collect();
+    let resp = reply(&mut c, &offer_contexts(14, 3, &more));
+    let mut want = vec![(0, 0); 6];
+    want.extend([(2, 3), (2, 3)]);
+    assert_eq!(results(&resp, 8), want);
+    // A refused context carries the all-zero syntax, version 0.
+    assert_eq!(&resp[resp.len() - 20..], &[0u8; 20]);
+    // Every accepted context still serves; the refused ones fault with nca_s_unk_if.
+    for ctx in [0u16, 9, 15] {
+        assert_eq!(
+            reply(&mut c, &on_context(&appendix("a5-request-ndr32"), ctx)),
+            on_context(&appendix("a5-response-ndr32"), ctx)
+        );
+    }
+    let out = feed(&mut c, &on_context(&appendix("a5-request-ndr32"), 16));
+    assert!(matches!(
+        out.event,
+        Event::Fault {
+            status: 0x1C01_0003,
+            ..
+        }
+    ));
+    // Offering an id already bound still succeeds when the list is full.
+    let again = reply(&mut c, &offer_contexts(14, 4, &[(3, NDR32)]));
+    assert_eq!(results(&again, 1), vec![(0, 0)]);
+}

@@ -316,9 +316,19 @@ pub struct ServeArgs {
     /// Close connections idle for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
-    /// Connections served at once; at the limit, new connections wait in the kernel's queue.
+    /// Close a connection that has not sent a complete RPC PDU this many seconds after it was
+    /// accepted (separate from --idle-timeout; real clients send their bind at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600), env = "RKMS_HANDSHAKE_TIMEOUT")]
+    pub handshake_timeout: u64,
+    /// Connections served at once. At the limit a new connection is accepted and the oldest
+    /// connection that has not sent a complete PDU is closed; when every connection has sent
+    /// one, new connections wait in the kernel's queue.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS")]
     pub max_connections: u64,
+    /// Connections open at once from one client address (IPv4-mapped IPv6 counts as IPv4);
+    /// more are closed right after accept.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: u64,
     /// Activation requests served on one connection before the host closes it.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_MAX_CALLS_PER_CONNECTION")]
     pub max_calls_per_connection: u32,
@@ -374,8 +384,9 @@ pub struct ServeArgs {
     /// Serve one client on standard input/output, then exit (inetd/xinetd style; Unix only).
     #[arg(long, env = "RKMS_INETD")]
     pub inetd: bool,
-    /// Listen backlog (connections the kernel queues before they are accepted).
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535), env = "RKMS_BACKLOG")]
+    /// Listen backlog (connections the kernel queues before they are accepted; Linux caps it at
+    /// net.core.somaxconn). A full queue drops new clients' SYNs (they retry after 1 s).
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=65535), env = "RKMS_BACKLOG")]
     pub backlog: u32,
     /// Largest request reassembled from fragments, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]

@@ -39,6 +39,38 @@ pub fn check_platform_options(args: &crate::cli::ServeArgs) -> Result<(), String
     ))
 }
 
+/// Raises the soft limit of open files to the hard limit (a host with many connections needs
+/// one descriptor each) and returns the limit now in force.
+#[cfg(unix)]
+pub fn raise_fd_limit() -> Result<u64, String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    if soft >= hard {
+        return Ok(soft);
+    }
+    // Some systems (macOS) refuse an unlimited hard limit as the soft one: then ask for less.
+    let mut last = None;
+    for want in [hard, hard.min(65_536), hard.min(10_240)] {
+        if want <= soft {
+            break;
+        }
+        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
+            Ok(()) => return Ok(want),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(format!("{e} (the limit stays {soft})")),
+        None => Ok(soft),
+    }
+}
+
+/// Windows has no per-process limit of open sockets to raise.
+#[cfg(not(unix))]
+pub fn raise_fd_limit() -> Result<u64, String> {
+    Ok(u64::MAX)
+}
+
 /// The configuration file read when `--config` is not given (if it exists):
 /// /etc/rkms/rkms.toml, or %ProgramData%\rkms\rkms.toml on Windows.
 pub fn default_config_path() -> PathBuf {
@@ -302,38 +334,4 @@ pub fn stdin_socket_addrs() -> (SocketAddr, u16) {
     }
     #[cfg(not(unix))]
     unknown
-}
-
-/// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit, so that many
-/// connections fit; returns the soft limit in force afterwards (`None` where the platform has
-/// no such limit or it cannot be read). A failure to raise it is logged and the old limit kept.
-#[cfg(unix)]
-pub fn raise_fd_limit() -> Option<u64> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
-    if soft >= hard {
-        return Some(soft);
-    }
-    // An unlimited hard limit cannot be the soft one everywhere (Linux caps it at nr_open,
-    // macOS at OPEN_MAX): try lower values then.
-    let mut last = None;
-    for want in [hard, 1 << 20, 1 << 16, 10_240] {
-        if want <= soft || want > hard {
-            continue;
-        }
-        match setrlimit(Resource::RLIMIT_NOFILE, want, hard) {
-            Ok(()) => return Some(want),
-            Err(e) => last = Some(e),
-        }
-    }
-    if let Some(e) = last {
-        warn!(soft, hard, "cannot raise the open file limit: {e}");
-    }
-    Some(soft)
-}
-
-/// Raises the soft limit on open files: nothing to do on this platform.
-#[cfg(not(unix))]
-pub fn raise_fd_limit() -> Option<u64> {
-    None
 }

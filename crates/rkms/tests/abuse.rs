@@ -79,7 +79,14 @@ async fn closed(s: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_does_not_delay_activations_and_is_cut_off() {
     assert!(raise_fd_limit(4096), "cannot raise the file limit");
-    let server = Server::start(&["--idle-timeout", "2", "--max-connections", "3000"]);
+    let server = Server::start(&[
+        "--idle-timeout",
+        "2",
+        "--max-connections",
+        "3000",
+        "--max-connections-per-address",
+        "3000",
+    ]);
     let addr = server.addr;
     let (bind, _) = good();
     let mut slow = Vec::new();
@@ -119,7 +126,12 @@ async fn slowloris_does_not_delay_activations_and_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_keep_memory_bounded_and_the_host_serving() {
     assert!(raise_fd_limit(4096));
-    let mut server = Server::start(&["--max-connections", "3000"]);
+    let mut server = Server::start(&[
+        "--max-connections",
+        "3000",
+        "--max-connections-per-address",
+        "3000",
+    ]);
     let addr = server.addr;
     let pid = server.child().id();
     let (bind, request) = good();
@@ -194,7 +206,16 @@ async fn ten_thousand_idle_connections_stay_small() {
         eprintln!("cannot raise the file limit to 12,000; skipping");
         return;
     }
-    let mut server = Server::start(&["--max-connections", "20000", "--idle-timeout", "60"]);
+    let mut server = Server::start(&[
+        "--max-connections",
+        "20000",
+        "--max-connections-per-address",
+        "20000",
+        "--idle-timeout",
+        "60",
+        "--handshake-timeout",
+        "60",
+    ]);
     let addr = server.addr;
     let pid = server.child().id();
     let (bind, _) = good();

@@ -263,3 +263,50 @@ fn non_utf16_workstation_name_is_served_and_logged() {
     built.verify_response(&stub.result.unwrap()).unwrap();
     server.wait_log("workstation name is not valid UTF-16");
 }
+
+#[test]
+fn bad_pdus_on_one_connection_are_logged_once_with_a_count() {
+    let server = Server::start(&[]);
+    let (bind, request) = good();
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    // 900 requests on a context that was never bound: 900 faults, one warning (each counts
+    // as a call: --max-calls-per-connection is 1,000).
+    let mut unbound = request.clone();
+    unbound[20..22].copy_from_slice(&7u16.to_le_bytes());
+    let burst: Vec<u8> = std::iter::repeat_n(unbound.as_slice(), 900)
+        .flatten()
+        .copied()
+        .collect();
+    send(&mut s, &burst);
+    for _ in 0..900 {
+        assert_eq!(fault_status(&read_pdu(&mut s).unwrap()), 0x1C01_0003);
+    }
+    // The connection still serves good requests.
+    send(&mut s, &request);
+    assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
+    drop(s);
+    let summary = server.wait_log("connection closed after 900 bad PDUs");
+    assert!(summary.contains("count=900"), "{summary}");
+    // Another connection's bad input is logged again (once).
+    let mut s = connect(server.addr);
+    send(&mut s, &bind);
+    read_pdu(&mut s).unwrap();
+    send(&mut s, &unbound);
+    read_pdu(&mut s).unwrap();
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    let faults = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("RPC fault 0x1C010003"))
+        .count();
+    assert_eq!(faults, 2, "{:#?}", server.log());
+    let summaries = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("bad PDUs (only the first was logged)"))
+        .count();
+    assert_eq!(summaries, 1, "a single bad PDU needs no summary");
+}

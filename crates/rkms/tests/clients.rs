@@ -95,7 +95,13 @@ fn clients_json(db: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
 async fn concurrent_activations_are_each_recorded() {
     let dir = temp_dir("concurrent");
     let db = dir.join("clients.db");
-    let server = Server::start(&["--db", db.to_str().unwrap()]);
+    // 200 clients at once from one address: above the default cap of 64 per address.
+    let server = Server::start(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--max-connections-per-address",
+        "256",
+    ]);
     let cmids: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
     let mut tasks = Vec::new();
     for cmid in cmids.clone() {
@@ -165,6 +171,74 @@ async fn health_checks_over_loopback_do_not_join_the_count() {
     }
     // The first real Windows client is the pool's first.
     assert_eq!(activate(server.addr, Uuid::new_v4(), true).await, 1);
+}
+
+/// One activation from workstation `rkms-selfcheck` with `cmid`; returns the reported count.
+async fn activate_named_selfcheck(addr: std::net::SocketAddr, cmid: Uuid) -> u32 {
+    let offer = BindOffer {
+        ndr64: false,
+        btfn: true,
+        multiplex: true,
+    };
+    let mut s = Session::open(addr, offer, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut rq = base(cmid, true);
+    rq.workstation = BaseRequest::workstation_field("rkms-selfcheck");
+    let rq = build_request(Version::V6, &rq, &mut rand::rngs::OsRng);
+    let (stub, _) = s.activate(&rq.bytes).await.unwrap();
+    rq.verify_response(&stub.result.unwrap())
+        .unwrap()
+        .base
+        .current_count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_real_health_check_is_exempt_also_on_a_dual_stack_listener() {
+    let dir = temp_dir("selfcheck");
+    let db = dir.join("clients.db");
+    // A dual-stack listener sees `rkms healthcheck 127.0.0.1:PORT` as ::ffff:127.0.0.1.
+    let server = Server::start_on(
+        "[::]:0",
+        &[
+            "--client-count",
+            "auto",
+            "--start",
+            "empty",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+    );
+    let port = server.addr.port();
+    for _ in 0..3 {
+        let out = Command::new(rkms_bin())
+            .args(["healthcheck", &format!("127.0.0.1:{port}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Named like the health check but with another CMID: a normal client, counted and kept.
+    let impostor = Uuid::new_v4();
+    assert_eq!(activate_named_selfcheck(v4, impostor).await, 1);
+    assert_eq!(activate(v4, Uuid::new_v4(), true).await, 2);
+    drop(server);
+    let clients = clients_json(&db, &[]);
+    assert_eq!(clients.len(), 2, "{clients:#?}");
+    let text = serde_json::to_string(&clients).unwrap();
+    assert!(text.contains(&impostor.to_string()), "{text}");
+    assert!(
+        !text.contains(&rkms::client::CHECK_CMID.to_string()),
+        "the health check was recorded: {text}"
+    );
+    // On an IPv4 listener too, the name alone exempts nobody.
+    let server = Server::start(&["--client-count", "auto", "--start", "empty"]);
+    assert_eq!(
+        activate_named_selfcheck(server.addr, Uuid::new_v4()).await,
+        1
+    );
+    assert_eq!(activate(server.addr, Uuid::new_v4(), true).await, 2);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -265,3 +265,67 @@ fn ipv6_loopback_and_sigterm_shutdown() {
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
     server.wait_log("stopped");
 }
+
+/// Relays one connection to `server`, answering every reply with call_id 1 (as Wine's RPC
+/// server does).
+fn call_id_one_proxy(server: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut upstream = std::net::TcpStream::connect(server).unwrap();
+        let mut up_read = upstream.try_clone().unwrap();
+        let mut down = client.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut client, &mut upstream);
+        });
+        loop {
+            let mut pdu = vec![0u8; 16];
+            if up_read.read_exact(&mut pdu).is_err() {
+                return;
+            }
+            let len = u16::from_le_bytes([pdu[8], pdu[9]]) as usize;
+            pdu.resize(len.max(16), 0);
+            if up_read.read_exact(&mut pdu[16..]).is_err() {
+                return;
+            }
+            pdu[12..16].copy_from_slice(&1u32.to_le_bytes());
+            if down.write_all(&pdu).is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn activate_warns_when_the_reply_call_id_differs() {
+    let server = Server::start(&[]);
+    let proxy = call_id_one_proxy(server.addr);
+    let out = Command::new(rkms_bin())
+        .args(["activate", &proxy.to_string(), "--timeout", "5"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The bind was call 2 and the request call 2: both replies came back as call 1.
+    assert!(
+        text.contains("reply call_id 1 differs from the request's 2"),
+        "{text}"
+    );
+    // Straight to the server: no such warning.
+    let out = Command::new(rkms_bin())
+        .args(["activate", &server.addr.to_string(), "--timeout", "5"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !text.contains("call_id"), "{text}");
+}

@@ -33,7 +33,8 @@ fn connection_limit_makes_new_connections_wait() {
         r.is_err(),
         "third connection served while at the limit: {r:?}"
     );
-    server.wait_log("connection limit reached");
+    let report = server.wait_log("connection limits at work");
+    assert!(report.contains("waited_at_limit=1"), "{report}");
     drop(a);
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(

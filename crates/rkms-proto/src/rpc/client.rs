@@ -115,7 +115,9 @@ pub struct Bound {
     pub warnings: Vec<String>,
 }
 
-fn check_header(pdu: &[u8], call_id: u32) -> Result<Header, RpcError> {
+/// Checks the common header of a reply; a call_id of 1 where another was sent (Wine's RPC
+/// server always answers 1) is accepted with a warning, as vlmcs does.
+fn check_header(pdu: &[u8], call_id: u32) -> Result<(Header, Option<String>), RpcError> {
     let h = Header::parse(pdu).map_err(|_| protocol("reply shorter than an RPC header"))?;
     if h.rpc_vers != 5 || h.rpc_vers_minor != 0 {
         return Err(protocol(format!(
@@ -155,7 +157,13 @@ fn check_header(pdu: &[u8], call_id: u32) -> Result<Header, RpcError> {
             .map_err(|_| protocol("truncated fault PDU"))?;
         return Err(RpcError::Fault(status));
     }
-    Ok(h)
+    let warning = (h.call_id != call_id).then(|| {
+        format!(
+            "reply call_id {} differs from the request's {call_id}",
+            h.call_id
+        )
+    });
+    Ok((h, warning))
 }
 
 /// Checks a bind_ack (or alter_context_resp) against what was offered and merges the result.
@@ -167,7 +175,7 @@ pub fn check_bind_ack(
     alter: bool,
     bound: &mut Bound,
 ) -> Result<(), RpcError> {
-    let h = check_header(pdu, call_id)?;
+    let (h, call_id_warning) = check_header(pdu, call_id)?;
     if h.ptype == ptype::BIND_NAK {
         let reason = Reader::new(pdu)
             .skip(16)
@@ -187,6 +195,7 @@ pub fn check_bind_ack(
             h.ptype
         )));
     }
+    bound.warnings.extend(call_id_warning);
     if !alter && (h.flags & PFC_CONC_MPX != 0) != sent_flags_mpx {
         bound
             .warnings
@@ -275,7 +284,7 @@ pub fn check_response(
     context_id: u16,
     syntax: TransferSyntax,
 ) -> Result<ResponseStub, RpcError> {
-    let h = check_header(pdu, call_id)?;
+    let (h, call_id_warning) = check_header(pdu, call_id)?;
     if h.ptype != ptype::RESPONSE {
         return Err(protocol(format!(
             "expected a response PDU, got type {}",
@@ -299,6 +308,7 @@ pub fn check_response(
     r.skip(1).map_err(|_| protocol("truncated response"))?;
     let mut stub =
         decode_response_stub(r.rest(), syntax, alloc_hint).map_err(RpcError::Protocol)?;
+    stub.warnings.extend(call_id_warning);
     if h.flags & PFC_CONC_MPX != 0 {
         stub.warnings
             .push("multiplex flag set on a response".into());

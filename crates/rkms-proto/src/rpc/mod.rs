@@ -12,7 +12,7 @@ pub use pdu::{
     fault_status, ptype, BindBody, ContextElement, Header, SyntaxId, BTFN_PREFIX, KMS_INTERFACE,
     NDR32_SYNTAX, NDR64_SYNTAX, PFC_FIRST,
 };
-pub use server::{CloseReason, Event, Output, RpcConfig, ServerConnection};
+pub use server::{CloseReason, Event, Output, RpcConfig, ServerConnection, MAX_CONTEXTS};
 
 /// The transfer syntax a context was bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,6 +2,10 @@
 //!
 //! It remembers the contexts bound on the connection and any request being reassembled from
 //! fragments; everything else (sockets, timeouts) belongs to the caller.
+//!
+//! Presentation contexts accumulate across bind and alter_context (MS-RPCE 3.3.2.4.1.3: a new
+//! context is added to the connection's list; earlier ones stay usable), up to
+//! [`MAX_CONTEXTS`] per connection.
 
 use rand_core::RngCore;
 
@@ -108,11 +112,18 @@ struct Reassembly {
     stub: Vec<u8>,
 }
 
+/// Presentation contexts kept per connection; a new one beyond this is refused with
+/// provider reason 3 (local_limit_exceeded).
+pub const MAX_CONTEXTS: usize = 16;
+
+/// `p_provider_reason_t` local_limit_exceeded.
+const REASON_LOCAL_LIMIT: u16 = 3;
+
 /// RPC state of one server connection.
 pub struct ServerConnection {
     cfg: RpcConfig,
-    ctx_ndr32: Option<u16>,
-    ctx_ndr64: Option<u16>,
+    /// Every usable context id with its transfer syntax, in the order they were added.
+    contexts: Vec<(u16, TransferSyntax)>,
     reassembly: Option<Reassembly>,
 }
 
@@ -126,8 +137,7 @@ impl ServerConnection {
     pub fn new(cfg: RpcConfig) -> Self {
         ServerConnection {
             cfg,
-            ctx_ndr32: None,
-            ctx_ndr64: None,
+            contexts: Vec::new(),
             reassembly: None,
         }
     }
@@ -191,22 +201,34 @@ impl ServerConnection {
                     .iter()
                     .map(|t| self.evaluate(kms, t, ndr64_possible))
                     .collect();
-                if kms && c.transfer_syntaxes.contains(&NDR32_SYNTAX) {
-                    self.ctx_ndr32 = Some(c.context_id);
-                }
                 let chosen = per_syntax
                     .iter()
                     .find(|r| r.result == 0 || r.result == 3)
                     .copied();
-                let result = chosen
+                let mut result = chosen
                     .or(per_syntax.first().copied())
                     .unwrap_or(ContextResult {
                         result: 2,
                         reason: if kms { 2 } else { 1 },
                         syntax: ZERO_SYNTAX,
                     });
-                if result.result == 0 && result.syntax == NDR64_SYNTAX {
-                    self.ctx_ndr64 = Some(c.context_id);
+                if result.result == 0 {
+                    let syntax = if result.syntax == NDR64_SYNTAX {
+                        TransferSyntax::Ndr64
+                    } else {
+                        TransferSyntax::Ndr32
+                    };
+                    if !self.remember(c.context_id, syntax, true) {
+                        result = ContextResult {
+                            result: 2,
+                            reason: REASON_LOCAL_LIMIT,
+                            syntax: ZERO_SYNTAX,
+                        };
+                    }
+                } else if kms && c.transfer_syntaxes.contains(&NDR32_SYNTAX) {
+                    // NDR32 refused because NDR64 is preferred: still served on this context
+                    // (lenient, as vlmcsd), unless the id is already bound or the list is full.
+                    self.remember(c.context_id, TransferSyntax::Ndr32, false);
                 }
                 btfn_acked |= result.result == 3;
                 result
@@ -232,17 +254,44 @@ impl ServerConnection {
             reply: Some(reply),
             event: Event::Bound {
                 alter,
-                ndr32: self.usable_ndr32(),
-                ndr64: self.ctx_ndr64,
+                ndr32: self.latest(TransferSyntax::Ndr32),
+                ndr64: self.latest(TransferSyntax::Ndr64),
                 btfn: btfn_acked,
             },
         }
     }
 
-    /// The context on which NDR32 requests are served: the one NDR32 was offered on, even when
-    /// the bind preferred NDR64 (lenient, as PROTOCOL.md §2.6 allows and vlmcsd does).
-    fn usable_ndr32(&self) -> Option<u16> {
-        self.ctx_ndr32
+    /// Adds `id` with `syntax` to the connection's contexts; an id already there is replaced
+    /// when `replace`, else left as it is. False when the list is full and `id` is new.
+    fn remember(&mut self, id: u16, syntax: TransferSyntax, replace: bool) -> bool {
+        if let Some(entry) = self.contexts.iter_mut().find(|(c, _)| *c == id) {
+            if replace {
+                entry.1 = syntax;
+            }
+            return true;
+        }
+        if self.contexts.len() >= MAX_CONTEXTS {
+            return false;
+        }
+        self.contexts.push((id, syntax));
+        true
+    }
+
+    /// The context most recently added with `syntax`, for the logs.
+    fn latest(&self, syntax: TransferSyntax) -> Option<u16> {
+        self.contexts
+            .iter()
+            .rev()
+            .find(|(_, s)| *s == syntax)
+            .map(|(id, _)| *id)
+    }
+
+    /// The transfer syntax of a bound context.
+    fn syntax_of(&self, id: u16) -> Option<TransferSyntax> {
+        self.contexts
+            .iter()
+            .find(|(c, _)| *c == id)
+            .map(|(_, s)| *s)
     }
 
     /// One row of the §2.6 table.
@@ -297,11 +346,7 @@ impl ServerConnection {
                 "RPC version is not 5.0 or data representation is not little-endian",
             );
         }
-        let syntax = if Some(body.context_id) == self.ctx_ndr64 {
-            TransferSyntax::Ndr64
-        } else if Some(body.context_id) == self.ctx_ndr32 {
-            TransferSyntax::Ndr32
-        } else {
+        let Some(syntax) = self.syntax_of(body.context_id) else {
             self.reassembly = None;
             return fault(
                 h.call_id,

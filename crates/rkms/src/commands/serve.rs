@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rand::rngs::OsRng;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
@@ -48,7 +48,9 @@ pub fn prepare(
         ndr64: !args.identity.no_ndr64,
         btfn: !args.no_btfn,
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
         max_connections: args.max_connections as usize,
+        max_connections_per_address: args.max_connections_per_address as usize,
         max_calls_per_connection: args.max_calls_per_connection,
         disconnect_after_request: args.disconnect_after_request,
         private_only: args.private_only,
@@ -246,12 +248,31 @@ pub async fn run(
             return usage(&e);
         }
     }
-    // Room for many connections; the web side keeps to a share of it (see web_limits).
-    let fd_limit = system::raise_fd_limit();
     log_identity(&policy);
     if args.inetd {
         return serve_inetd(server, policy, &args).await;
     }
+    // Each connection is a file descriptor: let --max-connections of them be open. The web
+    // side keeps to a share of the limit (see web_limits), so the KMS port keeps accepting.
+    let fd_limit = match system::raise_fd_limit() {
+        Ok(limit) if limit < args.max_connections + 64 => {
+            warn!(
+                limit,
+                max_connections = args.max_connections,
+                "the open-file limit is below --max-connections; connections beyond it fail to be accepted"
+            );
+            Some(limit)
+        }
+        Ok(u64::MAX) => None,
+        Ok(limit) => {
+            debug!(limit, "open-file limit");
+            Some(limit)
+        }
+        Err(e) => {
+            warn!("cannot raise the open-file limit: {e}");
+            rlimit_now()
+        }
+    };
     // systemd socket activation replaces --listen.
     let listeners = match system::activated_listeners() {
         Ok(Some(l)) => {
@@ -440,7 +461,9 @@ async fn reload_on_sighup(
             a.listen.clone(),
             a.db.clone(),
             a.max_connections,
+            a.max_connections_per_address,
             a.idle_timeout,
+            a.handshake_timeout,
             a.max_pdu_size,
             a.private_only,
             a.rate_limit,
@@ -492,4 +515,16 @@ async fn serve_inetd(server: ServerConfig, policy: Arc<Policy>, args: &ServeArgs
     };
     crate::server::serve_stdio(server, services, peer, local_port).await;
     0
+}
+
+/// The open-file limit in force, when it cannot be raised.
+fn rlimit_now() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .ok()
+            .map(|(soft, _)| soft)
+    }
+    #[cfg(not(unix))]
+    None
 }

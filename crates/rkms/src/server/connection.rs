@@ -17,7 +17,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
-use super::limits::Verdict;
+use super::admission::Ticket;
+use super::limits::{is_own_check, BadInput, Verdict};
 use super::Shared;
 use crate::clock::now_unix;
 use rkms_proto::rpc::{ptype, PFC_FIRST};
@@ -31,6 +32,8 @@ struct ConnectionHost<'a> {
     shared: &'a Shared,
     /// Resolves when the last activation's record is written.
     pending: Option<oneshot::Receiver<bool>>,
+    /// Bad input on this connection (logged once, counted).
+    bad: BadInput,
 }
 
 impl KmsHost for ConnectionHost<'_> {
@@ -39,13 +42,14 @@ impl KmsHost for ConnectionHost<'_> {
         let workstation = match rq.workstation_name() {
             Ok(name) => name,
             Err(_) => {
-                warn!(client = %self.peer, "workstation name is not valid UTF-16; logged with replacement characters");
+                if self.bad.first() {
+                    warn!(client = %self.peer, "workstation name is not valid UTF-16; logged with replacement characters");
+                }
                 rq.workstation_name_lossy()
             }
         };
         // The host's own health check is answered like any request but neither counted nor kept.
-        let own_check =
-            self.peer.ip().is_loopback() && workstation == crate::policy::SELF_CHECK_WORKSTATION;
+        let own_check = is_own_check(self.peer.ip(), &workstation, &rq.cmid);
         let now = now_unix();
         // The policy as of this request (a reload applies from the next request on).
         let policy = self.shared.policy.load();
@@ -135,11 +139,12 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    admitted: Option<&Ticket>,
 ) {
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.into_split();
-    serve_io(reader, writer, peer, local_port, shared, stop).await;
+    serve_io(reader, writer, peer, local_port, shared, stop, admitted).await;
 }
 
 /// Where a connection's bytes come from.
@@ -181,6 +186,7 @@ pub(crate) async fn serve_io<R, W>(
     local_port: u16,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
+    mut admitted: Option<&Ticket>,
 ) where
     R: ByteSource,
     W: AsyncWrite + Unpin,
@@ -201,6 +207,7 @@ pub(crate) async fn serve_io<R, W>(
     let mut host = ConnectionHost {
         shared: &shared,
         pending: None,
+        bad: BadInput::new(peer),
         address: peer.ip().to_string(),
         peer,
     };
@@ -223,6 +230,11 @@ pub(crate) async fn serve_io<R, W>(
                     return;
                 }
             };
+            // The first complete PDU ends the handshake deadline and protects the connection
+            // from eviction at the connection limit.
+            if let Some(ticket) = admitted.take() {
+                ticket.established();
+            }
             let started = std::time::Instant::now();
             // Each call counts once: its first (or only) fragment.
             if buf[2] == ptype::REQUEST && buf[3] & PFC_FIRST != 0 {
@@ -263,19 +275,27 @@ pub(crate) async fn serve_io<R, W>(
                     });
                     return;
                 }
+                // Bad input that does not close the connection is logged once per connection
+                // (the rest are counted and summed up at the close).
                 Event::Fault { status, why } => {
-                    warn!(client = %peer, "RPC fault 0x{status:08X}: {why}");
+                    if host.bad.first() {
+                        warn!(client = %peer, "RPC fault 0x{status:08X}: {why} (further bad PDUs on this connection are counted, not logged)");
+                    }
                     shared.metrics.fault(status);
                 }
                 Event::BindNak { reason, why } => {
-                    warn!(client = %peer, "bind refused (reason {reason}): {why}");
+                    if host.bad.first() {
+                        warn!(client = %peer, "bind refused (reason {reason}): {why} (further bad PDUs on this connection are counted, not logged)");
+                    }
                     shared.metrics.malformed("bind_refused");
                 }
                 Event::Kms {
                     result: Err(refusal),
                     ..
                 } if refusal.reason != rkms_proto::kms::RefusalReason::Policy => {
-                    warn!(client = %peer, "KMS request refused with {}: {}", refusal.hresult, refusal.reason);
+                    if host.bad.first() {
+                        warn!(client = %peer, "KMS request refused with {}: {} (further bad PDUs on this connection are counted, not logged)", refusal.hresult, refusal.reason);
+                    }
                     shared.metrics.refusal(refusal.reason.code())
                 }
                 other => debug!(client = %peer, event = ?other, "handled PDU"),

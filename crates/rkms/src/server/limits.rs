@@ -1,7 +1,7 @@
 //! Protections against abuse: which client addresses are served, and how often.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,55 @@ pub fn is_private(ip: IpAddr) -> bool {
             Some(v4) => is_private(IpAddr::V4(v4)),
             None => (v6.segments()[0] & 0xE000) != 0x2000,
         },
+    }
+}
+
+/// Whether a request is the host's own health check (`rkms healthcheck`, `/readyz`), which is
+/// answered but neither counted nor recorded: it comes from loopback (also IPv4-mapped, as a
+/// dual-stack listener sees `127.0.0.1`) and carries both the check's workstation name and its
+/// CMID. Anyone else named `rkms-selfcheck` is a normal client.
+pub fn is_own_check(peer: IpAddr, workstation: &str, cmid: &uuid::Uuid) -> bool {
+    peer.to_canonical().is_loopback()
+        && workstation == crate::policy::SELF_CHECK_WORKSTATION
+        && *cmid == crate::client::CHECK_CMID
+}
+
+/// Bad input on one connection: the first is logged, the rest counted and summed up in one
+/// line when the connection closes (a client sending 1,000 bad PDUs makes 2 lines, not 1,000).
+#[derive(Debug)]
+pub struct BadInput {
+    peer: SocketAddr,
+    count: u64,
+}
+
+impl BadInput {
+    /// Nothing bad from `peer` yet.
+    pub fn new(peer: SocketAddr) -> Self {
+        BadInput { peer, count: 0 }
+    }
+
+    /// Counts one; true for the first (log it).
+    pub fn first(&mut self) -> bool {
+        self.count += 1;
+        self.count == 1
+    }
+
+    /// How many so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl Drop for BadInput {
+    fn drop(&mut self) {
+        if self.count > 1 {
+            tracing::warn!(
+                client = %self.peer,
+                count = self.count,
+                "connection closed after {} bad PDUs (only the first was logged)",
+                self.count
+            );
+        }
     }
 }
 
@@ -126,6 +175,21 @@ mod tests {
         ] {
             assert!(!is_private(a.parse().unwrap()), "{a}");
         }
+    }
+
+    #[test]
+    fn own_check_needs_loopback_name_and_cmid() {
+        let name = crate::policy::SELF_CHECK_WORKSTATION;
+        let cmid = crate::client::CHECK_CMID;
+        for a in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_own_check(a.parse().unwrap(), name, &cmid), "{a}");
+        }
+        for a in ["10.0.0.1", "::ffff:10.0.0.1", "fe80::1"] {
+            assert!(!is_own_check(a.parse().unwrap(), name, &cmid), "{a}");
+        }
+        let lo = "127.0.0.1".parse().unwrap();
+        assert!(!is_own_check(lo, name, &uuid::Uuid::from_u128(7)));
+        assert!(!is_own_check(lo, "rkms-selfcheck2", &cmid));
     }
 
     #[test]

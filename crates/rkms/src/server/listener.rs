@@ -7,8 +7,9 @@ use anyhow::Context;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
+use super::admission::Closed;
 use super::limits::is_private;
 use super::{connection, Shared};
 
@@ -18,7 +19,7 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSP
 /// Binds every address; with none given, `[::]:1688` dual-stack, else `0.0.0.0:1688` when IPv6
 /// is unavailable on this machine.
 pub fn bind_listeners(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
-    bind_listeners_with(addrs, 1024)
+    bind_listeners_with(addrs, 4096)
 }
 
 /// Like [`bind_listeners`] with a listen backlog.
@@ -89,36 +90,40 @@ fn bind_one(addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
 }
 
 /// Accepts connections until told to stop, one task per connection, at most
-/// `max_connections` at once (accepting pauses at the limit; the kernel queues the rest).
+/// `max_connections` at once and `max_connections_per_address` from one address (more are
+/// closed right after accept). At the global limit a new connection is accepted and the oldest
+/// connection that has not sent a complete PDU is closed; when every open connection has sent
+/// one, accepting pauses (the kernel queues the rest).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
+    let admission = &shared.admission;
     let mut at_limit_since: Option<std::time::Instant> = None;
     loop {
-        let permit = match shared.connections.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if at_limit_since.is_none() {
-                    warn!(
-                        limit = shared.config.max_connections,
-                        "connection limit reached; new connections wait"
-                    );
-                    at_limit_since = Some(std::time::Instant::now());
-                }
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    p = shared.connections.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    },
-                }
+        // A place now, or later by evicting a connection that has not sent a complete PDU.
+        let mut permit = shared.connections.clone().try_acquire_owned().ok();
+        if permit.is_none() && !admission.has_pending() {
+            if at_limit_since.is_none() {
+                debug!(
+                    limit = shared.config.max_connections,
+                    "connection limit reached; new connections wait"
+                );
+                admission.note_wait();
+                at_limit_since = Some(std::time::Instant::now());
             }
-        };
+            tokio::select! {
+                _ = stop.changed() => return,
+                p = shared.connections.clone().acquire_owned() => match p {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => return,
+                },
+            }
+        }
         if let Some(since) = at_limit_since.take() {
-            info!(waited = ?since.elapsed(), "below the connection limit again; accepting");
+            debug!(waited = ?since.elapsed(), "below the connection limit again; accepting");
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -131,12 +136,46 @@ pub(crate) async fn accept_loop(
                         drop(stream);
                         continue;
                     }
+                    let Some(ticket) = admission.admit(peer.ip()) else {
+                        debug!(client = %peer, "closed: too many connections from this address");
+                        // An abortive close: no TIME_WAIT state kept for each refused connection.
+                        let _ = stream.set_zero_linger();
+                        drop(stream);
+                        continue;
+                    };
+                    let permit = match permit {
+                        Some(p) => p,
+                        None => {
+                            // At the limit: make room by closing the oldest connection without
+                            // a complete PDU (the new one is accepted, not left in the queue).
+                            if admission.evict_for(&ticket) {
+                                debug!(client = %peer, "at the connection limit: closed the oldest connection without a complete PDU");
+                            } else {
+                                // Every other connection sent a PDU meanwhile: this one waits.
+                                admission.note_wait();
+                            }
+                            tokio::select! {
+                                _ = stop.changed() => return,
+                                p = shared.connections.clone().acquire_owned() => match p {
+                                    Ok(p) => p,
+                                    Err(_) => return,
+                                },
+                            }
+                        }
+                    };
                     debug!(client = %peer, "connection accepted");
                     let shared = shared.clone();
                     let stop = stop.clone();
                     let done = done.clone();
                     tokio::spawn(async move {
-                        connection::serve(stream, peer, shared, stop).await;
+                        tokio::select! {
+                            _ = connection::serve(stream, peer, shared.clone(), stop, Some(&ticket)) => {}
+                            why = ticket.closed_by_limits() => match why {
+                                Closed::Evicted => debug!(client = %peer, "closed: evicted at the connection limit before a complete PDU"),
+                                Closed::HandshakeTimeout => debug!(client = %peer, timeout = ?shared.config.handshake_timeout, "closed: no complete PDU within the handshake timeout"),
+                            },
+                        }
+                        drop(ticket);
                         drop(permit);
                         drop(done);
                     });

@@ -40,6 +40,7 @@ pub struct Metrics {
     connections: Counter,
     idle_timeouts: Counter,
     rate_limited: Counter,
+    limit_closes: Family<Reason, Counter>,
     duration: Histogram,
     store_errors: Gauge<u64, AtomicU64>,
     store_dropped: Gauge<u64, AtomicU64>,
@@ -112,6 +113,15 @@ impl Metrics {
             "Requests refused by the per-address rate limit",
             rate_limited.clone(),
         );
+        let limit_closes = Family::<Reason, Counter>::default();
+        registry.register(
+            "connections_closed_by_limit",
+            "Connections closed by a connection limit: per_address (over \
+             --max-connections-per-address), evicted (the oldest connection without a complete \
+             PDU, at --max-connections), handshake_timeout (no complete PDU within \
+             --handshake-timeout)",
+            limit_closes.clone(),
+        );
         let duration = Histogram::new([
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
         ]);
@@ -167,6 +177,7 @@ impl Metrics {
             connections,
             idle_timeouts,
             rate_limited,
+            limit_closes,
             duration,
             store_errors,
             store_dropped,
@@ -235,6 +246,16 @@ impl Metrics {
         self.rate_limited.inc();
     }
 
+    /// A connection closed by a connection limit (`per_address`, `evicted`,
+    /// `handshake_timeout`).
+    pub fn limit_close(&self, reason: &'static str) {
+        self.limit_closes
+            .get_or_create(&Reason {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
     /// Time taken by one request.
     pub fn observe_duration(&self, seconds: f64) {
         self.duration.observe(seconds);
@@ -279,7 +300,9 @@ mod tests {
         m.malformed("frame_too_long");
         m.connection_opened();
         m.observe_duration(0.0003);
+        m.limit_close("evicted");
         let text = m.encode(None);
+        assert!(text.contains(r#"rkms_connections_closed_by_limit_total{reason="evicted"} 1"#));
         assert!(text.contains(r#"rkms_activations_total{protocol="6",family="windows-client",result="activated"} 2"#), "{text}");
         assert!(text.contains(r#"rkms_refusals_total{reason="kms_id_mismatch"} 1"#));
         assert!(text.contains(r#"rkms_rpc_faults_total{reason="0x1C010003"} 1"#));

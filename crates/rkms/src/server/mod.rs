@@ -1,5 +1,6 @@
 //! The async shell around the protocol core: listeners, connections, timeouts and shutdown.
 
+pub mod admission;
 mod connection;
 pub mod limits;
 mod listener;
@@ -15,6 +16,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
 
 use crate::policy::Policy;
+use admission::Admission;
 use arc_swap::ArcSwap;
 use limits::RateLimiter;
 pub use listener::{bind_listeners, bind_listeners_with, DEFAULT_LISTEN};
@@ -32,14 +34,19 @@ pub struct ServerConfig {
     pub btfn: bool,
     /// Close a connection idle this long.
     pub idle_timeout: Duration,
+    /// Close a connection that has not sent a complete PDU this long after it was accepted.
+    pub handshake_timeout: Duration,
     /// Largest PDU accepted.
     pub max_pdu: usize,
     /// Largest request reassembled from fragments.
     pub max_call_size: usize,
     /// How long in-flight exchanges may take to finish at shutdown.
     pub shutdown_grace: Duration,
-    /// Connections served at once; accepting pauses at the limit.
+    /// Connections served at once. At the limit the oldest connection without a complete PDU
+    /// is closed for a new one; when every connection has sent one, accepting pauses.
     pub max_connections: usize,
+    /// Connections open at once from one client address; more are closed right after accept.
+    pub max_connections_per_address: usize,
     /// Activation requests served on one connection before it is closed.
     pub max_calls_per_connection: u32,
     /// Close the connection after every response (py-kms style).
@@ -62,16 +69,18 @@ impl Default for ServerConfig {
             ndr64: true,
             btfn: true,
             idle_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(5),
             max_pdu: 5840,
             max_call_size: 16 * 1024,
             shutdown_grace: Duration::from_secs(5),
             max_connections: 1024,
+            max_connections_per_address: 64,
             max_calls_per_connection: 1000,
             disconnect_after_request: false,
             private_only: false,
             rate_limit: None,
             store_wait: Duration::from_millis(250),
-            backlog: 1024,
+            backlog: 4096,
         }
     }
 }
@@ -84,6 +93,8 @@ pub(crate) struct Shared {
     /// One permit per open connection.
     pub connections: Arc<Semaphore>,
     pub rate: Option<RateLimiter>,
+    /// Per-address cap, handshake deadline and eviction at the limit.
+    pub admission: Arc<Admission>,
     /// Where client records go (None: not kept).
     pub store: Option<Arc<Writer>>,
     /// Whether responses wait for their record (a durable store).
@@ -139,6 +150,11 @@ pub async fn serve_stdio(
     let shared = Arc::new(Shared {
         connections: Arc::new(Semaphore::new(1)),
         rate: None,
+        admission: Arc::new(Admission::new(
+            config.max_connections_per_address,
+            config.handshake_timeout,
+            metrics.clone(),
+        )),
         metrics,
         store_acks: store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero(),
         store: store.map(|s| s.writer),
@@ -153,6 +169,7 @@ pub async fn serve_stdio(
         local_port,
         shared.clone(),
         stop_rx,
+        None,
     )
     .await;
     if let Some(w) = shared.store.clone() {
@@ -172,7 +189,13 @@ pub async fn serve_listeners(
         store,
         metrics,
     } = services;
+    let admission = Arc::new(Admission::new(
+        config.max_connections_per_address,
+        config.handshake_timeout,
+        metrics.clone(),
+    ));
     let shared = Arc::new(Shared {
+        admission: admission.clone(),
         metrics,
         store_acks: store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero(),
         store: store.map(|s| s.writer),
@@ -194,7 +217,16 @@ pub async fn serve_listeners(
         }));
     }
     drop(done_tx);
+    // Limit events of the last minute are reported even when no new one comes.
+    let reporter = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(admission::REPORT_EVERY);
+        loop {
+            tick.tick().await;
+            admission.flush();
+        }
+    });
     shutdown.await;
+    reporter.abort();
     info!("shutting down: no new connections, finishing exchanges in progress");
     let _ = stop_tx.send(true);
     for t in accept_tasks {
