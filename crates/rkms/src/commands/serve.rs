@@ -239,6 +239,10 @@ pub async fn run(
             return usage(&e);
         }
     }
+    // DNS publishing options are checked before binding (the port is set once bound).
+    if let Err(e) = crate::dns::Publisher::new(&args.dns, crate::addr::DEFAULT_PORT) {
+        return usage(&e);
+    }
     log_identity(&policy);
     if args.inetd {
         return serve_inetd(server, policy, &args).await;
@@ -315,6 +319,18 @@ pub async fn run(
         store: Some(store.clone()),
         metrics: metrics.clone(),
     };
+    let publisher = match crate::dns::Publisher::new(
+        &args.dns,
+        kms_addrs
+            .first()
+            .map_or(crate::addr::DEFAULT_PORT, |a| a.port()),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -322,6 +338,9 @@ pub async fn run(
     if let Some(listener) = web_listener {
         let health = Arc::new(web::Health::new(web::SELF_CHECK_INTERVAL));
         health.set_listeners_bound(true);
+        if let Some(p) = &publisher {
+            health.set_dns_publish(p.status());
+        }
         let state = Arc::new(web::WebState {
             policy: policy.clone(),
             store: Some(store.writer.store().clone()),
@@ -370,6 +389,9 @@ pub async fn run(
             period,
         ));
     }
+    // The host publishes itself in DNS in the background; failures never stop activations.
+    let dns_task = publisher.clone().map(|p| tokio::spawn(p.run()));
+    let unpublish = args.dns.unpublish_on_exit;
     let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
     let result = crate::server::serve_listeners(listeners, server, services, async move {
         signals.wait().await;
@@ -378,6 +400,12 @@ pub async fn run(
     })
     .await;
     reloader.abort();
+    if let Some(task) = dns_task {
+        task.abort();
+    }
+    if let (Some(p), true) = (&publisher, unpublish) {
+        p.unpublish_all().await;
+    }
     match result {
         Ok(()) => 0,
         Err(e) => {
