@@ -49,6 +49,8 @@ struct Named {
     key: PathBuf,
     /// A key file with the same key name and another secret.
     wrong_key: PathBuf,
+    /// A second accepted key, hmac-sha512.
+    key512: PathBuf,
 }
 
 impl Named {
@@ -57,9 +59,9 @@ impl Named {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let keygen = find_program("tsig-keygen").unwrap();
-        let make_key = |file: &str| {
+        let make_key = |file: &str, alg: &str, name: &str| {
             let out = Command::new(&keygen)
-                .args(["-a", "hmac-sha256", "rkms-key"])
+                .args(["-a", alg, name])
                 .output()
                 .unwrap();
             assert!(out.status.success(), "tsig-keygen failed");
@@ -67,8 +69,9 @@ impl Named {
             std::fs::write(&path, &out.stdout).unwrap();
             path
         };
-        let key = make_key("rkms.key");
-        let wrong_key = make_key("wrong.key");
+        let key = make_key("rkms.key", "hmac-sha256", "rkms-key");
+        let wrong_key = make_key("wrong.key", "hmac-sha256", "rkms-key");
+        let key512 = make_key("rkms512.key", "hmac-sha512", "rkms-key512");
         std::fs::write(
             dir.join("zone"),
             "$TTL 300\n\
@@ -90,7 +93,9 @@ impl Named {
                  managed-keys-directory \"{d}\"; }};\n\
                  controls {{ }};\n\
                  include \"{d}/rkms.key\";\n\
-                 zone \"{ZONE}\" {{ type primary; file \"{d}/zone\"; allow-update {{ key rkms-key; }}; }};\n"
+                 include \"{d}/rkms512.key\";\n\
+                 zone \"{ZONE}\" {{ type primary; file \"{d}/zone\"; \
+                 allow-update {{ key rkms-key; key rkms-key512; }}; }};\n"
             ),
         )
         .unwrap();
@@ -110,6 +115,7 @@ impl Named {
             port,
             key,
             wrong_key,
+            key512,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !named.log().contains("running") {
@@ -296,10 +302,11 @@ fn record_appears_and_activate_finds_the_host() -> Result<(), Failed> {
 fn two_hosts_publish_side_by_side() -> Result<(), Failed> {
     let named = Named::start("two");
     let (mut one, _) = publishing_host(&named, "kms1", &named.key, &["--dns-unpublish-on-exit"]);
+    // The second host signs with hmac-sha512.
     let (two, _) = publishing_host(
         &named,
         "kms2",
-        &named.key,
+        &named.key512,
         &["--dns-priority", "10", "--dns-weight", "5"],
     );
     let (p1, p2) = (one.addr.port(), two.addr.port());
@@ -384,6 +391,102 @@ fn wrong_key_is_refused_and_activations_go_on() -> Result<(), Failed> {
     assert!(line.contains(&dead_addr), "{line}");
     let (ok, out) = activate(&[&other.addr.to_string()]);
     assert!(ok, "{out}");
+    // A server that accepts the connection and never answers: a timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let third = Server::start(&[
+        "--dns-publish",
+        ZONE,
+        "--dns-publish-name",
+        "kms1",
+        "--dns-update-server",
+        &silent_addr,
+    ]);
+    let line = third.wait_log("DNS UPDATE FAILED");
+    assert!(line.contains("no answer within 5s"), "{line}");
+    let (ok, out) = activate(&[&third.addr.to_string()]);
+    assert!(ok, "{out}");
+    drop(silent);
+    Ok(())
+}
+
+/// Bad publishing options are refused before the host starts, with the reason (no BIND needed).
+fn bad_options_are_clear_errors() -> Result<(), Failed> {
+    let dir = std::env::temp_dir().join(format!("rkms-dns-opts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("md5.key");
+    std::fs::write(
+        &key,
+        "key \"k\" { algorithm hmac-md5; secret \"c2VjcmV0\"; };\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(rkms_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--web",
+                "off",
+                "--db",
+                "none",
+            ])
+            .args(args)
+            .env_remove("RKMS_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&[
+        "--dns-publish",
+        ZONE,
+        "--dns-tsig-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("hmac-md5") && err.contains("not supported"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "--dns-publish",
+        ZONE,
+        "--dns-tsig-key",
+        "/nonexistent/k.key",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/nonexistent/k.key"), "{err}");
+    let (code, err) = run(&["--dns-publish", "a..b"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a DNS zone name"), "{err}");
+    let (code, err) = run(&["--dns-publish", ZONE, "--dns-update-server", "ns1:x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a port number"), "{err}");
+    // `rkms config check` reads the key file too.
+    let conf = dir.join("rkms.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "dns-publish = [\"{ZONE}\"]\ndns-tsig-key = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(rkms_bin())
+        .args(["config", "check", "--config", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("hmac-md5"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
@@ -416,9 +519,13 @@ fn main() {
             missing.join(", ")
         );
     }
-    let trials = tests
+    let mut trials: Vec<Trial> = tests
         .into_iter()
         .map(|(name, f)| Trial::test(name, f).with_ignored_flag(!missing.is_empty()))
         .collect();
+    trials.push(Trial::test(
+        "bad_options_are_clear_errors",
+        bad_options_are_clear_errors,
+    ));
     libtest_mimic::run(&args, trials).exit();
 }

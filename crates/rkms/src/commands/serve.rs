@@ -46,6 +46,8 @@ pub fn prepare(
         check_client_time: args.check_client_time,
     };
     let policy = Arc::new(Policy::new(catalog, config, now_unix(), &mut OsRng)?);
+    // DNS publishing options (zones, key file) are checked here; the port is set once bound.
+    crate::dns::Publisher::new(&args.dns, crate::addr::DEFAULT_PORT)?;
     let server = ServerConfig {
         listen: args.listen.clone(),
         ndr64: !args.identity.no_ndr64,
@@ -238,10 +240,6 @@ pub async fn run(
         if let Err(e) = web::needs_token(addr, args.web_public, args.web_token.as_deref()) {
             return usage(&e);
         }
-    }
-    // DNS publishing options are checked before binding (the port is set once bound).
-    if let Err(e) = crate::dns::Publisher::new(&args.dns, crate::addr::DEFAULT_PORT) {
-        return usage(&e);
     }
     log_identity(&policy);
     if args.inetd {

@@ -646,19 +646,21 @@ impl Publisher {
         let RData::SRV(our_srv) = &ours.data else {
             return Err(UpdateError::Protocol("not an SRV record".into()));
         };
-        // What is there now (unsigned query; if refused, we only add ours).
+        // What is there now (unsigned query; if the server answers with an error, e.g. REFUSED
+        // for queries, we only add ours; if it does not answer, neither would it to the update).
         let mut query = Message::query();
         query.metadata.recursion_desired = false;
         query.add_query(Query::query(ours.name.clone(), RecordType::SRV));
         let existing = match exchange(server, query, None).await {
             Ok(answer) => answer.answers,
-            Err(e) => {
+            Err(e @ UpdateError::Rcode { .. }) => {
                 tracing::debug!(
                     zone,
                     "cannot read the current SRV records ({e}); adding ours"
                 );
                 Vec::new()
             }
+            Err(e) => return Err(e),
         };
         let stale: Vec<Record> = existing
             .into_iter()
