@@ -296,6 +296,11 @@ fn record_appears_and_activate_finds_the_host() -> Result<(), Failed> {
         "{ready}"
     );
     assert_eq!(ready["dns_publish"]["test.lan"]["failures"], 0);
+    // The dashboard's settings page says where and what the host publishes.
+    let (status, page) = get(web, "/settings");
+    assert_eq!(status, 200);
+    assert!(page.contains("DNS publishing in test.lan"), "{page}");
+    assert!(page.contains("last published at unix time"), "{page}");
     Ok(())
 }
 
