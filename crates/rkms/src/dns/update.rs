@@ -461,7 +461,7 @@ impl PublishStatus {
             .map(|(zone, s)| {
                 let when = s
                     .last_success
-                    .map(|t| format!("last published at unix time {t}"))
+                    .map(|t| format!("last published {}", utc(t)))
                     .unwrap_or_else(|| "not published yet".into());
                 let text = match &s.last_error {
                     Some(e) => format!(
@@ -503,6 +503,19 @@ impl PublishStatus {
         }
         out
     }
+}
+
+/// `2026-05-01 12:34:56 UTC`.
+fn utc(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
 }
 
 /// A label value escaped for the text exposition.
@@ -643,9 +656,6 @@ impl Publisher {
     pub async fn publish_zone(&self, zone: &str) -> Result<SocketAddr, UpdateError> {
         let ours = self.record(zone).map_err(UpdateError::Protocol)?;
         let server = self.server(zone).await?;
-        let RData::SRV(our_srv) = &ours.data else {
-            return Err(UpdateError::Protocol("not an SRV record".into()));
-        };
         // What is there now (unsigned query; if the server answers with an error, e.g. REFUSED
         // for queries, we only add ours; if it does not answer, neither would it to the update).
         let mut query = Message::query();
@@ -662,25 +672,7 @@ impl Publisher {
             }
             Err(e) => return Err(e),
         };
-        let stale: Vec<Record> = existing
-            .into_iter()
-            .filter(|r| r.name == ours.name)
-            .filter(|r| match &r.data {
-                RData::SRV(s) => {
-                    s.target == our_srv.target
-                        && s.port == our_srv.port
-                        && (s.priority, s.weight) != (our_srv.priority, our_srv.weight)
-                }
-                _ => false,
-            })
-            .collect();
-        let mut msg = update_message(zone)?;
-        for mut r in stale {
-            r.dns_class = DNSClass::NONE;
-            r.ttl = 0;
-            msg.add_update(r);
-        }
-        msg.add_update(ours);
+        let msg = publish_message(zone, ours, existing)?;
         exchange(server, msg, self.signer.as_ref()).await?;
         Ok(server)
     }
@@ -787,6 +779,40 @@ impl Drop for AbortOnDrop {
             h.abort();
         }
     }
+}
+
+/// The UPDATE that publishes `ours` in `zone`, given the SRV records there now: each record with
+/// our owner, target and port but another priority or weight is deleted on its own (class NONE,
+/// TTL 0: "delete an RR from an RRset"), then ours is added. Other hosts' records are not in it,
+/// and the RRset is never deleted as a whole (no class ANY).
+fn publish_message(
+    zone: &str,
+    ours: Record,
+    existing: Vec<Record>,
+) -> Result<Message, UpdateError> {
+    let RData::SRV(our_srv) = &ours.data else {
+        return Err(UpdateError::Protocol("not an SRV record".into()));
+    };
+    let stale: Vec<Record> = existing
+        .into_iter()
+        .filter(|r| r.name == ours.name)
+        .filter(|r| match &r.data {
+            RData::SRV(s) => {
+                s.target == our_srv.target
+                    && s.port == our_srv.port
+                    && (s.priority, s.weight) != (our_srv.priority, our_srv.weight)
+            }
+            _ => false,
+        })
+        .collect();
+    let mut msg = update_message(zone)?;
+    for mut r in stale {
+        r.dns_class = DNSClass::NONE;
+        r.ttl = 0;
+        msg.add_update(r);
+    }
+    msg.add_update(ours);
+    Ok(msg)
 }
 
 /// An empty UPDATE message for `zone` (zone section: `zone IN SOA`).
@@ -929,6 +955,47 @@ mod tests {
     }
 
     #[test]
+    fn update_touches_only_our_record() {
+        let srv = |p, w, port, host: &str| {
+            Record::from_rdata(
+                absolute("_vlmcs._tcp.example.lan").unwrap(),
+                3600,
+                RData::SRV(SRV::new(p, w, port, absolute(host).unwrap())),
+            )
+        };
+        let ours = srv(0, 0, 1688, "kms1.example.lan");
+        let existing = vec![
+            srv(10, 5, 1688, "KMS1.example.lan"), // our old record (names are case-blind)
+            srv(0, 0, 1688, "kms1.example.lan"),  // ours already: re-added, not deleted
+            srv(0, 0, 1689, "kms1.example.lan"),  // another port: another host's
+            srv(0, 0, 1688, "kms2.example.lan"),  // another host
+        ];
+        let msg = publish_message("example.lan", ours.clone(), existing).unwrap();
+        let updates = &msg.authorities;
+        assert_eq!(updates.len(), 2, "{updates:?}");
+        assert_eq!(updates[0].dns_class, DNSClass::NONE);
+        assert_eq!(updates[0].ttl, 0);
+        assert_eq!(updates[0].data, srv(10, 5, 1688, "kms1.example.lan").data);
+        assert_eq!(updates[1], ours);
+        assert_eq!(updates[1].dns_class, DNSClass::IN);
+        assert!(updates.iter().all(|r| r.dns_class != DNSClass::ANY));
+        // It encodes, and decodes to the same update.
+        let bytes = msg.to_vec().unwrap();
+        assert_eq!(Message::from_vec(&bytes).unwrap().authorities, *updates);
+        // Signed, it carries a TSIG record with our key name.
+        let key = TsigKey::parse(KEY).unwrap();
+        let mut signed = msg.clone();
+        signed
+            .finalize(&key.signer().unwrap(), 1_800_000_000)
+            .unwrap();
+        let decoded = Message::from_vec(&signed.to_vec().unwrap()).unwrap();
+        assert_eq!(
+            decoded.signature().map(|s| s.name.to_ascii()),
+            Some("rkms-key.".to_string())
+        );
+    }
+
+    #[test]
     fn status_texts() {
         let s = PublishStatus::default();
         s.update("example.lan", |z| {
@@ -942,7 +1009,12 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("rkms_dns_publish_last_success_timestamp{zone=\"example.lan\"} 0"));
+        s.update("example.lan", |z| z.last_success = Some(1_800_000_000));
         let (zone, text) = &s.summary()[0];
+        assert!(
+            text.contains("last published 2027-01-15 08:00:00 UTC"),
+            "{text}"
+        );
         assert_eq!(zone, "example.lan");
         assert!(
             text.contains("FAILING (2 failures)") && text.contains("BADSIG"),
