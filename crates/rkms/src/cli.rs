@@ -391,6 +391,9 @@ pub struct ServeArgs {
     /// Largest request reassembled from fragments, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
     pub max_call_size: u64,
+    /// Publishing this host in DNS (SRV record by dynamic update).
+    #[command(flatten)]
+    pub dns: crate::dns::DnsPublishArgs,
 }
 
 /// Options of `rkms activate`.

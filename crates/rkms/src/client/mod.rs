@@ -20,7 +20,7 @@ pub use report::Outcome;
 pub use session::{Session, SessionError};
 
 use crate::addr::{split_host_port, DEFAULT_PORT};
-use crate::dns::{discover, ResolverChoice};
+use crate::dns::{discover_addrs, ResolverChoice};
 
 /// The product `rkms activate` asks for unless told otherwise.
 pub const DEFAULT_PRODUCT: &str = "Windows 10/11 Pro";
@@ -346,20 +346,25 @@ async fn resolve_hosts(opts: &ActivateOptions) -> Result<Vec<SocketAddr>, String
     let choice = opts
         .dns_server
         .map_or(ResolverChoice::System, ResolverChoice::Server);
-    let targets = discover(opts.domain.as_deref(), choice)
+    // Targets' addresses come from the same DNS server (--dns-server) as the SRV records.
+    let found = discover_addrs(opts.domain.as_deref(), choice)
         .await
         .map_err(|e| e.to_string())?;
-    let mut addrs = Vec::new();
+    let mut addrs: Vec<SocketAddr> = Vec::new();
     let mut errors = Vec::new();
-    for t in &targets {
-        match resolve(&format!("{}:{}", t.host, t.port)).await {
-            Ok(a) => addrs.extend(
-                a.into_iter()
-                    .filter(|a| !addrs.contains(a))
-                    .collect::<Vec<_>>(),
-            ),
+    let mut targets = Vec::new();
+    for (t, a) in found {
+        match a {
+            Ok(a) => {
+                for a in a {
+                    if !addrs.contains(&a) {
+                        addrs.push(a);
+                    }
+                }
+            }
             Err(e) => errors.push(e),
         }
+        targets.push(t);
     }
     if addrs.is_empty() {
         return Err(format!(

@@ -43,6 +43,8 @@ pub fn prepare(
         check_client_time: args.check_client_time,
     };
     let policy = Arc::new(Policy::new(catalog, config, now_unix(), &mut OsRng)?);
+    // DNS publishing options (zones, key file) are checked here; the port is set once bound.
+    crate::dns::Publisher::new(&args.dns, crate::addr::DEFAULT_PORT)?;
     let server = ServerConfig {
         listen: args.listen.clone(),
         ndr64: !args.identity.no_ndr64,
@@ -347,6 +349,18 @@ pub async fn run(
         store: Some(store.clone()),
         metrics: metrics.clone(),
     };
+    let publisher = match crate::dns::Publisher::new(
+        &args.dns,
+        kms_addrs
+            .first()
+            .map_or(crate::addr::DEFAULT_PORT, |a| a.port()),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -354,6 +368,9 @@ pub async fn run(
     if let Some(listener) = web_listener {
         let health = Arc::new(web::Health::new(web::SELF_CHECK_INTERVAL));
         health.set_listeners_bound(true);
+        if let Some(p) = &publisher {
+            health.set_dns_publish(p.status());
+        }
         let state = Arc::new(web::WebState {
             policy: policy.clone(),
             store: Some(store.writer.store().clone()),
@@ -406,6 +423,9 @@ pub async fn run(
             period,
         ));
     }
+    // The host publishes itself in DNS in the background; failures never stop activations.
+    let dns_task = publisher.clone().map(|p| tokio::spawn(p.run()));
+    let unpublish = args.dns.unpublish_on_exit;
     let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
     let result = crate::server::serve_listeners(listeners, server, services, async move {
         signals.wait().await;
@@ -414,6 +434,12 @@ pub async fn run(
     })
     .await;
     reloader.abort();
+    if let Some(task) = dns_task {
+        task.abort();
+    }
+    if let (Some(p), true) = (&publisher, unpublish) {
+        p.unpublish_all().await;
+    }
     match result {
         Ok(()) => 0,
         Err(e) => {

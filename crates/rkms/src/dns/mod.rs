@@ -2,15 +2,20 @@
 //!
 //! * [`discover`] finds the hosts published in a domain, in the order a client should try them;
 //! * [`order_targets`] is the RFC 2782 ordering it applies (pure, seedable);
-//! * [`records`] prints the records an administrator publishes for a host.
+//! * [`records`] prints the records an administrator publishes for a host;
+//! * [`Publisher`] publishes the host itself by dynamic update (RFC 2136, TSIG).
 
 mod order;
 mod publish;
 mod resolve;
+mod update;
 
 pub use order::order_targets;
 pub use publish::records;
-pub use resolve::{discover, domain_from_resolv_conf, system_domain, DnsError, ResolverChoice};
+pub use resolve::{
+    discover, discover_addrs, domain_from_resolv_conf, system_domain, DnsError, ResolverChoice,
+};
+pub use update::{DnsPublishArgs, PublishStatus, Publisher, TsigKey, UpdateError, ZoneStatus};
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! SRV lookup of `_vlmcs._tcp.<domain>` with hickory-resolver, and the default DNS domain.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -75,6 +75,72 @@ pub async fn discover(
     domain: Option<&str>,
     resolver_cfg: ResolverChoice,
 ) -> Result<Vec<SrvTarget>, DnsError> {
+    Ok(lookup_targets(domain, resolver_cfg).await?.0)
+}
+
+/// [`discover`] with every target's addresses: from the answer's additional section, else asked
+/// of the same DNS server (with [`ResolverChoice::Server`]) or of the system (which also reads
+/// the hosts file). A target whose name has no address comes with the reason instead.
+pub async fn discover_addrs(
+    domain: Option<&str>,
+    resolver_cfg: ResolverChoice,
+) -> Result<Vec<(SrvTarget, Result<Vec<SocketAddr>, String>)>, DnsError> {
+    let (targets, additionals, resolver) = lookup_targets(domain, resolver_cfg).await?;
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let name = t.host.to_ascii_lowercase();
+        let mut addrs: Vec<SocketAddr> = additionals
+            .iter()
+            .filter(|(owner, _)| *owner == name)
+            .map(|(_, ip)| SocketAddr::new(*ip, t.port))
+            .collect();
+        let found = if let Ok(ip) = t.host.parse::<IpAddr>() {
+            Ok(vec![SocketAddr::new(ip, t.port)])
+        } else if !addrs.is_empty() {
+            addrs.dedup();
+            Ok(addrs)
+        } else {
+            match resolver_cfg {
+                ResolverChoice::Server(server) => {
+                    match resolver.lookup_ip(format!("{}.", t.host)).await {
+                        Ok(ips) => {
+                            let a: Vec<SocketAddr> =
+                                ips.iter().map(|ip| SocketAddr::new(ip, t.port)).collect();
+                            if a.is_empty() {
+                                Err(format!("'{}' has no address at {server}", t.host))
+                            } else {
+                                Ok(a)
+                            }
+                        }
+                        Err(e) => Err(format!("cannot resolve '{}' at {server}: {e}", t.host)),
+                    }
+                }
+                ResolverChoice::System => {
+                    match tokio::net::lookup_host((t.host.as_str(), t.port)).await {
+                        Ok(a) => {
+                            let a: Vec<SocketAddr> = a.collect();
+                            if a.is_empty() {
+                                Err(format!("'{}' has no address", t.host))
+                            } else {
+                                Ok(a)
+                            }
+                        }
+                        Err(e) => Err(format!("cannot resolve '{}': {e}", t.host)),
+                    }
+                }
+            }
+        };
+        out.push((t, found));
+    }
+    Ok(out)
+}
+
+/// The SRV lookup behind [`discover`]: the ordered targets, the A/AAAA records of the additional
+/// section as (lower-case name without trailing dot, address), and the resolver used.
+async fn lookup_targets(
+    domain: Option<&str>,
+    resolver_cfg: ResolverChoice,
+) -> Result<(Vec<SrvTarget>, Vec<(String, IpAddr)>, TokioResolver), DnsError> {
     let domain = match domain.map(trim_domain).filter(|d| !d.is_empty()) {
         Some(d) => d.to_string(),
         None => system_domain()?,
@@ -103,10 +169,30 @@ pub async fn discover(
             _ => None,
         })
         .collect();
+    let additionals = lookup
+        .additionals()
+        .iter()
+        .filter_map(|record| {
+            let owner = record
+                .name
+                .to_ascii()
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            match &record.data {
+                RData::A(a) => Some((owner, IpAddr::V4(a.0))),
+                RData::AAAA(a) => Some((owner, IpAddr::V6(a.0))),
+                _ => None,
+            }
+        })
+        .collect();
     if targets.is_empty() {
         return Err(DnsError::NoRecords { name });
     }
-    Ok(order_targets(targets, &mut rand::rngs::OsRng))
+    Ok((
+        order_targets(targets, &mut rand::rngs::OsRng),
+        additionals,
+        resolver,
+    ))
 }
 
 /// The system's DNS domain from `/etc/resolv.conf` (see [`domain_from_resolv_conf`]).

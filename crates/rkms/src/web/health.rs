@@ -27,6 +27,8 @@ pub struct Health {
     last_failure: Mutex<Option<(i64, String)>>,
     /// The writer whose record writes count (see [`Health::watch_writes`]).
     writer: OnceLock<Arc<Writer>>,
+    /// The state of DNS publishing (`--dns-publish`), shown but never a readiness condition.
+    dns_publish: Mutex<Option<std::sync::Arc<crate::dns::PublishStatus>>>,
 }
 
 /// One readiness check and its outcome.
@@ -75,6 +77,7 @@ impl Health {
             last_success: AtomicI64::new(i64::MIN),
             last_failure: Mutex::new(None),
             writer: OnceLock::new(),
+            dns_publish: Mutex::new(None),
         }
     }
 
@@ -97,6 +100,22 @@ impl Health {
     /// Records the result of a client-store write probe.
     pub fn set_store(&self, result: Result<(), String>) {
         *self.store.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    }
+
+    /// Shows this DNS publishing state in `/readyz`, `/metrics` and the settings page.
+    pub fn set_dns_publish(&self, status: std::sync::Arc<crate::dns::PublishStatus>) {
+        *self
+            .dns_publish
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(status);
+    }
+
+    /// The DNS publishing state, when the host publishes itself.
+    pub fn dns_publish(&self) -> Option<std::sync::Arc<crate::dns::PublishStatus>> {
+        self.dns_publish
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Records a successful loopback activation at unix time `now`.

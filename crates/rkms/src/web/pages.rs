@@ -362,6 +362,8 @@ struct SettingsPage {
     listeners: Vec<String>,
     access: &'static str,
     settings: Vec<(String, String, String)>,
+    /// `--dns-publish` zones and how publishing goes: (zone, state).
+    dns_publish: Vec<(String, String)>,
 }
 
 /// A count mode for people.
@@ -422,6 +424,11 @@ pub async fn settings(State(state): State<Arc<WebState>>) -> Result<Response, Pa
             "no authentication"
         },
         settings: redacted_settings(&state),
+        dns_publish: state
+            .health
+            .dns_publish()
+            .map(|d| d.summary())
+            .unwrap_or_default(),
     }))
 }
 

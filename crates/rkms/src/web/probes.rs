@@ -30,17 +30,26 @@ pub async fn readyz(State(state): State<Arc<WebState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if r.ready { "ready" } else { "not ready" },
         "reason": r.reason(),
         "checks": r.checks,
     });
+    // DNS publishing is shown, not a readiness condition: the host activates without it.
+    if let Some(dns) = state.health.dns_publish() {
+        body["dns_publish"] = json!(dns.zones());
+    }
     (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`: the host's metrics with the client store's counters.
 pub async fn metrics(State(state): State<Arc<WebState>>) -> Response {
-    let text = state.metrics.encode(state.writer.as_deref());
+    let mut text = state.metrics.encode(state.writer.as_deref());
+    if let Some(dns) = state.health.dns_publish() {
+        // Before the exposition's closing "# EOF".
+        let at = text.rfind("# EOF").unwrap_or(text.len());
+        text.insert_str(at, &dns.metrics_text());
+    }
     let mut response = text.into_response();
     response
         .headers_mut()
