@@ -37,6 +37,10 @@ pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Most activations written in one transaction.
 pub const MAX_BATCH: usize = 512;
 
+/// Times the writer lets submitters run to add to a transaction before writing it (it stops
+/// as soon as one such turn brings nothing new).
+const GATHER_YIELDS: usize = 8;
+
 /// Batches of the retry buffer written in a row before the writer takes new activations
 /// again (while the buffer drains after an outage).
 const DRAIN_BATCHES: usize = 16;
@@ -400,20 +404,42 @@ impl Worker<'_> {
             };
             let mut flush = None;
             let mut next = first;
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Record(a, done) => {
-                        self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-                        batch.push(a);
-                        acks.push(done);
+            let mut yields = 0;
+            loop {
+                while let Some(message) = next.take() {
+                    match message {
+                        Message::Record(a, done) => {
+                            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+                            batch.push(a);
+                            acks.push(done);
+                        }
+                        Message::Flush(sender) => {
+                            flush = Some(sender);
+                            break;
+                        }
                     }
-                    Message::Flush(sender) => {
-                        flush = Some(sender);
-                        break;
+                    if batch.len() < MAX_BATCH {
+                        next = receiver.try_recv().ok();
                     }
                 }
-                if batch.len() < MAX_BATCH {
-                    next = receiver.try_recv().ok();
+                // Group commit: before writing, let the threads that submit (woken, like
+                // this one, by the records' arrival) add theirs to this transaction. On a
+                // host with one free CPU the writer would otherwise run as soon as the first
+                // record wakes it and commit records one by one, each commit costing far
+                // more than a record. Where submitters run on other CPUs this costs one
+                // system call per transaction.
+                if flush.is_some()
+                    || batch.is_empty()
+                    || batch.len() >= MAX_BATCH
+                    || yields == GATHER_YIELDS
+                {
+                    break;
+                }
+                std::thread::yield_now();
+                yields += 1;
+                next = receiver.try_recv().ok();
+                if next.is_none() {
+                    break;
                 }
             }
             let forced = flush.is_some();

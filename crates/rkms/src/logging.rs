@@ -3,13 +3,26 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
+
+mod buffered;
+pub use buffered::BufferedLog;
+
+/// The log's writer, for [`flush`].
+static WRITER: OnceLock<BufferedLog> = OnceLock::new();
+
+/// Writes the log lines still buffered (info and below wait up to [`buffered::DELAY`]); call
+/// before the program exits.
+pub fn flush() {
+    if let Some(w) = WRITER.get() {
+        w.flush();
+    }
+}
 
 /// How and where to log.
 #[derive(Debug, Clone, Default)]
@@ -72,13 +85,15 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
                 #[cfg(unix)]
                 None,
             );
-            (BoxMakeWriter::new(Mutex::new(rotate)), false)
+            (Box::new(rotate) as Box<dyn std::io::Write + Send>, false)
         }
         None => (
-            BoxMakeWriter::new(std::io::stderr),
+            Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>,
             std::io::stderr().is_terminal(),
         ),
     };
+    // Lines are gathered and written in few system calls (warnings and errors at once).
+    let writer = WRITER.get_or_init(|| BufferedLog::new(writer)).clone();
     // Under systemd, journald stamps each line itself.
     let journald = s.file.is_none() && std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
