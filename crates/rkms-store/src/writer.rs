@@ -120,6 +120,8 @@ enum Message {
 #[derive(Debug, Default)]
 struct Stats {
     written: AtomicU64,
+    /// Transactions that wrote activations (batches committed).
+    transactions: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
     overflow: AtomicU64,
@@ -257,6 +259,7 @@ impl Writer {
             let ok = match self.store.record(&a) {
                 Ok(()) => {
                     self.stats.written.fetch_add(1, Ordering::Relaxed);
+                    self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                     true
                 }
                 Err(e) => {
@@ -314,6 +317,12 @@ impl Writer {
     /// buffer).
     pub fn written(&self) -> u64 {
         self.stats.written.load(Ordering::Relaxed)
+    }
+
+    /// Transactions committed so far: with [`Writer::written`], how well records are
+    /// grouped (each transaction costs far more than a record in it).
+    pub fn transactions(&self) -> u64 {
+        self.stats.transactions.load(Ordering::Relaxed)
     }
 
     /// Activations refused by [`Writer::submit`] because the queue was full.
@@ -588,6 +597,7 @@ impl Worker<'_> {
 
     fn succeeded(&mut self, n: usize) {
         self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
         self.backoff = Duration::ZERO;
         if let Some(outage) = self.outage.take() {
             self.stats.failing.store(false, Ordering::Relaxed);

@@ -62,6 +62,8 @@ pub struct ExpandedKey {
     enc: [Block; MAX_ROUNDS + 1],
     /// Round keys for the equivalent inverse cipher: InvMixColumns(rk r) for 1..rounds-1.
     dec: [Block; MAX_ROUNDS + 1],
+    /// `dec`, each key repeated for the eight blocks of [`BlockCipher::decrypt_par`].
+    dec8: Box<[Block8; MAX_ROUNDS + 1]>,
 }
 
 impl ExpandedKey {
@@ -111,7 +113,13 @@ impl ExpandedKey {
         for rk in dec.iter_mut().take(rounds).skip(1) {
             inv_mix_columns(rk);
         }
-        ExpandedKey { rounds, enc, dec }
+        let dec8 = Box::new(dec.map(|k| Block8::from([k; PAR_BLOCKS])));
+        ExpandedKey {
+            rounds,
+            enc,
+            dec,
+            dec8,
+        }
     }
 
     /// XORs `value` into byte `offset` of the expanded schedule (the V6 modification).
@@ -166,7 +174,7 @@ impl BlockCipher for ExpandedKey {
             xor_into(s, &self.enc[self.rounds]);
         }
         for r in (1..self.rounds).rev() {
-            equiv_inv_cipher_round_par(&mut state, &Block8::from([self.dec[r]; PAR_BLOCKS]));
+            equiv_inv_cipher_round_par(&mut state, &self.dec8[r]);
         }
         equiv_inv_cipher_round_par(&mut state, &Block8::default());
         for (s, b) in state.iter_mut().zip(blocks.iter_mut()).take(n) {
