@@ -10,11 +10,16 @@
 # does not spend its time searching free ports among TIME_WAIT sockets; one row repeats
 # 16 connections with orderly (FIN) closes for comparison.
 # Usage: scripts/bench.sh [SECONDS per run, default 5]
+# RKMS_BIN=path runs the servers from another build (e.g. an older one, for a before/after
+# comparison) and BENCH_BIN=path the load generator; both default to a fresh release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
-cargo build --release --locked -p rkms >/dev/null
-bin=target/release/rkms
+if [ -z "${RKMS_BIN:-}" ] || [ -z "${BENCH_BIN:-}" ]; then
+    cargo build --release --locked -p rkms >/dev/null
+fi
+bin=${RKMS_BIN:-target/release/rkms}
+load=${BENCH_BIN:-target/release/rkms}
 ulimit -n 20000 2>/dev/null || true
 tmp=$(mktemp -d)
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
@@ -39,7 +44,7 @@ run() { # name port mode close conns extra... -> JSON summary with server_cpu (%
     local name=$1 port=$2 mode=$3 close=$4 conns=$5; shift 5
     local before after out
     before=$(ticks "$name")
-    out=$(taskset -c 1 "$bin" bench "127.0.0.1:$port" --mode "$mode" --close "$close" -c "$conns" -d "$secs" --json "$@" || true)
+    out=$(taskset -c 1 "$load" bench "127.0.0.1:$port" --mode "$mode" --close "$close" -c "$conns" -d "$secs" --json "$@" || true)
     after=$(ticks "$name")
     python3 -c 'import json,sys,os; o=json.loads(sys.argv[1]); o["server_cpu"]=(int(sys.argv[2])/os.sysconf("SC_CLK_TCK"))/o["seconds"]*100; print(json.dumps(o))' \
         "$out" "$((after - before))"
