@@ -1,16 +1,17 @@
 //! A log writer that gathers lines and writes them in few system calls.
 //!
 //! Every activation logs one info line; writing each with its own `write(2)` to standard
-//! error, a file or the journal's socket cost more CPU than answering the request. Here info,
-//! debug and trace lines are appended to a buffer, written out when it holds
-//! [`BATCH_BYTES`], and otherwise by a background thread at most [`DELAY`] after the first
-//! line was buffered. Warnings and errors are written at once (with every line buffered before
-//! them, in order), and [`BufferedLog::flush`] writes what is buffered (the program calls it
-//! before it exits).
+//! error, a file or the journal's socket cost more CPU than answering the request. Here an
+//! info, debug or trace line coming within [`QUIET`] of the previous write is appended to a
+//! buffer, written out when it holds [`BATCH_BYTES`], and otherwise by a background thread at
+//! most [`DELAY`] after the first line was buffered; a line after a quiet spell is written at
+//! once (so a lightly loaded host logs as it always did). Warnings and errors are written at
+//! once (with every line buffered before them, in order), and [`BufferedLog::flush`] writes
+//! what is buffered (the program calls it before it exits).
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
@@ -21,8 +22,13 @@ pub const BATCH_BYTES: usize = 32 * 1024;
 /// Longest time a buffered line waits before it is written.
 pub const DELAY: Duration = Duration::from_millis(20);
 
+/// A line coming this long after the previous write (with nothing buffered) is written at once.
+pub const QUIET: Duration = Duration::from_millis(1);
+
 struct Pending {
     lines: Vec<u8>,
+    /// When the output was last written.
+    last_write: Option<Instant>,
     /// Whether the background thread waits for a first line (and must be woken for it).
     idle: bool,
 }
@@ -43,7 +49,11 @@ impl Inner {
     /// Writes every buffered line (and `also`) to the output, in order.
     fn write_out(&self, also: &[u8]) {
         let mut out = lock(&self.out);
-        let lines = std::mem::take(&mut lock(&self.pending).lines);
+        let lines = {
+            let mut pending = lock(&self.pending);
+            pending.last_write = Some(Instant::now());
+            std::mem::take(&mut pending.lines)
+        };
         // A log line that cannot be written has nowhere else to go.
         let _ = out.write_all(&lines);
         let _ = out.write_all(also);
@@ -61,6 +71,11 @@ impl Inner {
 
     fn append(&self, line: &[u8]) {
         let mut pending = lock(&self.pending);
+        if pending.lines.is_empty() && pending.last_write.is_none_or(|t| t.elapsed() >= QUIET) {
+            drop(pending);
+            self.write_out(line);
+            return;
+        }
         pending.lines.extend_from_slice(line);
         if pending.lines.len() >= BATCH_BYTES {
             drop(pending);
@@ -104,6 +119,7 @@ impl BufferedLog {
         let inner = Arc::new(Inner {
             pending: Mutex::new(Pending {
                 lines: Vec::new(),
+                last_write: None,
                 idle: false,
             }),
             wake: Condvar::new(),
@@ -207,8 +223,10 @@ mod tests {
         for i in 0..100 {
             line(&log, Level::INFO, &format!("info {i}\n"));
         }
-        // Not written one by one: at most the background thread's write has happened.
-        assert!(sink.writes() <= 1, "{} writes", sink.writes());
+        // Not written one by one: the first line at once (after a quiet spell), the others
+        // gathered (at most the background thread's write has happened since).
+        assert!(sink.writes() <= 2, "{} writes", sink.writes());
+        assert!(sink.text().starts_with("info 0\n"), "{}", sink.text());
         let started = Instant::now();
         while !sink.text().contains("info 99\n") {
             assert!(started.elapsed() < Duration::from_secs(5), "never written");
@@ -216,7 +234,20 @@ mod tests {
         }
         let expected: String = (0..100).map(|i| format!("info {i}\n")).collect();
         assert_eq!(sink.text(), expected);
-        assert!(sink.writes() <= 2, "{} writes", sink.writes());
+        assert!(sink.writes() <= 3, "{} writes", sink.writes());
+    }
+
+    #[test]
+    fn a_line_after_a_quiet_spell_is_written_at_once() {
+        let sink = Sink::default();
+        let log = BufferedLog::new(Box::new(sink.clone()));
+        line(&log, Level::INFO, "alone\n");
+        assert_eq!(sink.text(), "alone\n");
+        std::thread::sleep(QUIET * 2);
+        log.flush();
+        std::thread::sleep(QUIET * 2);
+        line(&log, Level::INFO, "again\n");
+        assert_eq!(sink.text(), "alone\nagain\n");
     }
 
     #[test]
@@ -225,19 +256,21 @@ mod tests {
         let log = BufferedLog::new(Box::new(sink.clone()));
         line(&log, Level::INFO, "first\n");
         line(&log, Level::DEBUG, "second\n");
+        line(&log, Level::INFO, "third\n");
         line(&log, Level::WARN, "warned\n");
-        assert_eq!(sink.text(), "first\nsecond\nwarned\n");
+        assert_eq!(sink.text(), "first\nsecond\nthird\nwarned\n");
         line(&log, Level::ERROR, "failed\n");
-        assert_eq!(sink.text(), "first\nsecond\nwarned\nfailed\n");
+        assert_eq!(sink.text(), "first\nsecond\nthird\nwarned\nfailed\n");
     }
 
     #[test]
     fn flush_writes_what_is_buffered_and_a_full_buffer_goes_out_alone() {
         let sink = Sink::default();
         let log = BufferedLog::new(Box::new(sink.clone()));
+        line(&log, Level::INFO, "at once\n");
         line(&log, Level::INFO, "pending\n");
         log.flush();
-        assert_eq!(sink.text(), "pending\n");
+        assert_eq!(sink.text(), "at once\npending\n");
         // Past BATCH_BYTES the buffer is written by the thread that filled it.
         let long = "x".repeat(1000) + "\n";
         for _ in 0..(BATCH_BYTES / long.len() + 1) {
