@@ -60,7 +60,7 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         }
         _ => EnvFilter::new(format!("{chosen},rkms={chosen}")),
     };
-    let (writer, ansi) = match &s.file {
+    let (writer, ansi, piece) = match &s.file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !dir.is_dir() {
@@ -85,15 +85,25 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
                 #[cfg(unix)]
                 None,
             );
-            (Box::new(rotate) as Box<dyn std::io::Write + Send>, false)
+            // Written in pieces of at most an eighth of the size, so that each file stays
+            // within the size and a piece (or one line).
+            let piece = (s.max_size.max(1024) / 8).min(buffered::BATCH_BYTES as u64) as usize;
+            (
+                Box::new(rotate) as Box<dyn std::io::Write + Send>,
+                false,
+                piece,
+            )
         }
         None => (
             Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>,
             std::io::stderr().is_terminal(),
+            usize::MAX,
         ),
     };
     // Lines are gathered and written in few system calls (warnings and errors at once).
-    let writer = WRITER.get_or_init(|| BufferedLog::new(writer)).clone();
+    let writer = WRITER
+        .get_or_init(|| BufferedLog::with_piece(writer, piece))
+        .clone();
     // Under systemd, journald stamps each line itself.
     let journald = s.file.is_none() && std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()

@@ -38,6 +38,33 @@ struct Inner {
     wake: Condvar,
     /// Held while writing, so lines reach the output in the order they were logged.
     out: Mutex<Box<dyn Write + Send>>,
+    /// Largest write of several lines (a size-rotated file rotates after the write that
+    /// passes its size, so it overshoots by at most this, or one line).
+    piece: usize,
+}
+
+/// Writes `data` (whole lines) to `out` in writes of at most `piece` bytes cut after a newline,
+/// or of one line when a line alone is longer.
+fn write_pieces(out: &mut dyn Write, mut data: &[u8], piece: usize) {
+    while !data.is_empty() {
+        let mut end = data.len();
+        if end > piece {
+            end = 0;
+            while end < data.len() {
+                let next = data[end..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(data.len(), |i| end + i + 1);
+                if end > 0 && next > piece {
+                    break;
+                }
+                end = next;
+            }
+        }
+        // A log line that cannot be written has nowhere else to go.
+        let _ = out.write_all(&data[..end]);
+        data = &data[end..];
+    }
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,9 +81,8 @@ impl Inner {
             pending.last_write = Some(Instant::now());
             std::mem::take(&mut pending.lines)
         };
-        // A log line that cannot be written has nowhere else to go.
-        let _ = out.write_all(&lines);
-        let _ = out.write_all(also);
+        write_pieces(&mut **out, &lines, self.piece);
+        write_pieces(&mut **out, also, self.piece);
         let _ = out.flush();
         // Keep the buffer's memory for the next lines (unless a burst made it large).
         if lines.capacity() <= 2 * BATCH_BYTES {
@@ -116,6 +142,12 @@ impl BufferedLog {
     /// Buffers lines for `out`, written by a background thread (started here); when no
     /// thread can be started, every line is written at once.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Self::with_piece(out, usize::MAX)
+    }
+
+    /// Like [`BufferedLog::new`], writing at most `piece` bytes at a time (whole lines; a
+    /// longer line alone), for a file rotated by size.
+    pub fn with_piece(out: Box<dyn Write + Send>, piece: usize) -> Self {
         let inner = Arc::new(Inner {
             pending: Mutex::new(Pending {
                 lines: Vec::new(),
@@ -124,6 +156,7 @@ impl BufferedLog {
             }),
             wake: Condvar::new(),
             out: Mutex::new(out),
+            piece: piece.max(1),
         });
         let background = Arc::clone(&inner);
         let buffered = std::thread::Builder::new()
@@ -277,6 +310,20 @@ mod tests {
             line(&log, Level::INFO, &long);
         }
         assert!(sink.text().len() > BATCH_BYTES, "{}", sink.text().len());
+    }
+
+    #[test]
+    fn pieces_are_whole_lines_within_the_limit() {
+        let sink = Sink::default();
+        let mut out = sink.clone();
+        let data = b"aaaa\nbbbb\ncccccccccccc\ndd\n";
+        write_pieces(&mut out, data, 10);
+        assert_eq!(sink.text(), String::from_utf8_lossy(data));
+        // "aaaa\nbbbb\n" (10), the long line alone (13), "dd\n".
+        assert_eq!(sink.writes(), 3);
+        let all = Sink::default();
+        write_pieces(&mut all.clone(), data, usize::MAX);
+        assert_eq!(all.writes(), 1);
     }
 
     #[test]
