@@ -37,6 +37,10 @@ pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Most activations written in one transaction.
 pub const MAX_BATCH: usize = 512;
 
+/// Times the writer lets submitters run to add to a transaction before writing it (it stops
+/// as soon as one such turn brings nothing new).
+const GATHER_YIELDS: usize = 8;
+
 /// Batches of the retry buffer written in a row before the writer takes new activations
 /// again (while the buffer drains after an outage).
 const DRAIN_BATCHES: usize = 16;
@@ -148,6 +152,8 @@ enum Message {
 #[derive(Debug, Default)]
 struct Stats {
     written: AtomicU64,
+    /// Transactions that wrote activations (batches committed).
+    transactions: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
     overflow: AtomicU64,
@@ -306,6 +312,7 @@ impl Writer {
                 Ok(()) => {
                     self.stats.written.fetch_add(1, Ordering::Relaxed);
                     self.stats.write_succeeded();
+                    self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                     true
                 }
                 Err(e) => {
@@ -364,6 +371,12 @@ impl Writer {
     /// buffer).
     pub fn written(&self) -> u64 {
         self.stats.written.load(Ordering::Relaxed)
+    }
+
+    /// Transactions committed so far: with [`Writer::written`], how well records are
+    /// grouped (each transaction costs far more than a record in it).
+    pub fn transactions(&self) -> u64 {
+        self.stats.transactions.load(Ordering::Relaxed)
     }
 
     /// Activations refused by [`Writer::submit`] because the queue was full.
@@ -460,20 +473,42 @@ impl Worker<'_> {
             };
             let mut flush = None;
             let mut next = first;
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Record(a, done) => {
-                        self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-                        batch.push(a);
-                        acks.push(done);
+            let mut yields = 0;
+            loop {
+                while let Some(message) = next.take() {
+                    match message {
+                        Message::Record(a, done) => {
+                            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+                            batch.push(a);
+                            acks.push(done);
+                        }
+                        Message::Flush(sender) => {
+                            flush = Some(sender);
+                            break;
+                        }
                     }
-                    Message::Flush(sender) => {
-                        flush = Some(sender);
-                        break;
+                    if batch.len() < MAX_BATCH {
+                        next = receiver.try_recv().ok();
                     }
                 }
-                if batch.len() < MAX_BATCH {
-                    next = receiver.try_recv().ok();
+                // Group commit: before writing, let the threads that submit (woken, like
+                // this one, by the records' arrival) add theirs to this transaction. On a
+                // host with one free CPU the writer would otherwise run as soon as the first
+                // record wakes it and commit records one by one, each commit costing far
+                // more than a record. Where submitters run on other CPUs this costs one
+                // system call per transaction.
+                if flush.is_some()
+                    || batch.is_empty()
+                    || batch.len() >= MAX_BATCH
+                    || yields == GATHER_YIELDS
+                {
+                    break;
+                }
+                std::thread::yield_now();
+                yields += 1;
+                next = receiver.try_recv().ok();
+                if next.is_none() {
+                    break;
                 }
             }
             let forced = flush.is_some();
@@ -631,6 +666,7 @@ impl Worker<'_> {
     fn succeeded(&mut self, n: usize) {
         self.stats.written.fetch_add(n as u64, Ordering::Relaxed);
         self.stats.write_succeeded();
+        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
         self.backoff = Duration::ZERO;
         if let Some(outage) = self.outage.take() {
             self.stats.failing.store(false, Ordering::Relaxed);

@@ -580,3 +580,67 @@ fn shutdown_makes_one_last_attempt() {
     assert_eq!(store.attempts(), before + 1, "one last attempt");
     assert_eq!(store.count().unwrap(), 0);
 }
+
+/// Group commit: activations that arrive while a transaction is being written go together in
+/// the next one, each acknowledged only once that transaction is committed; the writer counts
+/// its transactions.
+#[test]
+fn records_queued_during_a_write_share_the_next_transaction_and_acks_follow_commits() {
+    use std::sync::mpsc;
+    let store = gated();
+    let writer = Writer::new(store.clone(), no_errors());
+    let (tx, rx) = mpsc::channel();
+    let ack = |n: u128| {
+        let (tx, store) = (tx.clone(), store.clone());
+        Box::new(move |ok: bool| {
+            // Called after the commit: the record is readable already.
+            let there = store
+                .list(&ClientFilter {
+                    cmid: Some(id(n)),
+                    ..ClientFilter::default()
+                })
+                .unwrap()
+                .len();
+            tx.send((n, ok, there)).unwrap();
+        }) as rkms_store::Ack
+    };
+    {
+        let _closed = store.gate.lock().unwrap();
+        assert!(writer.submit_with_ack(activation(id(1), id(0xa), 0), ack(1)));
+        while store.entered.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        // The first transaction is under way (held at the gate): 40 more arrive meanwhile.
+        for n in 2..=41 {
+            assert!(writer.submit_with_ack(activation(id(n), id(0xa), 0), ack(n)));
+        }
+        // Nothing is acknowledged before its commit.
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+    }
+    let mut acked: Vec<(u128, bool, usize)> = (0..41)
+        .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+        .collect();
+    acked.sort();
+    assert_eq!(
+        acked,
+        (1..=41).map(|n| (n, true, 1)).collect::<Vec<_>>(),
+        "every ack says written, after its record is readable"
+    );
+    assert_eq!(writer.written(), 41);
+    assert_eq!(
+        writer.transactions(),
+        2,
+        "one for the first, one for the 40 queued"
+    );
+    assert_eq!(store.entered.load(Ordering::SeqCst), 2);
+    writer.shutdown();
+}
+
+#[test]
+fn an_inline_writer_counts_one_transaction_per_record() {
+    let writer = Writer::inline(Arc::new(MemoryStore::new()), no_errors());
+    for n in 0..3 {
+        assert!(writer.submit(activation(id(n), id(0xa), 0)));
+    }
+    assert_eq!((writer.written(), writer.transactions()), (3, 3));
+}

@@ -641,6 +641,11 @@ pub struct BenchArgs {
     /// Do not verify answers (for `rkms null-server`, whose answers are canned).
     #[arg(long)]
     pub no_verify: bool,
+    /// Threads the clients are spread over, each with its own single-threaded runtime
+    /// (default: one per CPU this process may run on, e.g. 1 under `taskset -c 1`; never more
+    /// than the clients).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
     /// Seconds to wait for each exchange.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub timeout: f64,

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
@@ -15,11 +15,24 @@ use file_rotate::{ContentLimit, FileRotate};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::EnvFilter;
 
 use crate::escape;
+
+mod buffered;
+pub use buffered::BufferedLog;
+
+/// The log's writer, for [`flush`].
+static WRITER: OnceLock<BufferedLog> = OnceLock::new();
+
+/// Writes the log lines still buffered (info and below wait up to [`buffered::DELAY`]); call
+/// before the program exits.
+pub fn flush() {
+    if let Some(w) = WRITER.get() {
+        w.flush();
+    }
+}
 
 /// How and where to log.
 #[derive(Debug, Clone, Default)]
@@ -58,7 +71,7 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         }
         _ => EnvFilter::new(format!("{chosen},rkms={chosen}")),
     };
-    let (writer, ansi) = match &s.file {
+    let (writer, ansi, piece) = match &s.file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !dir.is_dir() {
@@ -83,16 +96,28 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
                 #[cfg(unix)]
                 None,
             );
-            (BoxMakeWriter::new(Mutex::new(rotate)), false)
+            // Written in pieces of at most an eighth of the size, so that each file stays
+            // within the size and a piece (or one line).
+            let piece = (s.max_size.max(1024) / 8).min(buffered::BATCH_BYTES as u64) as usize;
+            (
+                Box::new(rotate) as Box<dyn std::io::Write + Send>,
+                false,
+                piece,
+            )
         }
         None => (
-            BoxMakeWriter::new(std::io::stderr),
+            Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>,
             use_colour(
                 std::io::stderr().is_terminal(),
                 std::env::var_os("NO_COLOR"),
             ),
+            usize::MAX,
         ),
     };
+    // Lines are gathered and written in few system calls (warnings and errors at once).
+    let writer = WRITER
+        .get_or_init(|| BufferedLog::with_piece(writer, piece))
+        .clone();
     // Under systemd, journald stamps each line itself.
     let journald = s.file.is_none() && std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()

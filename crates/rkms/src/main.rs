@@ -130,14 +130,20 @@ fn run(argv: Vec<OsString>) -> u8 {
         Command::Activate(args) => with_runtime(commands::activate::run(args, products)),
         Command::Service { command } => commands::service::run(command, &argv),
     };
+    rkms::logging::flush();
     code
 }
 
 fn with_runtime(fut: impl std::future::Future<Output = u8>) -> u8 {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // On one CPU (a small machine, or a host pinned with `taskset`) the work-stealing
+    // scheduler would run one worker anyway and only add cross-thread hand-offs.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    match builder.enable_all().build() {
         Ok(rt) => rt.block_on(fut),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

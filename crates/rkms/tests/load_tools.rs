@@ -155,6 +155,40 @@ fn null_server_answers_every_request_and_its_answers_fail_verification() {
 }
 
 #[test]
+fn clients_spread_over_threads_and_the_generator_reports_its_own_cpu() {
+    let server = Server::start(&[]);
+    let (code, s) = bench(server.addr, &["--threads", "3", "-c", "5", "-n", "120"]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(
+        (s["ok"].as_u64(), s["errors"].as_u64()),
+        (Some(120), Some(0))
+    );
+    assert_eq!(s["load_threads"], 3, "{s}");
+    // Never more threads than clients.
+    let (_, one) = bench(server.addr, &["--threads", "8", "-c", "2", "-n", "4"]);
+    assert_eq!(one["load_threads"], 2, "{one}");
+    #[cfg(unix)]
+    {
+        let user = s["load_cpu_user_s"].as_f64().unwrap();
+        let system = s["load_cpu_system_s"].as_f64().unwrap();
+        let cores = s["load_cpu_cores"].as_f64().unwrap();
+        let per_request = s["load_cpu_us_per_request"].as_f64().unwrap();
+        let seconds = s["seconds"].as_f64().unwrap();
+        assert!(user >= 0.0 && system >= 0.0 && user + system > 0.0, "{s}");
+        assert!(
+            (cores - (user + system) / seconds).abs() < 1e-6,
+            "cores is CPU seconds per wall second: {s}"
+        );
+        assert!(
+            (per_request - (user + system) * 1e6 / 120.0).abs() < 1e-3,
+            "{s}"
+        );
+        assert!(s["load_saturated"].is_boolean(), "{s}");
+    }
+    wait_activations(&server, 124);
+}
+
+#[test]
 fn a_host_that_is_not_there_is_counted_as_connect_errors() {
     // A port nobody listens on: bind one, then close it.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -175,6 +209,7 @@ fn bad_options_are_refused_with_a_message() {
         (&["--mode", "pipelined"][..], "pipelined"),
         (&["-c", "0"][..], "0"),
         (&["-n", "0"][..], "--requests"),
+        (&["--threads", "0"][..], "--threads"),
         (&["--timeout", "0"][..], "--timeout must be"),
         (
             &["--close", "reset"][..],

@@ -4,8 +4,10 @@
 use std::sync::OnceLock;
 
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
-use aes::hazmat::{cipher_round, equiv_inv_cipher_round, inv_mix_columns, mix_columns};
-use aes::Block;
+use aes::hazmat::{
+    cipher_round, equiv_inv_cipher_round, equiv_inv_cipher_round_par, inv_mix_columns, mix_columns,
+};
+use aes::{Block, Block8};
 
 use super::Block16;
 
@@ -29,7 +31,17 @@ pub trait BlockCipher: Sync {
     fn encrypt(&self, block: &mut Block16);
     /// Decrypts one block.
     fn decrypt(&self, block: &mut Block16);
+    /// Decrypts up to [`PAR_BLOCKS`] blocks (each on its own, as by [`BlockCipher::decrypt`]);
+    /// ciphers whose hardware pipelines AES rounds do them together.
+    fn decrypt_par(&self, blocks: &mut [Block16]) {
+        for b in blocks {
+            self.decrypt(b);
+        }
+    }
 }
+
+/// Blocks [`BlockCipher::decrypt_par`] takes at most.
+pub const PAR_BLOCKS: usize = 8;
 
 impl BlockCipher for aes::Aes128 {
     fn encrypt(&self, block: &mut Block16) {
@@ -50,6 +62,8 @@ pub struct ExpandedKey {
     enc: [Block; MAX_ROUNDS + 1],
     /// Round keys for the equivalent inverse cipher: InvMixColumns(rk r) for 1..rounds-1.
     dec: [Block; MAX_ROUNDS + 1],
+    /// `dec`, each key repeated for the eight blocks of [`BlockCipher::decrypt_par`].
+    dec8: Box<[Block8; MAX_ROUNDS + 1]>,
 }
 
 impl ExpandedKey {
@@ -99,7 +113,13 @@ impl ExpandedKey {
         for rk in dec.iter_mut().take(rounds).skip(1) {
             inv_mix_columns(rk);
         }
-        ExpandedKey { rounds, enc, dec }
+        let dec8 = Box::new(dec.map(|k| Block8::from([k; PAR_BLOCKS])));
+        ExpandedKey {
+            rounds,
+            enc,
+            dec,
+            dec8,
+        }
     }
 
     /// XORs `value` into byte `offset` of the expanded schedule (the V6 modification).
@@ -142,6 +162,29 @@ impl BlockCipher for ExpandedKey {
         equiv_inv_cipher_round(state, &Block::default());
         mix_columns(state);
         xor_into(state, &self.enc[0]);
+    }
+
+    fn decrypt_par(&self, blocks: &mut [Block16]) {
+        // The same steps as `decrypt`, one round of up to eight blocks per call (CBC
+        // decryption is parallel: the server's request and the client's response).
+        let n = blocks.len().min(PAR_BLOCKS);
+        let mut state = Block8::default();
+        for (s, b) in state.iter_mut().zip(blocks.iter()) {
+            *s = *Block::from_slice(b);
+            xor_into(s, &self.enc[self.rounds]);
+        }
+        for r in (1..self.rounds).rev() {
+            equiv_inv_cipher_round_par(&mut state, &self.dec8[r]);
+        }
+        equiv_inv_cipher_round_par(&mut state, &Block8::default());
+        for (s, b) in state.iter_mut().zip(blocks.iter_mut()).take(n) {
+            mix_columns(s);
+            xor_into(s, &self.enc[0]);
+            b.copy_from_slice(s);
+        }
+        for b in blocks.iter_mut().skip(PAR_BLOCKS) {
+            self.decrypt(b);
+        }
     }
 }
 
@@ -205,6 +248,31 @@ mod tests {
         c.decrypt(&mut back);
         assert_eq!(back.as_slice(), input, "decrypt inverts encrypt");
         b.to_vec()
+    }
+
+    #[test]
+    fn parallel_decryption_equals_one_block_at_a_time() {
+        let ciphers: [&dyn BlockCipher; 3] = [v4_cipher(), v5_cipher(), v6_cipher()];
+        for c in ciphers {
+            for n in 0..=PAR_BLOCKS + 2 {
+                let blocks: Vec<Block16> = (0..n)
+                    .map(|i| core::array::from_fn(|j| (i * 16 + j * 7) as u8))
+                    .collect();
+                let mut par = blocks.clone();
+                c.decrypt_par(&mut par);
+                let mut one = blocks.clone();
+                for b in &mut one {
+                    c.decrypt(b);
+                }
+                assert_eq!(par, one, "{n} blocks");
+            }
+        }
+        let mut b = [[9u8; 16]; 3];
+        v6_cipher().decrypt_par(&mut b);
+        for block in &mut b {
+            v6_cipher().encrypt(block);
+        }
+        assert_eq!(b, [[9u8; 16]; 3]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! CBC mode over any [`BlockCipher`] and PKCS#7 padding (block size 16).
 
-use super::{Block16, BlockCipher};
+use super::{Block16, BlockCipher, PAR_BLOCKS};
 
 /// PKCS#7 padding was missing or malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,15 +36,26 @@ pub fn cbc_decrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [
         "CBC input must be block aligned"
     );
     let mut prev = *iv;
-    for chunk in data.chunks_exact_mut(16) {
-        let mut block: Block16 = [0; 16];
-        block.copy_from_slice(chunk);
-        let cipher_block = block;
-        cipher.decrypt(&mut block);
-        for i in 0..16 {
-            chunk[i] = block[i] ^ prev[i];
+    // Up to PAR_BLOCKS blocks are deciphered together, then each is XORed with the
+    // ciphertext block before it.
+    for group in data.chunks_mut(16 * PAR_BLOCKS) {
+        let mut blocks = [[0u8; 16]; PAR_BLOCKS];
+        let n = group.len() / 16;
+        for (b, chunk) in blocks.iter_mut().zip(group.chunks_exact(16)) {
+            b.copy_from_slice(chunk);
         }
-        prev = cipher_block;
+        let cipher_blocks = blocks;
+        cipher.decrypt_par(&mut blocks[..n]);
+        for ((chunk, plain), cipher_block) in group
+            .chunks_exact_mut(16)
+            .zip(blocks.iter())
+            .zip(cipher_blocks.iter())
+        {
+            for i in 0..16 {
+                chunk[i] = plain[i] ^ prev[i];
+            }
+            prev = *cipher_block;
+        }
     }
 }
 

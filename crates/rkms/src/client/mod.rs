@@ -119,6 +119,19 @@ impl Target {
         workstation: &str,
         license_status: u32,
     ) -> ClientRequest {
+        self.request_with(protocol, cmid, workstation, license_status, &mut OsRng)
+    }
+
+    /// Like [`Target::request`], with the request's random salt drawn from `rng` (a load
+    /// generator uses a seeded CSPRNG instead of asking the operating system each time).
+    pub fn request_with(
+        &self,
+        protocol: u16,
+        cmid: Uuid,
+        workstation: &str,
+        license_status: u32,
+        rng: &mut dyn rand::RngCore,
+    ) -> ClientRequest {
         let base = BaseRequest {
             version: Version::new(protocol),
             is_client_vm: 0,
@@ -133,7 +146,7 @@ impl Target {
             previous_cmid: Uuid::nil(),
             workstation: BaseRequest::workstation_field(workstation),
         };
-        build_request(Version::new(protocol), &base, &mut OsRng)
+        build_request(Version::new(protocol), &base, rng)
     }
 }
 

@@ -45,6 +45,9 @@ pub struct Session {
     bound: Bound,
     timeout: Duration,
     sent: u32,
+    /// Bytes received and not yet handed out: replies are read with as few reads as the
+    /// kernel allows (one per reply, not one for the header and one for the rest).
+    received: Vec<u8>,
 }
 
 impl Session {
@@ -65,6 +68,7 @@ impl Session {
             bound: Bound::default(),
             timeout,
             sent: 0,
+            received: Vec::new(),
         };
         let reply = s.exchange(&bind_pdu(s.call_id, offer)).await?;
         check_bind_ack(
@@ -127,24 +131,37 @@ impl Session {
 
     async fn exchange(&mut self, pdu: &[u8]) -> Result<Vec<u8>, SessionError> {
         self.stream.write_all(pdu).await?;
-        tokio::time::timeout(self.timeout, read_pdu(&mut self.stream))
+        tokio::time::timeout(self.timeout, read_pdu(&mut self.stream, &mut self.received))
             .await
             .map_err(|_| SessionError::Timeout(self.timeout))?
     }
 }
 
-/// Reads exactly one PDU: the header, then `frag_length - 16` more bytes.
-async fn read_pdu(stream: &mut TcpStream) -> Result<Vec<u8>, SessionError> {
-    let mut pdu = vec![0u8; HEADER_LEN];
-    stream.read_exact(&mut pdu).await?;
-    let len = u16::from_le_bytes([pdu[8], pdu[9]]) as usize;
-    if len < HEADER_LEN {
-        return Err(RpcError::Protocol(format!(
-            "reply frag_length {len} is shorter than a header"
-        ))
-        .into());
+/// Room made for each read: a KMS reply is about 300 bytes, so one read takes a whole reply
+/// (and the kernel, seeing the read short of the room, needs no second read to say "empty").
+const READ_ROOM: usize = 2048;
+
+/// Returns the next whole PDU, reading into `received` until one is there; bytes after it
+/// stay in `received` for the next call.
+async fn read_pdu(stream: &mut TcpStream, received: &mut Vec<u8>) -> Result<Vec<u8>, SessionError> {
+    loop {
+        if received.len() >= HEADER_LEN {
+            let len = u16::from_le_bytes([received[8], received[9]]) as usize;
+            if len < HEADER_LEN {
+                return Err(RpcError::Protocol(format!(
+                    "reply frag_length {len} is shorter than a header"
+                ))
+                .into());
+            }
+            if received.len() >= len {
+                let pdu = received[..len].to_vec();
+                received.drain(..len);
+                return Ok(pdu);
+            }
+        }
+        received.reserve(READ_ROOM);
+        if stream.read_buf(received).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
     }
-    pdu.resize(len, 0);
-    stream.read_exact(&mut pdu[HEADER_LEN..]).await?;
-    Ok(pdu)
 }

@@ -154,6 +154,9 @@ pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
     let opts = BenchOptions {
         addr,
         connections: args.connections as usize,
+        threads: args
+            .threads
+            .map_or_else(crate::bench::default_threads, |t| t as usize),
         duration: match (args.duration, args.requests) {
             (Some(d), _) => Some(Duration::from_secs_f64(d)),
             (None, None) => Some(Duration::from_secs(10)),
@@ -176,7 +179,18 @@ pub async fn bench(args: crate::cli::BenchArgs) -> u8 {
         timeout: Duration::from_secs_f64(args.timeout),
         progress: !args.json,
     };
-    let summary = crate::bench::run(opts).await;
+    // The load runs on threads of its own (one single-threaded runtime each).
+    let summary = match tokio::task::spawn_blocking(move || crate::bench::run(opts)).await {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("error: the load stopped: {e}");
+            return 1;
+        }
+    };
     if args.json {
         crate::outln!(
             "{}",

@@ -66,20 +66,15 @@ impl KmsHost for ConnectionHost<'_> {
             }
         }
         if tracing::enabled!(tracing::Level::INFO) {
-            let result = match &decision.answer {
-                Ok(a) => format!(
-                    "activated (count {} for required {})",
-                    a.current_count, rq.required_client_count
-                ),
-                Err(h) => format!(
-                    "refused {h} ({}): {}",
-                    h.description(),
-                    decision.refusal.as_deref().unwrap_or("policy")
-                ),
-            };
             let product = policy
                 .catalog()
                 .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
+            // The message is formatted straight into the log line (no string of its own).
+            let result = LogResult {
+                answer: &decision.answer,
+                required: rq.required_client_count,
+                refusal: decision.refusal.as_deref(),
+            };
             info!(
                 client = %self.peer,
                 workstation = %workstation,
@@ -130,6 +125,31 @@ impl KmsHost for ConnectionHost<'_> {
             }
         }
         decision.answer
+    }
+}
+
+/// The outcome part of an activation's log line.
+struct LogResult<'a> {
+    answer: &'a Result<HostAnswer, HResult>,
+    required: u32,
+    refusal: Option<&'a str>,
+}
+
+impl std::fmt::Display for LogResult<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.answer {
+            Ok(a) => write!(
+                f,
+                "activated (count {} for required {})",
+                a.current_count, self.required
+            ),
+            Err(h) => write!(
+                f,
+                "refused {h} ({}): {}",
+                h.description(),
+                self.refusal.unwrap_or("policy")
+            ),
+        }
     }
 }
 

@@ -45,6 +45,7 @@ pub struct Metrics {
     store_errors: Gauge<u64, AtomicU64>,
     store_dropped: Gauge<u64, AtomicU64>,
     store_written: Gauge<u64, AtomicU64>,
+    store_transactions: Gauge<u64, AtomicU64>,
     store_buffered: Gauge<u64, AtomicU64>,
     store_overflow: Gauge<u64, AtomicU64>,
 }
@@ -148,6 +149,12 @@ impl Metrics {
             "Client records written",
             store_written.clone(),
         );
+        let store_transactions = Gauge::default();
+        registry.register(
+            "store_transactions",
+            "Transactions that wrote client records (store_written / store_transactions: records per transaction)",
+            store_transactions.clone(),
+        );
         let store_buffered = Gauge::default();
         registry.register(
             "store_buffered",
@@ -182,6 +189,7 @@ impl Metrics {
             store_errors,
             store_dropped,
             store_written,
+            store_transactions,
             store_buffered,
             store_overflow,
         }
@@ -272,6 +280,7 @@ impl Metrics {
             self.store_errors.set(w.errors());
             self.store_dropped.set(w.dropped());
             self.store_written.set(w.written());
+            self.store_transactions.set(w.transactions());
             self.store_buffered.set(w.buffered());
             self.store_overflow.set(w.overflow());
         }
