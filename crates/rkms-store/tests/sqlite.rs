@@ -599,3 +599,145 @@ fn history_survives_reopen_and_batches_are_atomic() {
     assert_eq!(store.activations_since(i64::MIN).unwrap(), 2);
     store.probe_writable().unwrap();
 }
+
+/// Every filter, search, sort and page is answered by SQL exactly as the in-memory store
+/// (the reference semantics, in Rust) answers it, and counted alike.
+#[test]
+fn queries_in_sql_match_the_reference_semantics() {
+    use rkms_store::{ClientSort, IdSet, MemoryStore, Search};
+    let dir = TempDir::new("queries");
+    let sqlite = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    let memory = MemoryStore::new();
+    common::fill(&sqlite);
+    common::fill(&memory);
+    let sorts = [
+        ClientSort::LastSeen,
+        ClientSort::FirstSeen,
+        ClientSort::Workstation,
+        ClientSort::Cmid,
+        ClientSort::Requests,
+        ClientSort::Address,
+        ClientSort::Protocol,
+        ClientSort::Status,
+        ClientSort::Sku(vec![id(0x5c), id(0x99)]),
+    ];
+    let filters = [
+        ClientFilter::default(),
+        ClientFilter {
+            activated: Some(false),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            applications: IdSet::In(vec![common::office_app()]),
+            kms_ids: IdSet::NotIn(vec![id(0xa)]),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            applications: IdSet::In(vec![]),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "офис-1".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "earl".into(),
+                kms_ids: vec![id(0xb)],
+                ..Search::default()
+            }),
+            since: Some(1_799_971_200),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            // A CMID fragment, hyphens ignored.
+            search: Some(Search {
+                text: "0000-0000000000".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+    ];
+    for filter in &filters {
+        assert_eq!(
+            sqlite.count_matching(filter).unwrap(),
+            memory.count_matching(filter).unwrap(),
+            "{filter:?}"
+        );
+        for sort in &sorts {
+            for ascending in [false, true] {
+                for (offset, limit) in [(None, None), (Some(3), Some(7))] {
+                    let f = ClientFilter {
+                        sort: sort.clone(),
+                        ascending,
+                        offset,
+                        limit,
+                        ..filter.clone()
+                    };
+                    assert_eq!(sqlite.list(&f).unwrap(), memory.list(&f).unwrap(), "{f:?}");
+                }
+            }
+        }
+    }
+    let n = sqlite.count_matching(&ClientFilter::default()).unwrap();
+    assert_eq!((n.records, n.machines), (400, 300));
+}
+
+/// Retention deletes in batches (the oldest first) and keeps the per-day counts; pruning by
+/// workstation removes that name's records and events only.
+#[test]
+fn pruning_in_batches_and_by_workstation() {
+    let dir = TempDir::new("prune");
+    let store = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    common::fill(&store);
+    let days = store.daily_counts(i64::MIN).unwrap();
+    let cutoff = 1_799_971_200 + 86_400;
+    let old_events =
+        store.activations_since(i64::MIN).unwrap() - store.activations_since(cutoff).unwrap();
+    assert!(old_events > 100);
+    let mut pruned = 0;
+    loop {
+        let n = store.prune_history(cutoff, 100).unwrap();
+        assert!(n <= 100);
+        pruned += n;
+        if n < 100 {
+            break;
+        }
+    }
+    assert_eq!(pruned, old_events);
+    assert_eq!(
+        store.activations_since(i64::MIN).unwrap(),
+        store.activations_since(cutoff).unwrap()
+    );
+    assert_eq!(
+        store.daily_counts(i64::MIN).unwrap(),
+        days,
+        "per-day counts stay"
+    );
+    let before = store.count().unwrap();
+    let stale = store
+        .count_matching(&ClientFilter {
+            since: Some(cutoff),
+            ..ClientFilter::default()
+        })
+        .unwrap()
+        .records;
+    assert_eq!(store.prune_clients(cutoff, 50).unwrap(), 50);
+    assert_eq!(store.count().unwrap(), before - 50);
+    while store.prune_clients(cutoff, 50).unwrap() == 50 {}
+    assert_eq!(store.count().unwrap(), stale);
+
+    store
+        .record(&Activation {
+            workstation: "Bench-Host".into(),
+            ..activation(id(5000), id(0xa), cutoff + 10)
+        })
+        .unwrap();
+    let others = store.count().unwrap() - 1;
+    assert_eq!(store.prune_workstation("bench-host").unwrap(), (1, 1));
+    assert_eq!(store.count().unwrap(), others);
+    assert!(store.history(&id(5000), 10).unwrap().is_empty());
+}
