@@ -74,6 +74,15 @@ const ADD_DAILY: &str = "INSERT INTO activation_days AS d (day, application_id, 
      SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::boolean[], $5::bigint[])
      ON CONFLICT (day, application_id, kms_id, ok) DO UPDATE SET count = d.count + excluded.count";
 
+/// The KMS IDs of clients whose latest request succeeded, one index seek each (a skip scan
+/// of `clients_active`): the `WITH` clause of the queries reading per-KMS ID counts.
+const ACTIVE_KMS_IDS: &str = "WITH RECURSIVE k(kms_id) AS (
+         (SELECT kms_id FROM clients WHERE last_hresult = 0 ORDER BY kms_id LIMIT 1)
+         UNION ALL
+         SELECT (SELECT c.kms_id FROM clients c WHERE c.last_hresult = 0 AND c.kms_id > k.kms_id
+                 ORDER BY c.kms_id LIMIT 1)
+         FROM k WHERE k.kms_id IS NOT NULL)";
+
 /// A parameter of a query built at run time.
 #[derive(Debug)]
 enum Param {
@@ -150,7 +159,8 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
             format!("strpos(lower(last_address), {t}) > 0"),
             format!("strpos(lower(last_epid), {t}) > 0"),
         ];
-        if !hex.is_empty() {
+        // Only hex digits can occur in a CMID's text.
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             any.push(format!(
                 "strpos(replace(cmid::text, '-', ''), {}) > 0",
                 arg(args, Param::Text(hex))
@@ -622,6 +632,23 @@ impl ClientStore for PgStore {
         })
     }
 
+    fn client_counts_capped(&self, since: i64, cap: u64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let cap = saturating_i64(cap);
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&format!(
+                "{ACTIVE_KMS_IDS} SELECT kms_id, n FROM (SELECT k.kms_id, \
+                     (SELECT COUNT(DISTINCT cmid) FROM (SELECT cmid FROM clients c \
+                      WHERE c.kms_id = k.kms_id AND c.last_seen >= $1 AND c.last_hresult = 0 \
+                      LIMIT $2) s) AS n \
+                 FROM k WHERE k.kms_id IS NOT NULL) counts WHERE n > 0 ORDER BY kms_id"
+            ))?;
+            let rows = conn.client.query(&stmt, &[&since, &cap])?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, non_negative(row.try_get(1)?, "count")?)))
+                .collect()
+        })
+    }
+
     fn active_clients(
         &self,
         since: i64,
@@ -629,13 +656,13 @@ impl ClientStore for PgStore {
     ) -> Result<Vec<(Uuid, Uuid, i64)>, StoreError> {
         let per_kms = saturating_i64(per_kms);
         self.run(Slot::Read, &|conn| {
-            let stmt = conn.prepare(
-                "SELECT k.kms_id, r.cmid, r.last_seen FROM \
-                 (SELECT DISTINCT kms_id FROM clients WHERE last_seen >= $1 AND last_hresult = 0) k \
+            let stmt = conn.prepare(&format!(
+                "{ACTIVE_KMS_IDS} SELECT k.kms_id, r.cmid, r.last_seen FROM k \
                  CROSS JOIN LATERAL (SELECT cmid, last_seen FROM clients c \
                      WHERE c.kms_id = k.kms_id AND c.last_seen >= $1 AND c.last_hresult = 0 \
-                     ORDER BY c.last_seen DESC LIMIT $2) r",
-            )?;
+                     ORDER BY c.last_seen DESC LIMIT $2) r \
+                 WHERE k.kms_id IS NOT NULL"
+            ))?;
             let rows = conn.client.query(&stmt, &[&since, &per_kms])?;
             rows.iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))

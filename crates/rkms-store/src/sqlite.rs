@@ -62,6 +62,15 @@ const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, lic
          last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
          last_seen      = max(last_seen, excluded.last_seen)";
 
+/// The keys of the KMS IDs of clients whose latest request succeeded, one index seek each
+/// (a skip scan of `clients_active`), in order.
+const ACTIVE_KMS_KEYS: &str = "WITH RECURSIVE k(kms) AS (
+         SELECT min(kms) FROM clients WHERE last_hresult = 0
+         UNION ALL
+         SELECT (SELECT min(kms) FROM clients WHERE last_hresult = 0 AND kms > k.kms)
+         FROM k WHERE k.kms IS NOT NULL)
+     SELECT kms FROM k WHERE kms IS NOT NULL";
+
 /// Most `guids` keys remembered (both ways); beyond it the cache starts over, so made-up IDs
 /// cannot grow it without bound.
 const GUID_CACHE_LIMIT: usize = 4096;
@@ -479,6 +488,36 @@ impl ClientStore for SqliteStore {
         Ok(out)
     }
 
+    fn client_counts_capped(&self, since: i64, cap: u64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let mut inner = self.inner();
+        let mut raw: Vec<(i64, i64)> = Vec::new();
+        {
+            let kms_keys: Vec<i64> = {
+                let mut stmt = inner.conn.prepare_cached(ACTIVE_KMS_KEYS)?;
+                let rows = stmt.query_map([], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut stmt = inner.conn.prepare_cached(
+                "SELECT COUNT(DISTINCT cmid) FROM (SELECT cmid FROM clients \
+                 INDEXED BY clients_active \
+                 WHERE kms = ?1 AND last_seen >= ?2 AND last_hresult = 0 LIMIT ?3)",
+            )?;
+            for kms in kms_keys {
+                let n: i64 =
+                    stmt.query_row(params![kms, since, saturating_i64(cap)], |row| row.get(0))?;
+                if n > 0 {
+                    raw.push((kms, n));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for (kms, n) in raw {
+            out.push((inner.guid(kms)?, non_negative(n, "count")?));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn active_clients(
         &self,
         since: i64,
@@ -486,10 +525,8 @@ impl ClientStore for SqliteStore {
     ) -> Result<Vec<(Uuid, Uuid, i64)>, StoreError> {
         let mut inner = self.inner();
         let kms_keys: Vec<i64> = {
-            let mut stmt = inner.conn.prepare_cached(
-                "SELECT DISTINCT kms FROM clients WHERE last_seen >= ?1 AND last_hresult = 0",
-            )?;
-            let rows = stmt.query_map(params![since], |row| row.get(0))?;
+            let mut stmt = inner.conn.prepare_cached(ACTIVE_KMS_KEYS)?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
         let mut raw: Vec<(i64, Vec<u8>, i64)> = Vec::new();
@@ -708,13 +745,24 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
     if let Some(search) = &filter.search {
         let text = search.text.to_ascii_lowercase();
         let hex = text.replace('-', "");
+        // LIKE is ASCII case-insensitive, like the search, and cheaper than lower() + instr().
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for ch in text.chars() {
+            if matches!(ch, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(ch);
+        }
+        pattern.push('%');
         let mut any = vec![
-            "instr(lower(c.workstation), ?)".to_owned(),
-            "instr(lower(c.last_address), ?)".to_owned(),
-            "instr(lower(c.last_epid), ?)".to_owned(),
+            "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
+            "c.last_address LIKE ? ESCAPE '\\'".to_owned(),
+            "c.last_epid LIKE ? ESCAPE '\\'".to_owned(),
         ];
-        args.extend(std::iter::repeat_n(Value::Text(text), 3));
-        if !hex.is_empty() {
+        args.extend(std::iter::repeat_n(Value::Text(pattern), 3));
+        // Only hex digits can occur in a CMID's hex form.
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             any.push("instr(lower(hex(c.cmid)), ?)".into());
             args.push(Value::Text(hex));
         }

@@ -146,6 +146,18 @@ pub trait ClientStore: Send + Sync {
             .collect())
     }
 
+    /// [`Self::client_counts_since`] with every count stopped at `cap` (a count may then
+    /// fall short of `cap` by the machines recorded for two applications of one KMS ID): the
+    /// work is proportional to the KMS IDs and `cap`, not to the records. A genuine host
+    /// never counts beyond twice the largest threshold, so a `cap` of that loses nothing.
+    fn client_counts_capped(&self, since: i64, cap: u64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        Ok(self
+            .client_counts_since(since)?
+            .into_iter()
+            .map(|(kms, n)| (kms, n.min(cap)))
+            .collect())
+    }
+
     /// A page of the whole activation history, oldest first (time ascending; events of the
     /// same time in the order they were recorded): the events `offset..offset + limit`. Paging
     /// through it while the store is written may skip or repeat events.

@@ -653,6 +653,21 @@ fn queries_in_sql_match_the_reference_semantics() {
             ..ClientFilter::default()
         },
         ClientFilter {
+            // LIKE's wildcards are plain text in a search.
+            search: Some(Search {
+                text: "pc-1111000_".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "Pc-1111000".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
             // A CMID fragment, hyphens ignored.
             search: Some(Search {
                 text: "0000-0000000000".into(),
@@ -682,8 +697,39 @@ fn queries_in_sql_match_the_reference_semantics() {
             }
         }
     }
+    let count = |text: &str| {
+        sqlite
+            .count_matching(&ClientFilter {
+                search: Some(Search {
+                    text: text.into(),
+                    ..Search::default()
+                }),
+                ..ClientFilter::default()
+            })
+            .unwrap()
+            .records
+    };
+    assert_eq!(count("pc-1111000_"), 0);
+    assert!(count("Pc-1111000") > 0);
     let n = sqlite.count_matching(&ClientFilter::default()).unwrap();
     assert_eq!((n.records, n.machines), (400, 300));
+    // Pool counts, capped: a skip scan over the KMS IDs, each count stopped at the cap.
+    for since in [i64::MIN, 1_799_971_200 + 40 * 60] {
+        let exact = memory.client_counts_since(since).unwrap();
+        assert_eq!(sqlite.client_counts_capped(since, u64::MAX).unwrap(), exact);
+        let capped: Vec<(uuid::Uuid, u64)> = exact.iter().map(|(k, n)| (*k, (*n).min(5))).collect();
+        assert_eq!(sqlite.client_counts_capped(since, 5).unwrap(), capped);
+        assert_eq!(memory.client_counts_capped(since, 5).unwrap(), capped);
+    }
+    let mut active = sqlite.active_clients(i64::MIN, 3).unwrap();
+    let mut reference = memory.active_clients(i64::MIN, 3).unwrap();
+    active.sort();
+    reference.sort();
+    assert_eq!(active.len(), 4 * 3);
+    assert_eq!(
+        active.iter().map(|a| a.0).collect::<Vec<_>>(),
+        reference.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
 }
 
 /// Retention deletes in batches (the oldest first) and keeps the per-day counts; pruning by

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 
 use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
-use crate::policy::{CountMode, Policy, PolicyConfig, WINDOW_SECS};
+use crate::policy::{CountMode, Policy, PolicyConfig, POOL_LIMIT, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
 use crate::system;
 use crate::web::{self, WebListen};
@@ -127,7 +127,9 @@ async fn refresh_shared_counts(
         tick.tick().await;
         let s = store.clone();
         let since = now_unix() - WINDOW_SECS;
-        match tokio::task::spawn_blocking(move || s.client_counts_since(since)).await {
+        let counted =
+            tokio::task::spawn_blocking(move || s.client_counts_capped(since, POOL_LIMIT as u64));
+        match counted.await {
             Ok(Ok(counts)) => {
                 let p = policy.load();
                 let mut per_pool: std::collections::HashMap<uuid::Uuid, u64> = Default::default();

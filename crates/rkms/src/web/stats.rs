@@ -12,7 +12,7 @@ use super::error::WebError;
 use super::format;
 use super::state::WebState;
 use super::views::family;
-use crate::policy::{current_count, genuine_count, CountMode, Policy, WINDOW_SECS};
+use crate::policy::{current_count, genuine_count, CountMode, Policy, POOL_LIMIT, WINDOW_SECS};
 
 /// Days the per-day series covers, today included.
 pub const CHART_DAYS: i64 = 30;
@@ -86,7 +86,8 @@ pub struct Pool {
     pub kms_id: Uuid,
     /// Its name in the catalog, or the ID.
     pub name: String,
-    /// Distinct client machines activated in the last 30 days.
+    /// Distinct client machines activated in the last 30 days, counted up to 2,048 per KMS
+    /// ID (beyond twice any threshold, where no count changes any more).
     pub clients: u64,
     /// Clients the product needs before it activates (`ncount_policy`; 0 if unknown).
     pub threshold: u32,
@@ -153,8 +154,9 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
                 .or_default()
                 .add(c.succeeded, c.count);
         }
-        // Counted by the database per KMS ID (an index range), then summed per pool.
-        for (kms_id, n) in store.client_counts_since(now - WINDOW_SECS)? {
+        // Counted by the database per KMS ID (an index range, stopped where no count
+        // matters any more), then summed per pool.
+        for (kms_id, n) in store.client_counts_capped(now - WINDOW_SECS, POOL_LIMIT as u64)? {
             *pool_clients.entry(policy.pool_of(&kms_id)).or_default() += n;
         }
     }
