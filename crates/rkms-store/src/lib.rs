@@ -38,7 +38,10 @@ pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
 pub use open::{describe_spec, open_store, open_store_read_only, StoreKind, NO_DATABASE};
 pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
 pub use pykms::{import_pykms, read_pykms, ImportReport};
-pub use record::{Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search};
+pub use record::{
+    Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
+    MACHINES_COUNT_LIMIT,
+};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 pub use store::ClientStore;

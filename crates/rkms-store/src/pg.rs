@@ -584,7 +584,12 @@ impl ClientStore for PgStore {
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
         let mut args = Vec::new();
         let condition = where_clause(filter, &mut args);
-        let sql = format!("SELECT COUNT(*), COUNT(DISTINCT cmid) FROM clients WHERE {condition}");
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM clients WHERE {condition}), \
+                    (SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients WHERE {condition} \
+                     LIMIT {}) m)",
+            crate::MACHINES_COUNT_LIMIT + 1
+        );
         self.run(Slot::Read, &|conn| {
             let stmt = conn.prepare(&sql)?;
             let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();

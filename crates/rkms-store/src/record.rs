@@ -294,12 +294,17 @@ impl ClientFilter {
     }
 }
 
+/// Distinct machines [`crate::ClientStore::count_matching`] counts exactly; beyond it, it
+/// reports this number plus one ("more than").
+pub const MACHINES_COUNT_LIMIT: u64 = 100_000;
+
 /// How many records a [`ClientFilter`] matches ([`crate::ClientStore::count_matching`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchCount {
     /// Client records (machine × application).
     pub records: u64,
-    /// Distinct client machines (CMIDs) among them.
+    /// Distinct client machines (CMIDs) among them, counted up to [`MACHINES_COUNT_LIMIT`]
+    /// (`MACHINES_COUNT_LIMIT + 1`: more than that).
     pub machines: u64,
 }
 

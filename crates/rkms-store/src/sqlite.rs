@@ -311,7 +311,13 @@ impl ClientStore for SqliteStore {
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
         let mut args: Vec<Value> = Vec::new();
-        let condition = where_clause(filter, &mut args);
+        let mut condition = where_clause(filter, &mut args);
+        if filter.sort == ClientSort::LastSeen && filter.since.is_none() {
+            // A range on the sort column: the planner then walks the index newest first and
+            // stops at the page instead of sorting the table.
+            condition.push_str(" AND c.last_seen >= ?");
+            args.push(Value::Integer(i64::MIN));
+        }
         let order = order_clause(filter, &mut args);
         let sql = format!(
             "SELECT {COLUMNS} FROM clients c WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
@@ -334,15 +340,37 @@ impl ClientStore for SqliteStore {
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
         let mut args: Vec<Value> = Vec::new();
         let condition = where_clause(filter, &mut args);
+        let inner = self.inner();
+        if args.is_empty() && condition == "1" {
+            // Everything: the smallest index counts the records, and the CMIDs are distinct
+            // in the order of the key index (no temporary table), counted up to the limit.
+            let records: i64 = inner
+                .conn
+                .prepare_cached("SELECT COUNT(*) FROM clients")?
+                .query_row([], |row| row.get(0))?;
+            let machines: i64 = inner
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients \
+                     INDEXED BY clients_key LIMIT {})",
+                    crate::MACHINES_COUNT_LIMIT + 1
+                ))?
+                .query_row([], |row| row.get(0))?;
+            return Ok(MatchCount {
+                records: non_negative(records, "count")?,
+                machines: non_negative(machines, "count")?,
+            });
+        }
+        // One pass over what the condition selects.
         let sql =
             format!("SELECT COUNT(*), COUNT(DISTINCT c.cmid) FROM clients c WHERE {condition}");
-        let inner = self.inner();
-        let mut stmt = inner.conn.prepare_cached(&sql)?;
-        let (records, machines): (i64, i64) =
-            stmt.query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let (records, machines): (i64, i64) = inner
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(MatchCount {
             records: non_negative(records, "count")?,
-            machines: non_negative(machines, "count")?,
+            machines: non_negative(machines, "count")?.min(crate::MACHINES_COUNT_LIMIT + 1),
         })
     }
 
@@ -596,6 +624,28 @@ impl SqliteStore {
         }
         let mut guard = self.inner();
         let inner = &mut *guard;
+        // A bulk write (an import) touches index pages all over: give it a page cache of its
+        // own for the transaction, then shrink it back.
+        let bulk = records.len() + events.len() > BULK_ROWS;
+        if bulk {
+            inner
+                .conn
+                .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+        }
+        let result = Self::write_in(inner, records, events);
+        if bulk {
+            inner
+                .conn
+                .pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
+        }
+        result
+    }
+
+    fn write_in(
+        inner: &mut Inner,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
         let tx = inner.conn.transaction()?;
         let found = {
             let mut keys = Keys::new(&tx, &inner.ids);
@@ -628,7 +678,10 @@ impl SqliteStore {
                 daily.execute(params![day, app, kms, ok, n])?;
             }
             let mut upsert = tx.prepare_cached(UPSERT)?;
-            for r in records {
+            // In key order: neighbouring index entries, fewer pages touched.
+            let mut sorted: Vec<&ClientRecord> = records.iter().collect();
+            sorted.sort_unstable_by_key(|r| (r.cmid, r.application_id));
+            for r in sorted {
                 let (app, sku, kms) = (
                     keys.key(&r.application_id)?,
                     keys.key(&r.sku_id)?,
@@ -952,6 +1005,12 @@ fn parent_directory(path: &Path) -> &Path {
 
 /// SQLite's page cache size (`PRAGMA cache_size`, negative: in KiB).
 const PAGE_CACHE_KIB: i64 = -256;
+
+/// Rows from which a write is a bulk write, with a page cache of [`BULK_CACHE_KIB`].
+const BULK_ROWS: usize = 20_000;
+
+/// The page cache of a bulk write (64 MiB), given back once it is done.
+const BULK_CACHE_KIB: i64 = -65_536;
 
 /// [`StoreError::Open`] for a failure while opening `path`, with SQLite's message and, when
 /// the file could not be opened or written, a hint naming the directory.

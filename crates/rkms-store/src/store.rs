@@ -30,7 +30,8 @@ pub trait ClientStore: Send + Sync {
     /// with work proportional to the page for the default order.
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError>;
 
-    /// How many records (and distinct machines) pass `filter`, `limit`/`offset` ignored.
+    /// How many records (and distinct machines, up to [`crate::MACHINES_COUNT_LIMIT`]) pass
+    /// `filter`, `limit`/`offset` ignored.
     ///
     /// The default implementation reads them all through [`Self::list`]; the backends of
     /// this crate count in the database.
@@ -43,7 +44,7 @@ pub trait ClientStore: Send + Sync {
         let machines: HashSet<Uuid> = all.iter().map(|r| r.cmid).collect();
         Ok(MatchCount {
             records: all.len() as u64,
-            machines: machines.len() as u64,
+            machines: (machines.len() as u64).min(crate::MACHINES_COUNT_LIMIT + 1),
         })
     }
 

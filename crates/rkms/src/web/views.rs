@@ -247,7 +247,7 @@ impl ClientQuery {
 pub struct ClientPage {
     /// Client records (machine × application) matching the query, before pagination.
     pub total: u64,
-    /// Distinct machines (CMIDs) among them.
+    /// Distinct machines (CMIDs) among them, counted up to 100,000 (100,001: more).
     pub machines: u64,
     /// Records skipped.
     pub offset: u64,
