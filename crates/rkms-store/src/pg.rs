@@ -198,7 +198,7 @@ fn order_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
         ClientSort::Sku(list) => {
             let n = i64::try_from(list.len()).unwrap_or(i64::MAX);
             format!(
-                "COALESCE(array_position({}::uuid[], sku_id), {})",
+                "COALESCE(array_position({}::uuid[], sku_id), {}::bigint)",
                 arg(args, Param::Uuids(list.clone())),
                 arg(args, Param::Int(n.saturating_add(1)))
             )

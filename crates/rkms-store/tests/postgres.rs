@@ -690,3 +690,93 @@ fn sqlite_to_postgres_copy_keeps_every_record_and_event() {
     assert!(matches!(e, StoreError::Copy(_)), "{e:?}");
     assert_eq!(pg.count().unwrap(), 400);
 }
+
+/// Filters, searches, sorts, pages, counts and capped pool counts are answered by PostgreSQL
+/// as by SQLite.
+#[test]
+fn queries_match_sqlite() {
+    use rkms_store::{ClientSort, IdSet, Search};
+    let Some(schema) = PgSchema::new("queries") else {
+        return;
+    };
+    let dir = TempDir::new("pg-queries");
+    let sqlite = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    let pg = PgStore::open(schema.url()).unwrap();
+    common::fill(&sqlite);
+    common::fill(&pg);
+    let filters = [
+        ClientFilter::default(),
+        ClientFilter {
+            activated: Some(false),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            applications: IdSet::In(vec![common::office_app()]),
+            kms_ids: IdSet::NotIn(vec![id(0xa)]),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "Pc-1111000".into(),
+                kms_ids: vec![id(0xb)],
+                ..Search::default()
+            }),
+            since: Some(1_799_971_200 + 60),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "0000-0000000000".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+    ];
+    for filter in &filters {
+        assert_eq!(
+            pg.count_matching(filter).unwrap(),
+            sqlite.count_matching(filter).unwrap(),
+            "{filter:?}"
+        );
+        for sort in [
+            ClientSort::LastSeen,
+            ClientSort::Requests,
+            ClientSort::Status,
+            ClientSort::Cmid,
+            ClientSort::Sku(vec![id(0x5c)]),
+        ] {
+            for ascending in [false, true] {
+                let f = ClientFilter {
+                    sort: sort.clone(),
+                    ascending,
+                    offset: Some(2),
+                    limit: Some(9),
+                    ..filter.clone()
+                };
+                assert_eq!(pg.list(&f).unwrap(), sqlite.list(&f).unwrap(), "{f:?}");
+            }
+        }
+    }
+    for cap in [3, u64::MAX] {
+        assert_eq!(
+            pg.client_counts_capped(i64::MIN, cap).unwrap(),
+            sqlite.client_counts_capped(i64::MIN, cap).unwrap()
+        );
+    }
+    let mut a = pg.active_clients(i64::MIN, 4).unwrap();
+    let mut b = sqlite.active_clients(i64::MIN, 4).unwrap();
+    a.sort();
+    b.sort();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(pg.prune_history(1_799_971_200 + 86_400, 50).unwrap(), 50);
+    assert_eq!(pg.prune_clients(1_799_971_200 + 86_400, 10).unwrap(), 10);
+    assert_eq!(
+        sqlite.prune_clients(1_799_971_200 + 86_400, 10).unwrap(),
+        10
+    );
+    // Every Windows record of `fill` has this name.
+    let (records, _) = pg.prune_workstation("pc-11110000").unwrap();
+    assert_eq!(records, 290);
+    assert_eq!(sqlite.prune_workstation("pc-11110000").unwrap().0, records);
+    assert_eq!(pg.count().unwrap(), 100);
+}
