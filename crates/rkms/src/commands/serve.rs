@@ -544,3 +544,63 @@ async fn serve_inetd(server: ServerConfig, policy: Arc<Policy>, args: &ServeArgs
     crate::server::serve_stdio(server, services, peer, local_port).await;
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkms_store::{Activation, MemoryStore};
+
+    fn at(n: u128, time: i64) -> Activation {
+        Activation {
+            cmid: uuid::Uuid::from_u128(n),
+            application_id: uuid::Uuid::from_u128(1),
+            sku_id: uuid::Uuid::from_u128(2),
+            kms_id: uuid::Uuid::from_u128(3),
+            workstation: format!("PC-{n}"),
+            license_status: 1,
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: "6.0".into(),
+            time,
+            address: String::new(),
+            epid: String::new(),
+            hresult: 0,
+        }
+    }
+
+    /// Expired events and records go, in batches; the rest stays; 0 keeps everything.
+    #[test]
+    fn retention_prunes_what_expired() {
+        let now = 400 * 86_400;
+        let store = MemoryStore::new();
+        // Events 100 days old (history kept 90) from clients seen again later, and clients
+        // last seen 500 days ago (kept 400).
+        let old: Vec<Activation> = (0..300).map(|n| at(n, now - 100 * 86_400)).collect();
+        let recent: Vec<Activation> = (0..300).map(|n| at(n, now - 86_400)).collect();
+        let stale: Vec<Activation> = (1000..1010).map(|n| at(n, now - 500 * 86_400)).collect();
+        for batch in [&stale, &old, &recent] {
+            store.record_batch(batch).unwrap();
+        }
+        let keep_all = Retention {
+            keep_history: 0,
+            keep_clients: 0,
+        };
+        assert!(!keep_all.enabled());
+        assert_eq!(keep_all.prune(&store, now, Duration::ZERO).unwrap(), (0, 0));
+        let retention = Retention {
+            keep_history: 90,
+            keep_clients: 400,
+        };
+        assert!(retention.enabled());
+        assert_eq!(
+            retention.prune(&store, now, Duration::ZERO).unwrap(),
+            (310, 10)
+        );
+        assert_eq!(store.count().unwrap(), 300);
+        assert_eq!(store.activations_since(i64::MIN).unwrap(), 300);
+        assert_eq!(
+            retention.prune(&store, now, Duration::ZERO).unwrap(),
+            (0, 0)
+        );
+    }
+}
