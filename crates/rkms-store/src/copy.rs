@@ -35,10 +35,18 @@ pub fn copy_all(from: &dyn ClientStore, to: &dyn ClientStore) -> Result<CopyRepo
         )));
     }
     let mut report = CopyReport::default();
-    let all = from.list(&ClientFilter::default())?;
-    for chunk in all.chunks(COPY_CHUNK) {
-        to.import(chunk, &[])?;
-        report.records += chunk.len() as u64;
+    // Page by page (never the whole table in memory), in the store's default order.
+    loop {
+        let page = from.list(&ClientFilter {
+            offset: Some(report.records),
+            limit: Some(COPY_CHUNK as u64),
+            ..ClientFilter::default()
+        })?;
+        if page.is_empty() {
+            break;
+        }
+        to.import(&page, &[])?;
+        report.records += page.len() as u64;
     }
     loop {
         let page = from.events_page(report.events, COPY_CHUNK as u64)?;
