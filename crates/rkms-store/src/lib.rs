@@ -42,7 +42,10 @@ pub use open::{
 };
 pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
 pub use pykms::{import_pykms, read_pykms, ImportReport};
-pub use record::{Activation, ClientFilter, ClientRecord};
+pub use record::{
+    Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
+    MACHINES_COUNT_LIMIT,
+};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 pub use store::ClientStore;

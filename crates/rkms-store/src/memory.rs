@@ -163,12 +163,7 @@ impl ClientStore for MemoryStore {
             .filter(|r| filter.matches(r))
             .cloned()
             .collect();
-        out.sort_by(|a, b| {
-            b.last_seen
-                .cmp(&a.last_seen)
-                .then(a.cmid.cmp(&b.cmid))
-                .then(a.application_id.cmp(&b.application_id))
-        });
+        out.sort_by(|a, b| filter.compare(a, b));
         let offset = usize::try_from(filter.offset.unwrap_or(0)).unwrap_or(usize::MAX);
         let limit = filter
             .limit
@@ -186,6 +181,49 @@ impl ClientStore for MemoryStore {
 
     fn count(&self) -> Result<u64, StoreError> {
         Ok(self.inner().records.len() as u64)
+    }
+
+    fn prune_history(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let mut inner = self.inner();
+        let mut left = batch;
+        inner.events.retain(|e| {
+            if e.time < cutoff && left > 0 {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        Ok(batch - left)
+    }
+
+    fn prune_clients(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let mut inner = self.inner();
+        let mut left = batch;
+        inner.records.retain(|_, r| {
+            if r.last_seen < cutoff && left > 0 {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        Ok(batch - left)
+    }
+
+    fn prune_workstation(&self, name: &str) -> Result<(u64, u64), StoreError> {
+        let mut inner = self.inner();
+        let (records, events) = (inner.records.len(), inner.events.len());
+        inner
+            .records
+            .retain(|_, r| !r.workstation.eq_ignore_ascii_case(name));
+        inner
+            .events
+            .retain(|e| !e.workstation.eq_ignore_ascii_case(name));
+        Ok((
+            (records - inner.records.len()) as u64,
+            (events - inner.events.len()) as u64,
+        ))
     }
 
     fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
@@ -207,7 +245,8 @@ impl ClientStore for MemoryStore {
 
     fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
         let mut counts: BTreeMap<(i64, Uuid, Uuid, bool), u64> = BTreeMap::new();
-        for e in self.inner().events.iter().filter(|e| e.time >= since) {
+        let since_day = since.saturating_sub(since.rem_euclid(crate::SECONDS_PER_DAY));
+        for e in self.inner().events.iter().filter(|e| e.time >= since_day) {
             let key = (day_start(e.time), e.application_id, e.kms_id, e.succeeded());
             *counts.entry(key).or_default() += 1;
         }

@@ -17,7 +17,8 @@ use crate::pg_schema::{MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE};
 use crate::pg_tls::{self, TlsParams};
 use crate::schema::SCHEMA_VERSION;
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, StoreError,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
+    IdSet, MatchCount, StoreError,
 };
 
 /// How long connecting may take when the connection string sets no `connect_timeout`.
@@ -68,6 +69,145 @@ const UPSERT_RECORDS: &str = "INSERT INTO clients AS c (cmid, application_id, sk
          last_epid      = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.last_epid ELSE c.last_epid END,
          last_hresult   = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.last_hresult ELSE c.last_hresult END,
          last_seen      = GREATEST(c.last_seen, excluded.last_seen)";
+
+/// Adds requests to the per-day counts (given as arrays, one row per key).
+const ADD_DAILY: &str = "INSERT INTO activation_days AS d (day, application_id, kms_id, ok, count)
+     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::boolean[], $5::bigint[])
+     ON CONFLICT (day, application_id, kms_id, ok) DO UPDATE SET count = d.count + excluded.count";
+
+/// The KMS IDs of clients whose latest request succeeded, one index seek each (a skip scan
+/// of `clients_active`): the `WITH` clause of the queries reading per-KMS ID counts.
+const ACTIVE_KMS_IDS: &str = "WITH RECURSIVE k(kms_id) AS (
+         (SELECT kms_id FROM clients WHERE last_hresult = 0 ORDER BY kms_id LIMIT 1)
+         UNION ALL
+         SELECT (SELECT c.kms_id FROM clients c WHERE c.last_hresult = 0 AND c.kms_id > k.kms_id
+                 ORDER BY c.kms_id LIMIT 1)
+         FROM k WHERE k.kms_id IS NOT NULL)";
+
+/// A parameter of a query built at run time.
+#[derive(Debug)]
+enum Param {
+    Uuid(Uuid),
+    Uuids(Vec<Uuid>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+}
+
+impl Param {
+    fn sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Self::Uuid(u) => u,
+            Self::Uuids(u) => u,
+            Self::Int(n) => n,
+            Self::OptInt(n) => n,
+            Self::Text(t) => t,
+        }
+    }
+}
+
+/// Appends `p` to `args` and returns its placeholder (`$n`).
+fn arg(args: &mut Vec<Param>, p: Param) -> String {
+    args.push(p);
+    format!("${}", args.len())
+}
+
+/// The `WHERE` condition of `filter`, its parameters pushed to `args`.
+fn where_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
+    let mut parts: Vec<String> = vec!["true".into()];
+    for (column, value) in [
+        ("kms_id", filter.kms_id),
+        ("sku_id", filter.sku_id),
+        ("application_id", filter.application_id),
+        ("cmid", filter.cmid),
+    ] {
+        if let Some(id) = value {
+            parts.push(format!("{column} = {}", arg(args, Param::Uuid(id))));
+        }
+    }
+    if let Some(since) = filter.since {
+        parts.push(format!("last_seen >= {}", arg(args, Param::Int(since))));
+    }
+    match filter.activated {
+        Some(true) => parts.push("last_hresult = 0".into()),
+        Some(false) => parts.push("last_hresult <> 0".into()),
+        None => {}
+    }
+    for (column, set) in [
+        ("application_id", &filter.applications),
+        ("kms_id", &filter.kms_ids),
+    ] {
+        match set {
+            IdSet::Any => {}
+            IdSet::In(ids) if ids.is_empty() => parts.push("false".into()),
+            IdSet::NotIn(ids) if ids.is_empty() => {}
+            IdSet::In(ids) => parts.push(format!(
+                "{column} = ANY({})",
+                arg(args, Param::Uuids(ids.clone()))
+            )),
+            IdSet::NotIn(ids) => parts.push(format!(
+                "NOT ({column} = ANY({}))",
+                arg(args, Param::Uuids(ids.clone()))
+            )),
+        }
+    }
+    if let Some(search) = &filter.search {
+        let text = search.text.to_ascii_lowercase();
+        let hex = text.replace('-', "");
+        let t = arg(args, Param::Text(text));
+        let mut any = vec![
+            format!("strpos(lower(workstation), {t}) > 0"),
+            format!("strpos(lower(last_address), {t}) > 0"),
+            format!("strpos(lower(last_epid), {t}) > 0"),
+        ];
+        // Only hex digits can occur in a CMID's text.
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            any.push(format!(
+                "strpos(replace(cmid::text, '-', ''), {}) > 0",
+                arg(args, Param::Text(hex))
+            ));
+        }
+        for (column, ids) in [
+            ("sku_id", &search.sku_ids),
+            ("kms_id", &search.kms_ids),
+            ("application_id", &search.application_ids),
+        ] {
+            if !ids.is_empty() {
+                any.push(format!(
+                    "{column} = ANY({})",
+                    arg(args, Param::Uuids(ids.clone()))
+                ));
+            }
+        }
+        parts.push(format!("({})", any.join(" OR ")));
+    }
+    parts.join(" AND ")
+}
+
+/// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
+/// Text sorts bytewise (`COLLATE "C"`), like the other backends.
+fn order_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
+    let primary = match &filter.sort {
+        ClientSort::LastSeen => "last_seen".to_owned(),
+        ClientSort::FirstSeen => "first_seen".into(),
+        ClientSort::Workstation => "(lower(workstation) COLLATE \"C\")".into(),
+        ClientSort::Cmid => "cmid".into(),
+        ClientSort::Requests => "requests".into(),
+        ClientSort::Address => "last_address COLLATE \"C\"".into(),
+        ClientSort::Protocol => "protocol COLLATE \"C\"".into(),
+        ClientSort::Status => "(last_hresult <> 0)".into(),
+        ClientSort::Sku(list) => {
+            let n = i64::try_from(list.len()).unwrap_or(i64::MAX);
+            format!(
+                "COALESCE(array_position({}::uuid[], sku_id), {}::bigint)",
+                arg(args, Param::Uuids(list.clone())),
+                arg(args, Param::Int(n.saturating_add(1)))
+            )
+        }
+    };
+    let direction = if filter.ascending { "ASC" } else { "DESC" };
+    format!("{primary} {direction}, last_seen DESC, cmid, application_id")
+}
 
 /// Which of the store's two connections an operation uses: writes never queue behind a slow
 /// dashboard read, and the other way round.
@@ -376,14 +516,17 @@ impl PgStore {
         if records.is_empty() && events.is_empty() {
             return Ok(());
         }
+        let days = DayArrays::new(events);
         let records = RecordArrays::new(records);
         let events = EventArrays::new(events);
         self.run(Slot::Write, &|conn| {
             let insert = conn.prepare(INSERT_EVENTS)?;
             let upsert = conn.prepare(UPSERT_RECORDS)?;
+            let daily = conn.prepare(ADD_DAILY)?;
             let mut tx = conn.client.transaction()?;
             if !events.time.is_empty() {
                 tx.execute(&insert, &events.params())?;
+                tx.execute(&daily, &days.params())?;
             }
             if !records.cmid.is_empty() {
                 tx.execute(&upsert, &records.params())?;
@@ -439,44 +582,117 @@ impl ClientStore for PgStore {
     }
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM clients WHERE true");
-        let mut uuids: Vec<Uuid> = Vec::new();
-        let uuid_conditions = [
-            ("kms_id", filter.kms_id),
-            ("sku_id", filter.sku_id),
-            ("application_id", filter.application_id),
-            ("cmid", filter.cmid),
-        ];
-        for (column, value) in uuid_conditions {
-            if let Some(id) = value {
-                uuids.push(id);
-                sql.push_str(&format!(" AND {column} = ${}", uuids.len()));
-            }
-        }
-        let mut n = uuids.len();
-        if filter.since.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND last_seen >= ${n}"));
-        }
-        sql.push_str(&format!(
-            " ORDER BY last_seen DESC, cmid, application_id LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        ));
-        let since = filter.since;
-        let limit: Option<i64> = filter.limit.map(saturating_i64);
-        let offset: i64 = filter.offset.map_or(0, saturating_i64);
+        let mut args = Vec::new();
+        let condition = where_clause(filter, &mut args);
+        let order = order_clause(filter, &mut args);
+        let limit = arg(&mut args, Param::OptInt(filter.limit.map(saturating_i64)));
+        let offset = arg(
+            &mut args,
+            Param::Int(filter.offset.map_or(0, saturating_i64)),
+        );
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE {condition} ORDER BY {order} \
+             LIMIT {limit} OFFSET {offset}"
+        );
         self.run(Slot::Read, &|conn| {
             let stmt = conn.prepare(&sql)?;
-            let mut params: Vec<&(dyn ToSql + Sync)> =
-                uuids.iter().map(|u| u as &(dyn ToSql + Sync)).collect();
-            if let Some(since) = &since {
-                params.push(since);
-            }
-            params.push(&limit);
-            params.push(&offset);
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
             let rows = conn.client.query(&stmt, &params)?;
             rows.iter().map(decode).collect()
+        })
+    }
+
+    fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
+        let mut args = Vec::new();
+        let condition = where_clause(filter, &mut args);
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM clients WHERE {condition}), \
+                    (SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients WHERE {condition} \
+                     LIMIT {}) m)",
+            crate::MACHINES_COUNT_LIMIT + 1
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let row = conn.client.query_one(&stmt, &params)?;
+            Ok(MatchCount {
+                records: non_negative(row.try_get(0)?, "count")?,
+                machines: non_negative(row.try_get(1)?, "count")?,
+            })
+        })
+    }
+
+    fn prune_history(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let batch = saturating_i64(batch);
+        self.run(Slot::Write, &|conn| {
+            let stmt = conn.prepare(
+                "DELETE FROM activations WHERE id IN \
+                 (SELECT id FROM activations WHERE time < $1 ORDER BY time LIMIT $2)",
+            )?;
+            Ok(conn.client.execute(&stmt, &[&cutoff, &batch])?)
+        })
+    }
+
+    fn prune_clients(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let batch = saturating_i64(batch);
+        self.run(Slot::Write, &|conn| {
+            let stmt = conn.prepare(
+                "DELETE FROM clients WHERE (cmid, application_id) IN \
+                 (SELECT cmid, application_id FROM clients WHERE last_seen < $1 \
+                  ORDER BY last_seen LIMIT $2)",
+            )?;
+            Ok(conn.client.execute(&stmt, &[&cutoff, &batch])?)
+        })
+    }
+
+    fn prune_workstation(&self, name: &str) -> Result<(u64, u64), StoreError> {
+        let name = name.to_ascii_lowercase();
+        self.run(Slot::Write, &|conn| {
+            let clients = conn.prepare("DELETE FROM clients WHERE lower(workstation) = $1")?;
+            let events = conn.prepare("DELETE FROM activations WHERE lower(workstation) = $1")?;
+            let mut tx = conn.client.transaction()?;
+            let records = tx.execute(&clients, &[&name])?;
+            let events = tx.execute(&events, &[&name])?;
+            tx.commit()?;
+            Ok((records, events))
+        })
+    }
+
+    fn client_counts_capped(&self, since: i64, cap: u64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let cap = saturating_i64(cap);
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&format!(
+                "{ACTIVE_KMS_IDS} SELECT kms_id, n FROM (SELECT k.kms_id, \
+                     (SELECT COUNT(DISTINCT cmid) FROM (SELECT cmid FROM clients c \
+                      WHERE c.kms_id = k.kms_id AND c.last_seen >= $1 AND c.last_hresult = 0 \
+                      LIMIT $2) s) AS n \
+                 FROM k WHERE k.kms_id IS NOT NULL) counts WHERE n > 0 ORDER BY kms_id"
+            ))?;
+            let rows = conn.client.query(&stmt, &[&since, &cap])?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, non_negative(row.try_get(1)?, "count")?)))
+                .collect()
+        })
+    }
+
+    fn active_clients(
+        &self,
+        since: i64,
+        per_kms: u64,
+    ) -> Result<Vec<(Uuid, Uuid, i64)>, StoreError> {
+        let per_kms = saturating_i64(per_kms);
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&format!(
+                "{ACTIVE_KMS_IDS} SELECT k.kms_id, r.cmid, r.last_seen FROM k \
+                 CROSS JOIN LATERAL (SELECT cmid, last_seen FROM clients c \
+                     WHERE c.kms_id = k.kms_id AND c.last_seen >= $1 AND c.last_hresult = 0 \
+                     ORDER BY c.last_seen DESC LIMIT $2) r \
+                 WHERE k.kms_id IS NOT NULL"
+            ))?;
+            let rows = conn.client.query(&stmt, &[&since, &per_kms])?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                .collect()
         })
     }
 
@@ -512,16 +728,13 @@ impl ClientStore for PgStore {
     }
 
     fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
+        let since = since.saturating_sub(since.rem_euclid(crate::SECONDS_PER_DAY));
         self.run(Slot::Read, &|conn| {
             // The day is the Euclidean floor, like `day_start`, also for times before 1970 (and
             // clamped like it, so that no time overflows).
             let stmt = conn.prepare(
-                "SELECT GREATEST(time, -9223372036854720000) - ((GREATEST(time, -9223372036854720000) % 86400) + 86400) % 86400 AS day, \
-                    application_id, kms_id, \
-                        hresult = 0 AS ok, COUNT(*) \
-                 FROM activations WHERE time >= $1 \
-                 GROUP BY day, application_id, kms_id, ok \
-                 ORDER BY day, application_id, kms_id, ok",
+                "SELECT day, application_id, kms_id, ok, count FROM activation_days \
+                 WHERE day >= $1 ORDER BY day, application_id, kms_id, ok",
             )?;
             let rows = conn.client.query(&stmt, &[&since])?;
             rows.iter()
@@ -700,6 +913,57 @@ impl<'a> EventArrays<'a> {
             &self.protocol,
             &self.address,
             &self.hresult,
+        ]
+    }
+}
+
+/// The per-day counts of some events, as one array per column: the parameters of
+/// [`ADD_DAILY`].
+struct DayArrays {
+    day: Vec<i64>,
+    application_id: Vec<Uuid>,
+    kms_id: Vec<Uuid>,
+    ok: Vec<bool>,
+    count: Vec<i64>,
+}
+
+impl DayArrays {
+    fn new(events: &[ActivationEvent]) -> Self {
+        let mut days: BTreeMap<(i64, Uuid, Uuid, bool), i64> = BTreeMap::new();
+        for e in events {
+            *days
+                .entry((
+                    crate::day_start(e.time),
+                    e.application_id,
+                    e.kms_id,
+                    e.succeeded(),
+                ))
+                .or_default() += 1;
+        }
+        let mut out = Self {
+            day: Vec::new(),
+            application_id: Vec::new(),
+            kms_id: Vec::new(),
+            ok: Vec::new(),
+            count: Vec::new(),
+        };
+        for ((day, app, kms, ok), n) in days {
+            out.day.push(day);
+            out.application_id.push(app);
+            out.kms_id.push(kms);
+            out.ok.push(ok);
+            out.count.push(n);
+        }
+        out
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.day,
+            &self.application_id,
+            &self.kms_id,
+            &self.ok,
+            &self.count,
         ]
     }
 }

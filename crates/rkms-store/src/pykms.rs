@@ -12,6 +12,7 @@
 //! the GUID as text when py-kms did not know it; `licenseStatus` holds py-kms' wording
 //! ("Activated", "Grace Period", …); `lastRequestTime` is unix seconds.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::types::Value;
@@ -33,6 +34,9 @@ pub const PYKMS_COLUMNS: &[&str] = &[
     "kmsEpid",
     "requestCount",
 ];
+
+/// Distinct product names whose resolution [`read_pykms`] remembers.
+const RESOLVED_NAMES_LIMIT: usize = 10_000;
 
 /// The client address column later py-kms versions add; used for `last_address` when present.
 pub const PYKMS_ADDRESS_COLUMN: &str = "machineIp";
@@ -111,6 +115,7 @@ pub fn read_pykms(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut resolved_names: HashMap<String, Option<(Uuid, Uuid, Uuid)>> = HashMap::new();
     while let Some(row) = rows.next()? {
         let cmid_text = text(row.get(0)?);
         let Ok(cmid) = Uuid::parse_str(cmid_text.trim()) else {
@@ -136,7 +141,18 @@ pub fn read_pykms(
             continue;
         }
         let sku_name = text(row.get(2)?);
-        let Some((application_id, sku_id, kms_id)) = resolve(&sku_name) else {
+        // A database holds few distinct product names: resolve each once.
+        let resolved = match resolved_names.get(&sku_name) {
+            Some(r) => *r,
+            None => {
+                let r = resolve(&sku_name);
+                if resolved_names.len() < RESOLVED_NAMES_LIMIT {
+                    resolved_names.insert(sku_name.clone(), r);
+                }
+                r
+            }
+        };
+        let Some((application_id, sku_id, kms_id)) = resolved else {
             report.unmapped.push((cmid, sku_name));
             continue;
         };

@@ -126,9 +126,11 @@ pub struct Activation {
     pub hresult: u32,
 }
 
-/// Which records [`crate::ClientStore::list`] returns. Every `Some` field must match; the
-/// result is ordered by `last_seen` descending, then `cmid`, then `application_id`, so pages
-/// taken with `limit`/`offset` are stable.
+/// Which records [`crate::ClientStore::list`] returns and in which order. Every `Some` field
+/// (and every set that is not [`IdSet::Any`]) must match; the result is ordered by `sort`
+/// (`last_seen` descending by default), ties by `last_seen` descending, then `cmid`, then
+/// `application_id`, so pages taken with `limit`/`offset` are stable.
+/// [`crate::ClientStore::count_matching`] counts what the same filter matches.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFilter {
     /// Only records of this KMS counted ID.
@@ -141,21 +143,169 @@ pub struct ClientFilter {
     pub cmid: Option<Uuid>,
     /// Only records with `last_seen >= since`.
     pub since: Option<i64>,
+    /// Only records whose latest request was activated (`true`: `last_hresult == 0`) or
+    /// refused (`false`).
+    #[serde(default)]
+    pub activated: Option<bool>,
+    /// Only records whose application ID is in (or not in) this set.
+    #[serde(default)]
+    pub applications: IdSet,
+    /// Only records whose KMS counted ID is in (or not in) this set.
+    #[serde(default)]
+    pub kms_ids: IdSet,
+    /// Only records matching this search.
+    #[serde(default)]
+    pub search: Option<Search>,
+    /// The order (see [`ClientSort`]).
+    #[serde(default)]
+    pub sort: ClientSort,
+    /// Sort ascending instead of descending.
+    #[serde(default)]
+    pub ascending: bool,
     /// At most this many records.
     pub limit: Option<u64>,
     /// Skip this many records first.
     pub offset: Option<u64>,
 }
 
+/// A set of IDs a record's ID must (or must not) be in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdSet {
+    /// Any ID.
+    #[default]
+    Any,
+    /// One of these.
+    In(Vec<Uuid>),
+    /// None of these.
+    NotIn(Vec<Uuid>),
+}
+
+impl IdSet {
+    /// Whether `id` passes.
+    pub fn matches(&self, id: &Uuid) -> bool {
+        match self {
+            Self::Any => true,
+            Self::In(ids) => ids.contains(id),
+            Self::NotIn(ids) => !ids.contains(id),
+        }
+    }
+}
+
+/// A text search over client records: a record matches when `text` occurs (ASCII
+/// case-insensitively) in its workstation name, last address or last ePID, or (hyphens
+/// ignored) in its CMID, or when its SKU, KMS or application ID is one of those listed (the
+/// caller lists the IDs whose names match: the store knows no names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Search {
+    /// The text searched (compared in ASCII lower case).
+    pub text: String,
+    /// SKU IDs that match.
+    pub sku_ids: Vec<Uuid>,
+    /// KMS counted IDs that match.
+    pub kms_ids: Vec<Uuid>,
+    /// Application IDs that match.
+    pub application_ids: Vec<Uuid>,
+}
+
+impl Search {
+    /// Whether `r` matches.
+    pub fn matches(&self, r: &ClientRecord) -> bool {
+        let text = self.text.to_ascii_lowercase();
+        let hex = text.replace('-', "");
+        let contains = |h: &str| h.to_ascii_lowercase().contains(&text);
+        contains(&r.workstation)
+            || contains(&r.last_address)
+            || contains(&r.last_epid)
+            || (!hex.is_empty() && r.cmid.simple().to_string().contains(&hex))
+            || self.sku_ids.contains(&r.sku_id)
+            || self.kms_ids.contains(&r.kms_id)
+            || self.application_ids.contains(&r.application_id)
+    }
+}
+
+/// The column [`ClientFilter`] sorts by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientSort {
+    /// Latest request.
+    #[default]
+    LastSeen,
+    /// First request.
+    FirstSeen,
+    /// Workstation name, ASCII case-insensitively.
+    Workstation,
+    /// CMID.
+    Cmid,
+    /// Number of requests.
+    Requests,
+    /// Last address (bytewise).
+    Address,
+    /// Protocol version.
+    Protocol,
+    /// Outcome: activated before refused (ascending).
+    Status,
+    /// SKU, in the order of this list (e.g. the SKUs sorted by name); SKUs not listed last.
+    Sku(Vec<Uuid>),
+}
+
 impl ClientFilter {
-    /// Whether `r` passes the filter's conditions (ignoring `limit`/`offset`).
+    /// Whether `r` passes the filter's conditions (ignoring sort, `limit` and `offset`).
     pub fn matches(&self, r: &ClientRecord) -> bool {
         self.kms_id.is_none_or(|k| r.kms_id == k)
             && self.sku_id.is_none_or(|s| r.sku_id == s)
             && self.application_id.is_none_or(|a| r.application_id == a)
             && self.cmid.is_none_or(|c| r.cmid == c)
             && self.since.is_none_or(|t| r.last_seen >= t)
+            && self.activated.is_none_or(|ok| (r.last_hresult == 0) == ok)
+            && self.applications.matches(&r.application_id)
+            && self.kms_ids.matches(&r.kms_id)
+            && self.search.as_ref().is_none_or(|s| s.matches(r))
     }
+
+    /// Compares two records in the filter's order (for stores that sort in memory).
+    pub fn compare(&self, a: &ClientRecord, b: &ClientRecord) -> std::cmp::Ordering {
+        let rank = |list: &[Uuid], r: &ClientRecord| {
+            list.iter()
+                .position(|s| *s == r.sku_id)
+                .unwrap_or(list.len())
+        };
+        let primary = match &self.sort {
+            ClientSort::LastSeen => a.last_seen.cmp(&b.last_seen),
+            ClientSort::FirstSeen => a.first_seen.cmp(&b.first_seen),
+            ClientSort::Workstation => a
+                .workstation
+                .to_ascii_lowercase()
+                .cmp(&b.workstation.to_ascii_lowercase()),
+            ClientSort::Cmid => a.cmid.cmp(&b.cmid),
+            ClientSort::Requests => a.requests.cmp(&b.requests),
+            ClientSort::Address => a.last_address.cmp(&b.last_address),
+            ClientSort::Protocol => a.protocol.cmp(&b.protocol),
+            ClientSort::Status => (a.last_hresult != 0).cmp(&(b.last_hresult != 0)),
+            ClientSort::Sku(list) => rank(list, a).cmp(&rank(list, b)),
+        };
+        let primary = if self.ascending {
+            primary
+        } else {
+            primary.reverse()
+        };
+        primary
+            .then(b.last_seen.cmp(&a.last_seen))
+            .then(a.cmid.cmp(&b.cmid))
+            .then(a.application_id.cmp(&b.application_id))
+    }
+}
+
+/// Distinct machines [`crate::ClientStore::count_matching`] counts exactly; beyond it, it
+/// reports this number plus one ("more than").
+pub const MACHINES_COUNT_LIMIT: u64 = 100_000;
+
+/// How many records a [`ClientFilter`] matches ([`crate::ClientStore::count_matching`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchCount {
+    /// Client records (machine × application).
+    pub records: u64,
+    /// Distinct client machines (CMIDs) among them, counted up to [`MACHINES_COUNT_LIMIT`]
+    /// (`MACHINES_COUNT_LIMIT + 1`: more than that).
+    pub machines: u64,
 }
 
 #[cfg(test)]

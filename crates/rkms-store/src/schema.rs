@@ -69,7 +69,102 @@ pub const MIGRATIONS: &[Migration] = &[
               CREATE INDEX activations_time ON activations (time);
               CREATE INDEX activations_cmid ON activations (cmid, time);",
     },
+    Migration {
+        version: 4,
+        description: "compact schema: GUIDs as 16-byte blobs, application/SKU/KMS IDs as \
+                      integer keys (guids table), per-day counts kept in activation_days, \
+                      indexes for paged reads",
+        sql: MIGRATION_4,
+    },
 ];
+
+/// Schema 4: every GUID of the tables becomes a 16-byte blob (CMIDs) or an integer key into
+/// `guids` (application, SKU and KMS IDs, a few hundred distinct values), and the per-day
+/// counts the dashboard charts are kept in `activation_days` (one row per day, application,
+/// KMS ID and outcome) instead of being counted from the history at every read. Every record
+/// and event is kept (events in the order they were recorded).
+const MIGRATION_4: &str = "
+    CREATE TABLE guids (
+        id   INTEGER PRIMARY KEY,
+        guid BLOB    NOT NULL UNIQUE
+    );
+    INSERT INTO guids (guid)
+        SELECT unhex(replace(application_id, '-', '')) FROM clients
+        UNION SELECT unhex(replace(sku_id, '-', '')) FROM clients
+        UNION SELECT unhex(replace(kms_id, '-', '')) FROM clients
+        UNION SELECT unhex(replace(application_id, '-', '')) FROM activations
+        UNION SELECT unhex(replace(sku_id, '-', '')) FROM activations
+        UNION SELECT unhex(replace(kms_id, '-', '')) FROM activations;
+    CREATE TABLE clients_v4 (
+        id             INTEGER PRIMARY KEY,
+        cmid           BLOB    NOT NULL,
+        app            INTEGER NOT NULL,
+        sku            INTEGER NOT NULL,
+        kms            INTEGER NOT NULL,
+        workstation    TEXT    NOT NULL,
+        license_status INTEGER NOT NULL,
+        grace_minutes  INTEGER NOT NULL,
+        is_vm          INTEGER NOT NULL,
+        protocol       TEXT    NOT NULL,
+        first_seen     INTEGER NOT NULL,
+        last_seen      INTEGER NOT NULL,
+        requests       INTEGER NOT NULL,
+        last_address   TEXT    NOT NULL,
+        last_epid      TEXT    NOT NULL,
+        last_hresult   INTEGER NOT NULL
+    );
+    INSERT INTO clients_v4 (cmid, app, sku, kms, workstation, license_status, grace_minutes,
+                            is_vm, protocol, first_seen, last_seen, requests, last_address,
+                            last_epid, last_hresult)
+        SELECT unhex(replace(c.cmid, '-', '')),
+               (SELECT id FROM guids WHERE guid = unhex(replace(c.application_id, '-', ''))),
+               (SELECT id FROM guids WHERE guid = unhex(replace(c.sku_id, '-', ''))),
+               (SELECT id FROM guids WHERE guid = unhex(replace(c.kms_id, '-', ''))),
+               workstation, license_status, grace_minutes, is_vm, protocol, first_seen,
+               last_seen, requests, last_address, last_epid, last_hresult
+        FROM clients c ORDER BY last_seen;
+    CREATE TABLE activations_v4 (
+        time           INTEGER NOT NULL,
+        cmid           BLOB    NOT NULL,
+        app            INTEGER NOT NULL,
+        sku            INTEGER NOT NULL,
+        kms            INTEGER NOT NULL,
+        workstation    TEXT    NOT NULL,
+        license_status INTEGER NOT NULL,
+        protocol       TEXT    NOT NULL,
+        address        TEXT    NOT NULL,
+        hresult        INTEGER NOT NULL
+    );
+    INSERT INTO activations_v4 (time, cmid, app, sku, kms, workstation, license_status,
+                                protocol, address, hresult)
+        SELECT time, unhex(replace(e.cmid, '-', '')),
+               (SELECT id FROM guids WHERE guid = unhex(replace(e.application_id, '-', ''))),
+               (SELECT id FROM guids WHERE guid = unhex(replace(e.sku_id, '-', ''))),
+               (SELECT id FROM guids WHERE guid = unhex(replace(e.kms_id, '-', ''))),
+               workstation, license_status, protocol, address, hresult
+        FROM activations e ORDER BY rowid;
+    DROP TABLE clients;
+    DROP TABLE activations;
+    ALTER TABLE clients_v4 RENAME TO clients;
+    ALTER TABLE activations_v4 RENAME TO activations;
+    CREATE UNIQUE INDEX clients_key ON clients (cmid, app);
+    CREATE INDEX clients_last_seen ON clients (last_seen);
+    CREATE INDEX clients_active ON clients (kms, last_seen, cmid) WHERE last_hresult = 0;
+    CREATE INDEX clients_workstation ON clients (workstation COLLATE NOCASE);
+    CREATE INDEX activations_time ON activations (time);
+    CREATE INDEX activations_cmid ON activations (cmid, time);
+    CREATE TABLE activation_days (
+        day   INTEGER NOT NULL,
+        app   INTEGER NOT NULL,
+        kms   INTEGER NOT NULL,
+        ok    INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (day, app, kms, ok)
+    ) WITHOUT ROWID;
+    INSERT INTO activation_days (day, app, kms, ok, count)
+        SELECT time - ((time % 86400) + 86400) % 86400, app, kms, hresult = 0, COUNT(*)
+        FROM activations GROUP BY 1, 2, 3, 4;
+";
 
 /// The newest schema version this binary knows, and the one it reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: the client store in an SQLite file (WAL, `synchronous=NORMAL`, migrated schema).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -7,61 +8,50 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row, Statement};
-use uuid::fmt::Hyphenated;
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row, Transaction};
 use uuid::Uuid;
 
+use crate::history::day_start;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientStore, DailyCount, StoreError,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
+    IdSet, MatchCount, StoreError,
 };
 
 /// How long a statement waits for another connection's lock before failing with "busy".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The columns every query reads, in the order [`decode`] expects.
-const COLUMNS: &str = "cmid, application_id, sku_id, kms_id, workstation, license_status, \
-     grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, last_epid, \
-     last_hresult";
+/// The columns every record query reads (table alias `c`), in the order [`decode`] expects;
+/// application, SKU and KMS IDs as their `guids` keys.
+const COLUMNS: &str = "c.cmid, c.app, c.sku, c.kms, c.workstation, c.license_status, \
+     c.grace_minutes, c.is_vm, c.protocol, c.first_seen, c.last_seen, c.requests, \
+     c.last_address, c.last_epid, c.last_hresult";
 
 /// The history columns every event query reads, in the order [`decode_event`] expects.
-const EVENT_COLUMNS: &str = "time, cmid, application_id, sku_id, kms_id, workstation, \
-     license_status, protocol, address, hresult";
+const EVENT_COLUMNS: &str = "time, cmid, app, sku, kms, workstation, license_status, protocol, \
+     address, hresult";
 
 /// The history event every recorded request adds (same transaction as its upsert).
-const INSERT_EVENT: &str = "INSERT INTO activations (time, cmid, application_id, sku_id, kms_id, \
-         workstation, license_status, protocol, address, hresult)
+const INSERT_EVENT: &str = "INSERT INTO activations (time, cmid, app, sku, kms, workstation, \
+         license_status, protocol, address, hresult)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-/// Runs [`INSERT_EVENT`] on `$stmt` for `$e`, an [`Activation`] or an [`ActivationEvent`]
-/// (the event columns have the same field names in both), with its four UUIDs already
-/// formatted (see [`uuid_texts`]).
-macro_rules! insert_event {
-    ($stmt:expr, $e:expr, $ids:expr) => {{
-        let [cmid, application_id, sku_id, kms_id]: [&str; 4] = $ids;
-        $stmt.execute(params![
-            $e.time,
-            cmid,
-            application_id,
-            sku_id,
-            kms_id,
-            $e.workstation,
-            i64::from($e.license_status),
-            $e.protocol,
-            $e.address,
-            i64::from($e.hresult),
-        ])
-    }};
-}
+/// Adds requests to the per-day counts.
+const ADD_DAILY: &str = "INSERT INTO activation_days (day, app, kms, ok, count) \
+     VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (day, app, kms, ok) DO UPDATE SET count = count + excluded.count";
 
-/// The columns both upserts take from whichever side was seen last (the rules of
-/// [`ClientRecord::merge`] and [`ClientRecord::absorb`]).
-macro_rules! newest_wins {
-    () => {
-        "
+/// Folds a whole record into the table, like [`ClientRecord::absorb`]: the upsert behind both
+/// `record_batch` (a batch is first folded into one record per key) and `import`.
+const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, license_status, \
+         grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, \
+         last_epid, last_hresult)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+     ON CONFLICT (cmid, app) DO UPDATE SET
+         requests       = requests + excluded.requests,
          first_seen     = min(first_seen, excluded.first_seen),
-         sku_id         = iif(excluded.last_seen >= last_seen, excluded.sku_id, sku_id),
-         kms_id         = iif(excluded.last_seen >= last_seen, excluded.kms_id, kms_id),
+         sku            = iif(excluded.last_seen >= last_seen, excluded.sku, sku),
+         kms            = iif(excluded.last_seen >= last_seen, excluded.kms, kms),
          workstation    = iif(excluded.last_seen >= last_seen, excluded.workstation, workstation),
          license_status = iif(excluded.last_seen >= last_seen, excluded.license_status, license_status),
          grace_minutes  = iif(excluded.last_seen >= last_seen, excluded.grace_minutes, grace_minutes),
@@ -70,36 +60,103 @@ macro_rules! newest_wins {
          last_address   = iif(excluded.last_seen >= last_seen, excluded.last_address, last_address),
          last_epid      = iif(excluded.last_seen >= last_seen, excluded.last_epid, last_epid),
          last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
-         last_seen      = max(last_seen, excluded.last_seen)"
-    };
+         last_seen      = max(last_seen, excluded.last_seen)";
+
+/// The keys of the KMS IDs of clients whose latest request succeeded, one index seek each
+/// (a skip scan of `clients_active`), in order.
+const ACTIVE_KMS_KEYS: &str = "WITH RECURSIVE k(kms) AS (
+         SELECT min(kms) FROM clients WHERE last_hresult = 0
+         UNION ALL
+         SELECT (SELECT min(kms) FROM clients WHERE last_hresult = 0 AND kms > k.kms)
+         FROM k WHERE k.kms IS NOT NULL)
+     SELECT kms FROM k WHERE kms IS NOT NULL";
+
+/// Most `guids` keys remembered (both ways); beyond it the cache starts over, so made-up IDs
+/// cannot grow it without bound.
+const GUID_CACHE_LIMIT: usize = 4096;
+
+/// The connection and the `guids` keys already looked up. A key, once committed, never
+/// changes (rows of `guids` are never updated or deleted), so the cache stays right whatever
+/// other processes write; keys are cached only once their transaction has committed.
+struct Inner {
+    conn: Connection,
+    ids: HashMap<Uuid, i64>,
+    guids: HashMap<i64, Uuid>,
 }
 
-/// The single-statement upsert behind `record`: same rules as [`ClientRecord::merge`].
-const UPSERT: &str = concat!(
-    "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
-         license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, requests, \
-         last_address, last_epid, last_hresult)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 1, ?11, ?12, ?13)
-     ON CONFLICT (cmid, application_id) DO UPDATE SET
-         requests       = requests + 1,",
-    newest_wins!()
-);
+impl Inner {
+    fn remember(&mut self, pairs: impl IntoIterator<Item = (Uuid, i64)>) {
+        for (guid, id) in pairs {
+            if self.ids.len() >= GUID_CACHE_LIMIT {
+                self.ids.clear();
+                self.guids.clear();
+            }
+            self.ids.insert(guid, id);
+            self.guids.insert(id, guid);
+        }
+    }
 
-/// The upsert behind `import`: folds a whole record in, like [`ClientRecord::absorb`].
-const IMPORT_UPSERT: &str = concat!(
-    "INSERT INTO clients (cmid, application_id, sku_id, kms_id, \
-         workstation, license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, \
-         requests, last_address, last_epid, last_hresult)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-     ON CONFLICT (cmid, application_id) DO UPDATE SET
-         requests       = requests + excluded.requests,",
-    newest_wins!()
-);
+    /// The GUID of key `id` (cached, else read).
+    fn guid(&mut self, id: i64) -> Result<Uuid, StoreError> {
+        if let Some(g) = self.guids.get(&id) {
+            return Ok(*g);
+        }
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT guid FROM guids WHERE id = ?1")?
+            .query_row(params![id], |row| row.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        let Some(blob) = blob else {
+            return Err(StoreError::Corrupt(format!("no GUID with key {id}")));
+        };
+        let guid = uuid_from_blob(&blob, "guid")?;
+        self.remember([(guid, id)]);
+        Ok(guid)
+    }
+}
+
+/// Looks up (and creates) `guids` keys inside a write transaction; the new ones are cached
+/// by the caller after the commit.
+struct Keys<'a, 't> {
+    tx: &'t Transaction<'a>,
+    cached: &'t HashMap<Uuid, i64>,
+    found: HashMap<Uuid, i64>,
+}
+
+impl<'a, 't> Keys<'a, 't> {
+    fn new(tx: &'t Transaction<'a>, cached: &'t HashMap<Uuid, i64>) -> Self {
+        Self {
+            tx,
+            cached,
+            found: HashMap::new(),
+        }
+    }
+
+    fn key(&mut self, guid: &Uuid) -> Result<i64, StoreError> {
+        if let Some(id) = self.cached.get(guid).or_else(|| self.found.get(guid)) {
+            return Ok(*id);
+        }
+        let bytes = guid.as_bytes().as_slice();
+        self.tx
+            .prepare_cached("INSERT INTO guids (guid) VALUES (?1) ON CONFLICT (guid) DO NOTHING")?
+            .execute(params![bytes])?;
+        let id: i64 = self
+            .tx
+            .prepare_cached("SELECT id FROM guids WHERE guid = ?1")?
+            .query_row(params![bytes], |row| row.get(0))?;
+        self.found.insert(*guid, id);
+        Ok(id)
+    }
+}
 
 /// The client store in one SQLite file. One connection, shared behind a mutex; every
 /// statement is prepared once and cached.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
     path: PathBuf,
     version: u32,
     migrated_from: u32,
@@ -152,7 +209,11 @@ impl SqliteStore {
         let migrated_from = schema::migrate(&mut conn, path)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                ids: HashMap::new(),
+                guids: HashMap::new(),
+            }),
             path: path.to_path_buf(),
             version: SCHEMA_VERSION,
             migrated_from,
@@ -178,7 +239,11 @@ impl SqliteStore {
         }
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                ids: HashMap::new(),
+                guids: HashMap::new(),
+            }),
             path: path.to_path_buf(),
             version: found,
             migrated_from: found,
@@ -201,10 +266,10 @@ impl SqliteStore {
         &self.path
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a transaction open (it rolls back on
         // drop), so the connection is still usable.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -217,65 +282,101 @@ impl ClientStore for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut event = tx.prepare_cached(INSERT_EVENT)?;
-            let mut client = tx.prepare_cached(UPSERT)?;
-            for a in batch {
-                upsert(&mut event, &mut client, a)?;
-            }
+        // Repeated CMIDs of a batch become one upsert, folded in order like successive ones.
+        let mut folded: HashMap<(Uuid, Uuid), ClientRecord> = HashMap::new();
+        for a in batch {
+            folded
+                .entry((a.cmid, a.application_id))
+                .and_modify(|r| r.merge(a))
+                .or_insert_with(|| ClientRecord::from_activation(a));
         }
-        tx.commit()?;
-        Ok(())
+        let events: Vec<ActivationEvent> =
+            batch.iter().map(ActivationEvent::from_activation).collect();
+        let records: Vec<ClientRecord> = folded.into_values().collect();
+        self.write(&records, &events)
     }
 
     fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let inner = self.inner();
+        let mut stmt = inner.conn.prepare_cached(
             "SELECT COUNT(DISTINCT cmid) FROM clients \
-             WHERE kms_id = ?1 AND last_seen >= ?2 AND last_hresult = 0",
+             WHERE kms = (SELECT id FROM guids WHERE guid = ?1) AND last_seen >= ?2 \
+             AND last_hresult = 0",
         )?;
-        let n: i64 = stmt.query_row(params![kms_id.to_string(), since], |row| row.get(0))?;
+        let n: i64 = stmt.query_row(params![kms_id.as_bytes().as_slice(), since], |row| {
+            row.get(0)
+        })?;
         non_negative(n, "count")
     }
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM clients WHERE 1 = 1");
         let mut args: Vec<Value> = Vec::new();
-        let uuid_conditions = [
-            ("kms_id", filter.kms_id),
-            ("sku_id", filter.sku_id),
-            ("application_id", filter.application_id),
-            ("cmid", filter.cmid),
-        ];
-        for (column, value) in uuid_conditions {
-            if let Some(id) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                args.push(Value::Text(id.to_string()));
-            }
+        let mut condition = where_clause(filter, &mut args);
+        if filter.sort == ClientSort::LastSeen && filter.since.is_none() {
+            // A range on the sort column: the planner then walks the index newest first and
+            // stops at the page instead of sorting the table.
+            condition.push_str(" AND c.last_seen >= ?");
+            args.push(Value::Integer(i64::MIN));
         }
-        if let Some(since) = filter.since {
-            sql.push_str(" AND last_seen >= ?");
-            args.push(Value::Integer(since));
-        }
-        sql.push_str(" ORDER BY last_seen DESC, cmid, application_id LIMIT ? OFFSET ?");
+        let order = order_clause(filter, &mut args);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients c WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
+        );
         args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
         args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
+        let mut inner = self.inner();
+        let raw = {
+            let mut stmt = inner.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(args))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(RawRecord::read(row)?);
+            }
+            out
+        };
+        raw.into_iter().map(|r| r.decode(&mut inner)).collect()
+    }
 
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(decode(row)?);
+    fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
+        let mut args: Vec<Value> = Vec::new();
+        let condition = where_clause(filter, &mut args);
+        let inner = self.inner();
+        if args.is_empty() && condition == "1" {
+            // Everything: the smallest index counts the records, and the CMIDs are distinct
+            // in the order of the key index (no temporary table), counted up to the limit.
+            let records: i64 = inner
+                .conn
+                .prepare_cached("SELECT COUNT(*) FROM clients")?
+                .query_row([], |row| row.get(0))?;
+            let machines: i64 = inner
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients \
+                     INDEXED BY clients_key LIMIT {})",
+                    crate::MACHINES_COUNT_LIMIT + 1
+                ))?
+                .query_row([], |row| row.get(0))?;
+            return Ok(MatchCount {
+                records: non_negative(records, "count")?,
+                machines: non_negative(machines, "count")?,
+            });
         }
-        Ok(out)
+        // One pass over what the condition selects.
+        let sql =
+            format!("SELECT COUNT(*), COUNT(DISTINCT c.cmid) FROM clients c WHERE {condition}");
+        let (records, machines): (i64, i64) = inner
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(MatchCount {
+            records: non_negative(records, "count")?,
+            machines: non_negative(machines, "count")?.min(crate::MACHINES_COUNT_LIMIT + 1),
+        })
     }
 
     fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let mut inner = self.inner();
+        let tx = inner.conn.transaction()?;
         let n = tx
             .prepare_cached("DELETE FROM clients WHERE last_seen < ?1")?
             .execute(params![cutoff])?;
@@ -285,15 +386,59 @@ impl ClientStore for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
+    fn prune_history(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let inner = self.inner();
+        let n = inner
+            .conn
+            .prepare_cached(
+                "DELETE FROM activations WHERE rowid IN \
+                 (SELECT rowid FROM activations WHERE time < ?1 ORDER BY time LIMIT ?2)",
+            )?
+            .execute(params![cutoff, saturating_i64(batch)])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    fn prune_clients(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let inner = self.inner();
+        let n = inner
+            .conn
+            .prepare_cached(
+                "DELETE FROM clients WHERE id IN \
+                 (SELECT id FROM clients WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
+            )?
+            .execute(params![cutoff, saturating_i64(batch)])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    fn prune_workstation(&self, workstation: &str) -> Result<(u64, u64), StoreError> {
+        let mut inner = self.inner();
+        let tx = inner.conn.transaction()?;
+        let records = tx
+            .prepare_cached("DELETE FROM clients WHERE workstation = ?1 COLLATE NOCASE")?
+            .execute(params![workstation])?;
+        let events = tx
+            .prepare_cached("DELETE FROM activations WHERE workstation = ?1 COLLATE NOCASE")?
+            .execute(params![workstation])?;
+        tx.commit()?;
+        Ok((
+            u64::try_from(records).unwrap_or(u64::MAX),
+            u64::try_from(events).unwrap_or(u64::MAX),
+        ))
+    }
+
     fn count(&self) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM clients")?;
+        let inner = self.inner();
+        let mut stmt = inner.conn.prepare_cached("SELECT COUNT(*) FROM clients")?;
         let n: i64 = stmt.query_row([], |row| row.get(0))?;
         non_negative(n, "count")
     }
 
     fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
-        self.events("WHERE cmid = ?1", &[Value::Text(cmid.to_string())], limit)
+        self.events(
+            "WHERE cmid = ?1",
+            &[Value::Blob(cmid.as_bytes().to_vec())],
+            limit,
+        )
     }
 
     fn recent_activations(&self, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
@@ -301,41 +446,51 @@ impl ClientStore for SqliteStore {
     }
 
     fn activations_since(&self, since: i64) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM activations WHERE time >= ?1")?;
+        let inner = self.inner();
+        let mut stmt = inner
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM activations WHERE time >= ?1")?;
         let n: i64 = stmt.query_row(params![since], |row| row.get(0))?;
         non_negative(n, "count")
     }
 
     fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError> {
-        let conn = self.conn();
-        // The day is the Euclidean floor, like `day_start`, also for times before 1970 (and
-        // clamped like it, so that no time overflows).
-        let mut stmt = conn.prepare_cached(
-            "SELECT max(time, -9223372036854720000) - ((max(time, -9223372036854720000) % 86400) + 86400) % 86400 AS day, \
-                    application_id, kms_id, \
-                    hresult = 0 AS ok, COUNT(*) \
-             FROM activations WHERE time >= ?1 \
-             GROUP BY day, application_id, kms_id, ok \
-             ORDER BY day, application_id, kms_id, ok",
-        )?;
-        let mut rows = stmt.query(params![since])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
+        let since_day = since.saturating_sub(since.rem_euclid(crate::SECONDS_PER_DAY));
+        let mut inner = self.inner();
+        let raw: Vec<(i64, i64, i64, bool, i64)> = {
+            let mut stmt = inner.conn.prepare_cached(
+                "SELECT day, app, kms, ok, count FROM activation_days WHERE day >= ?1",
+            )?;
+            let rows = stmt.query_map(params![since_day], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get::<_, i64>(3)? != 0,
+                    row.get(4)?,
+                ))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(raw.len());
+        for (day, app, kms, succeeded, count) in raw {
             out.push(DailyCount {
-                day: row.get(0)?,
-                application_id: uuid_at(row, 1, "application_id")?,
-                kms_id: uuid_at(row, 2, "kms_id")?,
-                succeeded: row.get::<_, i64>(3)? != 0,
-                count: non_negative(row.get(4)?, "count")?,
+                day,
+                application_id: inner.guid(app)?,
+                kms_id: inner.guid(kms)?,
+                succeeded,
+                count: non_negative(count, "count")?,
             });
         }
+        out.sort_by_key(|c| (c.day, c.application_id, c.kms_id, c.succeeded));
         Ok(out)
     }
 
     fn probe_writable(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut inner = self.inner();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // A write statement that changes nothing: fails on a read-only database or file.
         tx.prepare_cached("DELETE FROM activations WHERE 0")?
             .execute([])?;
@@ -344,18 +499,83 @@ impl ClientStore for SqliteStore {
     }
 
     fn client_counts_since(&self, since: i64) -> Result<Vec<(Uuid, u64)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT kms_id, COUNT(DISTINCT cmid) FROM clients \
-             WHERE last_seen >= ?1 AND last_hresult = 0 GROUP BY kms_id ORDER BY kms_id",
-        )?;
-        let mut rows = stmt.query(params![since])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push((
-                uuid_at(row, 0, "kms_id")?,
-                non_negative(row.get(1)?, "count")?,
-            ));
+        let mut inner = self.inner();
+        let raw: Vec<(i64, i64)> = {
+            let mut stmt = inner.conn.prepare_cached(
+                "SELECT kms, COUNT(DISTINCT cmid) FROM clients \
+                 WHERE last_seen >= ?1 AND last_hresult = 0 GROUP BY kms",
+            )?;
+            let rows = stmt.query_map(params![since], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(raw.len());
+        for (kms, n) in raw {
+            out.push((inner.guid(kms)?, non_negative(n, "count")?));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn client_counts_capped(&self, since: i64, cap: u64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let mut inner = self.inner();
+        let mut raw: Vec<(i64, i64)> = Vec::new();
+        {
+            let kms_keys: Vec<i64> = {
+                let mut stmt = inner.conn.prepare_cached(ACTIVE_KMS_KEYS)?;
+                let rows = stmt.query_map([], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut stmt = inner.conn.prepare_cached(
+                "SELECT COUNT(DISTINCT cmid) FROM (SELECT cmid FROM clients \
+                 INDEXED BY clients_active \
+                 WHERE kms = ?1 AND last_seen >= ?2 AND last_hresult = 0 LIMIT ?3)",
+            )?;
+            for kms in kms_keys {
+                let n: i64 =
+                    stmt.query_row(params![kms, since, saturating_i64(cap)], |row| row.get(0))?;
+                if n > 0 {
+                    raw.push((kms, n));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for (kms, n) in raw {
+            out.push((inner.guid(kms)?, non_negative(n, "count")?));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn active_clients(
+        &self,
+        since: i64,
+        per_kms: u64,
+    ) -> Result<Vec<(Uuid, Uuid, i64)>, StoreError> {
+        let mut inner = self.inner();
+        let kms_keys: Vec<i64> = {
+            let mut stmt = inner.conn.prepare_cached(ACTIVE_KMS_KEYS)?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut raw: Vec<(i64, Vec<u8>, i64)> = Vec::new();
+        {
+            let mut stmt = inner.conn.prepare_cached(
+                "SELECT cmid, last_seen FROM clients INDEXED BY clients_active \
+                 WHERE kms = ?1 AND last_seen >= ?2 AND last_hresult = 0 \
+                 ORDER BY last_seen DESC LIMIT ?3",
+            )?;
+            for kms in kms_keys {
+                let rows = stmt.query_map(params![kms, since, saturating_i64(per_kms)], |row| {
+                    Ok((kms, row.get(0)?, row.get(1)?))
+                })?;
+                for r in rows {
+                    raw.push(r?);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for (kms, cmid, seen) in raw {
+            out.push((inner.guid(kms)?, uuid_from_blob(&cmid, "cmid")?, seen));
         }
         Ok(out)
     }
@@ -364,14 +584,13 @@ impl ClientStore for SqliteStore {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM activations ORDER BY time, rowid LIMIT ?1 OFFSET ?2"
         );
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params![saturating_i64(limit), saturating_i64(offset)])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(decode_event(row)?);
-        }
-        Ok(out)
+        self.read_events(
+            &sql,
+            vec![
+                Value::Integer(saturating_i64(limit)),
+                Value::Integer(saturating_i64(offset)),
+            ],
+        )
     }
 
     fn import(
@@ -379,19 +598,100 @@ impl ClientStore for SqliteStore {
         records: &[ClientRecord],
         events: &[ActivationEvent],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut buf = [[0; Hyphenated::LENGTH]; 4];
-            let mut upsert = tx.prepare_cached(IMPORT_UPSERT)?;
-            for r in records {
-                let [cmid, application_id, sku_id, kms_id] =
-                    uuid_texts(&mut buf, [&r.cmid, &r.application_id, &r.sku_id, &r.kms_id]);
+        // One row per key: fold duplicates first.
+        let mut folded: HashMap<(Uuid, Uuid), ClientRecord> = HashMap::new();
+        for r in records {
+            folded
+                .entry((r.cmid, r.application_id))
+                .and_modify(|stored| stored.absorb(r))
+                .or_insert_with(|| r.clone());
+        }
+        let records: Vec<ClientRecord> = folded.into_values().collect();
+        self.write(&records, events)
+    }
+}
+
+impl SqliteStore {
+    /// Upserts `records` (at most one per key), appends `events` and adds them to the per-day
+    /// counts, in one transaction.
+    fn write(
+        &self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        if records.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        // A bulk write (an import) touches index pages all over: give it a page cache of its
+        // own for the transaction, then shrink it back.
+        let bulk = records.len() + events.len() > BULK_ROWS;
+        if bulk {
+            inner
+                .conn
+                .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+        }
+        let result = Self::write_in(inner, records, events);
+        if bulk {
+            inner
+                .conn
+                .pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
+        }
+        result
+    }
+
+    fn write_in(
+        inner: &mut Inner,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        let tx = inner.conn.transaction()?;
+        let found = {
+            let mut keys = Keys::new(&tx, &inner.ids);
+            let mut days: BTreeMap<(i64, i64, i64, bool), i64> = BTreeMap::new();
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for e in events {
+                let (app, sku, kms) = (
+                    keys.key(&e.application_id)?,
+                    keys.key(&e.sku_id)?,
+                    keys.key(&e.kms_id)?,
+                );
+                insert.execute(params![
+                    e.time,
+                    e.cmid.as_bytes().as_slice(),
+                    app,
+                    sku,
+                    kms,
+                    e.workstation,
+                    i64::from(e.license_status),
+                    e.protocol,
+                    e.address,
+                    i64::from(e.hresult),
+                ])?;
+                *days
+                    .entry((day_start(e.time), app, kms, e.succeeded()))
+                    .or_default() += 1;
+            }
+            let mut daily = tx.prepare_cached(ADD_DAILY)?;
+            for ((day, app, kms, ok), n) in days {
+                daily.execute(params![day, app, kms, ok, n])?;
+            }
+            let mut upsert = tx.prepare_cached(UPSERT)?;
+            // In key order: neighbouring index entries, fewer pages touched.
+            let mut sorted: Vec<&ClientRecord> = records.iter().collect();
+            sorted.sort_unstable_by_key(|r| (r.cmid, r.application_id));
+            for r in sorted {
+                let (app, sku, kms) = (
+                    keys.key(&r.application_id)?,
+                    keys.key(&r.sku_id)?,
+                    keys.key(&r.kms_id)?,
+                );
                 upsert.execute(params![
-                    cmid,
-                    application_id,
-                    sku_id,
-                    kms_id,
+                    r.cmid.as_bytes().as_slice(),
+                    app,
+                    sku,
+                    kms,
                     r.workstation,
                     i64::from(r.license_status),
                     i64::from(r.grace_minutes),
@@ -405,18 +705,13 @@ impl ClientStore for SqliteStore {
                     i64::from(r.last_hresult),
                 ])?;
             }
-            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            for e in events {
-                let ids = uuid_texts(&mut buf, [&e.cmid, &e.application_id, &e.sku_id, &e.kms_id]);
-                insert_event!(insert, e, ids)?;
-            }
-        }
+            keys.found
+        };
         tx.commit()?;
+        inner.remember(found);
         Ok(())
     }
-}
 
-impl SqliteStore {
     /// History events matching `condition` (a `WHERE` clause over `args`, or empty), newest
     /// first, at most `limit`.
     fn events(
@@ -431,107 +726,234 @@ impl SqliteStore {
         );
         let mut args = args.to_vec();
         args.push(Value::Integer(saturating_i64(limit)));
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(decode_event(row)?);
-        }
-        Ok(out)
+        self.read_events(&sql, args)
+    }
+
+    fn read_events(&self, sql: &str, args: Vec<Value>) -> Result<Vec<ActivationEvent>, StoreError> {
+        let mut inner = self.inner();
+        let raw = {
+            let mut stmt = inner.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(params_from_iter(args))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(RawEvent::read(row)?);
+            }
+            out
+        };
+        raw.into_iter().map(|e| e.decode(&mut inner)).collect()
     }
 }
 
-/// Writes one request: its history event through `event` ([`INSERT_EVENT`]) and its client
-/// record through `client` ([`UPSERT`]), both prepared once per transaction.
-fn upsert(
-    event: &mut Statement<'_>,
-    client: &mut Statement<'_>,
-    a: &Activation,
-) -> Result<(), StoreError> {
-    let mut buf = [[0; Hyphenated::LENGTH]; 4];
-    let ids = uuid_texts(&mut buf, [&a.cmid, &a.application_id, &a.sku_id, &a.kms_id]);
-    insert_event!(event, a, ids)?;
-    let [cmid, application_id, sku_id, kms_id] = ids;
-    client.execute(params![
-        cmid,
-        application_id,
-        sku_id,
-        kms_id,
-        a.workstation,
-        i64::from(a.license_status),
-        i64::from(a.grace_minutes),
-        a.is_vm,
-        a.protocol,
-        a.time,
-        a.address,
-        a.epid,
-        i64::from(a.hresult),
-    ])?;
-    Ok(())
+/// `?, ?, …` for `n` parameters.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
-/// Four UUIDs as stored (lowercase hyphenated text, like `to_string`), formatted into `buf`
-/// instead of four new strings.
-fn uuid_texts<'b>(buf: &'b mut [[u8; Hyphenated::LENGTH]; 4], ids: [&Uuid; 4]) -> [&'b str; 4] {
-    let [b0, b1, b2, b3] = buf;
-    [
-        ids[0].hyphenated().encode_lower(b0),
-        ids[1].hyphenated().encode_lower(b1),
-        ids[2].hyphenated().encode_lower(b2),
-        ids[3].hyphenated().encode_lower(b3),
-    ]
+/// The `guids` keys of `ids`, as a subquery.
+fn keys_of(ids: &[Uuid], args: &mut Vec<Value>) -> String {
+    args.extend(ids.iter().map(|u| Value::Blob(u.as_bytes().to_vec())));
+    format!(
+        "(SELECT id FROM guids WHERE guid IN ({}))",
+        placeholders(ids.len())
+    )
 }
 
-/// The UUID stored as text in column `i` of `row`.
+/// The `WHERE` condition of `filter` over table alias `c`, its parameters pushed to `args`.
+fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
+    let mut parts: Vec<String> = vec!["1".into()];
+    for (column, value) in [
+        ("kms", filter.kms_id),
+        ("sku", filter.sku_id),
+        ("app", filter.application_id),
+    ] {
+        if let Some(id) = value {
+            parts.push(format!(
+                "c.{column} = (SELECT id FROM guids WHERE guid = ?)"
+            ));
+            args.push(Value::Blob(id.as_bytes().to_vec()));
+        }
+    }
+    if let Some(cmid) = filter.cmid {
+        parts.push("c.cmid = ?".into());
+        args.push(Value::Blob(cmid.as_bytes().to_vec()));
+    }
+    if let Some(since) = filter.since {
+        parts.push("c.last_seen >= ?".into());
+        args.push(Value::Integer(since));
+    }
+    match filter.activated {
+        Some(true) => parts.push("c.last_hresult = 0".into()),
+        Some(false) => parts.push("c.last_hresult <> 0".into()),
+        None => {}
+    }
+    for (column, set) in [("app", &filter.applications), ("kms", &filter.kms_ids)] {
+        match set {
+            IdSet::Any => {}
+            IdSet::In(ids) if ids.is_empty() => parts.push("0".into()),
+            IdSet::NotIn(ids) if ids.is_empty() => {}
+            IdSet::In(ids) => parts.push(format!("c.{column} IN {}", keys_of(ids, args))),
+            IdSet::NotIn(ids) => parts.push(format!("c.{column} NOT IN {}", keys_of(ids, args))),
+        }
+    }
+    if let Some(search) = &filter.search {
+        let text = search.text.to_ascii_lowercase();
+        let hex = text.replace('-', "");
+        // LIKE is ASCII case-insensitive, like the search, and cheaper than lower() + instr().
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for ch in text.chars() {
+            if matches!(ch, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(ch);
+        }
+        pattern.push('%');
+        let mut any = vec![
+            "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
+            "c.last_address LIKE ? ESCAPE '\\'".to_owned(),
+            "c.last_epid LIKE ? ESCAPE '\\'".to_owned(),
+        ];
+        args.extend(std::iter::repeat_n(Value::Text(pattern), 3));
+        // Only hex digits can occur in a CMID's hex form.
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            any.push("instr(lower(hex(c.cmid)), ?)".into());
+            args.push(Value::Text(hex));
+        }
+        for (column, ids) in [
+            ("sku", &search.sku_ids),
+            ("kms", &search.kms_ids),
+            ("app", &search.application_ids),
+        ] {
+            if !ids.is_empty() {
+                any.push(format!("c.{column} IN {}", keys_of(ids, args)));
+            }
+        }
+        parts.push(format!("({})", any.join(" OR ")));
+    }
+    parts.join(" AND ")
+}
+
+/// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
+fn order_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
+    let primary = match &filter.sort {
+        ClientSort::LastSeen => "c.last_seen".to_owned(),
+        ClientSort::FirstSeen => "c.first_seen".into(),
+        ClientSort::Workstation => "c.workstation COLLATE NOCASE".into(),
+        ClientSort::Cmid => "c.cmid".into(),
+        ClientSort::Requests => "c.requests".into(),
+        ClientSort::Address => "c.last_address".into(),
+        ClientSort::Protocol => "c.protocol".into(),
+        ClientSort::Status => "(c.last_hresult <> 0)".into(),
+        ClientSort::Sku(list) if list.is_empty() => "0".into(),
+        ClientSort::Sku(list) => {
+            let mut case = "CASE (SELECT guid FROM guids WHERE id = c.sku)".to_owned();
+            for (i, sku) in list.iter().enumerate() {
+                case.push_str(&format!(" WHEN ? THEN {i}"));
+                args.push(Value::Blob(sku.as_bytes().to_vec()));
+            }
+            case.push_str(&format!(" ELSE {} END", list.len()));
+            case
+        }
+    };
+    let direction = if filter.ascending { "ASC" } else { "DESC" };
+    format!(
+        "{primary} {direction}, c.last_seen DESC, c.cmid, \
+         (SELECT guid FROM guids WHERE id = c.app)"
+    )
+}
+
+/// A record row before its keys are turned into GUIDs.
+struct RawRecord {
+    keys: [i64; 3],
+    record: ClientRecord,
+}
+
+impl RawRecord {
+    fn read(row: &Row<'_>) -> Result<Self, StoreError> {
+        let u32_at = |i: usize, name: &str| u32_at(row, i, name);
+        Ok(Self {
+            keys: [row.get(1)?, row.get(2)?, row.get(3)?],
+            record: ClientRecord {
+                cmid: uuid_at(row, 0, "cmid")?,
+                application_id: Uuid::nil(),
+                sku_id: Uuid::nil(),
+                kms_id: Uuid::nil(),
+                workstation: row.get(4)?,
+                license_status: u32_at(5, "license_status")?,
+                grace_minutes: u32_at(6, "grace_minutes")?,
+                is_vm: row.get::<_, i64>(7)? != 0,
+                protocol: row.get(8)?,
+                first_seen: row.get(9)?,
+                last_seen: row.get(10)?,
+                requests: non_negative(row.get(11)?, "requests")?,
+                last_address: row.get(12)?,
+                last_epid: row.get(13)?,
+                last_hresult: u32_at(14, "last_hresult")?,
+            },
+        })
+    }
+
+    fn decode(mut self, inner: &mut Inner) -> Result<ClientRecord, StoreError> {
+        self.record.application_id = inner.guid(self.keys[0])?;
+        self.record.sku_id = inner.guid(self.keys[1])?;
+        self.record.kms_id = inner.guid(self.keys[2])?;
+        Ok(self.record)
+    }
+}
+
+/// An event row before its keys are turned into GUIDs.
+struct RawEvent {
+    keys: [i64; 3],
+    event: ActivationEvent,
+}
+
+impl RawEvent {
+    fn read(row: &Row<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            keys: [row.get(2)?, row.get(3)?, row.get(4)?],
+            event: ActivationEvent {
+                time: row.get(0)?,
+                cmid: uuid_at(row, 1, "cmid")?,
+                application_id: Uuid::nil(),
+                sku_id: Uuid::nil(),
+                kms_id: Uuid::nil(),
+                workstation: row.get(5)?,
+                license_status: u32_at(row, 6, "license_status")?,
+                protocol: row.get(7)?,
+                address: row.get(8)?,
+                hresult: u32_at(row, 9, "hresult")?,
+            },
+        })
+    }
+
+    fn decode(mut self, inner: &mut Inner) -> Result<ActivationEvent, StoreError> {
+        self.event.application_id = inner.guid(self.keys[0])?;
+        self.event.sku_id = inner.guid(self.keys[1])?;
+        self.event.kms_id = inner.guid(self.keys[2])?;
+        Ok(self.event)
+    }
+}
+
+/// A GUID stored as a 16-byte blob.
+fn uuid_from_blob(blob: &[u8], name: &str) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(blob).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "{name} is {} bytes, not a 16-byte GUID",
+            blob.len()
+        ))
+    })
+}
+
+/// The GUID stored as a blob in column `i` of `row`.
 fn uuid_at(row: &Row<'_>, i: usize, name: &str) -> Result<Uuid, StoreError> {
-    let text: String = row.get(i)?;
-    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("{name} {text:?}: {e}")))
+    let blob: Vec<u8> = row.get(i)?;
+    uuid_from_blob(&blob, name)
 }
 
 /// The `u32` stored in column `i` of `row`.
 fn u32_at(row: &Row<'_>, i: usize, name: &str) -> Result<u32, StoreError> {
     let n: i64 = row.get(i)?;
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{name} {n} out of range")))
-}
-
-/// Turns a row of [`EVENT_COLUMNS`] into a history event.
-fn decode_event(row: &Row<'_>) -> Result<ActivationEvent, StoreError> {
-    Ok(ActivationEvent {
-        time: row.get(0)?,
-        cmid: uuid_at(row, 1, "cmid")?,
-        application_id: uuid_at(row, 2, "application_id")?,
-        sku_id: uuid_at(row, 3, "sku_id")?,
-        kms_id: uuid_at(row, 4, "kms_id")?,
-        workstation: row.get(5)?,
-        license_status: u32_at(row, 6, "license_status")?,
-        protocol: row.get(7)?,
-        address: row.get(8)?,
-        hresult: u32_at(row, 9, "hresult")?,
-    })
-}
-
-/// Turns a row of [`COLUMNS`] into a record.
-fn decode(row: &Row<'_>) -> Result<ClientRecord, StoreError> {
-    let uuid = |i: usize, name: &str| uuid_at(row, i, name);
-    let u32_at = |i: usize, name: &str| u32_at(row, i, name);
-    Ok(ClientRecord {
-        cmid: uuid(0, "cmid")?,
-        application_id: uuid(1, "application_id")?,
-        sku_id: uuid(2, "sku_id")?,
-        kms_id: uuid(3, "kms_id")?,
-        workstation: row.get(4)?,
-        license_status: u32_at(5, "license_status")?,
-        grace_minutes: u32_at(6, "grace_minutes")?,
-        is_vm: row.get::<_, i64>(7)? != 0,
-        protocol: row.get(8)?,
-        first_seen: row.get(9)?,
-        last_seen: row.get(10)?,
-        requests: non_negative(row.get(11)?, "requests")?,
-        last_address: row.get(12)?,
-        last_epid: row.get(13)?,
-        last_hresult: u32_at(14, "last_hresult")?,
-    })
 }
 
 fn non_negative(n: i64, name: &str) -> Result<u64, StoreError> {
@@ -583,6 +1005,12 @@ fn parent_directory(path: &Path) -> &Path {
 
 /// SQLite's page cache size (`PRAGMA cache_size`, negative: in KiB).
 const PAGE_CACHE_KIB: i64 = -256;
+
+/// Rows from which a write is a bulk write, with a page cache of [`BULK_CACHE_KIB`].
+const BULK_ROWS: usize = 20_000;
+
+/// The page cache of a bulk write (64 MiB), given back once it is done.
+const BULK_CACHE_KIB: i64 = -65_536;
 
 /// [`StoreError::Open`] for a failure while opening `path`, with SQLite's message and, when
 /// the file could not be opened or written, a hint naming the directory.

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use uuid::Uuid;
 
-use crate::{Activation, ActivationEvent, ClientFilter, ClientRecord, DailyCount, StoreError};
+use crate::{
+    Activation, ActivationEvent, ClientFilter, ClientRecord, DailyCount, MatchCount, StoreError,
+};
 
 /// A durable (or, for `--db none`, in-memory) record of KMS clients. Calls are synchronous and
 /// may touch the disk: the async server goes through [`crate::Writer`] for writes.
@@ -23,8 +25,78 @@ pub trait ClientStore: Send + Sync {
     /// before the caller caps it at twice the threshold.
     fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError>;
 
-    /// The records passing `filter`, newest `last_seen` first (see [`ClientFilter`]).
+    /// The records passing `filter`, in its order, `limit`/`offset` applied (see
+    /// [`ClientFilter`]). The backends of this crate filter, sort and page in the database,
+    /// with work proportional to the page for the default order.
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// How many records (and distinct machines, up to [`crate::MACHINES_COUNT_LIMIT`]) pass
+    /// `filter`, `limit`/`offset` ignored.
+    ///
+    /// The default implementation reads them all through [`Self::list`]; the backends of
+    /// this crate count in the database.
+    fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
+        let all = self.list(&ClientFilter {
+            limit: None,
+            offset: None,
+            ..filter.clone()
+        })?;
+        let machines: HashSet<Uuid> = all.iter().map(|r| r.cmid).collect();
+        Ok(MatchCount {
+            records: all.len() as u64,
+            machines: (machines.len() as u64).min(crate::MACHINES_COUNT_LIMIT + 1),
+        })
+    }
+
+    /// Deletes at most `batch` history events with `time < cutoff`, oldest first, in one short
+    /// transaction; returns how many were deleted (fewer than `batch`: none are left). The
+    /// per-day counts ([`Self::daily_counts`]) keep them. For background retention, which
+    /// calls it repeatedly so that writes never wait long.
+    fn prune_history(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let _ = (cutoff, batch);
+        Err(StoreError::Unsupported("pruning the history in batches"))
+    }
+
+    /// Deletes at most `batch` client records with `last_seen < cutoff`, least recently seen
+    /// first; returns how many were deleted. Their history events are left to
+    /// [`Self::prune_history`].
+    fn prune_clients(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
+        let _ = (cutoff, batch);
+        Err(StoreError::Unsupported("pruning client records in batches"))
+    }
+
+    /// Deletes the client records and the history events of workstation `name` (ASCII
+    /// case-insensitively, whole name), in one transaction; returns (records, events) deleted.
+    fn prune_workstation(&self, name: &str) -> Result<(u64, u64), StoreError> {
+        let _ = name;
+        Err(StoreError::Unsupported("pruning by workstation name"))
+    }
+
+    /// The clients counting toward the genuine count: for every KMS ID, the (KMS ID, CMID,
+    /// `last_seen`) of at most `per_kms` records whose latest request, at or after `since`,
+    /// succeeded, the most recently seen first. Seeds the in-memory count at start without
+    /// reading every record.
+    fn active_clients(
+        &self,
+        since: i64,
+        per_kms: u64,
+    ) -> Result<Vec<(Uuid, Uuid, i64)>, StoreError> {
+        let records = self.list(&ClientFilter {
+            since: Some(since),
+            activated: Some(true),
+            ..ClientFilter::default()
+        })?;
+        let mut taken: BTreeMap<Uuid, u64> = BTreeMap::new();
+        let mut out = Vec::new();
+        for r in records {
+            let n = taken.entry(r.kms_id).or_default();
+            if *n < per_kms {
+                *n += 1;
+                out.push((r.kms_id, r.cmid, r.last_seen));
+            }
+        }
+        Ok(out)
+    }
 
     /// Deletes the records with `last_seen < cutoff` and the history events with
     /// `time < cutoff`; returns how many records were deleted.
@@ -43,8 +115,10 @@ pub trait ClientStore: Send + Sync {
     /// Number of history events with `time >= since` (`i64::MIN` for all).
     fn activations_since(&self, since: i64) -> Result<u64, StoreError>;
 
-    /// The history events with `time >= since`, counted per UTC day, application, KMS ID and
-    /// outcome; ordered by day, then application ID, KMS ID, refused before activated.
+    /// The requests recorded on the UTC day holding `since` and every later day, counted per
+    /// day, application, KMS ID and outcome; ordered by day, then application ID, KMS ID,
+    /// refused before activated. The database backends keep these counts in a table of their
+    /// own, so they outlive the pruned history events.
     fn daily_counts(&self, since: i64) -> Result<Vec<DailyCount>, StoreError>;
 
     /// Checks that the store can take writes now (takes and releases the write lock; a
@@ -70,6 +144,18 @@ pub trait ClientStore: Send + Sync {
         Ok(per_kms
             .into_iter()
             .map(|(kms, cmids)| (kms, cmids.len() as u64))
+            .collect())
+    }
+
+    /// [`Self::client_counts_since`] with every count stopped at `cap` (a count may then
+    /// fall short of `cap` by the machines recorded for two applications of one KMS ID): the
+    /// work is proportional to the KMS IDs and `cap`, not to the records. A genuine host
+    /// never counts beyond twice the largest threshold, so a `cap` of that loses nothing.
+    fn client_counts_capped(&self, since: i64, cap: u64) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        Ok(self
+            .client_counts_since(since)?
+            .into_iter()
+            .map(|(kms, n)| (kms, n.min(cap)))
             .collect())
     }
 

@@ -134,12 +134,12 @@ fn new_database_is_migrated_to_the_latest_version() {
     let store = PgStore::open(schema.url()).unwrap();
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
-    assert_eq!(versions(&schema), [1, 2, 3]);
+    assert_eq!(versions(&schema), [1, 2, 3, 4]);
     assert!(!store.target().contains(':') || !store.target().contains("rkms_test:"));
     drop(store);
     let again = PgStore::open(schema.url()).unwrap();
     assert_eq!(again.migrated_from(), SCHEMA_VERSION);
-    assert_eq!(versions(&schema), [1, 2, 3]);
+    assert_eq!(versions(&schema), [1, 2, 3, 4]);
     // The tables are in the test's schema, not in public.
     let n: i64 = schema
         .client()
@@ -149,7 +149,10 @@ fn new_database_is_migrated_to_the_latest_version() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(n, 3, "clients, activations, {VERSION_TABLE}");
+    assert_eq!(
+        n, 4,
+        "clients, activations, activation_days, {VERSION_TABLE}"
+    );
 }
 
 #[test]
@@ -177,7 +180,7 @@ fn concurrent_startups_migrate_exactly_once() {
         7,
         "{from:?}"
     );
-    assert_eq!(versions(&schema), [1, 2, 3]);
+    assert_eq!(versions(&schema), [1, 2, 3, 4]);
     // And the schema works.
     let store = PgStore::open(schema.url()).unwrap();
     store.record(&activation(id(1), id(0xa), 100)).unwrap();
@@ -205,7 +208,7 @@ fn migrates_an_older_schema_keeping_rows() {
     .unwrap();
     let store = PgStore::open(schema.url()).unwrap();
     assert_eq!(store.migrated_from(), 1);
-    assert_eq!(versions(&schema), [1, 2, 3]);
+    assert_eq!(versions(&schema), [1, 2, 3, 4]);
     let r = &store.list(&ClientFilter::default()).unwrap()[0];
     assert_eq!(
         (
@@ -219,6 +222,89 @@ fn migrates_an_older_schema_keeping_rows() {
     assert_eq!((r.is_vm, r.grace_minutes, r.last_hresult), (false, 0, 0));
     assert_eq!(store.distinct_clients_since(&id(0xa), 0).unwrap(), 1);
     assert_eq!(store.activations_since(i64::MIN).unwrap(), 0);
+}
+
+#[test]
+fn migrates_a_v3_database_with_data_keeping_every_record_and_event() {
+    let Some(schema) = PgSchema::new("v3") else {
+        return;
+    };
+    let dir = TempDir::new("pg-v3");
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    common::fill(&reference);
+    let mut c = schema.client();
+    c.batch_execute(&format!(
+        "CREATE TABLE {VERSION_TABLE} (version integer PRIMARY KEY, description text NOT NULL,
+                                       applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO {VERSION_TABLE} (version, description) VALUES (1, 'v1'), (2, 'v2'), (3, 'v3');"
+    ))
+    .unwrap();
+    for m in &PG_MIGRATIONS[..3] {
+        c.batch_execute(m.sql).unwrap();
+    }
+    for r in reference.list(&ClientFilter::default()).unwrap() {
+        c.execute(
+            "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
+             license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
+             is_vm, grace_minutes, last_hresult) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            &[
+                &r.cmid,
+                &r.application_id,
+                &r.sku_id,
+                &r.kms_id,
+                &r.workstation,
+                &i64::from(r.license_status),
+                &r.protocol,
+                &r.first_seen,
+                &r.last_seen,
+                &(r.requests as i64),
+                &r.last_address,
+                &r.last_epid,
+                &r.is_vm,
+                &i64::from(r.grace_minutes),
+                &i64::from(r.last_hresult),
+            ],
+        )
+        .unwrap();
+    }
+    for e in reference.events_page(0, u64::MAX).unwrap() {
+        c.execute(
+            "INSERT INTO activations (time, cmid, application_id, sku_id, kms_id, workstation, \
+             license_status, protocol, address, hresult) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &e.time,
+                &e.cmid,
+                &e.application_id,
+                &e.sku_id,
+                &e.kms_id,
+                &e.workstation,
+                &i64::from(e.license_status),
+                &e.protocol,
+                &e.address,
+                &i64::from(e.hresult),
+            ],
+        )
+        .unwrap();
+    }
+    let store = PgStore::open(schema.url()).unwrap();
+    assert_eq!(store.migrated_from(), 3);
+    assert_eq!(versions(&schema), [1, 2, 3, 4]);
+    assert_eq!(store.count().unwrap(), reference.count().unwrap());
+    assert_eq!(
+        store.events_page(0, u64::MAX).unwrap(),
+        reference.events_page(0, u64::MAX).unwrap()
+    );
+    common::assert_same(&reference, &store);
+    // New requests add to the migrated per-day counts.
+    let later = activation(id(7), id(0xa), 1_900_000_000);
+    store.record(&later).unwrap();
+    reference.record(&later).unwrap();
+    assert_eq!(
+        store.daily_counts(i64::MIN).unwrap(),
+        reference.daily_counts(i64::MIN).unwrap()
+    );
 }
 
 #[test]
@@ -244,7 +330,7 @@ fn refuses_a_newer_schema_and_a_foreign_one() {
         );
     }
     // Nothing was changed.
-    assert_eq!(versions(&schema), [1, 2, 3, 99]);
+    assert_eq!(versions(&schema), [1, 2, 3, 4, 99]);
 
     let Some(foreign) = PgSchema::new("foreign") else {
         return;
@@ -615,4 +701,94 @@ fn sqlite_to_postgres_copy_keeps_every_record_and_event() {
     let e = copy_all(&sqlite, &pg).unwrap_err();
     assert!(matches!(e, StoreError::Copy(_)), "{e:?}");
     assert_eq!(pg.count().unwrap(), 400);
+}
+
+/// Filters, searches, sorts, pages, counts and capped pool counts are answered by PostgreSQL
+/// as by SQLite.
+#[test]
+fn queries_match_sqlite() {
+    use rkms_store::{ClientSort, IdSet, Search};
+    let Some(schema) = PgSchema::new("queries") else {
+        return;
+    };
+    let dir = TempDir::new("pg-queries");
+    let sqlite = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    let pg = PgStore::open(schema.url()).unwrap();
+    common::fill(&sqlite);
+    common::fill(&pg);
+    let filters = [
+        ClientFilter::default(),
+        ClientFilter {
+            activated: Some(false),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            applications: IdSet::In(vec![common::office_app()]),
+            kms_ids: IdSet::NotIn(vec![id(0xa)]),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "Pc-1111000".into(),
+                kms_ids: vec![id(0xb)],
+                ..Search::default()
+            }),
+            since: Some(1_799_971_200 + 60),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "0000-0000000000".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+    ];
+    for filter in &filters {
+        assert_eq!(
+            pg.count_matching(filter).unwrap(),
+            sqlite.count_matching(filter).unwrap(),
+            "{filter:?}"
+        );
+        for sort in [
+            ClientSort::LastSeen,
+            ClientSort::Requests,
+            ClientSort::Status,
+            ClientSort::Cmid,
+            ClientSort::Sku(vec![id(0x5c)]),
+        ] {
+            for ascending in [false, true] {
+                let f = ClientFilter {
+                    sort: sort.clone(),
+                    ascending,
+                    offset: Some(2),
+                    limit: Some(9),
+                    ..filter.clone()
+                };
+                assert_eq!(pg.list(&f).unwrap(), sqlite.list(&f).unwrap(), "{f:?}");
+            }
+        }
+    }
+    for cap in [3, u64::MAX] {
+        assert_eq!(
+            pg.client_counts_capped(i64::MIN, cap).unwrap(),
+            sqlite.client_counts_capped(i64::MIN, cap).unwrap()
+        );
+    }
+    let mut a = pg.active_clients(i64::MIN, 4).unwrap();
+    let mut b = sqlite.active_clients(i64::MIN, 4).unwrap();
+    a.sort();
+    b.sort();
+    assert_eq!(a.len(), b.len());
+    assert_eq!(pg.prune_history(1_799_971_200 + 86_400, 50).unwrap(), 50);
+    assert_eq!(pg.prune_clients(1_799_971_200 + 86_400, 10).unwrap(), 10);
+    assert_eq!(
+        sqlite.prune_clients(1_799_971_200 + 86_400, 10).unwrap(),
+        10
+    );
+    // Every Windows record of `fill` has this name.
+    let (records, _) = pg.prune_workstation("pc-11110000").unwrap();
+    assert_eq!(records, 290);
+    assert_eq!(sqlite.prune_workstation("pc-11110000").unwrap().0, records);
+    assert_eq!(pg.count().unwrap(), 100);
 }

@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -42,16 +42,27 @@ fn new_database_is_wal_at_latest_version() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(user_version(&path), 3);
-    let indexes: i64 = raw
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND name IN \
-             ('clients_kms_last_seen', 'activations_time', 'activations_cmid')",
-            [],
-            |r| r.get(0),
+    assert_eq!(user_version(&path), 4);
+    let indexes: Vec<String> = raw
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY 1",
         )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(indexes, 3);
+    assert_eq!(
+        indexes,
+        [
+            "activations_cmid",
+            "activations_time",
+            "clients_active",
+            "clients_key",
+            "clients_last_seen",
+            "clients_workstation"
+        ]
+    );
 }
 
 #[test]
@@ -106,8 +117,8 @@ fn migrates_v1_database_keeping_rows() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 1);
-    assert_eq!(store.schema_version(), 3);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(store.schema_version(), 4);
+    assert_eq!(user_version(&path), 4);
     let records = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(
         records,
@@ -139,7 +150,126 @@ fn migrates_v1_database_keeping_rows() {
     );
     drop(store);
     // Opening again does nothing more.
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 3);
+    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 4);
+}
+
+/// Migration 3 exactly as rkms shipped it, applied on top of [`V2_DDL`].
+const V3_DDL: &str = "CREATE TABLE activations (
+        time INTEGER NOT NULL, cmid TEXT NOT NULL, application_id TEXT NOT NULL,
+        sku_id TEXT NOT NULL, kms_id TEXT NOT NULL, workstation TEXT NOT NULL,
+        license_status INTEGER NOT NULL, protocol TEXT NOT NULL, address TEXT NOT NULL,
+        hresult INTEGER NOT NULL);
+    CREATE INDEX activations_time ON activations (time);
+    CREATE INDEX activations_cmid ON activations (cmid, time);";
+
+/// A version-3 database (text GUIDs) holding what `reference` holds, written row by row
+/// with the v3 SQL (events in the order `reference` recorded them).
+fn v3_database(path: &std::path::Path, reference: &dyn ClientStore) {
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch(V1_DDL).unwrap();
+    raw.execute_batch(V2_DDL).unwrap();
+    raw.execute_batch(V3_DDL).unwrap();
+    for r in reference.list(&ClientFilter::default()).unwrap() {
+        raw.execute(
+            "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
+             license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
+             is_vm, grace_minutes, last_hresult) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            rusqlite::params![
+                r.cmid.to_string(),
+                r.application_id.to_string(),
+                r.sku_id.to_string(),
+                r.kms_id.to_string(),
+                r.workstation,
+                r.license_status,
+                r.protocol,
+                r.first_seen,
+                r.last_seen,
+                r.requests as i64,
+                r.last_address,
+                r.last_epid,
+                r.is_vm,
+                r.grace_minutes,
+                r.last_hresult,
+            ],
+        )
+        .unwrap();
+    }
+    for e in reference.events_page(0, u64::MAX).unwrap() {
+        raw.execute(
+            "INSERT INTO activations (time, cmid, application_id, sku_id, kms_id, workstation, \
+             license_status, protocol, address, hresult) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            rusqlite::params![
+                e.time,
+                e.cmid.to_string(),
+                e.application_id.to_string(),
+                e.sku_id.to_string(),
+                e.kms_id.to_string(),
+                e.workstation,
+                e.license_status,
+                e.protocol,
+                e.address,
+                e.hresult,
+            ],
+        )
+        .unwrap();
+    }
+    raw.pragma_update(None, "user_version", 3).unwrap();
+}
+
+#[test]
+fn migrates_v3_database_keeping_every_record_and_event() {
+    let dir = TempDir::new("v3");
+    let path = dir.join("clients.db");
+    // The reference: a v4 store fed the same requests (every field, ties, refusals, Office).
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    common::fill(&reference);
+    v3_database(&path, &reference);
+    let before = std::fs::metadata(&path).unwrap().len();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), 3);
+    assert_eq!(user_version(&path), 4);
+    assert_eq!(store.count().unwrap(), reference.count().unwrap());
+    assert_eq!(
+        store.events_page(0, u64::MAX).unwrap(),
+        reference.events_page(0, u64::MAX).unwrap()
+    );
+    common::assert_same(&reference, &store);
+    for since in [0, 1_799_971_200 + 86_400] {
+        assert_eq!(
+            store.daily_counts(since).unwrap(),
+            reference.daily_counts(since).unwrap()
+        );
+    }
+    // GUIDs as blobs and keys: the same data takes less room.
+    drop(store);
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch("VACUUM").unwrap();
+    drop(raw);
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(after < before, "{after} bytes after, {before} before");
+    // It keeps working: a new request folds into a migrated record.
+    let store = SqliteStore::open(&path).unwrap();
+    let old = store
+        .list(&ClientFilter {
+            cmid: Some(id(7)),
+            application_id: Some(common::windows_app()),
+            ..ClientFilter::default()
+        })
+        .unwrap();
+    store
+        .record(&activation(id(7), id(0xa), 1_900_000_000))
+        .unwrap();
+    let new = store
+        .list(&ClientFilter {
+            cmid: Some(id(7)),
+            application_id: Some(common::windows_app()),
+            ..ClientFilter::default()
+        })
+        .unwrap();
+    assert_eq!(new[0].requests, old[0].requests + 1);
+    assert_eq!(new[0].first_seen, old[0].first_seen);
 }
 
 #[test]
@@ -309,7 +439,7 @@ fn read_only_open() {
         SqliteStore::open_read_only(&v1),
         Err(StoreError::NeedsMigration {
             found: 1,
-            required: 3,
+            required: 4,
             ..
         })
     ));
@@ -377,7 +507,8 @@ fn migrated_and_fresh_schemas_match() {
     drop(raw);
     drop(SqliteStore::open(&old).unwrap());
     assert_eq!(columns(&fresh), columns(&old));
-    assert_eq!(columns(&fresh).len(), 15 + 10);
+    // clients (key and 15 fields), activations, guids, activation_days.
+    assert_eq!(columns(&fresh).len(), 16 + 10 + 2 + 5);
 }
 
 /// Migration 2 exactly as rkms shipped it, applied on top of [`V1_DDL`].
@@ -412,7 +543,7 @@ fn migrates_v2_database_keeping_rows_and_starting_the_history() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 2);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     let before = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(before.len(), 1);
     let r = &before[0];
@@ -431,7 +562,7 @@ fn migrates_v2_database_keeping_rows_and_starting_the_history() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].time, 300);
     drop(store);
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 3);
+    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 4);
 }
 
 #[test]
@@ -467,4 +598,192 @@ fn history_survives_reopen_and_batches_are_atomic() {
     assert_eq!(store.count().unwrap(), 2);
     assert_eq!(store.activations_since(i64::MIN).unwrap(), 2);
     store.probe_writable().unwrap();
+}
+
+/// Every filter, search, sort and page is answered by SQL exactly as the in-memory store
+/// (the reference semantics, in Rust) answers it, and counted alike.
+#[test]
+fn queries_in_sql_match_the_reference_semantics() {
+    use rkms_store::{ClientSort, IdSet, MemoryStore, Search};
+    let dir = TempDir::new("queries");
+    let sqlite = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    let memory = MemoryStore::new();
+    common::fill(&sqlite);
+    common::fill(&memory);
+    let sorts = [
+        ClientSort::LastSeen,
+        ClientSort::FirstSeen,
+        ClientSort::Workstation,
+        ClientSort::Cmid,
+        ClientSort::Requests,
+        ClientSort::Address,
+        ClientSort::Protocol,
+        ClientSort::Status,
+        ClientSort::Sku(vec![id(0x5c), id(0x99)]),
+    ];
+    let filters = [
+        ClientFilter::default(),
+        ClientFilter {
+            activated: Some(false),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            applications: IdSet::In(vec![common::office_app()]),
+            kms_ids: IdSet::NotIn(vec![id(0xa)]),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            applications: IdSet::In(vec![]),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "офис-1".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "earl".into(),
+                kms_ids: vec![id(0xb)],
+                ..Search::default()
+            }),
+            since: Some(1_799_971_200),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            // LIKE's wildcards are plain text in a search.
+            search: Some(Search {
+                text: "pc-1111000_".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            search: Some(Search {
+                text: "Pc-1111000".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+        ClientFilter {
+            // A CMID fragment, hyphens ignored.
+            search: Some(Search {
+                text: "0000-0000000000".into(),
+                ..Search::default()
+            }),
+            ..ClientFilter::default()
+        },
+    ];
+    for filter in &filters {
+        assert_eq!(
+            sqlite.count_matching(filter).unwrap(),
+            memory.count_matching(filter).unwrap(),
+            "{filter:?}"
+        );
+        for sort in &sorts {
+            for ascending in [false, true] {
+                for (offset, limit) in [(None, None), (Some(3), Some(7))] {
+                    let f = ClientFilter {
+                        sort: sort.clone(),
+                        ascending,
+                        offset,
+                        limit,
+                        ..filter.clone()
+                    };
+                    assert_eq!(sqlite.list(&f).unwrap(), memory.list(&f).unwrap(), "{f:?}");
+                }
+            }
+        }
+    }
+    let count = |text: &str| {
+        sqlite
+            .count_matching(&ClientFilter {
+                search: Some(Search {
+                    text: text.into(),
+                    ..Search::default()
+                }),
+                ..ClientFilter::default()
+            })
+            .unwrap()
+            .records
+    };
+    assert_eq!(count("pc-1111000_"), 0);
+    assert!(count("Pc-1111000") > 0);
+    let n = sqlite.count_matching(&ClientFilter::default()).unwrap();
+    assert_eq!((n.records, n.machines), (400, 300));
+    // Pool counts, capped: a skip scan over the KMS IDs, each count stopped at the cap.
+    for since in [i64::MIN, 1_799_971_200 + 40 * 60] {
+        let exact = memory.client_counts_since(since).unwrap();
+        assert_eq!(sqlite.client_counts_capped(since, u64::MAX).unwrap(), exact);
+        let capped: Vec<(uuid::Uuid, u64)> = exact.iter().map(|(k, n)| (*k, (*n).min(5))).collect();
+        assert_eq!(sqlite.client_counts_capped(since, 5).unwrap(), capped);
+        assert_eq!(memory.client_counts_capped(since, 5).unwrap(), capped);
+    }
+    let mut active = sqlite.active_clients(i64::MIN, 3).unwrap();
+    let mut reference = memory.active_clients(i64::MIN, 3).unwrap();
+    active.sort();
+    reference.sort();
+    assert_eq!(active.len(), 4 * 3);
+    assert_eq!(
+        active.iter().map(|a| a.0).collect::<Vec<_>>(),
+        reference.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+}
+
+/// Retention deletes in batches (the oldest first) and keeps the per-day counts; pruning by
+/// workstation removes that name's records and events only.
+#[test]
+fn pruning_in_batches_and_by_workstation() {
+    let dir = TempDir::new("prune");
+    let store = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    common::fill(&store);
+    let days = store.daily_counts(i64::MIN).unwrap();
+    let cutoff = 1_799_971_200 + 86_400;
+    let old_events =
+        store.activations_since(i64::MIN).unwrap() - store.activations_since(cutoff).unwrap();
+    assert!(old_events > 100);
+    let mut pruned = 0;
+    loop {
+        let n = store.prune_history(cutoff, 100).unwrap();
+        assert!(n <= 100);
+        pruned += n;
+        if n < 100 {
+            break;
+        }
+    }
+    assert_eq!(pruned, old_events);
+    assert_eq!(
+        store.activations_since(i64::MIN).unwrap(),
+        store.activations_since(cutoff).unwrap()
+    );
+    assert_eq!(
+        store.daily_counts(i64::MIN).unwrap(),
+        days,
+        "per-day counts stay"
+    );
+    let before = store.count().unwrap();
+    let stale = store
+        .count_matching(&ClientFilter {
+            since: Some(cutoff),
+            ..ClientFilter::default()
+        })
+        .unwrap()
+        .records;
+    assert_eq!(store.prune_clients(cutoff, 50).unwrap(), 50);
+    assert_eq!(store.count().unwrap(), before - 50);
+    while store.prune_clients(cutoff, 50).unwrap() == 50 {}
+    assert_eq!(store.count().unwrap(), stale);
+
+    store
+        .record(&Activation {
+            workstation: "Bench-Host".into(),
+            ..activation(id(5000), id(0xa), cutoff + 10)
+        })
+        .unwrap();
+    let others = store.count().unwrap() - 1;
+    assert_eq!(store.prune_workstation("bench-host").unwrap(), (1, 1));
+    assert_eq!(store.count().unwrap(), others);
+    assert!(store.history(&id(5000), 10).unwrap().is_empty());
 }

@@ -296,6 +296,16 @@ pub struct ServeArgs {
     /// records of the last moments may be lost in a crash).
     #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=60_000), env = "RKMS_STORE_WAIT")]
     pub store_wait: u64,
+    /// Days of activation history kept: older events are deleted in the background, a small
+    /// batch at a time, never holding up activations (the per-day counts stay). 0 keeps
+    /// every event.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(0..=36_500), env = "RKMS_KEEP_HISTORY")]
+    pub keep_history: u32,
+    /// Days a client record is kept after its latest request (longer than the 180 days an
+    /// activation lasts): older records are deleted in the background like the history. 0
+    /// keeps every record.
+    #[arg(long, value_name = "DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(0..=36_500), env = "RKMS_KEEP_CLIENTS")]
+    pub keep_clients: u32,
     /// Minutes a client waits before retrying a failed activation (or e.g. 2h, 90m).
     #[arg(long, value_name = "MIN", default_value = "120", value_parser = parse_minutes, env = "RKMS_ACTIVATION_INTERVAL")]
     pub activation_interval: u32,
@@ -541,11 +551,15 @@ pub struct ClientsArgs {
 /// `rkms clients` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
-    /// Delete clients not seen for a while.
+    /// Delete clients not seen for a while (and older history), or those of a workstation.
     Prune {
         /// Age: minutes, or e.g. 30d, 12w.
-        #[arg(long, value_name = "AGE", value_parser = parse_minutes)]
-        older_than: u32,
+        #[arg(long, value_name = "AGE", value_parser = parse_minutes, required_unless_present = "workstation")]
+        older_than: Option<u32>,
+        /// Delete the records and history of this workstation name (case-insensitive, whole
+        /// name), e.g. the records `rkms bench` leaves on the host it loads.
+        #[arg(long, value_name = "NAME")]
+        workstation: Option<String>,
     },
     /// Import the clients of a py-kms database (its `clients` table).
     Import {

@@ -502,5 +502,26 @@ fn prune_and_pykms_import() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("pruned 1 client"));
     assert_eq!(clients_json(&db, &[]).len(), 1);
+    // By workstation name (case-insensitive); a prune needs --older-than or --workstation.
+    let prune = |extra: &[&str]| {
+        Command::new(rkms_bin())
+            .args(["clients", "prune", "--db", db.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = prune(&["--workstation", "pc9"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pruned 0 client records"));
+    assert_eq!(clients_json(&db, &[]).len(), 1);
+    let out = prune(&["--workstation", "pc1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("pruned 1 client records and 1 history events"),
+        "{text}"
+    );
+    assert!(clients_json(&db, &[]).is_empty());
+    let out = prune(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--older-than"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -57,19 +57,35 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
         Err(e) => return usage(&e),
     };
     match &args.command {
-        Some(ClientsCommand::Prune { older_than }) => {
+        Some(ClientsCommand::Prune {
+            older_than,
+            workstation,
+        }) => {
             let store = match open(&path, true) {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
-            let cutoff = now_unix() - i64::from(*older_than) * 60;
-            match store.prune_older_than(cutoff) {
-                Ok(n) => {
-                    crate::outln!("pruned {n} client records not seen for {older_than} minutes");
-                    0
+            if let Some(name) = workstation {
+                if name.trim().is_empty() {
+                    return usage("--workstation needs a name");
                 }
-                Err(e) => fail(&e.to_string()),
+                match store.prune_workstation(name) {
+                    Ok((records, events)) => crate::outln!(
+                        "pruned {records} client records and {events} history events of workstation {name}"
+                    ),
+                    Err(e) => return fail(&e.to_string()),
+                }
             }
+            if let Some(older_than) = older_than {
+                let cutoff = now_unix() - i64::from(*older_than) * 60;
+                match store.prune_older_than(cutoff) {
+                    Ok(n) => {
+                        crate::outln!("pruned {n} client records not seen for {older_than} minutes")
+                    }
+                    Err(e) => return fail(&e.to_string()),
+                }
+            }
+            0
         }
         Some(ClientsCommand::Import { path: source }) => {
             // Importing may create the database.
@@ -139,6 +155,9 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
     }
 }
 
+/// Records read at a time when filtering by product name.
+const PRODUCT_PAGE: u64 = 5_000;
+
 fn fail(msg: &str) -> u8 {
     eprintln!("error: {msg}");
     1
@@ -157,28 +176,47 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
     let filter = ClientFilter {
         cmid: args.cmid,
         since: args.since.map(|m| now.saturating_sub(i64::from(m) * 60)),
-        // The product filter works on names, so the limit is applied after it.
-        limit: if args.product.is_some() {
-            None
-        } else {
-            args.limit
-        },
+        limit: args.limit,
         ..Default::default()
     };
-    let mut records = match store.list(&filter) {
+    let records = match &args.product {
+        None => store.list(&filter),
+        // The product filter works on names (the catalog's): read page by page until enough.
+        Some(p) => {
+            let p = p.to_lowercase();
+            let mut out = Vec::new();
+            let want = args.limit.unwrap_or(u64::MAX);
+            let mut offset = 0;
+            loop {
+                let page = match store.list(&ClientFilter {
+                    limit: Some(PRODUCT_PAGE),
+                    offset: Some(offset),
+                    ..filter.clone()
+                }) {
+                    Ok(page) => page,
+                    Err(e) => return fail(&e.to_string()),
+                };
+                let done = (page.len() as u64) < PRODUCT_PAGE;
+                offset += PRODUCT_PAGE;
+                out.extend(
+                    page.into_iter()
+                        .filter(|r| product_name(catalog, r).to_lowercase().contains(&p)),
+                );
+                if done || out.len() as u64 >= want {
+                    break;
+                }
+            }
+            out.truncate(usize::try_from(want).unwrap_or(usize::MAX));
+            Ok(out)
+        }
+    };
+    let mut records = match records {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
     for r in &mut records {
         if let std::borrow::Cow::Owned(a) = canonical_address_text(&r.last_address) {
             r.last_address = a;
-        }
-    }
-    if let Some(p) = &args.product {
-        let p = p.to_lowercase();
-        records.retain(|r| product_name(catalog, r).to_lowercase().contains(&p));
-        if let Some(l) = args.limit {
-            records.truncate(l as usize);
         }
     }
     if args.json {

@@ -11,11 +11,11 @@ use tracing::{debug, error, info, warn};
 
 use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
-use crate::policy::{CountMode, Policy, PolicyConfig, WINDOW_SECS};
+use crate::policy::{CountMode, Policy, PolicyConfig, POOL_LIMIT, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
 use crate::system;
 use crate::web::{self, WebListen};
-use rkms_store::{describe_spec, ClientFilter, ClientStore, StoreKind, Writer, NO_DATABASE};
+use rkms_store::{describe_spec, ClientStore, StoreKind, Writer, NO_DATABASE};
 
 /// Re-reads the options (configuration file and environment) for a reload.
 pub type Reload = Box<dyn Fn() -> Result<(ServeArgs, Option<PathBuf>), String> + Send + Sync>;
@@ -136,7 +136,9 @@ async fn refresh_shared_counts(
         tick.tick().await;
         let s = store.clone();
         let since = now_unix() - WINDOW_SECS;
-        match tokio::task::spawn_blocking(move || s.client_counts_since(since)).await {
+        let counted =
+            tokio::task::spawn_blocking(move || s.client_counts_capped(since, POOL_LIMIT as u64));
+        match counted.await {
             Ok(Ok(counts)) => {
                 let p = policy.load();
                 let mut per_pool: std::collections::HashMap<uuid::Uuid, u64> = Default::default();
@@ -162,20 +164,99 @@ async fn refresh_shared_counts(
     }
 }
 
+/// How long the history and the client records are kept (`--keep-history`,
+/// `--keep-clients`; days, 0: forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Days of history events kept.
+    pub keep_history: u32,
+    /// Days a client record is kept after its latest request.
+    pub keep_clients: u32,
+}
+
+/// Events or records deleted per transaction by the background pruning.
+pub const PRUNE_BATCH: u64 = 2_000;
+
+/// Pause between two batches, so the writer gets the database in between.
+pub const PRUNE_PAUSE: Duration = Duration::from_millis(50);
+
+/// How often the background pruning looks for expired events and records.
+pub const PRUNE_PERIOD: Duration = Duration::from_secs(3600);
+
+impl Retention {
+    /// Whether anything is ever pruned.
+    pub fn enabled(&self) -> bool {
+        self.keep_history > 0 || self.keep_clients > 0
+    }
+
+    /// Deletes what has expired at `now`, [`PRUNE_BATCH`] rows per transaction, pausing
+    /// `pause` between batches; returns (events, records) deleted. Blocking.
+    pub fn prune(
+        &self,
+        store: &dyn ClientStore,
+        now: i64,
+        pause: Duration,
+    ) -> Result<(u64, u64), rkms_store::StoreError> {
+        type Step<'a> = &'a dyn Fn(i64, u64) -> Result<u64, rkms_store::StoreError>;
+        let run = |days: u32, step: Step<'_>| -> Result<u64, rkms_store::StoreError> {
+            let mut total = 0;
+            if days == 0 {
+                return Ok(0);
+            }
+            let cutoff = now.saturating_sub(i64::from(days) * 86_400);
+            loop {
+                let n = step(cutoff, PRUNE_BATCH)?;
+                total += n;
+                if n < PRUNE_BATCH {
+                    return Ok(total);
+                }
+                std::thread::sleep(pause);
+            }
+        };
+        let events = run(self.keep_history, &|c, b| store.prune_history(c, b))?;
+        let records = run(self.keep_clients, &|c, b| store.prune_clients(c, b))?;
+        Ok((events, records))
+    }
+}
+
+/// Prunes expired history events and client records now and then every [`PRUNE_PERIOD`],
+/// off the async threads, in small batches.
+async fn prune_loop(store: Arc<dyn ClientStore>, retention: Retention) {
+    let mut tick = tokio::time::interval(PRUNE_PERIOD);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            retention.prune(s.as_ref(), now_unix(), PRUNE_PAUSE)
+        })
+        .await;
+        match done {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((events, records))) => info!(
+                events,
+                records,
+                keep_history_days = retention.keep_history,
+                keep_clients_days = retention.keep_clients,
+                "expired history events and client records pruned"
+            ),
+            Ok(Err(e)) => warn!("cannot prune expired history and client records: {e}"),
+            Err(_) => {}
+        }
+    }
+}
+
 /// The genuine count survives restarts: seed it with the clients of the last 30 days.
 fn seed_pools(store: &dyn ClientStore, policy: &Policy, spec: &str) -> Result<(), String> {
     let since = now_unix() - WINDOW_SECS;
-    let records = store
-        .list(&ClientFilter {
-            since: Some(since),
-            ..Default::default()
-        })
+    // The newest clients of each KMS ID decide its count: no need to read every record.
+    let clients = store
+        .active_clients(since, crate::policy::POOL_LIMIT as u64)
         .map_err(|e| format!("--db {spec}: {e}"))?;
     let mut seeded = 0;
-    for r in records.iter().filter(|r| r.last_hresult == 0) {
+    for (kms_id, cmid, last_seen) in clients {
         policy
             .pools()
-            .seed(policy.pool_of(&r.kms_id), r.cmid, r.last_seen);
+            .seed(policy.pool_of(&kms_id), cmid, last_seen);
         seeded += 1;
     }
     if seeded > 0 {
@@ -426,6 +507,13 @@ pub async fn run(
     // The host publishes itself in DNS in the background; failures never stop activations.
     let dns_task = publisher.clone().map(|p| tokio::spawn(p.run()));
     let unpublish = args.dns.unpublish_on_exit;
+    let retention = Retention {
+        keep_history: args.keep_history,
+        keep_clients: args.keep_clients,
+    };
+    let pruner = retention
+        .enabled()
+        .then(|| tokio::spawn(prune_loop(store.writer.store().clone(), retention)));
     let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
     let result = crate::server::serve_listeners(listeners, server, services, async move {
         signals.wait().await;
@@ -439,6 +527,9 @@ pub async fn run(
     }
     if let (Some(p), true) = (&publisher, unpublish) {
         p.unpublish_all().await;
+    }
+    if let Some(p) = pruner {
+        p.abort();
     }
     match result {
         Ok(()) => 0,
@@ -553,4 +644,64 @@ fn rlimit_now() -> Option<u64> {
     }
     #[cfg(not(unix))]
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkms_store::{Activation, MemoryStore};
+
+    fn at(n: u128, time: i64) -> Activation {
+        Activation {
+            cmid: uuid::Uuid::from_u128(n),
+            application_id: uuid::Uuid::from_u128(1),
+            sku_id: uuid::Uuid::from_u128(2),
+            kms_id: uuid::Uuid::from_u128(3),
+            workstation: format!("PC-{n}"),
+            license_status: 1,
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: "6.0".into(),
+            time,
+            address: String::new(),
+            epid: String::new(),
+            hresult: 0,
+        }
+    }
+
+    /// Expired events and records go, in batches; the rest stays; 0 keeps everything.
+    #[test]
+    fn retention_prunes_what_expired() {
+        let now = 400 * 86_400;
+        let store = MemoryStore::new();
+        // Events 100 days old (history kept 90) from clients seen again later, and clients
+        // last seen 500 days ago (kept 400).
+        let old: Vec<Activation> = (0..300).map(|n| at(n, now - 100 * 86_400)).collect();
+        let recent: Vec<Activation> = (0..300).map(|n| at(n, now - 86_400)).collect();
+        let stale: Vec<Activation> = (1000..1010).map(|n| at(n, now - 500 * 86_400)).collect();
+        for batch in [&stale, &old, &recent] {
+            store.record_batch(batch).unwrap();
+        }
+        let keep_all = Retention {
+            keep_history: 0,
+            keep_clients: 0,
+        };
+        assert!(!keep_all.enabled());
+        assert_eq!(keep_all.prune(&store, now, Duration::ZERO).unwrap(), (0, 0));
+        let retention = Retention {
+            keep_history: 90,
+            keep_clients: 400,
+        };
+        assert!(retention.enabled());
+        assert_eq!(
+            retention.prune(&store, now, Duration::ZERO).unwrap(),
+            (310, 10)
+        );
+        assert_eq!(store.count().unwrap(), 300);
+        assert_eq!(store.activations_since(i64::MIN).unwrap(), 300);
+        assert_eq!(
+            retention.prune(&store, now, Duration::ZERO).unwrap(),
+            (0, 0)
+        );
+    }
 }

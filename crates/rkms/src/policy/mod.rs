@@ -18,7 +18,7 @@ pub use identity::{
     min_date_unix, min_server_build, parse_hwid, parse_profile_epid, Identity, IdentityConfig,
     ProfileEpid, Randomization, DEFAULT_HWID,
 };
-pub use pool::{Pools, WINDOW_SECS};
+pub use pool::{Pools, POOL_LIMIT, WINDOW_SECS};
 
 /// Which KMS IDs are served (vlmcsd -K0..-K3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -243,7 +243,11 @@ pub async fn clients(
         (total, n) => format!(
             "{} of {} · showing {}–{}",
             plural(total, "client record"),
-            plural(page.machines, "machine"),
+            if page.machines > rkms_store::MACHINES_COUNT_LIMIT {
+                format!("over {} machines", rkms_store::MACHINES_COUNT_LIMIT)
+            } else {
+                plural(page.machines, "machine")
+            },
             page.offset + 1,
             page.offset + n
         ),

@@ -1,10 +1,10 @@
 //! The host's statistics: activations today / 7 days / total, per day and family, per product,
 //! and each KMS ID's client count against its threshold — for the overview and `/api/v1/stats`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use rkms_catalog::Catalog;
-use rkms_store::{day_start, ClientFilter, SECONDS_PER_DAY};
+use rkms_store::{day_start, SECONDS_PER_DAY};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -12,7 +12,7 @@ use super::error::WebError;
 use super::format;
 use super::state::WebState;
 use super::views::family;
-use crate::policy::{current_count, genuine_count, CountMode, Policy, WINDOW_SECS};
+use crate::policy::{current_count, genuine_count, CountMode, Policy, POOL_LIMIT, WINDOW_SECS};
 
 /// Days the per-day series covers, today included.
 pub const CHART_DAYS: i64 = 30;
@@ -86,7 +86,8 @@ pub struct Pool {
     pub kms_id: Uuid,
     /// Its name in the catalog, or the ID.
     pub name: String,
-    /// Distinct client machines activated in the last 30 days.
+    /// Distinct client machines activated in the last 30 days, counted up to 2,048 per KMS
+    /// ID (beyond twice any threshold, where no count changes any more).
     pub clients: u64,
     /// Clients the product needs before it activates (`ncount_policy`; 0 if unknown).
     pub threshold: u32,
@@ -131,7 +132,7 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
     let mut days: BTreeMap<(i64, &'static str), Tally> = BTreeMap::new();
     let mut products: HashMap<(Uuid, Uuid), Tally> = HashMap::new();
     let mut clients = 0;
-    let mut pool_clients: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+    let mut pool_clients: HashMap<Uuid, u64> = HashMap::new();
     if let Some(store) = &state.store {
         clients = store.count()?;
         for c in store.daily_counts(i64::MIN)? {
@@ -153,15 +154,10 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
                 .or_default()
                 .add(c.succeeded, c.count);
         }
-        let recent = store.list(&ClientFilter {
-            since: Some(now - WINDOW_SECS),
-            ..ClientFilter::default()
-        })?;
-        for r in recent.iter().filter(|r| r.last_hresult == 0) {
-            pool_clients
-                .entry(policy.pool_of(&r.kms_id))
-                .or_default()
-                .insert(r.cmid);
+        // Counted by the database per KMS ID (an index range, stopped where no count
+        // matters any more), then summed per pool.
+        for (kms_id, n) in store.client_counts_capped(now - WINDOW_SECS, POOL_LIMIT as u64)? {
+            *pool_clients.entry(policy.pool_of(&kms_id)).or_default() += n;
         }
     }
     let by_day = days
@@ -206,10 +202,10 @@ pub fn compute(state: &WebState, now: i64) -> Result<Stats, WebError> {
 
 /// The pools: from the store's last 30 days when there is a store, else the policy's own
 /// in-memory pools; in genuine count mode the policy's pools also give the count reported.
-fn pools(policy: &Policy, now: i64, from_store: Option<HashMap<Uuid, HashSet<Uuid>>>) -> Vec<Pool> {
+fn pools(policy: &Policy, now: i64, from_store: Option<HashMap<Uuid, u64>>) -> Vec<Pool> {
     let live: HashMap<Uuid, u64> = policy.pools().counts(now).into_iter().collect();
     let mut counts: BTreeMap<Uuid, u64> = match from_store {
-        Some(sets) => sets.into_iter().map(|(k, v)| (k, v.len() as u64)).collect(),
+        Some(counts) => counts.into_iter().collect(),
         None => live.iter().map(|(k, v)| (*k, *v)).collect(),
     };
     for k in live.keys() {

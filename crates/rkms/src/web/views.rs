@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 
 use rkms_catalog::Catalog;
-use rkms_store::{ActivationEvent, ClientFilter, ClientRecord, ClientStore};
+use rkms_store::{
+    ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, IdSet, Search,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -85,21 +87,6 @@ impl ClientView {
     /// The CMID's first group, for narrow tables (the full CMID is on the client's page).
     pub fn short_cmid(&self) -> String {
         self.record.cmid.to_string()[..8].to_owned()
-    }
-
-    /// Whether the text `needle` (lower case) occurs in the workstation, CMID, product,
-    /// address, ePID or family.
-    fn contains(&self, needle: &str) -> bool {
-        [
-            self.record.workstation.as_str(),
-            &self.record.cmid.to_string(),
-            &self.product,
-            &self.record.last_address,
-            &self.record.last_epid,
-            self.family,
-        ]
-        .iter()
-        .any(|h| h.to_lowercase().contains(needle))
     }
 }
 
@@ -269,7 +256,7 @@ impl ClientQuery {
 pub struct ClientPage {
     /// Client records (machine × application) matching the query, before pagination.
     pub total: u64,
-    /// Distinct machines (CMIDs) among them.
+    /// Distinct machines (CMIDs) among them, counted up to 100,000 (100,001: more).
     pub machines: u64,
     /// Records skipped.
     pub offset: u64,
@@ -279,62 +266,117 @@ pub struct ClientPage {
     pub clients: Vec<ClientView>,
 }
 
-/// Runs `query` against `store` (blocking: call it off the async threads).
+const WINDOWS_APP: Uuid = Uuid::from_u128(0x55c92734_d682_4d71_983e_d6ec3f16059f);
+const OFFICE_2010_APP: Uuid = Uuid::from_u128(0x59a52881_a989_479d_af46_f275c6370663);
+const OFFICE_APP: Uuid = Uuid::from_u128(0x0ff1ce15_a989_479d_af46_f275c6370663);
+
+/// The KMS IDs (aliases included) whose product is a Windows Server.
+fn server_kms_ids(catalog: &Catalog) -> Vec<Uuid> {
+    catalog
+        .kms_items()
+        .filter(|k| {
+            catalog
+                .kms_item_resolved(&k.id)
+                .is_some_and(|r| r.display_name.contains("Server"))
+        })
+        .map(|k| k.id)
+        .collect()
+}
+
+/// The store filter of `query`: the family becomes sets of application and KMS IDs, the
+/// search text the IDs whose names match, the product sort the SKUs ranked by name (names
+/// live in the catalog, the records in the store).
+pub fn store_filter(catalog: &Catalog, query: &ClientQuery) -> ClientFilter {
+    let mut filter = ClientFilter {
+        activated: query.status.map(|s| s == "activated"),
+        ascending: !query.descending,
+        limit: Some(query.limit),
+        offset: Some(query.offset),
+        ..query.filter.clone()
+    };
+    match query.family {
+        Some("office") => filter.applications = IdSet::In(vec![OFFICE_APP, OFFICE_2010_APP]),
+        Some("windows-server") => {
+            filter.applications = IdSet::In(vec![WINDOWS_APP]);
+            filter.kms_ids = IdSet::In(server_kms_ids(catalog));
+        }
+        Some("windows-client") => {
+            filter.applications = IdSet::In(vec![WINDOWS_APP]);
+            filter.kms_ids = IdSet::NotIn(server_kms_ids(catalog));
+        }
+        Some(_) => {
+            filter.applications = IdSet::NotIn(vec![WINDOWS_APP, OFFICE_APP, OFFICE_2010_APP]);
+        }
+        None => {}
+    }
+    if let Some(q) = &query.q {
+        let has = |name: &str| name.to_lowercase().contains(q.as_str());
+        let mut application_ids: Vec<Uuid> = catalog
+            .applications()
+            .filter(|a| has(&a.name))
+            .map(|a| a.id)
+            .collect();
+        for (family, apps) in [
+            ("office", &[OFFICE_APP, OFFICE_2010_APP][..]),
+            ("windows-client windows-server", &[WINDOWS_APP][..]),
+        ] {
+            if family.contains(q.as_str()) {
+                application_ids.extend_from_slice(apps);
+            }
+        }
+        filter.search = Some(Search {
+            text: q.clone(),
+            sku_ids: catalog
+                .skus()
+                .filter(|s| has(&s.display_name))
+                .map(|s| s.id)
+                .collect(),
+            kms_ids: catalog
+                .kms_items()
+                .filter(|k| has(&k.display_name))
+                .map(|k| k.id)
+                .collect(),
+            application_ids,
+        });
+    }
+    filter.sort = match query.sort {
+        "workstation" => ClientSort::Workstation,
+        "cmid" => ClientSort::Cmid,
+        "product" => {
+            let mut skus: Vec<(&str, Uuid)> = catalog
+                .skus()
+                .map(|s| (s.display_name.as_str(), s.id))
+                .collect();
+            skus.sort();
+            ClientSort::Sku(skus.into_iter().map(|(_, id)| id).collect())
+        }
+        "status" => ClientSort::Status,
+        "first_seen" => ClientSort::FirstSeen,
+        "requests" => ClientSort::Requests,
+        "address" => ClientSort::Address,
+        "protocol" => ClientSort::Protocol,
+        _ => ClientSort::LastSeen,
+    };
+    filter
+}
+
+/// Runs `query` against `store` (blocking: call it off the async threads): the database
+/// filters, sorts, pages and counts; only the page is read.
 pub fn list_clients(
     store: &dyn ClientStore,
     catalog: &Catalog,
     query: &ClientQuery,
 ) -> Result<ClientPage, WebError> {
-    let mut rows: Vec<ClientView> = store
-        .list(&query.filter)?
+    let filter = store_filter(catalog, query);
+    let clients = store
+        .list(&filter)?
         .into_iter()
         .map(|r| ClientView::new(catalog, r))
-        .filter(|c| query.status.is_none_or(|s| c.status == s))
-        .filter(|c| query.family.is_none_or(|f| c.family == f))
-        .filter(|c| query.q.as_deref().is_none_or(|q| c.contains(q)))
         .collect();
-    let key = query.sort;
-    rows.sort_by(|a, b| {
-        let (x, y) = (&a.record, &b.record);
-        let primary = match key {
-            "workstation" => x
-                .workstation
-                .to_lowercase()
-                .cmp(&y.workstation.to_lowercase()),
-            "cmid" => x.cmid.cmp(&y.cmid),
-            "product" => a.product.cmp(&b.product),
-            "status" => a.status.cmp(b.status),
-            "first_seen" => x.first_seen.cmp(&y.first_seen),
-            "requests" => x.requests.cmp(&y.requests),
-            "address" => x.last_address.cmp(&y.last_address),
-            "protocol" => x.protocol.cmp(&y.protocol),
-            _ => x.last_seen.cmp(&y.last_seen),
-        };
-        let primary = if query.descending {
-            primary.reverse()
-        } else {
-            primary
-        };
-        // Stable pages: ties by latest request, then identity.
-        primary
-            .then(y.last_seen.cmp(&x.last_seen))
-            .then(x.cmid.cmp(&y.cmid))
-            .then(x.application_id.cmp(&y.application_id))
-    });
-    let total = rows.len() as u64;
-    let machines = rows
-        .iter()
-        .map(|c| c.record.cmid)
-        .collect::<std::collections::HashSet<_>>()
-        .len() as u64;
-    let clients = rows
-        .into_iter()
-        .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
-        .collect();
+    let count = store.count_matching(&filter)?;
     Ok(ClientPage {
-        total,
-        machines,
+        total: count.records,
+        machines: count.machines,
         offset: query.offset,
         limit: query.limit,
         clients,
