@@ -66,6 +66,31 @@ pub fn prepare(
     Ok((server, policy))
 }
 
+/// The store the dashboard and API read. For an SQLite file, a connection of their own (read
+/// only, WAL lets it read while the writer writes), so that a slow page never holds up the
+/// writer and with it the activations waiting for their records; otherwise the writer's store.
+fn web_store(args: &ServeArgs, store: &StoreHandle) -> Arc<dyn ClientStore> {
+    let spec = match &args.db {
+        Some(s) => s.clone(),
+        None => match default_db_path() {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(_) => return store.writer.store().clone(),
+        },
+    };
+    if !matches!(StoreKind::parse(&spec), StoreKind::Sqlite(_)) {
+        return store.writer.store().clone();
+    }
+    match rkms_store::open_store_read_only(&spec) {
+        Ok(reader) => Arc::from(reader),
+        Err(e) => {
+            warn!(
+                "the dashboard reads through the writer's connection: cannot open a reading one ({e})"
+            );
+            store.writer.store().clone()
+        }
+    }
+}
+
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
 pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, String), String> {
     let (spec, default) = match &args.db {
@@ -454,7 +479,7 @@ pub async fn run(
         }
         let state = Arc::new(web::WebState {
             policy: policy.clone(),
-            store: Some(store.writer.store().clone()),
+            store: Some(web_store(&args, &store)),
             writer: Some(store.writer.clone()),
             metrics,
             started_unix: now_unix(),
