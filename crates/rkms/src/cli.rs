@@ -578,9 +578,15 @@ pub struct HealthcheckArgs {
 /// Options of `rkms dns-record`.
 #[derive(Debug, Args)]
 pub struct DnsRecordArgs {
-    /// Host name clients use to reach this KMS host (qualified with --domain when it has no dot).
-    #[arg(long, value_name = "NAME")]
+    /// Host name clients use to reach this KMS host (qualified with --domain when it has no
+    /// dot), or its IP address: an SRV record points at a name, so an address also gets an
+    /// A/AAAA record under --name.
+    #[arg(long, value_name = "NAME|IP")]
     pub host: String,
+    /// With an IP address as --host: the name the A/AAAA record gives it and the SRV record
+    /// points at (qualified with --domain when it has no dot; default "kms").
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// DNS domain the clients are in.
     #[arg(long, value_name = "DOMAIN")]
     pub domain: String,

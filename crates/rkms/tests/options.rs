@@ -464,6 +464,78 @@ fn serve_max_call_size_limits_reassembled_requests() {
 }
 
 #[test]
+fn dns_record_with_an_address_names_it_and_points_the_srv_record_at_the_name() {
+    let out = Command::new(rkms_bin())
+        .args([
+            "dns-record",
+            "--host",
+            "192.168.1.10",
+            "--domain",
+            "example.lan",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "kms.example.lan. 10800 IN A 192.168.1.10"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "_vlmcs._tcp.example.lan. 10800 IN SRV 0 0 1688 kms.example.lan."),
+        "{text}"
+    );
+    assert!(
+        !text.contains("192.168.1.10."),
+        "an address as SRV target: {text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must point at a host name"), "{err}");
+    assert!(err.contains("--name"), "{err}");
+
+    let out = Command::new(rkms_bin())
+        .args([
+            "dns-record",
+            "--host",
+            "fd00::10",
+            "--name",
+            "kms7",
+            "--domain",
+            "example.lan",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "kms7.example.lan. 10800 IN AAAA fd00::10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("srv-host=_vlmcs._tcp.example.lan,kms7.example.lan,1688,0,0"),
+        "{text}"
+    );
+
+    // --name is for an address only.
+    let out = Command::new(rkms_bin())
+        .args([
+            "dns-record",
+            "--host",
+            "kms1",
+            "--name",
+            "x",
+            "--domain",
+            "example.lan",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
 fn dns_record_prints_the_values_given() {
     let out = Command::new(rkms_bin())
         .args([
