@@ -400,7 +400,8 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct ActivateArgs {
     /// KMS host: HOST, HOST:PORT, or [IPv6]:PORT (port 1688 by default). Without it, hosts
-    /// are found through DNS (_vlmcs._tcp SRV records of --domain) and tried in order.
+    /// are found through DNS (_vlmcs._tcp SRV records of --domain) and tried in order; with
+    /// no DNS domain at all, 127.0.0.1:1688.
     #[arg(value_name = "HOST[:PORT]")]
     pub host: Option<String>,
     /// DNS domain whose _vlmcs._tcp SRV records list KMS hosts (default: the system's search domain).

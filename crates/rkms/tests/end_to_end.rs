@@ -329,3 +329,55 @@ fn activate_warns_when_the_reply_call_id_differs() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !text.contains("call_id"), "{text}");
 }
+
+#[test]
+fn activate_without_host_or_dns_domain_tries_this_machine() {
+    // LOCALDOMAIN set and empty: no system search domain, whatever /etc/resolv.conf says.
+    let out = Command::new(rkms_bin())
+        .args(["activate", "--timeout", "2"])
+        .env("LOCALDOMAIN", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("no DNS domain") && err.contains("trying 127.0.0.1:1688"),
+        "{err}"
+    );
+    assert!(!err.contains("give --domain"), "{err}");
+    // Whatever listens on 127.0.0.1:1688 (nothing, or a host), that is where it went.
+    assert!(
+        text.contains("127.0.0.1:1688") || err.contains("127.0.0.1:1688: "),
+        "{text}\n{err}"
+    );
+    // With a domain in LOCALDOMAIN, DNS is asked instead (and finds nothing at this server).
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = dead.local_addr().unwrap();
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            "--dns-server",
+            &dns.to_string(),
+            "--timeout",
+            "2",
+        ])
+        .env("LOCALDOMAIN", "example.invalid")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("trying 127.0.0.1:1688"), "{err}");
+    assert!(err.contains("_vlmcs._tcp.example.invalid"), "{err}");
+}
+
+#[test]
+fn activate_bad_port_is_a_usage_error() {
+    for host in ["127.0.0.1:abc", "127.0.0.1:99999", "[::1", ":1688"] {
+        let out = Command::new(rkms_bin())
+            .args(["activate", host])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{host}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{host}: {err}");
+    }
+}

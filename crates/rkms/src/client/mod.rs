@@ -200,6 +200,27 @@ fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions
     }
 }
 
+/// Where `rkms activate` goes when given no host, no --domain and no --dns-server while the
+/// system names no DNS domain to look hosts up in: this machine, as vlmcs does.
+pub const FALLBACK_HOST: &str = "127.0.0.1:1688";
+
+/// `opts` with [`FALLBACK_HOST`] as host when nothing says where to look (no host, no
+/// `--domain`, no `--dns-server`, no system DNS domain), saying so on standard error.
+fn with_fallback_host(mut opts: ActivateOptions) -> ActivateOptions {
+    if opts.host.is_none()
+        && opts.domain.is_none()
+        && opts.dns_server.is_none()
+        && crate::dns::system_domain().is_err()
+    {
+        eprintln!(
+            "note: no KMS host given and no DNS domain to find one in (no --domain, no search \
+             domain in /etc/resolv.conf): trying {FALLBACK_HOST}, this machine, as vlmcs does"
+        );
+        opts.host = Some(FALLBACK_HOST.to_string());
+    }
+    opts
+}
+
 /// Runs `rkms activate` and returns the process exit code (0 only if every response was
 /// verified, carried success and the last one reported enough clients to activate).
 pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
@@ -208,6 +229,7 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
 
 /// [`run`], also saying whether a host was reached (some request got an answer).
 pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bool) {
+    let opts = with_fallback_host(opts);
     let mut out = report::Reporter::new(opts.json);
     let target = match resolve_target(catalog, &opts) {
         Ok(t) => t,
@@ -262,6 +284,7 @@ pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bo
 /// Sends one request per catalog product (each with its own protocol unless one is given) on
 /// one connection, reconnecting after a failure, and prints a table (or JSON lines).
 pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
+    let opts = with_fallback_host(opts);
     let mut out = report::Reporter::new(opts.json);
     let addrs = match resolve_hosts(&opts).await {
         Ok(a) => a,
