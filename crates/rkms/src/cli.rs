@@ -413,7 +413,9 @@ pub struct ActivateArgs {
     /// KMS protocol version (default 6; with --all-products, each product's own).
     #[arg(long, value_parser = clap::value_parser!(u16).range(4..=6))]
     pub protocol: Option<u16>,
-    /// Product: a catalog name (case-insensitive, exact or unique prefix) or a SKU GUID.
+    /// Product: a catalog name, vlmcsd's or py-kms' name (Windows10), or a SKU GUID;
+    /// case-insensitive, exact, unique prefix or words ("Windows 10 Pro"). `rkms products`
+    /// lists them.
     #[arg(long, default_value = crate::client::DEFAULT_PRODUCT, conflicts_with = "all_products")]
     pub product: String,
     /// Send one request for every product in the catalog and print a table of results.
@@ -467,7 +469,9 @@ pub struct ActivateArgs {
 /// Options of `rkms products`.
 #[derive(Debug, Args)]
 pub struct ProductsArgs {
-    /// Only products whose name, GVLK, KMS group or application contains this (case-insensitive).
+    /// Only products whose name contains this or has all its words ("windows 11 pro"), py-kms'
+    /// names (Office2019), a SKU GUID, or text of the GVLK, KMS group or application
+    /// (case-insensitive).
     #[arg(value_name = "SEARCH")]
     pub search: Option<String>,
     /// Print JSON (an array of products) instead of a table.
@@ -519,7 +523,8 @@ pub struct ClientsArgs {
     /// see its --db).
     #[arg(long, value_name = "PATH|URL", global = true, env = "RKMS_DB")]
     pub db: Option<String>,
-    /// Only clients whose product name contains this (case-insensitive).
+    /// Only clients whose product name contains this or has all its words, or is the product
+    /// of a py-kms name (case-insensitive; "office 2019" finds every Office 2019 product).
     #[arg(long, value_name = "NAME")]
     pub product: Option<String>,
     /// Only clients seen within this time: minutes, or e.g. 12h, 7d.

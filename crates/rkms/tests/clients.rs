@@ -504,3 +504,27 @@ fn prune_and_pykms_import() {
     assert_eq!(clients_json(&db, &[]).len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_filter_matches_words_like_activate_product() {
+    let dir = temp_dir("product-words");
+    let db = dir.join("clients.db");
+    let server = Server::start(&["--db", db.to_str().unwrap()]);
+    activate(server.addr, Uuid::new_v4(), true).await;
+    activate(server.addr, Uuid::new_v4(), false).await;
+    let products = |q: &str| -> Vec<String> {
+        clients_json(&db, &["--product", q])
+            .iter()
+            .map(|r| r["product"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // This test's Office SKU ID is not in the catalog: the record is named by its KMS group.
+    for q in ["office 2019", "OFFICE 2019", "2019 office"] {
+        assert_eq!(products(q), ["Office 2019"], "{q}");
+    }
+    for q in ["windows 11 pro", "Windows 10 Pro", "10/11 pro"] {
+        assert_eq!(products(q), ["Windows 10/11 Pro"], "{q}");
+    }
+    assert!(products("office 2016").is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

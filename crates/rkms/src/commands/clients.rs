@@ -175,8 +175,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         }
     }
     if let Some(p) = &args.product {
-        let p = p.to_lowercase();
-        records.retain(|r| product_name(catalog, r).to_lowercase().contains(&p));
+        records.retain(|r| rkms_catalog::name_matches(&product_name(catalog, r), p));
         if let Some(l) = args.limit {
             records.truncate(l as usize);
         }
