@@ -312,3 +312,61 @@ async fn policy_refusals_end_to_end() {
     );
     open.wait_log("clients are told at most 10 (threshold 5)");
 }
+
+#[test]
+fn products_and_activate_product_share_one_search() {
+    let names = |q: &str| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&rkms(&["products", "--json", q]).stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(names("windows 11 pro").contains(&"Windows 10/11 Pro".to_string()));
+    assert!(names("visio 2024").contains(&"Office Visio LTSC Pro 2024".to_string()));
+    assert_eq!(
+        names("Windows 11 IoT"),
+        ["Windows 10/11 IoT Enterprise LTSC 2021-2024"]
+    );
+    let ltsc = names("ltsc 2024");
+    assert!(ltsc.contains(&"Windows 10/11 Enterprise LTSC 2019/2021/2024".to_string()));
+    assert!(ltsc.contains(&"Office LTSC Professional Plus 2024".to_string()));
+    assert_eq!(names("Office2019"), ["Office Professional Plus 2019"]);
+    // Unknown: the closest names and where to look.
+    let out = rkms(&["products", "windwos 11 pro"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("closest: Windows 10/11 Pro"),
+        "{out:?}"
+    );
+    // --product: the obvious product for words, py-kms names; suggestions when unknown.
+    let server = Server::start(&[]);
+    for (q, expected) in [
+        ("Windows 10 Pro", "Windows 10/11 Pro"),
+        ("Windows10", "Windows 10/11 Enterprise"),
+        ("office2019", "Office Professional Plus 2019"),
+    ] {
+        let out = rkms(&[
+            "activate",
+            &server.addr.to_string(),
+            "--product",
+            q,
+            "--json",
+        ]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{q}: {e}: {out:?}"));
+        assert_eq!(v["product"], expected, "{q}");
+    }
+    let out = rkms(&[
+        "activate",
+        &server.addr.to_string(),
+        "--product",
+        "Windwos 11 Pro",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("closest: Windows 10/11 Pro"), "{err}");
+    assert!(err.contains("`rkms products"), "{err}");
+}
