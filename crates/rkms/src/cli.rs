@@ -422,16 +422,16 @@ pub struct ActivateArgs {
     #[arg(long)]
     pub all_products: bool,
     /// Application ID to send instead of the product's.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub app_id: Option<Uuid>,
     /// KMS counted ID to send instead of the product's.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub kms_id: Option<Uuid>,
     /// SKU (activation) ID to send instead of the product's.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub sku_id: Option<Uuid>,
     /// Client machine ID (default: a new random one for every request).
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub cmid: Option<Uuid>,
     /// Workstation name sent (at most 63 characters are sent).
     #[arg(long, value_name = "WORKSTATION", default_value = "rkms-client")]
@@ -531,7 +531,7 @@ pub struct ClientsArgs {
     #[arg(long, value_name = "AGE", value_parser = parse_minutes)]
     pub since: Option<u32>,
     /// Only this client machine ID.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub cmid: Option<Uuid>,
     /// At most this many clients (most recent first).
     #[arg(long, value_name = "N")]
@@ -659,4 +659,13 @@ pub struct BenchArgs {
     /// Print the summary as JSON (no progress lines).
     #[arg(long)]
     pub json: bool,
+}
+
+/// A GUID option's value, with an error that shows what a GUID looks like.
+fn parse_guid(text: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text.trim()).map_err(|_| {
+        "not a GUID: expected 32 hexadecimal digits in groups of 8-4-4-4-12, such as \
+         6e8b9c3f-5a8b-4f6e-9a53-6d1f3b1a2c4d (braces and upper case allowed)"
+            .to_string()
+    })
 }

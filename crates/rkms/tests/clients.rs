@@ -500,8 +500,19 @@ fn prune_and_pykms_import() {
         ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pruned 1 client"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pruned 1 client record not seen for 4 weeks 2 days"),
+        "{text}"
+    );
     assert_eq!(clients_json(&db, &[]).len(), 1);
+    // The table's count line: one client, not "1 clients".
+    let out = Command::new(rkms_bin())
+        .args(["clients", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l == "1 client"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -592,3 +592,33 @@ fn bench_duration_runs_that_long() {
     assert!(s["ok"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
 }
+
+#[test]
+fn a_bad_guid_says_what_a_guid_looks_like() {
+    for option in ["--cmid", "--app-id", "--kms-id", "--sku-id"] {
+        let out = Command::new(rkms_bin())
+            .args(["activate", "127.0.0.1", option, "notaguid"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{option}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not a GUID") && err.contains("8-4-4-4-12"),
+            "{option}: {err}"
+        );
+        assert!(!err.contains("found `n` at 0"), "{err}");
+    }
+    // Braces and upper case are fine.
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            "127.0.0.1:1",
+            "--cmid",
+            "{6E8B9C3F-5A8B-4F6E-9A53-6D1F3B1A2C4D}",
+            "--timeout",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}

@@ -96,8 +96,8 @@ impl Outcome {
                 "activated".into()
             }
             (Some(r), _) => format!(
-                "not activated: the host reports {} clients, the product needs {} ({})",
-                r.base.current_count,
+                "not activated: the host reports {}, the product needs {} ({})",
+                crate::interval::count(r.base.current_count, "client"),
                 self.target.required_count,
                 HResult::NOT_ENOUGH_COUNT
             ),

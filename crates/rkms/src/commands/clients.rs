@@ -65,7 +65,11 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             let cutoff = now_unix() - i64::from(*older_than) * 60;
             match store.prune_older_than(cutoff) {
                 Ok(n) => {
-                    crate::outln!("pruned {n} client records not seen for {older_than} minutes");
+                    crate::outln!(
+                        "pruned {} not seen for {}",
+                        crate::interval::count(n, "client record"),
+                        crate::interval::describe_minutes(*older_than)
+                    );
                     0
                 }
                 Err(e) => fail(&e.to_string()),
@@ -87,8 +91,8 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             match import_pykms(store.as_ref(), source, &resolve) {
                 Ok(report) => {
                     crate::outln!(
-                        "imported {} clients from {}",
-                        report.imported,
+                        "imported {} from {}",
+                        crate::interval::count(report.imported, "client"),
                         source.display()
                     );
                     for (cmid, name) in &report.unmapped {
@@ -276,7 +280,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
     for row in rows {
         crate::outln!("{}", line(row.to_vec()));
     }
-    crate::outln!("{} clients", records.len());
+    crate::outln!("{}", crate::interval::count(records.len() as u64, "client"));
     0
 }
 

@@ -458,8 +458,8 @@ fn database(path: &Path, t: &mut Translation) -> Result<PathBuf, String> {
             )
         })?;
         t.info(format!(
-            "imported {} clients of the py-kms database {} into the rkms database {} (once: the py-kms file is left unchanged; rkms uses {} from now on)",
-            report.imported,
+            "imported {} of the py-kms database {} into the rkms database {} (once: the py-kms file is left unchanged; rkms uses {} from now on)",
+            crate::interval::count(report.imported as u64, "client"),
             path.display(),
             target.display(),
             target.display()
