@@ -113,6 +113,24 @@ fn epid_command_and_check() {
     ]);
     let text = stdout(&out);
     assert!(text.starts_with("host build 26100, LCID 1031"), "{text}");
+    // The default, --randomize start: the printed ePIDs are an example.
+    let note = stderr(&out);
+    assert!(
+        note.contains("draws new ePIDs at every start") && note.contains("--epid PROFILE=EPID"),
+        "{note}"
+    );
+    let fixed = rkms(&["epid", "--randomize", "fixed"]);
+    assert!(
+        !stderr(&fixed).contains("draws new ePIDs"),
+        "{}",
+        stderr(&fixed)
+    );
+    let per_request = rkms(&["epid", "--randomize", "request"]);
+    assert!(
+        stderr(&per_request).contains("draws new ePIDs for every request"),
+        "{}",
+        stderr(&per_request)
+    );
     assert_eq!(text.matches("-1031-26100.0000-").count(), 8);
     assert_eq!(text.matches("HwId 0011223344556677").count(), 8);
     // Every generated ePID passes the check.
