@@ -410,9 +410,10 @@ pub struct ActivateArgs {
     /// DNS server to ask for SRV records, IP:PORT (default: the system's resolvers).
     #[arg(long, value_name = "IP:PORT", conflicts_with = "host")]
     pub dns_server: Option<SocketAddr>,
-    /// KMS protocol version (default 6; with --all-products, each product's own).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(4..=6))]
-    pub protocol: Option<u16>,
+    /// KMS protocol version: 4, 5 or 6 (default 6; with --all-products, each product's own),
+    /// or any MAJOR.MINOR (e.g. 7.0) to test that a host refuses it with 0x8007000D.
+    #[arg(long, value_name = "VERSION", value_parser = parse_protocol)]
+    pub protocol: Option<rkms_proto::kms::Version>,
     /// Product: a catalog name, vlmcsd's or py-kms' name (Windows10), or a SKU GUID;
     /// case-insensitive, exact, unique prefix or words ("Windows 10 Pro"). `rkms products`
     /// lists them.
@@ -433,9 +434,25 @@ pub struct ActivateArgs {
     /// Client machine ID (default: a new random one for every request).
     #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub cmid: Option<Uuid>,
-    /// Workstation name sent (at most 63 characters are sent).
-    #[arg(long, value_name = "WORKSTATION", default_value = "rkms-client")]
+    /// Workstation name sent (at most 63 characters are sent), or "random" for a new
+    /// NetBIOS-style name (DESKTOP-XXXXXXX) in every request.
+    #[arg(long, value_name = "WORKSTATION|random", default_value = "rkms-client")]
     pub name: String,
+    /// Say that the client runs in a virtual machine (the request's VM flag).
+    #[arg(long)]
+    pub vm: bool,
+    /// Licence status sent: 0 unlicensed, 1 licensed, 2 initial grace period, 3 out of
+    /// tolerance, 4 non-genuine, 5 notification, 6 extended grace.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=6))]
+    pub license_status: u32,
+    /// Minutes until the client's activation (binding) expires, as sent (default 30 days).
+    #[arg(long, value_name = "MINUTES", default_value_t = crate::client::DEFAULT_GRACE_MINUTES)]
+    pub grace_minutes: u32,
+    /// Write the ePIDs and HwId the host answers with to FILE (which must not exist) as an
+    /// rkms.toml snippet (epid = [...]), to answer as that host does; with --all-products,
+    /// one ePID per profile.
+    #[arg(long, value_name = "FILE")]
+    pub save_epids: Option<PathBuf>,
     /// Activation threshold to request (default: the product's).
     #[arg(long, value_name = "N")]
     pub required_count: Option<u32>,
@@ -668,4 +685,24 @@ fn parse_guid(text: &str) -> Result<Uuid, String> {
          6e8b9c3f-5a8b-4f6e-9a53-6d1f3b1a2c4d (braces and upper case allowed)"
             .to_string()
     })
+}
+
+/// `--protocol`: 4, 5, 6, or MAJOR.MINOR.
+fn parse_protocol(text: &str) -> Result<rkms_proto::kms::Version, String> {
+    let bad = || {
+        format!(
+            "'{text}' is not a protocol version: 4, 5 or 6, or MAJOR.MINOR (each 0-65535) to \
+             test a host, e.g. 7.0"
+        )
+    };
+    let (major, minor) = text.trim().split_once('.').unwrap_or((text.trim(), "0"));
+    let major: u16 = major.parse().map_err(|_| bad())?;
+    let minor: u16 = minor.parse().map_err(|_| bad())?;
+    if !text.contains('.') && !(4..=6).contains(&major) {
+        return Err(format!(
+            "{} (a version other than 4, 5 and 6 is given as MAJOR.MINOR, e.g. {major}.0)",
+            bad()
+        ));
+    }
+    Ok(rkms_proto::kms::Version { major, minor })
 }
