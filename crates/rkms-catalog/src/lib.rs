@@ -38,4 +38,6 @@ pub use load::{is_product_key_format, BUILTIN_PRODUCTS_JSON};
 pub use lookup::{Catalog, FALLBACK_EPID_PROFILE};
 pub use model::{Application, Csvlk, EpidProfile, HostBuild, KmsItem, Sku};
 pub use render::GuideError;
-pub use search::{FindError, MAX_CANDIDATES};
+pub use search::{
+    name_matches, pykms_client_mode, FindError, MAX_CANDIDATES, MAX_SUGGESTIONS, PYKMS_CLIENT_MODES,
+};

@@ -34,7 +34,10 @@ fn unknown_guid_is_not_found() {
     let q = "58e2134f-8e11-4d17-9cb2-91069c151148";
     assert_eq!(
         cat().find_product(q),
-        Err(FindError::NotFound { query: q.into() })
+        Err(FindError::NotFound {
+            query: q.into(),
+            suggestions: Vec::new()
+        })
     );
 }
 
@@ -124,8 +127,15 @@ fn ambiguous_substring_lists_all_when_few() {
 fn not_found() {
     for q in ["Frobnicator 3000", "", "   "] {
         let err = cat().find_product(q).unwrap_err();
-        assert_eq!(err, FindError::NotFound { query: q.into() });
+        assert_eq!(
+            err,
+            FindError::NotFound {
+                query: q.into(),
+                suggestions: Vec::new()
+            }
+        );
         assert!(err.to_string().starts_with("no product matches"), "{err}");
+        assert!(err.to_string().contains("`rkms products"), "{err}");
     }
 }
 
@@ -223,4 +233,113 @@ fn reference_implementation_names_and_words_find_products() {
         }
     }
     assert!(checked > 700, "{checked}");
+}
+
+#[test]
+fn obvious_product_by_words_rather_than_ambiguous_prefix() {
+    // "Windows 10 Pro" starts "Windows 10 Professional Preview" and "… WMC Preview", but its
+    // words name "Windows 10/11 Pro" with the fewest extra words.
+    for q in ["Windows 10 Pro", "windows 11 pro", "WINDOWS 11 PRO"] {
+        assert_eq!(
+            cat().find_product(q).map(|s| s.display_name.as_str()),
+            Ok("Windows 10/11 Pro"),
+            "{q}"
+        );
+    }
+    assert_eq!(
+        cat()
+            .find_product("Windows 11 IoT")
+            .map(|s| s.display_name.as_str()),
+        Ok("Windows 10/11 IoT Enterprise LTSC 2021-2024")
+    );
+}
+
+#[test]
+fn pykms_client_names_find_their_products() {
+    for (mode, product) in rkms_catalog::PYKMS_CLIENT_MODES {
+        for q in [mode.to_string(), mode.to_lowercase()] {
+            assert_eq!(
+                cat().find_product(&q).map(|s| s.display_name.as_str()),
+                Ok(*product),
+                "{q}"
+            );
+            let hits = cat().search(&q);
+            assert!(hits.iter().any(|s| s.display_name == *product), "{q}");
+        }
+    }
+}
+
+#[test]
+fn unknown_names_suggest_the_closest() {
+    let err = cat().find_product("Windwos 11 Pro").unwrap_err();
+    let FindError::NotFound { suggestions, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(suggestions[0], "Windows 10/11 Pro", "{suggestions:?}");
+    assert!(suggestions.len() <= rkms_catalog::MAX_SUGGESTIONS);
+    let msg = err.to_string();
+    assert!(msg.contains("closest: Windows 10/11 Pro,"), "{msg}");
+    assert!(msg.contains("`rkms products"), "{msg}");
+    // A long text gets no suggestions and no long wait.
+    let long = "frob ".repeat(10_000);
+    assert!(matches!(
+        cat().find_product(&long),
+        Err(FindError::NotFound { suggestions, .. }) if suggestions.is_empty()
+    ));
+}
+
+#[test]
+fn search_matches_words_as_find_product_does() {
+    let names = |q: &str| -> Vec<String> {
+        cat()
+            .search(q)
+            .iter()
+            .map(|s| s.display_name.clone())
+            .collect()
+    };
+    let pro = names("windows 11 pro");
+    assert!(pro.contains(&"Windows 10/11 Pro".to_string()), "{pro:?}");
+    assert!(pro.iter().all(|n| n.contains("Pro")), "{pro:?}");
+    let visio = names("visio 2024");
+    assert!(
+        visio.contains(&"Office Visio LTSC Pro 2024".to_string()),
+        "{visio:?}"
+    );
+    assert!(
+        visio.contains(&"Office Visio LTSC Standard 2024".to_string()),
+        "{visio:?}"
+    );
+    assert_eq!(
+        names("Windows 11 IoT"),
+        ["Windows 10/11 IoT Enterprise LTSC 2021-2024"]
+    );
+    let ltsc = names("ltsc 2024");
+    for n in [
+        "Windows 10/11 Enterprise LTSC 2019/2021/2024",
+        "Windows 10/11 IoT Enterprise LTSC 2021-2024",
+        "Office LTSC Professional Plus 2024",
+    ] {
+        assert!(ltsc.contains(&n.to_string()), "{n}: {ltsc:?}");
+    }
+    // A SKU ID finds its product.
+    assert_eq!(names(PRO_SKU), ["Windows 10/11 Pro"]);
+    // Every product --product resolves a query to is among the search's hits.
+    for q in [
+        "office 2019",
+        "windows 10 pro",
+        "Office2019",
+        "server 2022 datacenter",
+    ] {
+        if let Ok(sku) = cat().find_product(q) {
+            assert!(cat().search(q).iter().any(|s| s.id == sku.id), "{q}");
+        }
+    }
+    assert!(rkms_catalog::name_matches(
+        "Office Access 2019",
+        "office 2019"
+    ));
+    assert!(!rkms_catalog::name_matches(
+        "Office Access 2016",
+        "office 2019"
+    ));
 }

@@ -410,7 +410,8 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct ActivateArgs {
     /// KMS host: HOST, HOST:PORT, or [IPv6]:PORT (port 1688 by default). Without it, hosts
-    /// are found through DNS (_vlmcs._tcp SRV records of --domain) and tried in order.
+    /// are found through DNS (_vlmcs._tcp SRV records of --domain) and tried in order; with
+    /// no DNS domain at all, 127.0.0.1:1688.
     #[arg(value_name = "HOST[:PORT]")]
     pub host: Option<String>,
     /// DNS domain whose _vlmcs._tcp SRV records list KMS hosts (default: the system's search domain).
@@ -419,30 +420,49 @@ pub struct ActivateArgs {
     /// DNS server to ask for SRV records, IP:PORT (default: the system's resolvers).
     #[arg(long, value_name = "IP:PORT", conflicts_with = "host")]
     pub dns_server: Option<SocketAddr>,
-    /// KMS protocol version (default 6; with --all-products, each product's own).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(4..=6))]
-    pub protocol: Option<u16>,
-    /// Product: a catalog name (case-insensitive, exact or unique prefix) or a SKU GUID.
+    /// KMS protocol version: 4, 5 or 6 (default 6; with --all-products, each product's own),
+    /// or any MAJOR.MINOR (e.g. 7.0) to test that a host refuses it with 0x8007000D.
+    #[arg(long, value_name = "VERSION", value_parser = parse_protocol)]
+    pub protocol: Option<rkms_proto::kms::Version>,
+    /// Product: a catalog name, vlmcsd's or py-kms' name (Windows10), or a SKU GUID;
+    /// case-insensitive, exact, unique prefix or words ("Windows 10 Pro"). `rkms products`
+    /// lists them.
     #[arg(long, default_value = crate::client::DEFAULT_PRODUCT, conflicts_with = "all_products")]
     pub product: String,
     /// Send one request for every product in the catalog and print a table of results.
     #[arg(long)]
     pub all_products: bool,
     /// Application ID to send instead of the product's.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub app_id: Option<Uuid>,
     /// KMS counted ID to send instead of the product's.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub kms_id: Option<Uuid>,
     /// SKU (activation) ID to send instead of the product's.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub sku_id: Option<Uuid>,
     /// Client machine ID (default: a new random one for every request).
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub cmid: Option<Uuid>,
-    /// Workstation name sent (at most 63 characters are sent).
-    #[arg(long, value_name = "WORKSTATION", default_value = "rkms-client")]
+    /// Workstation name sent (at most 63 characters are sent), or "random" for a new
+    /// NetBIOS-style name (DESKTOP-XXXXXXX) in every request.
+    #[arg(long, value_name = "WORKSTATION|random", default_value = "rkms-client")]
     pub name: String,
+    /// Say that the client runs in a virtual machine (the request's VM flag).
+    #[arg(long)]
+    pub vm: bool,
+    /// Licence status sent: 0 unlicensed, 1 licensed, 2 initial grace period, 3 out of
+    /// tolerance, 4 non-genuine, 5 notification, 6 extended grace.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=6))]
+    pub license_status: u32,
+    /// Minutes until the client's activation (binding) expires, as sent (default 30 days).
+    #[arg(long, value_name = "MINUTES", default_value_t = crate::client::DEFAULT_GRACE_MINUTES)]
+    pub grace_minutes: u32,
+    /// Write the ePIDs and HwId the host answers with to FILE (which must not exist) as an
+    /// rkms.toml snippet (epid = [...]), to answer as that host does; with --all-products,
+    /// one ePID per profile.
+    #[arg(long, value_name = "FILE")]
+    pub save_epids: Option<PathBuf>,
     /// Activation threshold to request (default: the product's).
     #[arg(long, value_name = "N")]
     pub required_count: Option<u32>,
@@ -476,7 +496,9 @@ pub struct ActivateArgs {
 /// Options of `rkms products`.
 #[derive(Debug, Args)]
 pub struct ProductsArgs {
-    /// Only products whose name, GVLK, KMS group or application contains this (case-insensitive).
+    /// Only products whose name contains this or has all its words ("windows 11 pro"), py-kms'
+    /// names (Office2019), a SKU GUID, or text of the GVLK, KMS group or application
+    /// (case-insensitive).
     #[arg(value_name = "SEARCH")]
     pub search: Option<String>,
     /// Print JSON (an array of products) instead of a table.
@@ -528,14 +550,15 @@ pub struct ClientsArgs {
     /// see its --db).
     #[arg(long, value_name = "PATH|URL", global = true, env = "RKMS_DB")]
     pub db: Option<String>,
-    /// Only clients whose product name contains this (case-insensitive).
+    /// Only clients whose product name contains this or has all its words, or is the product
+    /// of a py-kms name (case-insensitive; "office 2019" finds every Office 2019 product).
     #[arg(long, value_name = "NAME")]
     pub product: Option<String>,
     /// Only clients seen within this time: minutes, or e.g. 12h, 7d.
     #[arg(long, value_name = "AGE", value_parser = parse_minutes)]
     pub since: Option<u32>,
     /// Only this client machine ID.
-    #[arg(long, value_name = "GUID")]
+    #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub cmid: Option<Uuid>,
     /// At most this many clients (most recent first).
     #[arg(long, value_name = "N")]
@@ -592,9 +615,15 @@ pub struct HealthcheckArgs {
 /// Options of `rkms dns-record`.
 #[derive(Debug, Args)]
 pub struct DnsRecordArgs {
-    /// Host name clients use to reach this KMS host (qualified with --domain when it has no dot).
-    #[arg(long, value_name = "NAME")]
+    /// Host name clients use to reach this KMS host (qualified with --domain when it has no
+    /// dot), or its IP address: an SRV record points at a name, so an address also gets an
+    /// A/AAAA record under --name.
+    #[arg(long, value_name = "NAME|IP")]
     pub host: String,
+    /// With an IP address as --host: the name the A/AAAA record gives it and the SRV record
+    /// points at (qualified with --domain when it has no dot; default "kms").
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// DNS domain the clients are in.
     #[arg(long, value_name = "DOMAIN")]
     pub domain: String,
@@ -666,4 +695,33 @@ pub struct BenchArgs {
     /// Print the summary as JSON (no progress lines).
     #[arg(long)]
     pub json: bool,
+}
+
+/// A GUID option's value, with an error that shows what a GUID looks like.
+fn parse_guid(text: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text.trim()).map_err(|_| {
+        "not a GUID: expected 32 hexadecimal digits in groups of 8-4-4-4-12, such as \
+         6e8b9c3f-5a8b-4f6e-9a53-6d1f3b1a2c4d (braces and upper case allowed)"
+            .to_string()
+    })
+}
+
+/// `--protocol`: 4, 5, 6, or MAJOR.MINOR.
+fn parse_protocol(text: &str) -> Result<rkms_proto::kms::Version, String> {
+    let bad = || {
+        format!(
+            "'{text}' is not a protocol version: 4, 5 or 6, or MAJOR.MINOR (each 0-65535) to \
+             test a host, e.g. 7.0"
+        )
+    };
+    let (major, minor) = text.trim().split_once('.').unwrap_or((text.trim(), "0"));
+    let major: u16 = major.parse().map_err(|_| bad())?;
+    let minor: u16 = minor.parse().map_err(|_| bad())?;
+    if !text.contains('.') && !(4..=6).contains(&major) {
+        return Err(format!(
+            "{} (a version other than 4, 5 and 6 is given as MAJOR.MINOR, e.g. {major}.0)",
+            bad()
+        ));
+    }
+    Ok(rkms_proto::kms::Version { major, minor })
 }

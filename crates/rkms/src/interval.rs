@@ -39,9 +39,52 @@ pub fn parse_minutes(text: &str) -> Result<u32, String> {
     })
 }
 
+/// `n` and the noun, plural unless `n` is 1: "1 client", "2 clients".
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// A number of minutes for people: "1 day", "2 hours 30 minutes", "3 weeks".
+pub fn describe_minutes(minutes: u32) -> String {
+    let mut parts = Vec::new();
+    let mut rest = minutes;
+    for (unit, size) in [
+        ("week", 10_080),
+        ("day", 1_440),
+        ("hour", 60),
+        ("minute", 1),
+    ] {
+        if rest >= size {
+            parts.push(count(rest / size, unit));
+            rest %= size;
+        }
+    }
+    if parts.is_empty() {
+        "0 minutes".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_minutes;
+    use super::{count, describe_minutes, parse_minutes};
+
+    #[test]
+    fn minutes_described() {
+        assert_eq!(describe_minutes(1440), "1 day");
+        assert_eq!(describe_minutes(43_200), "4 weeks 2 days");
+        assert_eq!(describe_minutes(150), "2 hours 30 minutes");
+        assert_eq!(describe_minutes(1), "1 minute");
+        assert_eq!(describe_minutes(0), "0 minutes");
+        assert_eq!(count(1u32, "client"), "1 client");
+        assert_eq!(count(0u32, "client"), "0 clients");
+    }
 
     #[test]
     fn units() {

@@ -113,6 +113,24 @@ fn epid_command_and_check() {
     ]);
     let text = stdout(&out);
     assert!(text.starts_with("host build 26100, LCID 1031"), "{text}");
+    // The default, --randomize start: the printed ePIDs are an example.
+    let note = stderr(&out);
+    assert!(
+        note.contains("draws new ePIDs at every start") && note.contains("--epid PROFILE=EPID"),
+        "{note}"
+    );
+    let fixed = rkms(&["epid", "--randomize", "fixed"]);
+    assert!(
+        !stderr(&fixed).contains("draws new ePIDs"),
+        "{}",
+        stderr(&fixed)
+    );
+    let per_request = rkms(&["epid", "--randomize", "request"]);
+    assert!(
+        stderr(&per_request).contains("draws new ePIDs for every request"),
+        "{}",
+        stderr(&per_request)
+    );
     assert_eq!(text.matches("-1031-26100.0000-").count(), 8);
     assert_eq!(text.matches("HwId 0011223344556677").count(), 8);
     // Every generated ePID passes the check.
@@ -316,4 +334,62 @@ async fn policy_refusals_end_to_end() {
         Ok(10)
     );
     open.wait_log("clients are told at most 10 (threshold 5)");
+}
+
+#[test]
+fn products_and_activate_product_share_one_search() {
+    let names = |q: &str| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&rkms(&["products", "--json", q]).stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(names("windows 11 pro").contains(&"Windows 10/11 Pro".to_string()));
+    assert!(names("visio 2024").contains(&"Office Visio LTSC Pro 2024".to_string()));
+    assert_eq!(
+        names("Windows 11 IoT"),
+        ["Windows 10/11 IoT Enterprise LTSC 2021-2024"]
+    );
+    let ltsc = names("ltsc 2024");
+    assert!(ltsc.contains(&"Windows 10/11 Enterprise LTSC 2019/2021/2024".to_string()));
+    assert!(ltsc.contains(&"Office LTSC Professional Plus 2024".to_string()));
+    assert_eq!(names("Office2019"), ["Office Professional Plus 2019"]);
+    // Unknown: the closest names and where to look.
+    let out = rkms(&["products", "windwos 11 pro"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("closest: Windows 10/11 Pro"),
+        "{out:?}"
+    );
+    // --product: the obvious product for words, py-kms names; suggestions when unknown.
+    let server = Server::start(&[]);
+    for (q, expected) in [
+        ("Windows 10 Pro", "Windows 10/11 Pro"),
+        ("Windows10", "Windows 10/11 Enterprise"),
+        ("office2019", "Office Professional Plus 2019"),
+    ] {
+        let out = rkms(&[
+            "activate",
+            &server.addr.to_string(),
+            "--product",
+            q,
+            "--json",
+        ]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{q}: {e}: {out:?}"));
+        assert_eq!(v["product"], expected, "{q}");
+    }
+    let out = rkms(&[
+        "activate",
+        &server.addr.to_string(),
+        "--product",
+        "Windwos 11 Pro",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("closest: Windows 10/11 Pro"), "{err}");
+    assert!(err.contains("`rkms products"), "{err}");
 }

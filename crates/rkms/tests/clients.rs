@@ -500,8 +500,19 @@ fn prune_and_pykms_import() {
         ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("pruned 1 client"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pruned 1 client record not seen for 4 weeks 2 days"),
+        "{text}"
+    );
     assert_eq!(clients_json(&db, &[]).len(), 1);
+    // The table's count line: one client, not "1 clients".
+    let out = Command::new(rkms_bin())
+        .args(["clients", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l == "1 client"), "{text}");
     // By workstation name (case-insensitive); a prune needs --older-than or --workstation.
     let prune = |extra: &[&str]| {
         Command::new(rkms_bin())
@@ -516,12 +527,36 @@ fn prune_and_pykms_import() {
     let out = prune(&["--workstation", "pc1"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("pruned 1 client records and 1 history events"),
+        out.status.success() && text.contains("pruned 1 client record and 1 history event"),
         "{text}"
     );
     assert!(clients_json(&db, &[]).is_empty());
     let out = prune(&[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--older-than"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_filter_matches_words_like_activate_product() {
+    let dir = temp_dir("product-words");
+    let db = dir.join("clients.db");
+    let server = Server::start(&["--db", db.to_str().unwrap()]);
+    activate(server.addr, Uuid::new_v4(), true).await;
+    activate(server.addr, Uuid::new_v4(), false).await;
+    let products = |q: &str| -> Vec<String> {
+        clients_json(&db, &["--product", q])
+            .iter()
+            .map(|r| r["product"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // This test's Office SKU ID is not in the catalog: the record is named by its KMS group.
+    for q in ["office 2019", "OFFICE 2019", "2019 office"] {
+        assert_eq!(products(q), ["Office 2019"], "{q}");
+    }
+    for q in ["windows 11 pro", "Windows 10 Pro", "10/11 pro"] {
+        assert_eq!(products(q), ["Windows 10/11 Pro"], "{q}");
+    }
+    assert!(products("office 2016").is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -252,7 +252,7 @@ fn pykms_sqlite_database_is_imported_once() {
         "INFO",
     ];
     let server = start(rkms_bin(), &args, &dir);
-    server.wait_log("imported 1 clients of the py-kms database");
+    server.wait_log("imported 1 client of the py-kms database");
     let (code, _) = activate(&server.addr.to_string(), &["--name", "NEWPC"]);
     assert_eq!(code, 0);
     drop(server);
@@ -272,7 +272,7 @@ fn pykms_sqlite_database_is_imported_once() {
     assert!(!server
         .log()
         .iter()
-        .any(|l| l.contains("imported 1 clients")));
+        .any(|l| l.contains("imported 1 client ")));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

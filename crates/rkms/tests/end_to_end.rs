@@ -329,3 +329,228 @@ fn activate_warns_when_the_reply_call_id_differs() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !text.contains("call_id"), "{text}");
 }
+
+#[test]
+fn activate_without_host_or_dns_domain_tries_this_machine() {
+    // LOCALDOMAIN set and empty: no system search domain, whatever /etc/resolv.conf says.
+    let out = Command::new(rkms_bin())
+        .args(["activate", "--timeout", "2"])
+        .env("LOCALDOMAIN", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("no DNS domain") && err.contains("trying 127.0.0.1:1688"),
+        "{err}"
+    );
+    assert!(!err.contains("give --domain"), "{err}");
+    // Whatever listens on 127.0.0.1:1688 (nothing, or a host), that is where it went.
+    assert!(
+        text.contains("127.0.0.1:1688") || err.contains("127.0.0.1:1688: "),
+        "{text}\n{err}"
+    );
+    // With a domain in LOCALDOMAIN, DNS is asked instead (and finds nothing at this server).
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = dead.local_addr().unwrap();
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            "--dns-server",
+            &dns.to_string(),
+            "--timeout",
+            "2",
+        ])
+        .env("LOCALDOMAIN", "example.invalid")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("trying 127.0.0.1:1688"), "{err}");
+    assert!(err.contains("_vlmcs._tcp.example.invalid"), "{err}");
+}
+
+#[test]
+fn activate_bad_port_is_a_usage_error() {
+    for host in ["127.0.0.1:abc", "127.0.0.1:99999", "[::1", ":1688"] {
+        let out = Command::new(rkms_bin())
+            .args(["activate", host])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{host}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{host}: {err}");
+    }
+}
+
+#[test]
+fn activate_sends_vm_flag_licence_status_grace_and_random_names() {
+    let dir = std::env::temp_dir().join(format!("rkms-e2e-parity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("clients.db");
+    let server = Server::start(&["--db", db.to_str().unwrap()]);
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            &server.addr.to_string(),
+            "--vm",
+            "--name",
+            "random",
+            "--license-status",
+            "1",
+            "--grace-minutes",
+            "600",
+            "--count",
+            "3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["workstation"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(names.len(), 3);
+    for n in &names {
+        assert!(n.starts_with("DESKTOP-") && n.len() == 15, "{n}");
+        assert!(
+            n[8..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+            "{n}"
+        );
+    }
+    assert!(names[0] != names[1] || names[1] != names[2], "{names:?}");
+    // What the host recorded: the VM flag, the licence status, the names.
+    let out = Command::new(rkms_bin())
+        .args(["clients", "--json", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 3, "{records:?}");
+    for r in records {
+        assert_eq!(r["is_vm"], true, "{r}");
+        assert!(
+            names.contains(&r["workstation"].as_str().unwrap().to_string()),
+            "{r}"
+        );
+        assert_eq!(r["license_status"], 1, "{r}");
+    }
+    // Without --vm, no VM flag.
+    let cmid = Uuid::new_v4().to_string();
+    let out = Command::new(rkms_bin())
+        .args(["activate", &server.addr.to_string(), "--cmid", &cmid])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = Command::new(rkms_bin())
+        .args([
+            "clients",
+            "--json",
+            "--db",
+            db.to_str().unwrap(),
+            "--cmid",
+            &cmid,
+        ])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r[0]["is_vm"], false, "{r}");
+    assert_eq!(r[0]["workstation"], "rkms-client", "{r}");
+    assert_eq!(r[0]["license_status"], 2, "{r}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn activate_with_an_unsupported_protocol_expects_invalid_data() {
+    let server = Server::start(&[]);
+    let out = Command::new(rkms_bin())
+        .args(["activate", &server.addr.to_string(), "--protocol", "7.0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{out:?}");
+    assert!(
+        text.contains("KMS V7.0") || text.contains("KMS V7 "),
+        "{text}"
+    );
+    assert!(
+        text.contains("refused by the host with 0x8007000D") && text.contains("must refuse"),
+        "{text}"
+    );
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            &server.addr.to_string(),
+            "--protocol",
+            "6.1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["protocol"], "6.1", "{v}");
+    assert_eq!(v["hresult"], "0x8007000D", "{v}");
+    assert!(out.status.success(), "{v}");
+    for bad in ["7", "x.0", "6.", "70000.0"] {
+        let out = Command::new(rkms_bin())
+            .args(["activate", &server.addr.to_string(), "--protocol", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}
+
+#[test]
+fn activate_saves_the_hosts_epids_as_an_rkms_toml_snippet() {
+    const EPID: &str = "03612-00206-556-123727-03-1033-17763.0000-2972018";
+    let server = Server::start(&["--epid", EPID, "--hwid", "0102030405060708"]);
+    let dir = std::env::temp_dir().join(format!("rkms-e2e-save-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("epids.toml");
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            &server.addr.to_string(),
+            "--save-epids",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&format!("\"Windows={EPID}/0102030405060708\",")),
+        "{text}"
+    );
+    // The snippet is a configuration a second host answers with.
+    let copy = Server::start(&["--config", file.to_str().unwrap()]);
+    let out = Command::new(rkms_bin())
+        .args(["activate", &copy.addr.to_string(), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["epid"], EPID, "{v}");
+    assert_eq!(v["hwid"], "0102030405060708", "{v}");
+    // An existing file is not overwritten.
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            &server.addr.to_string(),
+            "--save-epids",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must not exist"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -511,7 +511,7 @@ fn importing_impossible_times_is_refused_and_reported() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(text.contains("imported 1 clients"), "{text}");
+    assert!(text.contains("imported 1 client "), "{text}");
     assert!(
         text.contains("not imported: 3 clients with an impossible lastRequestTime"),
         "{text}"

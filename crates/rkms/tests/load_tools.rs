@@ -151,6 +151,10 @@ fn null_server_answers_every_request_and_its_answers_fail_verification() {
     assert_eq!(kinds.len(), 1, "{s}");
     let (kind, n) = kinds.iter().next().unwrap();
     assert!(kind.starts_with("verification"), "{kind}");
+    assert!(
+        kind.contains("not a KMS host") && kind.contains("--no-verify"),
+        "{kind}"
+    );
     assert_eq!(n.as_u64(), Some(10));
 }
 

@@ -464,6 +464,78 @@ fn serve_max_call_size_limits_reassembled_requests() {
 }
 
 #[test]
+fn dns_record_with_an_address_names_it_and_points_the_srv_record_at_the_name() {
+    let out = Command::new(rkms_bin())
+        .args([
+            "dns-record",
+            "--host",
+            "192.168.1.10",
+            "--domain",
+            "example.lan",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "kms.example.lan. 10800 IN A 192.168.1.10"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "_vlmcs._tcp.example.lan. 10800 IN SRV 0 0 1688 kms.example.lan."),
+        "{text}"
+    );
+    assert!(
+        !text.contains("192.168.1.10."),
+        "an address as SRV target: {text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must point at a host name"), "{err}");
+    assert!(err.contains("--name"), "{err}");
+
+    let out = Command::new(rkms_bin())
+        .args([
+            "dns-record",
+            "--host",
+            "fd00::10",
+            "--name",
+            "kms7",
+            "--domain",
+            "example.lan",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "kms7.example.lan. 10800 IN AAAA fd00::10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("srv-host=_vlmcs._tcp.example.lan,kms7.example.lan,1688,0,0"),
+        "{text}"
+    );
+
+    // --name is for an address only.
+    let out = Command::new(rkms_bin())
+        .args([
+            "dns-record",
+            "--host",
+            "kms1",
+            "--name",
+            "x",
+            "--domain",
+            "example.lan",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
 fn dns_record_prints_the_values_given() {
     let out = Command::new(rkms_bin())
         .args([
@@ -519,4 +591,34 @@ fn bench_duration_runs_that_long() {
     assert!((0.5..5.0).contains(&seconds), "{s}");
     assert!(s["ok"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
+}
+
+#[test]
+fn a_bad_guid_says_what_a_guid_looks_like() {
+    for option in ["--cmid", "--app-id", "--kms-id", "--sku-id"] {
+        let out = Command::new(rkms_bin())
+            .args(["activate", "127.0.0.1", option, "notaguid"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{option}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not a GUID") && err.contains("8-4-4-4-12"),
+            "{option}: {err}"
+        );
+        assert!(!err.contains("found `n` at 0"), "{err}");
+    }
+    // Braces and upper case are fine.
+    let out = Command::new(rkms_bin())
+        .args([
+            "activate",
+            "127.0.0.1:1",
+            "--cmid",
+            "{6E8B9C3F-5A8B-4F6E-9A53-6D1F3B1A2C4D}",
+            "--timeout",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
 }

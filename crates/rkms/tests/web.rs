@@ -540,7 +540,16 @@ async fn metrics_parse_after_real_activations() {
     })
     .await;
     activate_all(host.kms).await;
-    let r = get(host.web, "/metrics").await;
+    // Each answer waits for its record at most --store-wait: on a loaded machine the last
+    // record may be written just after its answer, so give the counter a moment.
+    let mut r = get(host.web, "/metrics").await;
+    for _ in 0..50 {
+        if r.body.lines().any(|l| l == "rkms_store_written 6") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = get(host.web, "/metrics").await;
+    }
     assert_eq!(r.status, 200);
     assert!(r
         .header("content-type")

@@ -135,8 +135,12 @@ async fn one(session: &mut Session, opts: &BenchOptions, rng: &mut StdRng) -> Re
         .map_err(|e| error_kind(&e))?;
     let payload = stub.result.map_err(|h| format!("refused {h}"))?;
     if opts.verify {
-        rq.verify_response(&payload)
-            .map_err(|e| format!("verification: {e}"))?;
+        rq.verify_response(&payload).map_err(|e| {
+            format!(
+                "verification: {e}: the target is not a KMS host (`rkms null-server` \
+                     answers canned bytes); add --no-verify to measure it anyway"
+            )
+        })?;
     }
     Ok(())
 }

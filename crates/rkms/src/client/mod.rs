@@ -34,8 +34,9 @@ pub struct ActivateOptions {
     pub domain: Option<String>,
     /// DNS server for SRV discovery (default: the system's).
     pub dns_server: Option<SocketAddr>,
-    /// 4, 5 or 6 (default 6; with all products, each product's own).
-    pub protocol: Option<u16>,
+    /// 4.0, 5.0 or 6.0, or any other version to test a host's refusal (default 6.0; with all
+    /// products, each product's own).
+    pub protocol: Option<Version>,
     /// Catalog name or SKU GUID.
     pub product: String,
     /// Overrides of the catalog's IDs.
@@ -46,8 +47,16 @@ pub struct ActivateOptions {
     pub sku_id: Option<Uuid>,
     /// Fixed client machine ID (else a fresh random one per request).
     pub cmid: Option<Uuid>,
-    /// Workstation name sent.
+    /// Workstation name sent; [`RANDOM_NAME`]: a new random one for every request.
     pub name: String,
+    /// Say the client runs in a virtual machine.
+    pub vm: bool,
+    /// Licence status sent (0 unlicensed, 1 licensed, 2 initial grace, …).
+    pub license_status: u32,
+    /// Minutes left until the client's activation (binding) expires.
+    pub grace_minutes: u32,
+    /// Write the host's ePIDs and HwId as an rkms.toml snippet to this file.
+    pub save_epids: Option<std::path::PathBuf>,
     /// Override of the product's activation threshold.
     pub required_count: Option<u32>,
     /// Requests to send.
@@ -132,11 +141,37 @@ impl Target {
         license_status: u32,
         rng: &mut dyn rand::RngCore,
     ) -> ClientRequest {
+        self.request_as_with(
+            &Sender {
+                version: Version::new(protocol),
+                cmid,
+                workstation,
+                license_status,
+                grace_minutes: DEFAULT_GRACE_MINUTES,
+                vm: false,
+            },
+            rng,
+        )
+    }
+
+    /// A request for this product from the client `sender` describes, sent now.
+    pub fn request_as(&self, sender: &Sender<'_>) -> ClientRequest {
+        self.request_as_with(sender, &mut OsRng)
+    }
+
+    /// Like [`Target::request_as`], with the request's random salt drawn from `rng`.
+    pub fn request_as_with(
+        &self,
+        sender: &Sender<'_>,
+        rng: &mut dyn rand::RngCore,
+    ) -> ClientRequest {
+        let protocol = sender.version;
+        let (cmid, workstation) = (sender.cmid, sender.workstation);
         let base = BaseRequest {
-            version: Version::new(protocol),
-            is_client_vm: 0,
-            license_status,
-            grace_time: 43200,
+            version: protocol,
+            is_client_vm: u32::from(sender.vm),
+            license_status: sender.license_status,
+            grace_time: sender.grace_minutes,
             application_id: self.app_id,
             sku_id: self.sku_id,
             kms_id: self.kms_id,
@@ -146,8 +181,42 @@ impl Target {
             previous_cmid: Uuid::nil(),
             workstation: BaseRequest::workstation_field(workstation),
         };
-        build_request(Version::new(protocol), &base, rng)
+        build_request(protocol, &base, rng)
     }
+}
+
+/// Minutes until a client's activation expires that requests carry unless told otherwise
+/// (30 days, as Windows in its initial grace period).
+pub const DEFAULT_GRACE_MINUTES: u32 = 43_200;
+
+/// The `--name` that asks for a new random workstation name for every request.
+pub const RANDOM_NAME: &str = "random";
+
+/// Who sends a request and how ([`Target::request_as`]).
+#[derive(Debug, Clone)]
+pub struct Sender<'a> {
+    /// Protocol version.
+    pub version: Version,
+    /// Client machine ID.
+    pub cmid: Uuid,
+    /// Workstation name.
+    pub workstation: &'a str,
+    /// Licence status (0 unlicensed, 1 licensed, 2 initial grace, …).
+    pub license_status: u32,
+    /// Minutes until the activation expires.
+    pub grace_minutes: u32,
+    /// The client runs in a virtual machine.
+    pub vm: bool,
+}
+
+/// A NetBIOS-style name as Windows gives new machines: `DESKTOP-` and 7 random letters and
+/// digits (15 characters, the NetBIOS limit).
+pub fn random_workstation(rng: &mut impl rand::Rng) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let tail: String = (0..7)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect();
+    format!("DESKTOP-{tail}")
 }
 
 /// The client machine ID every health check sends: one fixed ID, so that a host counting
@@ -213,6 +282,27 @@ fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions
     }
 }
 
+/// Where `rkms activate` goes when given no host, no --domain and no --dns-server while the
+/// system names no DNS domain to look hosts up in: this machine, as vlmcs does.
+pub const FALLBACK_HOST: &str = "127.0.0.1:1688";
+
+/// `opts` with [`FALLBACK_HOST`] as host when nothing says where to look (no host, no
+/// `--domain`, no `--dns-server`, no system DNS domain), saying so on standard error.
+fn with_fallback_host(mut opts: ActivateOptions) -> ActivateOptions {
+    if opts.host.is_none()
+        && opts.domain.is_none()
+        && opts.dns_server.is_none()
+        && crate::dns::system_domain().is_err()
+    {
+        eprintln!(
+            "note: no KMS host given and no DNS domain to find one in (no --domain, no search \
+             domain in /etc/resolv.conf): trying {FALLBACK_HOST}, this machine, as vlmcs does"
+        );
+        opts.host = Some(FALLBACK_HOST.to_string());
+    }
+    opts
+}
+
 /// Runs `rkms activate` and returns the process exit code (0 only if every response was
 /// verified, carried success and the last one reported enough clients to activate).
 pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
@@ -221,6 +311,7 @@ pub async fn run(catalog: &Catalog, opts: ActivateOptions) -> i32 {
 
 /// [`run`], also saying whether a host was reached (some request got an answer).
 pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bool) {
+    let opts = with_fallback_host(opts);
     let mut out = report::Reporter::new(opts.json);
     let target = match resolve_target(catalog, &opts) {
         Ok(t) => t,
@@ -241,6 +332,7 @@ pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bo
     let mut all_ok = true;
     let mut last_activated = false;
     let mut answered = false;
+    let mut outcomes = Vec::new();
     for n in 1..=opts.count {
         if session.is_none() || opts.new_connection {
             match connect_any(&addrs, offer, opts.timeout).await {
@@ -259,15 +351,22 @@ pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bo
             }
         }
         let (s, addr) = session.as_mut().expect("connected above");
-        let protocol = opts.protocol.unwrap_or(6);
+        let protocol = opts.protocol.unwrap_or(Version::V6);
         let outcome = one_request(s, *addr, &opts, &target, protocol, n, opts.count).await;
-        all_ok &= outcome.ok();
+        // A version no host supports (--protocol 7.0) succeeds when the host refuses it.
+        let expected = outcome.refused_as_expected();
+        all_ok &= outcome.ok() || expected;
         answered |= !outcome.connection_failed();
-        last_activated = outcome.activated();
+        last_activated = outcome.activated() || expected;
         out.outcome(&outcome);
         if outcome.connection_failed() {
             session = None;
         }
+        outcomes.push(outcome);
+    }
+    if let Err(e) = save_epids(catalog, &opts, &outcomes) {
+        out.fatal(&e);
+        return (1, answered);
     }
     (i32::from(!(all_ok && last_activated)), answered)
 }
@@ -275,6 +374,7 @@ pub async fn run_reporting(catalog: &Catalog, opts: ActivateOptions) -> (i32, bo
 /// Sends one request per catalog product (each with its own protocol unless one is given) on
 /// one connection, reconnecting after a failure, and prints a table (or JSON lines).
 pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
+    let opts = with_fallback_host(opts);
     let mut out = report::Reporter::new(opts.json);
     let addrs = match resolve_hosts(&opts).await {
         Ok(a) => a,
@@ -299,7 +399,9 @@ pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
             }
         }
         let (s, addr) = session.as_mut().expect("connected above");
-        let protocol = opts.protocol.unwrap_or(target.protocol);
+        let protocol = opts
+            .protocol
+            .unwrap_or_else(|| Version::new(target.protocol));
         let of = skus.len() as u32;
         let outcome = one_request(s, *addr, &opts, &target, protocol, i as u32 + 1, of).await;
         if outcome.connection_failed() {
@@ -313,7 +415,14 @@ pub async fn run_all(catalog: &Catalog, opts: ActivateOptions) -> i32 {
     if !opts.json {
         crate::out!("{}", report::table(&outcomes));
     }
-    if outcomes.iter().all(|o| o.activated()) {
+    if let Err(e) = save_epids(catalog, &opts, &outcomes) {
+        out.fatal(&e);
+        return 1;
+    }
+    if outcomes
+        .iter()
+        .all(|o| o.activated() || o.refused_as_expected())
+    {
         0
     } else {
         1
@@ -325,13 +434,26 @@ async fn one_request(
     addr: SocketAddr,
     opts: &ActivateOptions,
     target: &Target,
-    protocol: u16,
+    protocol: Version,
     n: u32,
     of: u32,
 ) -> Outcome {
     let cmid = opts.cmid.unwrap_or_else(Uuid::new_v4);
-    let request = target.request(protocol, cmid, &opts.name, 2);
-    let mut outcome = Outcome::new(n, of, addr, target.clone(), cmid, protocol);
+    let workstation = if opts.name.eq_ignore_ascii_case(RANDOM_NAME) {
+        random_workstation(&mut rand::thread_rng())
+    } else {
+        opts.name.clone()
+    };
+    let request = target.request_as(&Sender {
+        version: protocol,
+        cmid,
+        workstation: &workstation,
+        license_status: opts.license_status,
+        grace_minutes: opts.grace_minutes,
+        vm: opts.vm,
+    });
+    let mut outcome = Outcome::new(n, of, addr, target.clone(), cmid, protocol.major);
+    outcome.set_sent(protocol.minor, &workstation);
     match s.activate(&request.bytes).await {
         Err(e) => outcome.set_error(e.to_string(), true),
         Ok((stub, syntax)) => {
@@ -349,6 +471,94 @@ async fn one_request(
         }
     }
     outcome
+}
+
+/// With `--save-epids FILE`: writes the ePIDs and HwId the verified answers carried as an
+/// rkms.toml snippet ([`epid_snippet`]) to FILE, which must not exist.
+fn save_epids(
+    catalog: &Catalog,
+    opts: &ActivateOptions,
+    outcomes: &[Outcome],
+) -> Result<(), String> {
+    let Some(path) = &opts.save_epids else {
+        return Ok(());
+    };
+    let found: Vec<_> = outcomes.iter().filter_map(Outcome::host_identity).collect();
+    if found.is_empty() {
+        return Err(format!(
+            "--save-epids {}: no verified answer carried an ePID; nothing written",
+            path.display()
+        ));
+    }
+    let host = opts.host.as_deref().unwrap_or("the KMS host from DNS");
+    let (text, skipped) = epid_snippet(catalog, host, &found);
+    for s in skipped {
+        eprintln!("warning: --save-epids: {s}");
+    }
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| {
+            format!(
+                "--save-epids {}: {e} (the file must not exist)",
+                path.display()
+            )
+        })?;
+    eprintln!(
+        "wrote the host's ePIDs and HwId to {} (an rkms.toml snippet)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// An rkms.toml snippet (`epid = ["PROFILE=EPID/HWID", …]`) that makes `rkms serve` answer
+/// with the ePIDs and HwId `host` answered with, one per ePID profile (the first answer for a
+/// profile wins), and the reasons answers were left out: an ePID that is not plain letters,
+/// digits, dots and dashes (a host's answer is not trusted to be TOML) is not written.
+pub fn epid_snippet(
+    catalog: &Catalog,
+    host: &str,
+    found: &[(Uuid, Uuid, &str, Option<[u8; 8]>)],
+) -> (String, Vec<String>) {
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut skipped = Vec::new();
+    for (kms_id, app_id, epid, hwid) in found {
+        let profile = catalog.epid_profile_for(kms_id, app_id).name.clone();
+        if entries.iter().any(|(p, _)| *p == profile) {
+            continue;
+        }
+        let plain = !epid.is_empty()
+            && epid.len() <= 128
+            && epid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !plain {
+            skipped.push(format!(
+                "{profile}: the ePID {:?} is not letters, digits, dots and dashes; left out",
+                crate::escape::terminal(epid)
+            ));
+            continue;
+        }
+        let value = match hwid {
+            Some(h) => format!("{profile}={epid}/{}", hex::encode_upper(h)),
+            None => format!("{profile}={epid}"),
+        };
+        entries.push((profile, value));
+    }
+    let mut text = format!(
+        "# ePIDs and HwId answered by {}, saved by `rkms activate --save-epids`:\n\
+         # put these lines in rkms.toml (or give each as --epid) to answer as that host does.\n\
+         epid = [\n",
+        crate::escape::terminal(host).replace(['\n', '\r'], " ")
+    );
+    for (_, v) in &entries {
+        text.push_str(&format!("    \"{v}\",\n"));
+    }
+    text.push_str("]\n");
+    (text, skipped)
 }
 
 /// The addresses to try, in order: the given host's, or every SRV target's (RFC 2782 order).
@@ -418,4 +628,82 @@ async fn connect_any(
         HResult::SERVICE_UNAVAILABLE,
         errors.join("; ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkms_proto::kms::decode_request;
+
+    #[test]
+    fn request_carries_what_the_sender_says() {
+        let catalog = Catalog::builtin();
+        let target = Target::of(catalog, catalog.find_product(DEFAULT_PRODUCT).unwrap());
+        let cmid = Uuid::new_v4();
+        for version in [Version::V4, Version::V5, Version::V6] {
+            let rq = target.request_as(&Sender {
+                version,
+                cmid,
+                workstation: "PC-07",
+                license_status: 5,
+                grace_minutes: 1234,
+                vm: true,
+            });
+            let d = decode_request(&rq.bytes).unwrap();
+            assert_eq!(d.base.is_client_vm, 1);
+            assert_eq!(d.base.license_status, 5);
+            assert_eq!(d.base.grace_time, 1234);
+            assert_eq!(d.base.cmid, cmid);
+        }
+        // The old entry point keeps its defaults.
+        let d = decode_request(&target.request(6, cmid, "x", 2).bytes).unwrap();
+        assert_eq!(
+            (d.base.is_client_vm, d.base.grace_time),
+            (0, DEFAULT_GRACE_MINUTES)
+        );
+    }
+
+    #[test]
+    fn random_workstations_are_netbios_names() {
+        let mut rng = rand::thread_rng();
+        let names: Vec<String> = (0..20).map(|_| random_workstation(&mut rng)).collect();
+        for n in &names {
+            assert_eq!(n.len(), 15, "{n}");
+            assert!(n.starts_with("DESKTOP-"), "{n}");
+        }
+        assert!(names.iter().any(|n| n != &names[0]));
+    }
+
+    #[test]
+    fn snippet_leaves_out_epids_that_are_not_plain() {
+        let catalog = Catalog::builtin();
+        let sku = catalog.find_product(DEFAULT_PRODUCT).unwrap();
+        let office = catalog
+            .find_product("Office Professional Plus 2019")
+            .unwrap();
+        let (text, skipped) = epid_snippet(
+            catalog,
+            "host\nnext",
+            &[
+                (sku.kms_id, sku.app_id, "1\"]\nevil = 1", None),
+                (
+                    office.kms_id,
+                    office.app_id,
+                    "03612-00206-1",
+                    Some([0xAB; 8]),
+                ),
+            ],
+        );
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(!text.contains("evil"), "{text}");
+        assert!(
+            text.contains("\"Office2019=03612-00206-1/ABABABABABABABAB\",\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with('#')).count(),
+            2,
+            "{text}"
+        );
+    }
 }

@@ -20,6 +20,10 @@ pub struct Outcome {
     target: Target,
     cmid: Uuid,
     protocol: u16,
+    /// Minor protocol version (0 but when testing hosts with other versions).
+    minor: u16,
+    /// Workstation name sent.
+    workstation: String,
     /// Transfer syntax used.
     pub syntax: Option<TransferSyntax>,
     response: Option<VerifiedResponse>,
@@ -46,6 +50,8 @@ impl Outcome {
             target,
             cmid,
             protocol,
+            minor: 0,
+            workstation: String::new(),
             syntax: None,
             response: None,
             hresult: None,
@@ -53,6 +59,33 @@ impl Outcome {
             connection_failed: false,
             warnings: Vec::new(),
         }
+    }
+
+    /// Records the full protocol version and the workstation name sent.
+    pub(super) fn set_sent(&mut self, minor: u16, workstation: &str) {
+        self.minor = minor;
+        self.workstation = workstation.to_string();
+    }
+
+    /// "6" for the supported versions, "7.1" when a minor version was sent.
+    fn version_text(&self) -> String {
+        if self.minor == 0 {
+            self.protocol.to_string()
+        } else {
+            format!("{}.{}", self.protocol, self.minor)
+        }
+    }
+
+    /// The host's identity as a verified answer gave it: (KMS ID, application ID, ePID, HwId).
+    pub fn host_identity(&self) -> Option<(Uuid, Uuid, &str, Option<[u8; 8]>)> {
+        self.response.as_ref().map(|r| {
+            (
+                self.target.kms_id,
+                self.target.app_id,
+                r.base.epid.as_str(),
+                r.hwid,
+            )
+        })
     }
 
     pub(super) fn set_error(&mut self, e: String, connection: bool) {
@@ -82,6 +115,16 @@ impl Outcome {
             .is_some_and(|r| r.base.current_count >= self.target.required_count)
     }
 
+    /// A version no KMS host supports was sent and the host refused it with 0x8007000D, as it
+    /// must: what `--protocol 7.0` tests.
+    pub fn refused_as_expected(&self) -> bool {
+        self.unsupported_version() && self.hresult == Some(HResult::INVALID_DATA)
+    }
+
+    fn unsupported_version(&self) -> bool {
+        !(self.minor == 0 && (4..=6).contains(&self.protocol))
+    }
+
     /// The connection is unusable afterwards.
     pub fn connection_failed(&self) -> bool {
         self.connection_failed
@@ -96,10 +139,15 @@ impl Outcome {
                 "activated".into()
             }
             (Some(r), _) => format!(
-                "not activated: the host reports {} clients, the product needs {} ({})",
-                r.base.current_count,
+                "not activated: the host reports {}, the product needs {} ({})",
+                crate::interval::count(r.base.current_count, "client"),
                 self.target.required_count,
                 HResult::NOT_ENOUGH_COUNT
+            ),
+            (None, Some(h)) if self.refused_as_expected() => format!(
+                "refused by the host with {h} ({}), as a KMS host must refuse protocol {}",
+                h.description(),
+                self.version_text()
             ),
             (None, Some(h)) => format!("refused by the host: {h} ({})", h.description()),
             (None, None) => "failed".into(),
@@ -111,7 +159,8 @@ impl Outcome {
         json!({
             "request": self.n,
             "address": self.addr.to_string(),
-            "protocol": self.protocol,
+            "protocol": if self.minor == 0 { json!(self.protocol) } else { json!(self.version_text()) },
+            "workstation": self.workstation,
             "syntax": self.syntax.map(|s| s.to_string()),
             "product": self.target.name,
             "app_id": self.target.app_id,
@@ -179,7 +228,12 @@ impl Reporter {
             return;
         }
         let syntax = o.syntax.map(|s| format!(" over {s}")).unwrap_or_default();
-        crate::outln!("Request {} of {}: KMS V{}{syntax}", o.n, o.of, o.protocol);
+        crate::outln!(
+            "Request {} of {}: KMS V{}{syntax}",
+            o.n,
+            o.of,
+            o.version_text()
+        );
         crate::outln!("  Product          : {}", o.target.name);
         crate::outln!(
             "  IDs              : app {} / KMS {} / SKU {}",
@@ -188,6 +242,7 @@ impl Reporter {
             o.target.sku_id
         );
         crate::outln!("  Client machine ID: {}", o.cmid);
+        crate::outln!("  Workstation      : {}", terminal(&o.workstation));
         if let Some(r) = &o.response {
             crate::outln!("  KMS host ePID    : {}", terminal(&r.base.epid));
             if let Some(h) = r.hwid {
@@ -231,7 +286,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             let r = o.response.as_ref();
             [
                 o.target.name.clone(),
-                format!("V{}", o.protocol),
+                format!("V{}", o.version_text()),
                 if o.activated() {
                     "activated".to_string()
                 } else {

@@ -13,6 +13,15 @@ pub async fn run(args: ActivateArgs, file: Option<&std::path::Path>) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(&e),
     };
+    if let Some(host) = &args.host {
+        if let Err(e) = crate::addr::split_host_port(host, crate::addr::DEFAULT_PORT) {
+            if vlmcs {
+                eprintln!("error: {e}");
+                return crate::compat::vlmcs::EXIT_INVALID;
+            }
+            return usage(&e);
+        }
+    }
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
         return usage("--timeout must be more than 0 and at most 3600 seconds");
     }
@@ -27,6 +36,10 @@ pub async fn run(args: ActivateArgs, file: Option<&std::path::Path>) -> u8 {
         sku_id: args.sku_id,
         cmid: args.cmid,
         name: args.name,
+        vm: args.vm,
+        license_status: args.license_status,
+        grace_minutes: args.grace_minutes,
+        save_epids: args.save_epids,
         required_count: args.required_count,
         count: args.count,
         new_connection: args.new_connection,

@@ -71,7 +71,9 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
                 }
                 match store.prune_workstation(name) {
                     Ok((records, events)) => crate::outln!(
-                        "pruned {records} client records and {events} history events of workstation {name}"
+                        "pruned {} and {} of workstation {name}",
+                        crate::interval::count(records, "client record"),
+                        crate::interval::count(events, "history event")
                     ),
                     Err(e) => return fail(&e.to_string()),
                 }
@@ -80,7 +82,11 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
                 let cutoff = now_unix() - i64::from(*older_than) * 60;
                 match store.prune_older_than(cutoff) {
                     Ok(n) => {
-                        crate::outln!("pruned {n} client records not seen for {older_than} minutes")
+                        crate::outln!(
+                            "pruned {} not seen for {}",
+                            crate::interval::count(n, "client record"),
+                            crate::interval::describe_minutes(*older_than)
+                        )
                     }
                     Err(e) => return fail(&e.to_string()),
                 }
@@ -103,8 +109,8 @@ pub fn run(args: ClientsArgs, products: Option<&Path>) -> u8 {
             match import_pykms(store.as_ref(), source, &resolve) {
                 Ok(report) => {
                     crate::outln!(
-                        "imported {} clients from {}",
-                        report.imported,
+                        "imported {} from {}",
+                        crate::interval::count(report.imported, "client"),
                         source.display()
                     );
                     for (cmid, name) in &report.unmapped {
@@ -183,7 +189,6 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         None => store.list(&filter),
         // The product filter works on names (the catalog's): read page by page until enough.
         Some(p) => {
-            let p = p.to_lowercase();
             let mut out = Vec::new();
             let want = args.limit.unwrap_or(u64::MAX);
             let mut offset = 0;
@@ -200,7 +205,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
                 offset += PRODUCT_PAGE;
                 out.extend(
                     page.into_iter()
-                        .filter(|r| product_name(catalog, r).to_lowercase().contains(&p)),
+                        .filter(|r| rkms_catalog::name_matches(&product_name(catalog, r), p)),
                 );
                 if done || out.len() as u64 >= want {
                     break;
@@ -315,7 +320,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
     for row in rows {
         crate::outln!("{}", line(row.to_vec()));
     }
-    crate::outln!("{} clients", records.len());
+    crate::outln!("{}", crate::interval::count(records.len() as u64, "client"));
     0
 }
 

@@ -59,5 +59,32 @@ pub fn run(args: EpidArgs, file: Option<&std::path::Path>) -> u8 {
             profile.display_name
         );
     }
+    if let Some(note) = random_note(&args.identity) {
+        eprintln!("note: {note}");
+    }
     0
+}
+
+/// What to know about the ePIDs printed when they are drawn at random: `rkms serve` draws its
+/// own, so the ones printed are an example unless given with --epid.
+fn random_note(identity: &crate::cli::IdentityArgs) -> Option<String> {
+    use crate::policy::Randomization;
+    // One ePID for every profile: nothing is drawn.
+    if identity.epid.iter().any(|e| !e.contains('=')) {
+        return None;
+    }
+    let when = match identity.randomize {
+        Randomization::Fixed => return None,
+        Randomization::PerStart => "at every start",
+        Randomization::PerRequest => "for every request",
+    };
+    Some(format!(
+        "with --randomize {} a server draws new ePIDs {when} (those without --epid), so these \
+         are an example, not what the next `rkms serve` answers with; to keep these, give them \
+         as --epid PROFILE=EPID (or epid = [...] in the configuration), or use --randomize fixed",
+        match identity.randomize {
+            Randomization::PerRequest => "request",
+            _ => "start",
+        }
+    ))
 }

@@ -22,7 +22,18 @@ pub fn products(args: ProductsArgs, file: Option<&std::path::Path>) -> u8 {
         return 0;
     }
     if skus.is_empty() {
-        eprintln!("no product matches '{}'", args.search.unwrap_or_default());
+        let search = args.search.unwrap_or_default();
+        match catalog.find_product(&search) {
+            Err(rkms_catalog::FindError::NotFound { suggestions, .. })
+                if !suggestions.is_empty() =>
+            {
+                eprintln!(
+                    "no product matches '{search}'; closest: {}",
+                    suggestions.join(", ")
+                )
+            }
+            _ => eprintln!("no product matches '{search}'; `rkms products` lists them all"),
+        }
         return 1;
     }
     crate::out!("{}", products_table(&catalog, &skus));

@@ -44,7 +44,36 @@ pub async fn healthcheck(args: HealthcheckArgs) -> u8 {
 
 /// `rkms dns-record`.
 pub fn dns_record(args: DnsRecordArgs) -> u8 {
-    for (option, name) in [("--host", &args.host), ("--domain", &args.domain)] {
+    let bare = args.host.trim();
+    let address = bare
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(bare)
+        .parse::<std::net::IpAddr>()
+        .ok();
+    // An SRV target must be a name (RFC 2782): an address gets a name of its own.
+    let target = match (address, &args.name) {
+        (Some(_), name) => name.as_deref().unwrap_or("kms"),
+        (None, None) => args.host.as_str(),
+        (None, Some(_)) => {
+            return usage(
+                "--name names an IP address given as --host; with a host name, the SRV record \
+                 points at --host itself",
+            )
+        }
+    };
+    let target = &target.to_string();
+    for (option, name) in [
+        (
+            if address.is_some() {
+                "--name"
+            } else {
+                "--host"
+            },
+            target,
+        ),
+        ("--domain", &args.domain),
+    ] {
         if let Err(e) = check_dns_name(name) {
             return usage(&format!("{option} '{name}': {e}"));
         }
@@ -52,10 +81,24 @@ pub fn dns_record(args: DnsRecordArgs) -> u8 {
     if args.port == 0 {
         return usage("--port 0: clients cannot connect to port 0");
     }
+    if let Some(ip) = address {
+        let record = crate::dns::address_records(target, ip, &args.domain, args.ttl);
+        let name = record
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or(target);
+        eprintln!(
+            "note: {ip} is an address, and an SRV record must point at a host name: the \
+             records below give it the name {name} (choose another with --name), then point \
+             the SRV record at that name. Skip the first record if the name already exists."
+        );
+        crate::out!("{record}\n");
+    }
     crate::out!(
         "{}",
         crate::dns::records(
-            &args.host,
+            target,
             args.port,
             &args.domain,
             args.ttl,

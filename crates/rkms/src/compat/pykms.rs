@@ -458,8 +458,8 @@ fn database(path: &Path, t: &mut Translation) -> Result<PathBuf, String> {
             )
         })?;
         t.info(format!(
-            "imported {} clients of the py-kms database {} into the rkms database {} (once: the py-kms file is left unchanged; rkms uses {} from now on)",
-            report.imported,
+            "imported {} of the py-kms database {} into the rkms database {} (once: the py-kms file is left unchanged; rkms uses {} from now on)",
+            crate::interval::count(report.imported as u64, "client"),
             path.display(),
             target.display(),
             target.display()
@@ -501,31 +501,13 @@ fn is_pykms_db(path: &Path) -> bool {
     rkms_store::read_pykms(path, &resolve).is_ok()
 }
 
-/// py-kms' client product names (`-m`) to catalog products: py-kms picks the Enterprise
-/// edition of a Windows version and the Professional Plus edition of an Office version.
-pub const CLIENT_MODES: &[(&str, &str)] = &[
-    ("WindowsVista", "Windows Vista Enterprise"),
-    ("Windows7", "Windows 7 Enterprise"),
-    ("Windows8", "Windows 8 Enterprise"),
-    ("Windows8.1", "Windows 8.1 Enterprise"),
-    ("Windows81", "Windows 8.1 Enterprise"),
-    ("Windows10", "Windows 10/11 Enterprise"),
-    ("Windows11", "Windows 10/11 Enterprise"),
-    ("Office2010", "Office Professional Plus 2010"),
-    ("Office2013", "Office Professional Plus 2013"),
-    ("Office2016", "Office Professional Plus 2016"),
-    ("Office2019", "Office Professional Plus 2019"),
-    ("Office2021", "Office LTSC Professional Plus 2021"),
-    ("Office2024", "Office LTSC Professional Plus 2024"),
-];
+/// py-kms' client product names (`-m`) to catalog products (shared with `--product`).
+pub use rkms_catalog::PYKMS_CLIENT_MODES as CLIENT_MODES;
 
 /// The catalog product for py-kms' `-m MODE` (its names, else any name the catalog knows).
 pub fn client_product(mode: &str) -> Result<String, String> {
-    if let Some((_, p)) = CLIENT_MODES
-        .iter()
-        .find(|(m, _)| m.eq_ignore_ascii_case(mode))
-    {
-        return Ok((*p).to_string());
+    if let Some(p) = rkms_catalog::pykms_client_mode(mode) {
+        return Ok(p.to_string());
     }
     let catalog = crate::commands::load_catalog(None)?;
     match catalog.find_product(mode) {

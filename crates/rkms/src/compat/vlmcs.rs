@@ -67,6 +67,9 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
     let mut protocol: Option<u16> = None;
     let mut family: Option<char> = None;
     let mut grab_file: Option<String> = None;
+    // -K with a version no host supports, sent as is to test a host.
+    let mut odd_version: Option<String> = None;
+    let mut netbios = false;
     for (c, v) in &opts {
         let opt = format!("-{c}");
         match c {
@@ -80,12 +83,13 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
             }
             '4' | '5' | '6' => protocol = c.to_digit(10).map(|d| d as u16),
             'K' => {
-                let major = v.split('.').next().unwrap_or_default();
-                match major.trim().parse::<u16>() {
-                    Ok(n @ 4..=6) => protocol = Some(n),
+                let (major, minor) = v.trim().split_once('.').unwrap_or((v.trim(), "0"));
+                match (major.parse::<u16>(), minor.parse::<u16>()) {
+                    (Ok(n @ 4..=6), Ok(0)) => protocol = Some(n),
+                    (Ok(major), Ok(minor)) => odd_version = Some(format!("{major}.{minor}")),
                     _ => {
                         return Err(invalid(format!(
-                            "vlmcs option -K {v}: rkms activate sends protocol versions 4.0, 5.0 and 6.0 only (use -4, -5 or -6)"
+                            "vlmcs option -K {v}: expected MAJOR.MINOR, e.g. 6.0 (or 7.0 to test a host)"
                         )))
                     }
                 }
@@ -95,12 +99,8 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
                     "vlmcs option -j (a KMS data file) has no rkms equivalent; rkms has its own product catalog: add products with --products FILE (rkms activate --products)",
                 ))
             }
-            'm' => t.note(
-                "vlmcs option -m (pretend to be a virtual machine): rkms activate sends the physical-machine flag; KMS hosts since Windows Server 2012 ignore it".into(),
-            ),
-            'd' => t.note(
-                "vlmcs option -d (NetBIOS names): no effect, rkms activate sends the name given with -w (default rkms-client)".into(),
-            ),
+            'm' => t.set("vm", None),
+            'd' => netbios = true,
             'a' => t.set("app-id", Some(guid(v, &opt)?)),
             'k' => t.set("kms-id", Some(guid(v, &opt)?)),
             's' => t.set("sku-id", Some(guid(v, &opt)?)),
@@ -136,15 +136,21 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
                     .map_err(|_| invalid(format!("-r '{v}': not a number")))?;
                 t.set("required-count", Some(n.to_string()));
             }
-            't' | 'g' => {
-                let what = if *c == 't' {
-                    "licence status"
-                } else {
-                    "binding expiration"
-                };
-                return Err(invalid(format!(
-                    "vlmcs option -{c} ({what}) has no rkms equivalent: rkms activate sends what a client in its initial grace period sends (status 2, 30 days); leave -{c} out"
-                )));
+            't' => {
+                let n: u32 = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 6)
+                    .ok_or_else(|| invalid(format!("-t '{v}': expected a licence status 0 to 6")))?;
+                t.set("license-status", Some(n.to_string()));
+            }
+            'g' => {
+                let n: u32 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("-g '{v}': expected a number of minutes")))?;
+                t.set("grace-minutes", Some(n.to_string()));
             }
             'i' => match v.trim() {
                 "4" | "6" => family = v.trim().chars().next(),
@@ -165,6 +171,10 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
             'v' => t.global("log-level", "debug".into()),
             _ => {}
         }
+    }
+    // -d: NetBIOS-style names, a new one for every request (unless -w names the workstation).
+    if netbios && !opts.iter().any(|(c, _)| *c == 'w') {
+        t.set("name", Some(crate::client::RANDOM_NAME.to_string()));
     }
     if let Some(file) = grab_file {
         if let Some((c, _)) = opts.iter().find(|(c, _)| "l456askrnK".contains(*c)) {
@@ -198,12 +208,12 @@ pub fn translate(words: &[String]) -> Result<Outcome, Refusal> {
     t.set("product", Some(sku.id.to_string()));
     t.set(
         "protocol",
-        Some(
+        Some(odd_version.unwrap_or_else(|| {
             protocol
                 .or(suffix)
                 .unwrap_or(sku.default_protocol)
-                .to_string(),
-        ),
+                .to_string()
+        })),
     );
     match pos.first().map(String::as_str) {
         Some("-") => {
@@ -435,7 +445,7 @@ usage: vlmcs [options] [host[:port] | .domain | -] [options]
 
   -l PRODUCT       product name, as rkms vlmcs -x lists (default Windows Vista Business)
   -4 / -5 / -6     protocol version (default: the product's)            (--protocol)
-  -K 4.0|5.0|6.0   the same
+  -K MAJOR.MINOR   the same; another version (7.0) tests that the host refuses it
   -a / -k / -s GUID  application, KMS and SKU ID to send                (--app-id …)
   -n N             requests to send (default 1)                         (--count)
   -T               a new connection for every request                   (--new-connection)
@@ -448,9 +458,12 @@ usage: vlmcs [options] [host[:port] | .domain | -] [options]
   -i 4|6           use this IP version for a host name
   -v               details (debug log)
   -x               list the products;  -e  examples
-  -m, -d           accepted, no effect (noted)
+  -m               say the client is a virtual machine                   (--vm)
+  -d               random NetBIOS-style workstation names                (--name random)
+  -t N             licence status sent, 0 to 6                           (--license-status)
+  -g MINUTES       binding expiration sent                               (--grace-minutes)
   -G FILE          write the host's ePIDs and HwIds as vlmcsd.ini lines (FILE~ keeps the old one)
-Refused, with what to use instead: -j, -o, -t, -g.
+Refused, with what to use instead: -j, -o.
 Exit status: 0 when the host answered (also with an error code), 103 when no host could be
 reached, 22 for bad options.
 RKMS_COMPAT_PRINT=1 prints the rkms command line instead of running it.
@@ -516,11 +529,30 @@ mod tests {
     }
 
     #[test]
+    fn client_parity_options_map_to_activate() {
+        let d = line("-m -d -t 1 -g 600 -K 7.0 kms.example.com");
+        for part in [
+            "--vm",
+            "--name random",
+            "--license-status 1",
+            "--grace-minutes 600",
+            "--protocol 7.0",
+        ] {
+            assert!(d.contains(part), "{part}: {d}");
+        }
+        // -w names the workstation even with -d; -K 5.0 is protocol 5.
+        let d = line("-d -w PC01 -K 5.0 kms.example.com");
+        assert!(d.contains("--name PC01") && !d.contains("random"), "{d}");
+        assert!(d.contains("--protocol 5"), "{d}");
+    }
+
+    #[test]
     fn errors_exit_like_vlmcs() {
         for (l, needle) in [
             ("-l NoSuchProduct", "Invalid client application"),
             ("-c nonsense", "invalid GUID"),
-            ("-K 7.0", "-K 7.0"),
+            ("-K x.0", "-K x.0"),
+            ("-t 9", "-t '9'"),
             ("-G x.ini -l Windows10", "-G cannot be used with -l"),
             ("-i5", "IPv5"),
             ("-Z", "unknown option -Z"),

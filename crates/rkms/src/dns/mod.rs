@@ -11,7 +11,7 @@ mod resolve;
 mod update;
 
 pub use order::order_targets;
-pub use publish::records;
+pub use publish::{address_records, records};
 pub use resolve::{
     discover, discover_addrs, domain_from_resolv_conf, system_domain, DnsError, ResolverChoice,
 };

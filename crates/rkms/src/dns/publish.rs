@@ -1,6 +1,7 @@
 //! The SRV records an administrator publishes for a KMS host, in several servers' syntaxes.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use super::{srv_name, trim_domain, SRV_SERVICE};
 
@@ -52,6 +53,44 @@ uci commit dhcp
     out
 }
 
+/// The address record that gives the name `host` (qualified with `domain` like an SRV target)
+/// the address `ip`, in the same syntaxes as [`records`]: an SRV record must point at a name,
+/// never at an address (RFC 2782), so a host known only by its address needs one.
+pub fn address_records(host: &str, ip: IpAddr, domain: &str, ttl: u32) -> String {
+    let domain = trim_domain(domain);
+    let name = qualify(host, domain);
+    let (kind, ps_kind, ps_option) = match ip {
+        IpAddr::V4(_) => ("A", "A", "IPv4Address"),
+        IpAddr::V6(_) => ("AAAA", "AAAA", "IPv6Address"),
+    };
+    // Windows DNS names are relative to the zone; a name outside it is given whole.
+    let relative = name
+        .strip_suffix(domain)
+        .and_then(|r| r.strip_suffix('.'))
+        .filter(|r| !domain.is_empty() && !r.is_empty())
+        .unwrap_or(&name);
+    format!(
+        "\
+; BIND zone file
+{name}. {ttl} IN {kind} {ip}
+
+# dnsmasq (dnsmasq.conf)
+host-record={name},{ip}
+
+# Windows DNS Server (PowerShell)
+Add-DnsServerResourceRecord{ps_kind} -ZoneName \"{domain}\" -Name \"{relative}\" -{ps_option} \"{ip}\" \
+-TimeToLive {timespan}
+
+# OpenWrt (dnsmasq via uci)
+uci add dhcp domain
+uci set dhcp.@domain[-1].name='{name}'
+uci set dhcp.@domain[-1].ip='{ip}'
+uci commit dhcp
+",
+        timespan = timespan(ttl),
+    )
+}
+
 /// `host` as a name in `domain` when it has no dot; otherwise `host` without its trailing dot.
 fn qualify(host: &str, domain: &str) -> String {
     let host = host.trim();
@@ -98,6 +137,44 @@ mod tests {
         assert_eq!(qualify("kms1.other.lan", "example.lan"), "kms1.other.lan");
         assert_eq!(qualify("kms1.other.lan.", "example.lan"), "kms1.other.lan");
         assert_eq!(qualify("kms1.", "example.lan"), "kms1");
+    }
+
+    #[test]
+    fn address_records_name_the_address() {
+        let v4 = address_records("kms", "192.168.1.10".parse().unwrap(), "example.lan", 600);
+        assert!(
+            v4.contains("\nkms.example.lan. 600 IN A 192.168.1.10\n"),
+            "{v4}"
+        );
+        assert!(
+            v4.contains("host-record=kms.example.lan,192.168.1.10\n"),
+            "{v4}"
+        );
+        assert!(
+            v4.contains(
+                "Add-DnsServerResourceRecordA -ZoneName \"example.lan\" -Name \"kms\" \
+                 -IPv4Address \"192.168.1.10\" -TimeToLive 00:10:00"
+            ),
+            "{v4}"
+        );
+        assert!(
+            v4.contains("uci set dhcp.@domain[-1].ip='192.168.1.10'"),
+            "{v4}"
+        );
+        let v6 = address_records(
+            "kms.other.lan.",
+            "fd00::10".parse().unwrap(),
+            "example.lan",
+            60,
+        );
+        assert!(
+            v6.contains("\nkms.other.lan. 60 IN AAAA fd00::10\n"),
+            "{v6}"
+        );
+        assert!(
+            v6.contains("Add-DnsServerResourceRecordAAAA -ZoneName \"example.lan\" -Name \"kms.other.lan\" -IPv6Address \"fd00::10\""),
+            "{v6}"
+        );
     }
 
     #[test]

@@ -195,8 +195,21 @@ async fn lookup_targets(
     ))
 }
 
-/// The system's DNS domain from `/etc/resolv.conf` (see [`domain_from_resolv_conf`]).
+/// The system's DNS domain: the first word of the `LOCALDOMAIN` environment variable when it is
+/// set (as the C library does; set and empty: none), else from `/etc/resolv.conf` (see
+/// [`domain_from_resolv_conf`]).
 pub fn system_domain() -> Result<String, DnsError> {
+    if let Some(local) = std::env::var_os("LOCALDOMAIN") {
+        return local
+            .to_str()
+            .and_then(|l| {
+                l.split_whitespace()
+                    .map(trim_domain)
+                    .find(|d| !d.is_empty())
+            })
+            .map(str::to_string)
+            .ok_or(DnsError::NoDomain);
+    }
     read_domain(Path::new(RESOLV_CONF)).ok_or(DnsError::NoDomain)
 }
 

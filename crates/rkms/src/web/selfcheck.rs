@@ -42,7 +42,12 @@ pub async fn self_check(kms_addr: SocketAddr, timeout: Duration) -> Result<(), S
 /// more writes since the previous probe without also writing some.
 fn probe_store(state: &WebState, previous: &mut (u64, u64)) -> Result<(), String> {
     // The writer's store: the dashboard may read through a read-only connection of its own.
-    if let Some(store) = state.writer.as_ref().map(|w| w.store()).or(state.store.as_ref()) {
+    if let Some(store) = state
+        .writer
+        .as_ref()
+        .map(|w| w.store())
+        .or(state.store.as_ref())
+    {
         store.probe_writable().map_err(|e| e.to_string())?;
     }
     if let Some(w) = &state.writer {
