@@ -472,6 +472,10 @@ macro_rules! for_every_backend {
         }
         mod postgres {
             $(#[test]
+            #[cfg_attr(
+                not(rkms_test_postgres),
+                ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+            )]
             fn $name() {
                 let Some(schema) = super::common::PgSchema::new(stringify!($name)) else {
                     return;

@@ -126,6 +126,10 @@ fn versions(schema: &PgSchema) -> Vec<i32> {
         .collect()
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn new_database_is_migrated_to_the_latest_version() {
     let Some(schema) = PgSchema::new("fresh") else {
@@ -155,6 +159,10 @@ fn new_database_is_migrated_to_the_latest_version() {
     );
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn concurrent_startups_migrate_exactly_once() {
     let Some(schema) = PgSchema::new("concurrent") else {
@@ -187,6 +195,10 @@ fn concurrent_startups_migrate_exactly_once() {
     assert_eq!(store.count().unwrap(), 1);
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn migrates_an_older_schema_keeping_rows() {
     let Some(schema) = PgSchema::new("v1") else {
@@ -224,6 +236,10 @@ fn migrates_an_older_schema_keeping_rows() {
     assert_eq!(store.activations_since(i64::MIN).unwrap(), 0);
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn migrates_a_v3_database_with_data_keeping_every_record_and_event() {
     let Some(schema) = PgSchema::new("v3") else {
@@ -307,6 +323,10 @@ fn migrates_a_v3_database_with_data_keeping_every_record_and_event() {
     );
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn refuses_a_newer_schema_and_a_foreign_one() {
     let Some(schema) = PgSchema::new("refused") else {
@@ -344,6 +364,10 @@ fn refuses_a_newer_schema_and_a_foreign_one() {
     assert!(e.to_string().contains("invoices"), "{e}");
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn read_only_open() {
     let Some(schema) = PgSchema::new("read_only") else {
@@ -366,6 +390,10 @@ fn read_only_open() {
     assert_eq!(store.count().unwrap(), 1);
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn two_hosts_on_one_database_count_each_others_clients() {
     let Some(schema) = PgSchema::new("two_hosts") else {
@@ -403,6 +431,10 @@ fn two_hosts_on_one_database_count_each_others_clients() {
     assert_eq!(host_a.history(&id(5), 10).unwrap().len(), 2);
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn text_with_nul_is_stored() {
     let Some(schema) = PgSchema::new("nul") else {
@@ -437,6 +469,10 @@ fn with_application_name(url: &str, name: &str) -> String {
     format!("{url}&application_name={name}")
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn reconnects_after_the_connection_is_killed() {
     let Some(schema) = PgSchema::new("reconnect") else {
@@ -566,6 +602,10 @@ fn through(url: &str, addr: SocketAddr) -> String {
     format!("{}{addr}{}", &url[..at], &url[end..])
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn database_outages_under_load_lose_no_record() {
     let Some(schema) = PgSchema::new("outage") else {
@@ -670,6 +710,10 @@ fn database_outages_under_load_lose_no_record() {
     writer.shutdown();
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn sqlite_to_postgres_copy_keeps_every_record_and_event() {
     let Some(schema) = PgSchema::new("copy") else {
@@ -705,6 +749,10 @@ fn sqlite_to_postgres_copy_keeps_every_record_and_event() {
 
 /// Filters, searches, sorts, pages, counts and capped pool counts are answered by PostgreSQL
 /// as by SQLite.
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn queries_match_sqlite() {
     use rkms_store::{ClientSort, IdSet, Search};

@@ -62,6 +62,10 @@ fn activate_json(addr: std::net::SocketAddr, product: &str) -> serde_json::Value
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn two_hosts_share_clients_and_count() {
     let Some(schema) = Schema::new("two_hosts") else {
@@ -119,6 +123,10 @@ fn two_hosts_share_clients_and_count() {
     );
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn sqlite_records_migrate_to_postgres() {
     let Some(schema) = Schema::new("migrate") else {
