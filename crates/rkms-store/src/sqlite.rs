@@ -160,6 +160,8 @@ pub struct SqliteStore {
     path: PathBuf,
     version: u32,
     migrated_from: u32,
+    /// Checkpoints the write-ahead log off the commit path (read-write stores only).
+    _checkpointer: Option<crate::checkpoint::Checkpointer>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -207,6 +209,12 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
             .map_err(|e| open_error(path, &e))?;
         let migrated_from = schema::migrate(&mut conn, path)?;
+        // Commits only append to the log; a thread of its own copies it into the database
+        // (see checkpoint.rs), so no answered activation waits for a checkpoint's fsyncs.
+        let checkpointer =
+            crate::checkpoint::Checkpointer::start(path).map_err(|e| open_error(path, &e))?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| open_error(path, &e))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             inner: Mutex::new(Inner {
@@ -217,6 +225,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             version: SCHEMA_VERSION,
             migrated_from,
+            _checkpointer: Some(checkpointer),
         })
     }
 
@@ -247,6 +256,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             version: found,
             migrated_from: found,
+            _checkpointer: None,
         })
     }
 

@@ -787,3 +787,44 @@ fn pruning_in_batches_and_by_workstation() {
     assert_eq!(store.count().unwrap(), others);
     assert!(store.history(&id(5000), 10).unwrap().is_empty());
 }
+
+#[test]
+fn commits_leave_the_checkpoint_to_a_thread_of_its_own() {
+    let dir = TempDir::new("checkpoint");
+    let path = dir.join("clients.db");
+    let store = SqliteStore::open(&path).unwrap();
+    // Start from a database whose log is copied (the migration's pages).
+    {
+        let conn = Connection::open(&path).unwrap();
+        let (log, copied): (i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(log, copied);
+        drop(conn);
+    }
+    let before = std::fs::metadata(&path).unwrap().len();
+    let batch: Vec<_> = (0..3000u128)
+        .map(|n| activation(id(n + 1), id(0xa), 1_700_000_000 + n as i64))
+        .collect();
+    for chunk in batch.chunks(100) {
+        store.record_batch(chunk).unwrap();
+    }
+    // The background thread copies the log into the database within a few intervals.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = std::fs::metadata(&path).unwrap().len();
+        if now > before + 100_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {now} bytes (from {before}): nothing checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(reopened.count().unwrap(), 3000);
+}
