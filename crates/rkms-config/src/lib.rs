@@ -44,6 +44,9 @@ impl std::fmt::Display for Origin {
 pub struct Entry {
     /// Long option name (kebab-case).
     pub key: String,
+    /// The key as its source spells it (`client_count` in a file, `CLIENT_COUNT` for a py-kms
+    /// variable), for messages.
+    pub written: String,
     /// Values, each given as `--key value`; for flags `true`/`false`.
     pub values: Vec<String>,
     /// Where it came from.
@@ -100,6 +103,7 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Entry>, String> {
         };
         out.push(Entry {
             key: k,
+            written: key.get_ref().clone(),
             values,
             origin,
         });
@@ -127,6 +131,7 @@ pub fn pykms_env(get: &dyn Fn(&str) -> Option<String>) -> Vec<Entry> {
         };
         out.push(Entry {
             key: "listen".into(),
+            written: name.into(),
             values: vec![format!("{ip}:{port}")],
             origin: Origin::PyKmsEnv(name.into()),
         });
@@ -148,6 +153,7 @@ pub fn pykms_env(get: &dyn Fn(&str) -> Option<String>) -> Vec<Entry> {
             };
             out.push(Entry {
                 key: key.into(),
+                written: var.into(),
                 values: vec![v],
                 origin: Origin::PyKmsEnv(var.into()),
             });
@@ -176,6 +182,7 @@ mod tests {
         let e = parse_file(text, Path::new("x.toml")).unwrap();
         let cc = e.iter().find(|e| e.key == "client-count").unwrap();
         assert_eq!(cc.values, vec!["50"]);
+        assert_eq!(cc.written, "client-count");
         assert_eq!(
             cc.origin,
             Origin::File {
@@ -194,6 +201,8 @@ mod tests {
                 .values,
             vec!["true"]
         );
+        let e = parse_file("check_client_time = true\n", Path::new("x.toml")).unwrap();
+        assert_eq!(e[0].written, "check_client_time");
         let err = parse_file("a = 1\nb = [1, {x = 2}]\n", Path::new("y.toml")).unwrap_err();
         assert!(err.contains("y.toml:2: b"), "{err}");
         let err = parse_file("a = \n", Path::new("z.toml")).unwrap_err();

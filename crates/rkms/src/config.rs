@@ -51,7 +51,7 @@ fn words(entry: &Entry, flag: bool) -> Result<Vec<String>, String> {
                 other => {
                     return Err(format!(
                         "{}: {}: expected true or false, found '{other}'",
-                        entry.origin, entry.key
+                        entry.origin, entry.written
                     ))
                 }
             }
@@ -111,7 +111,7 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
             if !known || ["help", "version", "config"].contains(&entry.key.as_str()) {
                 return Err(format!(
                     "{}: unknown key '{}' (see `rkms config example`)",
-                    entry.origin, entry.key
+                    entry.origin, entry.written
                 ));
             }
             let w = words(entry, is_flag(&serve, &entry.key))?;
@@ -131,7 +131,7 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
                     .next()
                     .unwrap_or("")
                     .trim_start_matches("error: ");
-                return Err(format!("{}: {}: {first}", entry.origin, entry.key));
+                return Err(format!("{}: {}: {first}", entry.origin, entry.written));
             }
             if taken.insert(entry.key.clone()) {
                 origins.push((entry.key.clone(), entry.origin.clone()));
@@ -271,6 +271,7 @@ mod tests {
             .unwrap();
         let file = |k: &str, v: &str, line| Entry {
             key: k.into(),
+            written: k.into(),
             values: vec![v.into()],
             origin: Origin::File {
                 path: "c.toml".into(),

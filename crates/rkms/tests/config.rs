@@ -123,6 +123,17 @@ fn errors_name_file_line_and_key() {
             "lcid = 1033\nclient-cuont = 3\n",
             "unknown.toml:2: unknown key 'client-cuont'",
         ),
+        // Keys are named as the file writes them.
+        (
+            "underscore.toml",
+            "lcid = 1033\nrkms_bar_no_such_key = 1\n",
+            "underscore.toml:2: unknown key 'rkms_bar_no_such_key'",
+        ),
+        (
+            "underscorevalue.toml",
+            "renewal_interval = \"5y\"\n",
+            "underscorevalue.toml:1: renewal_interval:",
+        ),
         (
             "badvalue.toml",
             "\n\nrenewal-interval = \"5y\"\n",
@@ -235,4 +246,33 @@ fn database_tls_settings_in_the_file_are_checked_and_shown_without_password() {
     );
     assert!(!out.contains("s3cret-pw"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_shows_effective_defaults() {
+    let file = temp("empty.toml", "");
+    let state = std::env::temp_dir().join(format!("rkms-config-state-{}", std::process::id()));
+    let (code, out, err) = check(
+        &file,
+        &[
+            ("XDG_STATE_HOME", state.to_str().unwrap()),
+            ("STATE_DIRECTORY", ""),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    for (key, value) in [
+        ("listen", "[::]:1688"),
+        ("db", &*state.join("rkms/clients.db").display().to_string()),
+        ("log-level", "info"),
+        ("lcid", "random"),
+        ("client-count", "twice each request's need"),
+    ] {
+        let r = row(&out, key);
+        assert!(r.contains(value) && r.ends_with("default"), "{r}");
+        assert!(!r.contains("(not set)"), "{r}");
+    }
+    // With fixed ePIDs the LCID is 1033.
+    let file = temp("fixed.toml", "randomize = \"fixed\"\n");
+    let (_, out, _) = check(&file, &[]);
+    assert!(row(&out, "lcid").contains("1033"), "{out}");
 }

@@ -190,24 +190,37 @@ fn seed_pools(store: &dyn ClientStore, policy: &Policy, spec: &str) -> Result<()
 /// clients.db in $STATE_DIRECTORY, $XDG_STATE_HOME/rkms, %LOCALAPPDATA%\rkms (Windows) or
 /// ~/.local/state/rkms (created).
 pub fn default_db_path() -> Result<PathBuf, String> {
-    let dir = if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
-        // systemd may list several directories separated by ':'; the first is ours.
-        PathBuf::from(d.to_string_lossy().split(':').next().unwrap_or_default())
-    } else if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        PathBuf::from(d).join("rkms")
-    } else if let Some(d) = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty()) {
-        // Windows (where HOME, if set at all, is a Unix-like shell's).
-        PathBuf::from(d).join("rkms")
-    } else if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        PathBuf::from(h).join(".local/state/rkms")
-    } else {
-        return Err(
-            "no state directory: set --db PATH (or STATE_DIRECTORY, XDG_STATE_HOME, LOCALAPPDATA or HOME)".into(),
-        );
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+    let dir = default_db_dir()?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "cannot create the state directory {} for the default client database: {e}; \
+             choose one with --db PATH (a file this user can write, e.g. under \
+             /var/lib/rkms), or --db none to keep records in memory only",
+            dir.display()
+        )
+    })?;
     Ok(dir.join("clients.db"))
+}
+
+/// The directory of the default client database (not created).
+pub fn default_db_dir() -> Result<PathBuf, String> {
+    Ok(
+        if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+            // systemd may list several directories separated by ':'; the first is ours.
+            PathBuf::from(d.to_string_lossy().split(':').next().unwrap_or_default())
+        } else if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            PathBuf::from(d).join("rkms")
+        } else if let Some(d) = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty()) {
+            // Windows (where HOME, if set at all, is a Unix-like shell's).
+            PathBuf::from(d).join("rkms")
+        } else if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            PathBuf::from(h).join(".local/state/rkms")
+        } else {
+            return Err(
+            "no state directory for the default client database: set --db PATH, or --db none to keep records in memory only (or set STATE_DIRECTORY, XDG_STATE_HOME, LOCALAPPDATA or HOME)".into(),
+        );
+        },
+    )
 }
 
 fn log_identity(policy: &Policy) {
@@ -306,11 +319,7 @@ pub async fn run(
             Ok(l) => {
                 // The port bound (not 0 when --web asked for any free port).
                 let bound = l.local_addr().unwrap_or(addr);
-                info!(
-                    "{}",
-                    web::access_notice(bound, args.web_public, args.web_token.as_deref())
-                );
-                Some(l)
+                Some((l, bound))
             }
             Err(msg) => {
                 warn!("{msg}");
@@ -361,6 +370,14 @@ pub async fn run(
             return 1;
         }
     };
+    // The dashboard is announced once nothing can stop the start any more.
+    let web_listener = web_listener.map(|(l, bound)| {
+        info!(
+            "{}",
+            web::access_notice(bound, args.web_public, args.web_token.as_deref())
+        );
+        l
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
