@@ -276,3 +276,27 @@ fn check_shows_effective_defaults() {
     let (_, out, _) = check(&file, &[]);
     assert!(row(&out, "lcid").contains("1033"), "{out}");
 }
+
+#[test]
+fn every_example_line_is_valid_uncommented_alone() {
+    let out = Command::new(rkms_bin())
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.len() > 1 && l.starts_with('#') && l.as_bytes()[1].is_ascii_lowercase())
+        .collect();
+    assert!(lines.len() > 40, "{}", lines.len());
+    for line in lines {
+        let key = line[1..].split(" = ").next().unwrap();
+        // Options that exist on Unix only are refused elsewhere, with a message.
+        if cfg!(windows) && ["user", "group", "pidfile"].contains(&key) {
+            continue;
+        }
+        let f = temp("one-line.toml", &line[1..]);
+        let (code, _, err) = check(&f, &[]);
+        assert_eq!(code, 0, "{line}: {err}");
+    }
+}
