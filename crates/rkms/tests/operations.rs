@@ -372,3 +372,12 @@ fn missing_home_suggests_db_and_announces_no_dashboard() {
     );
     assert!(!err.contains("dashboard on"), "{err}");
 }
+
+#[test]
+fn start_names_version_client_addresses_and_commands() {
+    let server = Server::start(&["--web", "127.0.0.1:0"]);
+    server.wait_log(&format!("rkms {} starting", env!("CARGO_PKG_VERSION")));
+    server.wait_log(&format!("clients can use {}", server.addr));
+    server.wait_log(&format!("slmgr /skms {}", server.addr));
+    server.wait_log("dashboard on http://127.0.0.1:");
+}

@@ -246,6 +246,7 @@ pub async fn run(
     reload: Reload,
     settings: Vec<(String, String, String)>,
 ) -> u8 {
+    info!("rkms {} starting", env!("CARGO_PKG_VERSION"));
     // Stop signals that arrive while the host is still starting are kept.
     let signals = crate::server::shutdown::Signals::install();
     let (server, policy) = match prepare(&args, products.as_deref()) {
@@ -423,6 +424,9 @@ pub async fn run(
     for a in &kms_addrs {
         info!(address = %a, "listening");
     }
+    for line in client_notice(&web::client_addresses(&kms_addrs)) {
+        info!("{line}");
+    }
     system::notify_ready();
     if args
         .db
@@ -464,6 +468,32 @@ pub async fn run(
             1
         }
     }
+}
+
+/// What to tell the administrator once the host listens: the addresses clients can use and
+/// the commands to type on a client.
+fn client_notice(addrs: &[std::net::SocketAddr]) -> Vec<String> {
+    let Some(first) = addrs.first() else {
+        return vec![
+            "no network address found for this machine: clients use its address and the \
+             port above; see `rkms guide PRODUCT` for the client commands"
+                .into(),
+        ];
+    };
+    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let host = match first.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    vec![
+        format!("clients can use {}", list.join(", ")),
+        format!(
+            "on a Windows client (as administrator): slmgr /skms {first} then slmgr /ato; \
+             Office: cscript ospp.vbs /sethst:{host} /setprt:{} then /act; or see `rkms \
+             guide PRODUCT`",
+            first.port()
+        ),
+    ]
 }
 
 /// The web connection limits: `--web-max-connections`, lowered to the share of the open file
@@ -570,4 +600,26 @@ fn rlimit_now() -> Option<u64> {
     }
     #[cfg(not(unix))]
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_notice_names_addresses_and_commands() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let lines = super::client_notice(&[a("192.168.1.5:1688"), a("[2001:db8::5]:1688")]);
+        assert_eq!(
+            lines[0],
+            "clients can use 192.168.1.5:1688, [2001:db8::5]:1688"
+        );
+        assert!(
+            lines[1].contains("slmgr /skms 192.168.1.5:1688"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("/sethst:192.168.1.5 /setprt:1688"));
+        assert!(lines[1].contains("rkms guide PRODUCT"));
+        let none = super::client_notice(&[]);
+        assert!(none[0].contains("rkms guide PRODUCT"));
+    }
 }
