@@ -46,6 +46,32 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A hint for an option another KMS host takes (vlmcsd's -L and -P, py-kms' or socat's
+/// --port), where clap would suggest an unrelated option (`--port` → `--products`).
+pub fn habit_hint(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let name = arg.split('=').next().unwrap_or(arg);
+    let listen = "rkms serve takes the address and port together: --listen ADDR:PORT (e.g. \
+                  --listen [::]:1700, or --listen 0.0.0.0:1700; repeatable)";
+    let what = match name {
+        "-L" => "vlmcsd's -L ADDR[:PORT]",
+        "-P" => "vlmcsd's -P PORT",
+        "--port" | "-p" => "a port option",
+        "--ip" | "--address" | "--bind" | "-b" => "an address option",
+        _ => return None,
+    };
+    Some(format!(
+        "unexpected argument '{arg}' ({what}): {listen}. A whole vlmcsd command line runs as \
+         it is with `rkms vlmcsd -L … -P …` (see `rkms vlmcsd -h`)"
+    ))
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -520,3 +520,37 @@ fn bench_duration_runs_that_long() {
     assert!(s["ok"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(s["errors"], 0, "{s}");
 }
+
+#[test]
+fn other_hosts_listen_habits_point_to_listen() {
+    for args in [
+        &["serve", "--port", "1688"][..],
+        &["serve", "-L", "0.0.0.0:1688"],
+        &["serve", "-P", "1688"],
+    ] {
+        let out = Command::new(rkms_bin()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--listen ADDR:PORT"), "{err}");
+        assert!(err.contains("rkms vlmcsd"), "{err}");
+        assert!(!err.contains("--products"), "{err}");
+    }
+    // Both wildcards on one port, and an IPv6 address with a port but no brackets.
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--listen", "0.0.0.0:1688", "--listen", "[::]:1688"])
+        .args(["--db", "none", "--web", "off"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("already accepts IPv4"), "{err}");
+    let out = Command::new(rkms_bin())
+        .args([
+            "serve", "--listen", "::1:1688", "--db", "none", "--web", "off",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("[::1]:1688"), "{err}");
+}

@@ -26,6 +26,7 @@ pub fn prepare(
     args: &ServeArgs,
     products: Option<&Path>,
 ) -> Result<(ServerConfig, Arc<Policy>), String> {
+    check_listen(&args.listen)?;
     let catalog = load_catalog(products)?;
     let identity = identity_config(&args.identity, &mut OsRng)?;
     let config = PolicyConfig {
@@ -64,6 +65,26 @@ pub fn prepare(
         ..ServerConfig::default()
     };
     Ok((server, policy))
+}
+
+/// Refuses listen addresses that cannot all be bound: 0.0.0.0:P next to [::]:P (the IPv6
+/// wildcard already accepts IPv4 clients) and the same address twice.
+fn check_listen(listen: &[std::net::SocketAddr]) -> Result<(), String> {
+    for (i, a) in listen.iter().enumerate() {
+        if listen[..i].contains(a) {
+            return Err(format!("--listen {a} is given twice"));
+        }
+        if a.is_ipv4() && a.ip().is_unspecified() {
+            let v6 = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), a.port());
+            if listen.contains(&v6) {
+                return Err(format!(
+                    "--listen {a} and --listen {v6}: {v6} already accepts IPv4 clients too \
+                     (dual-stack), so {a} cannot be bound beside it; keep only --listen {v6}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
@@ -604,6 +625,15 @@ fn rlimit_now() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn both_wildcards_on_one_port_are_explained() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let err = super::check_listen(&[a("0.0.0.0:1688"), a("[::]:1688")]).unwrap_err();
+        assert!(err.contains("already accepts IPv4"), "{err}");
+        assert!(super::check_listen(&[a("0.0.0.0:1688"), a("[::]:1689")]).is_ok());
+        assert!(super::check_listen(&[a("127.0.0.1:1688"), a("127.0.0.1:1688")]).is_err());
+    }
+
     #[test]
     fn client_notice_names_addresses_and_commands() {
         let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
