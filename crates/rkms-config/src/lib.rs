@@ -159,6 +159,44 @@ pub fn pykms_env(get: &dyn Fn(&str) -> Option<String>) -> Vec<Entry> {
             });
         }
     }
+    // LOGFILE: a file, or STDOUT / FILEOFF (rkms then logs to standard error), or
+    // FILESTDOUT / STDOUTOFF followed by a file.
+    if let Some(v) = get("LOGFILE").filter(|v| !v.trim().is_empty()) {
+        let mut words = v.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        let file = match first {
+            "STDOUT" | "FILEOFF" => None,
+            "FILESTDOUT" | "STDOUTOFF" => {
+                Some(words.next().unwrap_or("pykms_logserver.log").to_string())
+            }
+            _ => Some(v.trim().to_string()),
+        };
+        if let Some(file) = file {
+            out.push(Entry {
+                key: "log-file".into(),
+                written: "LOGFILE".into(),
+                values: vec![file],
+                origin: Origin::PyKmsEnv("LOGFILE".into()),
+            });
+        }
+    }
+    // LOGSIZE: megabytes (0 or less: no limit in py-kms; rkms keeps its default rotation).
+    if let Some(v) = get("LOGSIZE").filter(|v| !v.trim().is_empty()) {
+        let value = match v.trim().parse::<f64>() {
+            Ok(mb) if mb <= 0.0 => None,
+            Ok(mb) if mb < 1e9 => Some(((mb * 1024.0 * 1024.0).round() as u64).to_string()),
+            // Not a number: the option's own parser says what is wrong.
+            _ => Some(v.trim().to_string()),
+        };
+        if let Some(value) = value {
+            out.push(Entry {
+                key: "log-max-size".into(),
+                written: "LOGSIZE".into(),
+                values: vec![value],
+                origin: Origin::PyKmsEnv("LOGSIZE".into()),
+            });
+        }
+    }
     out
 }
 
@@ -226,5 +264,29 @@ mod tests {
         assert!(e
             .iter()
             .any(|e| e.key == "client-count" && e.values == ["26"]));
+    }
+
+    #[test]
+    fn pykms_log_file_and_size() {
+        let entries = |file: &'static str, size: &'static str| {
+            pykms_env(&move |k: &str| match k {
+                "LOGFILE" => Some(file.to_string()),
+                "LOGSIZE" => Some(size.to_string()),
+                _ => None,
+            })
+        };
+        let e = entries("/var/log/pykms_logserver.log", "2");
+        assert_eq!(e[0].key, "log-file");
+        assert_eq!(e[0].values, ["/var/log/pykms_logserver.log"]);
+        assert_eq!(e[1].key, "log-max-size");
+        assert_eq!(e[1].values, ["2097152"]);
+        assert_eq!(e[1].origin.to_string(), "environment LOGSIZE (py-kms name)");
+        // STDOUT: rkms' standard error; a size of 0: rkms' default rotation.
+        assert!(entries("STDOUT", "0").is_empty());
+        assert_eq!(
+            entries("STDOUTOFF /logs/k.log", "")[0].values,
+            ["/logs/k.log"]
+        );
+        assert_eq!(entries("FILEOFF", "x")[0].values, ["x"]);
     }
 }

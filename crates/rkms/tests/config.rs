@@ -29,6 +29,8 @@ fn check(file: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) 
         "RENEWAL_INTERVAL",
         "HWID",
         "LOGLEVEL",
+        "LOGFILE",
+        "LOGSIZE",
     ] {
         cmd.env_remove(var);
     }
@@ -299,4 +301,27 @@ fn every_example_line_is_valid_uncommented_alone() {
         let (code, _, err) = check(&f, &[]);
         assert_eq!(code, 0, "{line}: {err}");
     }
+}
+
+#[test]
+fn pykms_log_file_and_size_variables() {
+    let file = temp("pykms-log.toml", "");
+    let (code, out, err) = check(
+        &file,
+        &[
+            ("LOGFILE", "/var/log/pykms_logserver.log"),
+            ("LOGSIZE", "3"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = row(&out, "log-file");
+    assert!(
+        r.contains("/var/log/pykms_logserver.log") && r.contains("LOGFILE"),
+        "{r}"
+    );
+    let r = row(&out, "log-max-size");
+    assert!(r.contains("3145728") && r.contains("LOGSIZE"), "{r}");
+    let (code, _, err) = check(&file, &[("LOGSIZE", "big")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("LOGSIZE"), "{err}");
 }
