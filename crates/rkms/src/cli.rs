@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
@@ -266,7 +267,7 @@ pub struct IdentityArgs {
     pub host_build: Option<u32>,
     /// How ePIDs are chosen: fixed (built-in), start (random once per start, like vlmcsd -r1),
     /// request (random for every request: testing only, easy to detect). 0/1/2 also accepted.
-    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = parse_randomization, env = "RKMS_RANDOMIZE")]
+    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = levels(&["fixed", "start", "request"], &["0", "1", "2"]).try_map(|s: String| parse_randomization(&s)), ignore_case = true, env = "RKMS_RANDOMIZE")]
     pub randomize: Randomization,
     /// Do not negotiate NDR64 (like a pre-Windows 8 host; generated ePIDs then claim an older build).
     #[arg(long, env = "RKMS_NO_NDR64")]
@@ -290,6 +291,15 @@ fn parse_client_count(s: &str) -> Result<ClientCount, String> {
         Ok(n) if n >= 1 => Ok(ClientCount::Fixed(n)),
         _ => Err(format!("'{s}': expected a number from 1 or \"auto\"")),
     }
+}
+
+/// The values of a level option, for help and completion; the numbers (vlmcsd's) are accepted
+/// but not offered.
+fn levels(names: &[&'static str], numbers: &[&'static str]) -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let names = names.iter().map(|n| PossibleValue::new(*n));
+    let numbers = numbers.iter().map(|n| PossibleValue::new(*n).hide(true));
+    clap::builder::PossibleValuesParser::new(names.chain(numbers))
 }
 
 fn parse_randomization(s: &str) -> Result<Randomization, String> {
@@ -360,6 +370,8 @@ pub struct ServeArgs {
         long,
         value_name = "LEVEL",
         default_value = "any",
+        value_parser = levels(&["any", "known", "volume", "known-volume"], &["0", "1", "2", "3"]).try_map(|s: String| s.parse::<Allow>()),
+        ignore_case = true,
         env = "RKMS_ALLOW"
     )]
     pub allow: Allow,
@@ -676,9 +688,17 @@ pub struct DnsRecordArgs {
 /// Options of `rkms completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// bash, zsh, fish, elvish, powershell, or "man" for the man page (roff).
+    /// bash, zsh, fish, elvish, powershell, or "man" for the manual pages (roff).
     #[arg(value_name = "SHELL|man")]
     pub shell: String,
+    /// With "man": the page of this subcommand (e.g. serve, or "config check") instead of
+    /// rkms(1).
+    #[arg(value_name = "SUBCOMMAND", num_args = 0..)]
+    pub subcommand: Vec<String>,
+    /// With "man": write every page (rkms.1, rkms-serve.1, rkms-config-check.1, …) to this
+    /// directory (created if needed) instead of printing rkms(1).
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of `rkms bench`.
