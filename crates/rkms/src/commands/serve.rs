@@ -442,11 +442,11 @@ pub async fn run(
         }
     }
     // Ready: every setting is checked, the store is open, the sockets are bound.
-    for a in &kms_addrs {
-        info!(address = %a, "listening");
-    }
     for line in client_notice(&web::client_addresses(&kms_addrs)) {
         info!("{line}");
+    }
+    for a in &kms_addrs {
+        info!(address = %a, "listening");
     }
     system::notify_ready();
     if args
