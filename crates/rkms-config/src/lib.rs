@@ -44,6 +44,9 @@ impl std::fmt::Display for Origin {
 pub struct Entry {
     /// Long option name (kebab-case).
     pub key: String,
+    /// The key as its source spells it (`client_count` in a file, `CLIENT_COUNT` for a py-kms
+    /// variable), for messages.
+    pub written: String,
     /// Values, each given as `--key value`; for flags `true`/`false`.
     pub values: Vec<String>,
     /// Where it came from.
@@ -100,6 +103,7 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Entry>, String> {
         };
         out.push(Entry {
             key: k,
+            written: key.get_ref().clone(),
             values,
             origin,
         });
@@ -127,6 +131,7 @@ pub fn pykms_env(get: &dyn Fn(&str) -> Option<String>) -> Vec<Entry> {
         };
         out.push(Entry {
             key: "listen".into(),
+            written: name.into(),
             values: vec![format!("{ip}:{port}")],
             origin: Origin::PyKmsEnv(name.into()),
         });
@@ -148,8 +153,47 @@ pub fn pykms_env(get: &dyn Fn(&str) -> Option<String>) -> Vec<Entry> {
             };
             out.push(Entry {
                 key: key.into(),
+                written: var.into(),
                 values: vec![v],
                 origin: Origin::PyKmsEnv(var.into()),
+            });
+        }
+    }
+    // LOGFILE: a file, or STDOUT / FILEOFF (rkms then logs to standard error), or
+    // FILESTDOUT / STDOUTOFF followed by a file.
+    if let Some(v) = get("LOGFILE").filter(|v| !v.trim().is_empty()) {
+        let mut words = v.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        let file = match first {
+            "STDOUT" | "FILEOFF" => None,
+            "FILESTDOUT" | "STDOUTOFF" => {
+                Some(words.next().unwrap_or("pykms_logserver.log").to_string())
+            }
+            _ => Some(v.trim().to_string()),
+        };
+        if let Some(file) = file {
+            out.push(Entry {
+                key: "log-file".into(),
+                written: "LOGFILE".into(),
+                values: vec![file],
+                origin: Origin::PyKmsEnv("LOGFILE".into()),
+            });
+        }
+    }
+    // LOGSIZE: megabytes (0 or less: no limit in py-kms; rkms keeps its default rotation).
+    if let Some(v) = get("LOGSIZE").filter(|v| !v.trim().is_empty()) {
+        let value = match v.trim().parse::<f64>() {
+            Ok(mb) if mb <= 0.0 => None,
+            Ok(mb) if mb < 1e9 => Some(((mb * 1024.0 * 1024.0).round() as u64).to_string()),
+            // Not a number: the option's own parser says what is wrong.
+            _ => Some(v.trim().to_string()),
+        };
+        if let Some(value) = value {
+            out.push(Entry {
+                key: "log-max-size".into(),
+                written: "LOGSIZE".into(),
+                values: vec![value],
+                origin: Origin::PyKmsEnv("LOGSIZE".into()),
             });
         }
     }
@@ -176,6 +220,7 @@ mod tests {
         let e = parse_file(text, Path::new("x.toml")).unwrap();
         let cc = e.iter().find(|e| e.key == "client-count").unwrap();
         assert_eq!(cc.values, vec!["50"]);
+        assert_eq!(cc.written, "client-count");
         assert_eq!(
             cc.origin,
             Origin::File {
@@ -194,6 +239,8 @@ mod tests {
                 .values,
             vec!["true"]
         );
+        let e = parse_file("check_client_time = true\n", Path::new("x.toml")).unwrap();
+        assert_eq!(e[0].written, "check_client_time");
         let err = parse_file("a = 1\nb = [1, {x = 2}]\n", Path::new("y.toml")).unwrap_err();
         assert!(err.contains("y.toml:2: b"), "{err}");
         let err = parse_file("a = \n", Path::new("z.toml")).unwrap_err();
@@ -217,5 +264,29 @@ mod tests {
         assert!(e
             .iter()
             .any(|e| e.key == "client-count" && e.values == ["26"]));
+    }
+
+    #[test]
+    fn pykms_log_file_and_size() {
+        let entries = |file: &'static str, size: &'static str| {
+            pykms_env(&move |k: &str| match k {
+                "LOGFILE" => Some(file.to_string()),
+                "LOGSIZE" => Some(size.to_string()),
+                _ => None,
+            })
+        };
+        let e = entries("/var/log/pykms_logserver.log", "2");
+        assert_eq!(e[0].key, "log-file");
+        assert_eq!(e[0].values, ["/var/log/pykms_logserver.log"]);
+        assert_eq!(e[1].key, "log-max-size");
+        assert_eq!(e[1].values, ["2097152"]);
+        assert_eq!(e[1].origin.to_string(), "environment LOGSIZE (py-kms name)");
+        // STDOUT: rkms' standard error; a size of 0: rkms' default rotation.
+        assert!(entries("STDOUT", "0").is_empty());
+        assert_eq!(
+            entries("STDOUTOFF /logs/k.log", "")[0].values,
+            ["/logs/k.log"]
+        );
+        assert_eq!(entries("FILEOFF", "x")[0].values, ["x"]);
     }
 }

@@ -53,6 +53,18 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 
 /// [`parse_listen`] with `default_port` when the text names no port.
 pub fn parse_listen_or(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+    // `::1:1688` is the address ::1:1688, not ::1 port 1688: ask for brackets.
+    let t = text.trim();
+    if !t.starts_with('[') && t.matches(':').count() > 1 {
+        if let Some((ip, port)) = t.rsplit_once(':') {
+            if ip.parse::<std::net::Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok() {
+                return Err(format!(
+                    "'{text}': an IPv6 address with a port goes in brackets: [{ip}]:{port} \
+                     (or [{t}] for the address {t} itself)"
+                ));
+            }
+        }
+    }
     let (host, port) = split_host_port(text, default_port)?;
     if let Some((ip, scope)) = host.split_once('%') {
         let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| {
@@ -99,6 +111,16 @@ fn scope_id(scope: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bare_ipv6_with_a_port_asks_for_brackets() {
+        let err = super::parse_listen("::1:1688").unwrap_err();
+        assert!(err.contains("[::1]:1688"), "{err}");
+        assert!(super::parse_listen("[::1]:1688").is_ok());
+        assert!(super::parse_listen("[::1:1688]").is_ok());
+        // A bare IPv6 address ending in letters is no port.
+        assert!(super::parse_listen("fe80::abcd").is_ok());
+    }
+
     use super::*;
 
     #[test]

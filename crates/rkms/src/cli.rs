@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
@@ -15,35 +16,79 @@ use crate::policy::{Allow, Randomization};
 #[command(name = "rkms", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). Logs go to standard error.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(help_heading = "Logging", short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Log level: error, warn, info, debug or trace, in any case (overrides -v).
-    #[arg(long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"], ignore_case = true, env = "RKMS_LOG_LEVEL")]
+    #[arg(help_heading = "Logging", long, global = true, value_parser = ["error", "warn", "info", "debug", "trace"], ignore_case = true, env = "RKMS_LOG_LEVEL")]
     pub log_level: Option<String>,
     /// Products file (same format as the built-in catalog) adding to or replacing built-in
     /// entries with the same ID, read at start.
-    #[arg(long, global = true, value_name = "FILE", env = "RKMS_PRODUCTS")]
+    #[arg(
+        help_heading = "Configuration",
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "RKMS_PRODUCTS"
+    )]
     pub products: Option<PathBuf>,
     /// Log format: text (human-readable lines) or json (one JSON object per line).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"], env = "RKMS_LOG_FORMAT")]
+    #[arg(help_heading = "Logging", long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"], env = "RKMS_LOG_FORMAT")]
     pub log_format: String,
     /// Write logs to this file instead of standard error, rotating it by size.
-    #[arg(long, global = true, value_name = "PATH", env = "RKMS_LOG_FILE")]
+    #[arg(
+        help_heading = "Logging",
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "RKMS_LOG_FILE"
+    )]
     pub log_file: Option<PathBuf>,
     /// Rotate the log file when it exceeds this many bytes.
-    #[arg(long, global = true, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), env = "RKMS_LOG_MAX_SIZE")]
+    #[arg(help_heading = "Logging", long, global = true, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), env = "RKMS_LOG_MAX_SIZE")]
     pub log_max_size: u64,
     /// Rotated log files to keep (rkms.log.1 … rkms.log.N).
-    #[arg(long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000), env = "RKMS_LOG_KEEP")]
+    #[arg(help_heading = "Logging", long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000), env = "RKMS_LOG_KEEP")]
     pub log_keep: u64,
     /// Configuration file (TOML; keys are the long options of `rkms serve`). Default:
     /// /etc/rkms/rkms.toml (Windows: %ProgramData%\rkms\rkms.toml) if it exists. The command
     /// line and RKMS_* variables override it.
-    #[arg(long, global = true, value_name = "FILE", env = "RKMS_CONFIG")]
+    #[arg(
+        help_heading = "Configuration",
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "RKMS_CONFIG"
+    )]
     pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A hint for an option another KMS host takes (vlmcsd's -L and -P, py-kms' or socat's
+/// --port), where clap would suggest an unrelated option (`--port` → `--products`).
+pub fn habit_hint(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let name = arg.split('=').next().unwrap_or(arg);
+    let listen = "rkms serve takes the address and port together: --listen ADDR:PORT (e.g. \
+                  --listen [::]:1700, or --listen 0.0.0.0:1700; repeatable)";
+    let what = match name {
+        "-L" => "vlmcsd's -L ADDR[:PORT]",
+        "-P" => "vlmcsd's -P PORT",
+        "--port" | "-p" => "a port option",
+        "--ip" | "--address" | "--bind" | "-b" => "an address option",
+        _ => return None,
+    };
+    Some(format!(
+        "unexpected argument '{arg}' ({what}): {listen}. A whole vlmcsd command line runs as \
+         it is with `rkms vlmcsd -L … -P …` (see `rkms vlmcsd -h`)"
+    ))
 }
 
 /// Subcommands.
@@ -192,6 +237,7 @@ pub struct ForeignArgs {
 
 /// Options that decide the host's ePIDs and HwId (shared by `serve` and `epid`).
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Identity")]
 pub struct IdentityArgs {
     /// ePID for every product (EPID), or for one ePID profile (PROFILE=EPID[/HWID], e.g.
     /// Office2019=03612-00206-684-137669-03-1033-17763.0000-2972018). Repeatable. Profiles:
@@ -221,7 +267,7 @@ pub struct IdentityArgs {
     pub host_build: Option<u32>,
     /// How ePIDs are chosen: fixed (built-in), start (random once per start, like vlmcsd -r1),
     /// request (random for every request: testing only, easy to detect). 0/1/2 also accepted.
-    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = parse_randomization, env = "RKMS_RANDOMIZE")]
+    #[arg(long, value_name = "LEVEL", default_value = "start", value_parser = levels(&["fixed", "start", "request"], &["0", "1", "2"]).try_map(|s: String| parse_randomization(&s)), ignore_case = true, env = "RKMS_RANDOMIZE")]
     pub randomize: Randomization,
     /// Do not negotiate NDR64 (like a pre-Windows 8 host; generated ePIDs then claim an older build).
     #[arg(long, env = "RKMS_NO_NDR64")]
@@ -247,6 +293,15 @@ fn parse_client_count(s: &str) -> Result<ClientCount, String> {
     }
 }
 
+/// The values of a level option, for help and completion; the numbers (vlmcsd's) are accepted
+/// but not offered.
+fn levels(names: &[&'static str], numbers: &[&'static str]) -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let names = names.iter().map(|n| PossibleValue::new(*n));
+    let numbers = numbers.iter().map(|n| PossibleValue::new(*n).hide(true));
+    clap::builder::PossibleValuesParser::new(names.chain(numbers))
+}
+
 fn parse_randomization(s: &str) -> Result<Randomization, String> {
     match s.to_ascii_lowercase().as_str() {
         "fixed" | "0" => Ok(Randomization::Fixed),
@@ -264,7 +319,7 @@ pub struct ServeArgs {
     /// Address to listen on, ADDR:PORT (IPv6 in brackets, e.g. [::]:1688; a host name is
     /// resolved once at start). Repeatable.
     /// Default: [::]:1688 dual-stack, or 0.0.0.0:1688 where IPv6 is unavailable.
-    #[arg(long = "listen", value_name = "ADDR:PORT", value_parser = parse_listen, env = "RKMS_LISTEN", value_delimiter = ',')]
+    #[arg(help_heading = "Listening", long = "listen", value_name = "ADDR:PORT", value_parser = parse_listen, env = "RKMS_LISTEN", value_delimiter = ',')]
     pub listen: Vec<SocketAddr>,
     /// ePID and HwId options.
     #[command(flatten)]
@@ -273,28 +328,33 @@ pub struct ServeArgs {
     /// capped at twice the need), or "auto": the distinct clients of the last 30 days per KMS ID,
     /// from the client store, capped at twice the threshold, like a genuine host.
     /// Default: twice each request's need, like a fully charged host.
-    #[arg(long, value_name = "N|auto", value_parser = parse_client_count, env = "RKMS_CLIENT_COUNT")]
+    #[arg(help_heading = "Counts and policy", long, value_name = "N|auto", value_parser = parse_client_count, env = "RKMS_CLIENT_COUNT")]
     pub client_count: Option<ClientCount>,
     /// With --client-count auto: "charged" reports at least a charged host's count until real
     /// clients fill the pool; "empty" reports only real clients, so the first ones get too low
     /// a count (0xC004F038 on the client) until the threshold is reached.
-    #[arg(long, value_name = "charged|empty", default_value = "charged", value_parser = ["charged", "empty"], env = "RKMS_START")]
+    #[arg(help_heading = "Counts and policy", long, value_name = "charged|empty", default_value = "charged", value_parser = ["charged", "empty"], env = "RKMS_START")]
     pub start: String,
     /// Client database: a SQLite file (PATH or sqlite:PATH), a PostgreSQL URL shared by several
     /// hosts (postgres://user:password@host/db; TLS with libpq's parameters, e.g.
     /// ?sslmode=verify-full&sslrootcert=/etc/rkms/db-ca.pem), or "none" to keep records in memory only (the latest 1,000 clients and activations). Default:
     /// clients.db in $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/rkms, else
     /// %LOCALAPPDATA%\rkms (Windows), else ~/.local/state/rkms (the path is logged at start).
-    #[arg(long, value_name = "PATH|none", env = "RKMS_DB")]
+    #[arg(
+        help_heading = "Storage",
+        long,
+        value_name = "PATH|none",
+        env = "RKMS_DB"
+    )]
     pub db: Option<String>,
     /// Seconds between refreshes of the client counts from a database shared by several hosts
     /// (PostgreSQL): the count includes the other hosts' clients as of the last refresh.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_COUNT_REFRESH")]
+    #[arg(help_heading = "Storage", long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_COUNT_REFRESH")]
     pub count_refresh: u64,
     /// Milliseconds a response waits for its client record to reach the database before it is
     /// sent anyway (a slow or broken disk never stops activations). 0: never wait (fastest;
     /// records of the last moments may be lost in a crash).
-    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=60_000), env = "RKMS_STORE_WAIT")]
+    #[arg(help_heading = "Storage", long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=60_000), env = "RKMS_STORE_WAIT")]
     pub store_wait: u64,
     /// Days of activation history kept: older events are deleted in the background, a small
     /// batch at a time, never holding up activations (the per-day counts stay). 0 keeps
@@ -307,99 +367,126 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(0..=36_500), env = "RKMS_KEEP_CLIENTS")]
     pub keep_clients: u32,
     /// Minutes a client waits before retrying a failed activation (or e.g. 2h, 90m).
-    #[arg(long, value_name = "MIN", default_value = "120", value_parser = parse_minutes, env = "RKMS_ACTIVATION_INTERVAL")]
+    #[arg(help_heading = "Counts and policy", long, value_name = "MIN", default_value = "120", value_parser = parse_minutes, env = "RKMS_ACTIVATION_INTERVAL")]
     pub activation_interval: u32,
     /// Minutes between renewals (or e.g. 7d, 168h).
-    #[arg(long, value_name = "MIN", default_value = "10080", value_parser = parse_minutes, env = "RKMS_RENEWAL_INTERVAL")]
+    #[arg(help_heading = "Counts and policy", long, value_name = "MIN", default_value = "10080", value_parser = parse_minutes, env = "RKMS_RENEWAL_INTERVAL")]
     pub renewal_interval: u32,
     /// Which KMS IDs are served: any; known (only catalog KMS IDs, with their own application);
     /// volume (no retail or preview IDs); known-volume (both, closest to a genuine host).
     /// Refused requests get 0xC004F042. vlmcsd's -K0..-K3 numbers also accepted.
-    #[arg(long, value_name = "LEVEL", default_value = "any", env = "RKMS_ALLOW")]
+    #[arg(
+        help_heading = "Counts and policy",
+        long,
+        value_name = "LEVEL",
+        default_value = "any",
+        value_parser = levels(&["any", "known", "volume", "known-volume"], &["0", "1", "2", "3"]).try_map(|s: String| s.parse::<Allow>()),
+        ignore_case = true,
+        env = "RKMS_ALLOW"
+    )]
     pub allow: Allow,
     /// Refuse requests whose clock differs from this host's by more than 4 hours (0xC004F06C).
-    #[arg(long, env = "RKMS_CHECK_CLIENT_TIME")]
+    #[arg(
+        help_heading = "Counts and policy",
+        long,
+        env = "RKMS_CHECK_CLIENT_TIME"
+    )]
     pub check_client_time: bool,
     /// Do not answer bind-time feature negotiation.
-    #[arg(long, env = "RKMS_NO_BTFN")]
+    #[arg(help_heading = "Counts and policy", long, env = "RKMS_NO_BTFN")]
     pub no_btfn: bool,
     /// Close connections idle for this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_IDLE_TIMEOUT")]
+    #[arg(help_heading = "Limits", long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86400), env = "RKMS_IDLE_TIMEOUT")]
     pub idle_timeout: u64,
     /// Close a connection that has not sent a complete RPC PDU this many seconds after it was
     /// accepted (separate from --idle-timeout; real clients send their bind at once).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600), env = "RKMS_HANDSHAKE_TIMEOUT")]
+    #[arg(help_heading = "Limits", long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600), env = "RKMS_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: u64,
     /// Connections served at once. At the limit a new connection is accepted and the oldest
     /// connection that has not sent a complete PDU is closed; when every connection has sent
     /// one, new connections wait in the kernel's queue.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS")]
+    #[arg(help_heading = "Limits", long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS")]
     pub max_connections: u64,
     /// Connections open at once from one client address (IPv4-mapped IPv6 counts as IPv4);
     /// more are closed right after accept.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS_PER_ADDRESS")]
+    #[arg(help_heading = "Limits", long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000), env = "RKMS_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: u64,
     /// Activation requests served on one connection before the host closes it.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_MAX_CALLS_PER_CONNECTION")]
+    #[arg(help_heading = "Limits", long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_MAX_CALLS_PER_CONNECTION")]
     pub max_calls_per_connection: u32,
     /// Close the connection after every response (py-kms style; vlmcsd -d).
-    #[arg(long, env = "RKMS_DISCONNECT_AFTER_REQUEST")]
+    #[arg(help_heading = "Limits", long, env = "RKMS_DISCONNECT_AFTER_REQUEST")]
     pub disconnect_after_request: bool,
     /// Serve only clients with private addresses (10/8, 172.16/12, 192.168/16, 169.254/16,
     /// 127/8, IPv6 outside 2000::/3); others are closed before a byte is sent.
-    #[arg(long, env = "RKMS_PRIVATE_ONLY")]
+    #[arg(help_heading = "Limits", long, env = "RKMS_PRIVATE_ONLY")]
     pub private_only: bool,
     /// Activation requests a minute one client address may make (bursts up to the same number);
     /// beyond it the host closes that address's connections. Default: no limit.
-    #[arg(long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_RATE_LIMIT")]
+    #[arg(help_heading = "Limits", long, value_name = "PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..), env = "RKMS_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
     /// Largest RPC PDU accepted, in bytes (KMS clients send at most 300).
-    #[arg(long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535), env = "RKMS_MAX_PDU_SIZE")]
+    #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 5840, value_parser = clap::value_parser!(u64).range(512..=65535), env = "RKMS_MAX_PDU_SIZE")]
     pub max_pdu_size: u64,
     /// Web dashboard, JSON API, /metrics, /livez and /readyz: ADDR:PORT, or "off". If the port
     /// is taken the host still activates and says the dashboard is off.
-    #[arg(long, value_name = "ADDR:PORT|off", default_value = crate::web::DEFAULT_WEB_LISTEN, value_parser = crate::web::parse_web_listen, env = "RKMS_WEB")]
+    #[arg(help_heading = "Web dashboard", long, value_name = "ADDR:PORT|off", default_value = crate::web::DEFAULT_WEB_LISTEN, value_parser = crate::web::parse_web_listen, env = "RKMS_WEB")]
     pub web: crate::web::WebListen,
     /// Token for the dashboard (bearer, or basic auth with any user name). Required when --web
     /// is not a loopback address, unless --web-public.
-    #[arg(long, value_name = "TOKEN", env = "RKMS_WEB_TOKEN")]
+    #[arg(
+        help_heading = "Web dashboard",
+        long,
+        value_name = "TOKEN",
+        env = "RKMS_WEB_TOKEN"
+    )]
     pub web_token: Option<String>,
     /// Allow a dashboard on a non-loopback address without a token (it shows client names and
     /// addresses: only on a trusted network).
-    #[arg(long, env = "RKMS_WEB_PUBLIC")]
+    #[arg(help_heading = "Web dashboard", long, env = "RKMS_WEB_PUBLIC")]
     pub web_public: bool,
     /// A host name (or IP address) the dashboard may be reached at without a token, besides its
     /// address and localhost; other names are refused (421) against DNS rebinding. Repeatable.
-    #[arg(long = "web-host", value_name = "NAME", value_parser = crate::web::parse_web_host, env = "RKMS_WEB_HOST", value_delimiter = ',')]
+    #[arg(help_heading = "Web dashboard", long = "web-host", value_name = "NAME", value_parser = crate::web::parse_web_host, env = "RKMS_WEB_HOST", value_delimiter = ',')]
     pub web_host: Vec<String>,
     /// Web connections open at once; one more is answered 503 and closed. Lowered at start to
     /// a quarter of the open file limit if that is less, so the KMS port keeps accepting.
-    #[arg(long, value_name = "N", default_value_t = crate::web::DEFAULT_WEB_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=65536), env = "RKMS_WEB_MAX_CONNECTIONS")]
+    #[arg(help_heading = "Web dashboard", long, value_name = "N", default_value_t = crate::web::DEFAULT_WEB_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..=65536), env = "RKMS_WEB_MAX_CONNECTIONS")]
     pub web_max_connections: u64,
     /// Seconds a web client has to send its request headers (also the longest a kept-alive web
     /// connection stays idle).
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::web::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=300), env = "RKMS_WEB_HEADER_TIMEOUT")]
+    #[arg(help_heading = "Web dashboard", long, value_name = "SECONDS", default_value_t = crate::web::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=300), env = "RKMS_WEB_HEADER_TIMEOUT")]
     pub web_header_timeout: u64,
     /// Write the process ID to this file at start (removed at exit).
-    #[arg(long, value_name = "PATH", env = "RKMS_PIDFILE")]
+    #[arg(
+        help_heading = "Service",
+        long,
+        value_name = "PATH",
+        env = "RKMS_PIDFILE"
+    )]
     pub pidfile: Option<PathBuf>,
     /// Run as this user after binding the listeners (Unix only; start as root to use it. On
     /// Windows the service's account is chosen by `rkms service install --account`).
-    #[arg(long, value_name = "USER", env = "RKMS_USER")]
+    #[arg(help_heading = "Service", long, value_name = "USER", env = "RKMS_USER")]
     pub user: Option<String>,
     /// Run as this group after binding the listeners (Unix only; default: the --user's
     /// primary group).
-    #[arg(long, value_name = "GROUP", env = "RKMS_GROUP")]
+    #[arg(
+        help_heading = "Service",
+        long,
+        value_name = "GROUP",
+        env = "RKMS_GROUP"
+    )]
     pub group: Option<String>,
     /// Serve one client on standard input/output, then exit (inetd/xinetd style; Unix only).
-    #[arg(long, env = "RKMS_INETD")]
+    #[arg(help_heading = "Service", long, env = "RKMS_INETD")]
     pub inetd: bool,
     /// Listen backlog (connections the kernel queues before they are accepted; Linux caps it at
     /// net.core.somaxconn). A full queue drops new clients' SYNs (they retry after 1 s).
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=65535), env = "RKMS_BACKLOG")]
+    #[arg(help_heading = "Listening", long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=65535), env = "RKMS_BACKLOG")]
     pub backlog: u32,
     /// Largest request reassembled from fragments, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
+    #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
     pub max_call_size: u64,
     /// Publishing this host in DNS (SRV record by dynamic update).
     #[command(flatten)]
@@ -644,9 +731,17 @@ pub struct DnsRecordArgs {
 /// Options of `rkms completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// bash, zsh, fish, elvish, powershell, or "man" for the man page (roff).
+    /// bash, zsh, fish, elvish, powershell, or "man" for the manual pages (roff).
     #[arg(value_name = "SHELL|man")]
     pub shell: String,
+    /// With "man": the page of this subcommand (e.g. serve, or "config check") instead of
+    /// rkms(1).
+    #[arg(value_name = "SUBCOMMAND", num_args = 0..)]
+    pub subcommand: Vec<String>,
+    /// With "man": write every page (rkms.1, rkms-serve.1, rkms-config-check.1, …) to this
+    /// directory (created if needed) instead of printing rkms(1).
+    #[arg(long, value_name = "DIR", conflicts_with = "subcommand")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of `rkms bench`.

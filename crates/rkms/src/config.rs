@@ -51,7 +51,7 @@ fn words(entry: &Entry, flag: bool) -> Result<Vec<String>, String> {
                 other => {
                     return Err(format!(
                         "{}: {}: expected true or false, found '{other}'",
-                        entry.origin, entry.key
+                        entry.origin, entry.written
                     ))
                 }
             }
@@ -111,7 +111,7 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
             if !known || ["help", "version", "config"].contains(&entry.key.as_str()) {
                 return Err(format!(
                     "{}: unknown key '{}' (see `rkms config example`)",
-                    entry.origin, entry.key
+                    entry.origin, entry.written
                 ));
             }
             let w = words(entry, is_flag(&serve, &entry.key))?;
@@ -131,7 +131,7 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
                     .next()
                     .unwrap_or("")
                     .trim_start_matches("error: ");
-                return Err(format!("{}: {}: {first}", entry.origin, entry.key));
+                return Err(format!("{}: {}: {first}", entry.origin, entry.written));
             }
             if taken.insert(entry.key.clone()) {
                 origins.push((entry.key.clone(), entry.origin.clone()));
@@ -185,18 +185,40 @@ pub fn example() -> String {
             }
         } else if multi {
             "[]".into()
+        } else if long == "products" {
+            // The file must exist: shown as an example, not as a line to uncomment.
+            out.push_str("# Not set by default (the built-in catalog). For example:\n");
+            out.push_str("#   products = \"/etc/rkms/products.toml\"\n\n");
+            continue;
         } else {
-            format!(
-                "\"{}\"",
-                arg.get_value_names()
-                    .and_then(|v| v.first())
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            )
+            let example = example_value(long).unwrap_or("\"\"");
+            out.push_str("# Not set by default. For example:\n");
+            example.to_string()
         };
         out.push_str(&format!("#{long} = {value}\n\n"));
     }
     out
+}
+
+/// A valid value for an option without a default, shown commented out in the example.
+fn example_value(long: &str) -> Option<&'static str> {
+    Some(match long {
+        "log-level" => "\"info\"",
+        "log-file" => "\"/var/log/rkms/rkms.log\"",
+        "lcid" => "1033",
+        "host-build" => "26100",
+        "client-count" => "50",
+        "db" => "\"/var/lib/rkms/clients.db\"",
+        "rate-limit" => "60",
+        "web-token" => "\"replace-with-a-long-random-token\"",
+        "pidfile" => "\"/run/rkms/rkms.pid\"",
+        "user" => "\"rkms\"",
+        "group" => "\"rkms\"",
+        "dns-publish-name" => "\"kms.example.com\"",
+        "dns-update-server" => "\"192.0.2.53\"",
+        "dns-tsig-key" => "\"/etc/rkms/dns-update.key\"",
+        _ => return None,
+    })
 }
 
 fn textwrap(text: &str, width: usize) -> Vec<String> {
@@ -271,6 +293,7 @@ mod tests {
             .unwrap();
         let file = |k: &str, v: &str, line| Entry {
             key: k.into(),
+            written: k.into(),
             values: vec![v.into()],
             origin: Origin::File {
                 path: "c.toml".into(),
@@ -327,17 +350,17 @@ mod tests {
         let m = Cli::command()
             .try_get_matches_from(["rkms", "serve"])
             .unwrap();
-        // Options without a default show a placeholder such as "ADDR:PORT" or "N".
-        let placeholder = |v: &String| {
-            v.contains('|')
-                || v.chars()
-                    .all(|c| c.is_ascii_uppercase() || "_:[]/=".contains(c))
-        };
-        let filtered: Vec<Entry> = entries
-            .into_iter()
-            .filter(|e| !e.values.iter().any(placeholder))
-            .collect();
+        // Every line is valid as written (none is a placeholder such as "N" or "PATH").
+        let filtered = entries;
         assert!(filtered.len() > 15, "{}", filtered.len());
         merge(&m, &[filtered]).unwrap();
+        // Every option without a default has an example value.
+        for arg in serve_command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let plain = matches!(arg.get_action(), clap::ArgAction::Set);
+            if plain && arg.get_default_values().is_empty() {
+                assert!(example_value(long).is_some(), "{long} has no example value");
+            }
+        }
     }
 }

@@ -41,8 +41,15 @@ fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
 }
 
 fn run(argv: Vec<OsString>) -> u8 {
-    // Help, version and usage errors exit here, as clap prints them.
-    let _ = Cli::command().get_matches_from(&argv);
+    // Help, version and usage errors exit here, as clap prints them; another program's
+    // habits (vlmcsd's -L/-P, --port) get a hint to rkms' own option.
+    if let Err(e) = Cli::command().try_get_matches_from(&argv) {
+        if let Some(hint) = rkms::cli::habit_hint(&e) {
+            eprintln!("error: {hint}");
+            return 2;
+        }
+        e.exit();
+    }
     let (cli, merged, path) = match config::parse_with_config(&argv) {
         Ok(parsed) => parsed,
         Err(e) => return commands::usage(&e),

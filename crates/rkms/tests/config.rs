@@ -29,6 +29,8 @@ fn check(file: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) 
         "RENEWAL_INTERVAL",
         "HWID",
         "LOGLEVEL",
+        "LOGFILE",
+        "LOGSIZE",
     ] {
         cmd.env_remove(var);
     }
@@ -122,6 +124,17 @@ fn errors_name_file_line_and_key() {
             "unknown.toml",
             "lcid = 1033\nclient-cuont = 3\n",
             "unknown.toml:2: unknown key 'client-cuont'",
+        ),
+        // Keys are named as the file writes them.
+        (
+            "underscore.toml",
+            "lcid = 1033\nrkms_bar_no_such_key = 1\n",
+            "underscore.toml:2: unknown key 'rkms_bar_no_such_key'",
+        ),
+        (
+            "underscorevalue.toml",
+            "renewal_interval = \"5y\"\n",
+            "underscorevalue.toml:1: renewal_interval:",
         ),
         (
             "badvalue.toml",
@@ -235,4 +248,80 @@ fn database_tls_settings_in_the_file_are_checked_and_shown_without_password() {
     );
     assert!(!out.contains("s3cret-pw"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_shows_effective_defaults() {
+    let file = temp("empty.toml", "");
+    let state = std::env::temp_dir().join(format!("rkms-config-state-{}", std::process::id()));
+    let (code, out, err) = check(
+        &file,
+        &[
+            ("XDG_STATE_HOME", state.to_str().unwrap()),
+            ("STATE_DIRECTORY", ""),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    for (key, value) in [
+        ("listen", "[::]:1688"),
+        ("db", &*state.join("rkms/clients.db").display().to_string()),
+        ("log-level", "info"),
+        ("lcid", "random"),
+        ("client-count", "twice each request's need"),
+    ] {
+        let r = row(&out, key);
+        assert!(r.contains(value) && r.ends_with("default"), "{r}");
+        assert!(!r.contains("(not set)"), "{r}");
+    }
+    // With fixed ePIDs the LCID is 1033.
+    let file = temp("fixed.toml", "randomize = \"fixed\"\n");
+    let (_, out, _) = check(&file, &[]);
+    assert!(row(&out, "lcid").contains("1033"), "{out}");
+}
+
+#[test]
+fn every_example_line_is_valid_uncommented_alone() {
+    let out = Command::new(rkms_bin())
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.len() > 1 && l.starts_with('#') && l.as_bytes()[1].is_ascii_lowercase())
+        .collect();
+    assert!(lines.len() > 40, "{}", lines.len());
+    for line in lines {
+        let key = line[1..].split(" = ").next().unwrap();
+        // Options that exist on Unix only are refused elsewhere, with a message.
+        if cfg!(windows) && ["user", "group", "pidfile"].contains(&key) {
+            continue;
+        }
+        let f = temp("one-line.toml", &line[1..]);
+        let (code, _, err) = check(&f, &[]);
+        assert_eq!(code, 0, "{line}: {err}");
+    }
+}
+
+#[test]
+fn pykms_log_file_and_size_variables() {
+    let file = temp("pykms-log.toml", "");
+    let (code, out, err) = check(
+        &file,
+        &[
+            ("LOGFILE", "/var/log/pykms_logserver.log"),
+            ("LOGSIZE", "3"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r = row(&out, "log-file");
+    assert!(
+        r.contains("/var/log/pykms_logserver.log") && r.contains("LOGFILE"),
+        "{r}"
+    );
+    let r = row(&out, "log-max-size");
+    assert!(r.contains("3145728") && r.contains("LOGSIZE"), "{r}");
+    let (code, _, err) = check(&file, &[("LOGSIZE", "big")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("LOGSIZE"), "{err}");
 }

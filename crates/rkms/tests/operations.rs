@@ -332,3 +332,52 @@ fn connect_retry(addr: &str) -> std::net::TcpStream {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn own_self_check_is_logged_at_debug_level_only() {
+    let server = Server::start(&["--web", "127.0.0.1:0", "--log-level", "debug"]);
+    // The self-check runs at start: its activation line is a debug line.
+    let line = server.wait_log("workstation=rkms-selfcheck");
+    assert!(line.contains("DEBUG") && !line.contains("INFO"), "{line}");
+    // A client's activation stays at info level.
+    let out = Command::new(rkms_bin())
+        .args(["activate", &server.addr.to_string(), "--name", "ws-info"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line = server.wait_log("workstation=ws-info");
+    assert!(line.contains("INFO"), "{line}");
+}
+
+#[test]
+fn missing_home_suggests_db_and_announces_no_dashboard() {
+    // A HOME that cannot hold directories (like /nonexistent for system users).
+    let dir = temp_dir("nohome");
+    let home = dir.join("not-a-directory");
+    std::fs::write(&home, "").unwrap();
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"])
+        .env("HOME", &home)
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("RKMS_DB")
+        .env_remove("RKMS_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--db PATH") && err.contains("--db none"),
+        "{err}"
+    );
+    assert!(!err.contains("dashboard on"), "{err}");
+}
+
+#[test]
+fn start_names_version_client_addresses_and_commands() {
+    let server = Server::start(&["--web", "127.0.0.1:0"]);
+    server.wait_log(&format!("rkms {} starting", env!("CARGO_PKG_VERSION")));
+    server.wait_log(&format!("clients can use {}", server.addr));
+    server.wait_log(&format!("slmgr /skms {}", server.addr));
+    server.wait_log("dashboard on http://127.0.0.1:");
+}

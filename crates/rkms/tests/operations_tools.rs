@@ -48,7 +48,8 @@ fn dns_responder(domain: &str, targets: Vec<(u16, u16, u16, String)>) -> SocketA
 
 #[test]
 fn healthcheck_live_and_dead() {
-    let server = Server::start(&[]);
+    // The host's own checks are logged at debug level.
+    let server = Server::start(&["--log-level", "debug"]);
     let out = Command::new(rkms_bin())
         .args(["healthcheck", &server.addr.to_string()])
         .output()

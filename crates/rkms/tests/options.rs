@@ -622,3 +622,80 @@ fn a_bad_guid_says_what_a_guid_looks_like() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
+
+#[test]
+fn other_hosts_listen_habits_point_to_listen() {
+    for args in [
+        &["serve", "--port", "1688"][..],
+        &["serve", "-L", "0.0.0.0:1688"],
+        &["serve", "-P", "1688"],
+    ] {
+        let out = Command::new(rkms_bin()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--listen ADDR:PORT"), "{err}");
+        assert!(err.contains("rkms vlmcsd"), "{err}");
+        assert!(!err.contains("--products"), "{err}");
+    }
+    // Both wildcards on one port, and an IPv6 address with a port but no brackets.
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--listen", "0.0.0.0:1688", "--listen", "[::]:1688"])
+        .args(["--db", "none", "--web", "off"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("already accepts IPv4"), "{err}");
+    let out = Command::new(rkms_bin())
+        .args([
+            "serve", "--listen", "::1:1688", "--db", "none", "--web", "off",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("[::1]:1688"), "{err}");
+}
+
+#[test]
+fn serve_help_is_in_sections() {
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    // The section each option appears under.
+    let mut section = "";
+    let mut found = std::collections::HashMap::new();
+    for line in help.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            section = line.trim_end_matches(':');
+        } else if let Some(opt) = line
+            .split_whitespace()
+            .take(2)
+            .find(|w| w.starts_with("--"))
+        {
+            found.insert(opt.trim_end_matches(',').to_string(), section.to_string());
+        }
+    }
+    for (opt, want) in [
+        ("--listen", "Listening"),
+        ("--backlog", "Listening"),
+        ("--lcid", "Identity"),
+        ("--client-count", "Counts and policy"),
+        ("--rate-limit", "Limits"),
+        ("--max-call-size", "Limits"),
+        ("--db", "Storage"),
+        ("--web-token", "Web dashboard"),
+        ("--log-file", "Logging"),
+        ("--user", "Service"),
+        ("--inetd", "Service"),
+        ("--dns-publish", "DNS publishing"),
+    ] {
+        assert_eq!(
+            found.get(opt).map(String::as_str),
+            Some(want),
+            "{opt}\n{help}"
+        );
+    }
+}

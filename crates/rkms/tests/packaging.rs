@@ -938,3 +938,51 @@ fn licence_files_match_the_declared_licence_and_no_placeholder_urls_ship() {
         );
     }
 }
+
+#[test]
+fn manual_pages_for_every_subcommand_and_level_completions() {
+    let dir = std::env::temp_dir().join(format!("rkms-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = rkms()
+        .args(["completions", "man", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in [
+        "rkms.1",
+        "rkms-serve.1",
+        "rkms-config-check.1",
+        "rkms-activate.1",
+    ] {
+        assert!(dir.join(page).exists(), "{page} missing");
+    }
+    let serve = std::fs::read_to_string(dir.join("rkms-serve.1")).unwrap();
+    assert!(serve.contains("rkms\\-serve") && serve.contains("\\-\\-listen"));
+    // One page on standard output, from the same definitions.
+    let out = rkms()
+        .args(["completions", "man", "config", "check"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH rkms-config-check 1"));
+    let out = rkms()
+        .args(["completions", "man", "nonesuch"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Level options complete their values, not file names.
+    let out = rkms().args(["completions", "bash"]).output().unwrap();
+    let bash = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        bash.contains("compgen -W \"fixed start request\""),
+        "randomize"
+    );
+    assert!(
+        bash.contains("compgen -W \"any known volume known-volume\""),
+        "allow"
+    );
+}

@@ -93,7 +93,7 @@ pub fn rows_of(
                 .collect::<Vec<_>>()
                 .join(", "),
             None if matches!(arg.get_action(), clap::ArgAction::SetTrue) => "false".into(),
-            None => "(not set)".into(),
+            None => unset_default(long, serve),
         };
         // A database URL is shown without its password.
         let value = if long == "db" && value != "(not set)" {
@@ -110,6 +110,39 @@ pub fn rows_of(
         rows.push((long.to_string(), value, origin.to_string()));
     }
     rows
+}
+
+/// What an option that is not set amounts to (its effective default), for those whose
+/// default is computed at start rather than written in the option's definition.
+fn unset_default(long: &str, serve: &clap::ArgMatches) -> String {
+    match long {
+        "listen" => format!(
+            "{} (0.0.0.0:{} where IPv6 is unavailable)",
+            crate::server::DEFAULT_LISTEN,
+            crate::server::DEFAULT_LISTEN.port()
+        ),
+        "db" => match super::serve::default_db_dir() {
+            Ok(dir) => dir.join("clients.db").display().to_string(),
+            Err(e) => format!("(none: {e})"),
+        },
+        "log-level" => "info".into(),
+        "lcid" => {
+            let fixed = serve
+                .get_one::<crate::policy::Randomization>("randomize")
+                .is_some_and(|r| *r == crate::policy::Randomization::Fixed);
+            if fixed {
+                "1033".into()
+            } else {
+                "random from Windows' list, chosen at start".into()
+            }
+        }
+        "host-build" => "random, 20348 or 26100, chosen at start".into(),
+        "client-count" => "twice each request's need".into(),
+        "rate-limit" => "no limit".into(),
+        "products" => "built-in catalog".into(),
+        "log-file" => "standard error".into(),
+        _ => "(not set)".into(),
+    }
 }
 
 /// A setting's value as it may be shown (`rkms config check`, the dashboard): a token,

@@ -26,6 +26,7 @@ pub fn prepare(
     args: &ServeArgs,
     products: Option<&Path>,
 ) -> Result<(ServerConfig, Arc<Policy>), String> {
+    check_listen(&args.listen)?;
     let catalog = load_catalog(products)?;
     let identity = identity_config(&args.identity, &mut OsRng)?;
     let config = PolicyConfig {
@@ -89,6 +90,26 @@ fn web_store(args: &ServeArgs, store: &StoreHandle) -> Arc<dyn ClientStore> {
             store.writer.store().clone()
         }
     }
+}
+
+/// Refuses listen addresses that cannot all be bound: 0.0.0.0:P next to [::]:P (the IPv6
+/// wildcard already accepts IPv4 clients) and the same address twice.
+fn check_listen(listen: &[std::net::SocketAddr]) -> Result<(), String> {
+    for (i, a) in listen.iter().enumerate() {
+        if listen[..i].contains(a) {
+            return Err(format!("--listen {a} is given twice"));
+        }
+        if a.is_ipv4() && a.ip().is_unspecified() {
+            let v6 = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), a.port());
+            if listen.contains(&v6) {
+                return Err(format!(
+                    "--listen {a} and --listen {v6}: {v6} already accepts IPv4 clients too \
+                     (dual-stack), so {a} cannot be bound beside it; keep only --listen {v6}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
@@ -296,24 +317,37 @@ fn seed_pools(store: &dyn ClientStore, policy: &Policy, spec: &str) -> Result<()
 /// clients.db in $STATE_DIRECTORY, $XDG_STATE_HOME/rkms, %LOCALAPPDATA%\rkms (Windows) or
 /// ~/.local/state/rkms (created).
 pub fn default_db_path() -> Result<PathBuf, String> {
-    let dir = if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
-        // systemd may list several directories separated by ':'; the first is ours.
-        PathBuf::from(d.to_string_lossy().split(':').next().unwrap_or_default())
-    } else if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        PathBuf::from(d).join("rkms")
-    } else if let Some(d) = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty()) {
-        // Windows (where HOME, if set at all, is a Unix-like shell's).
-        PathBuf::from(d).join("rkms")
-    } else if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        PathBuf::from(h).join(".local/state/rkms")
-    } else {
-        return Err(
-            "no state directory: set --db PATH (or STATE_DIRECTORY, XDG_STATE_HOME, LOCALAPPDATA or HOME)".into(),
-        );
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create the state directory {}: {e}", dir.display()))?;
+    let dir = default_db_dir()?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "cannot create the state directory {} for the default client database: {e}; \
+             choose one with --db PATH (a file this user can write, e.g. under \
+             /var/lib/rkms), or --db none to keep records in memory only",
+            dir.display()
+        )
+    })?;
     Ok(dir.join("clients.db"))
+}
+
+/// The directory of the default client database (not created).
+pub fn default_db_dir() -> Result<PathBuf, String> {
+    Ok(
+        if let Some(d) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+            // systemd may list several directories separated by ':'; the first is ours.
+            PathBuf::from(d.to_string_lossy().split(':').next().unwrap_or_default())
+        } else if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            PathBuf::from(d).join("rkms")
+        } else if let Some(d) = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty()) {
+            // Windows (where HOME, if set at all, is a Unix-like shell's).
+            PathBuf::from(d).join("rkms")
+        } else if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            PathBuf::from(h).join(".local/state/rkms")
+        } else {
+            return Err(
+            "no state directory for the default client database: set --db PATH, or --db none to keep records in memory only (or set STATE_DIRECTORY, XDG_STATE_HOME, LOCALAPPDATA or HOME)".into(),
+        );
+        },
+    )
 }
 
 fn log_identity(policy: &Policy) {
@@ -339,6 +373,7 @@ pub async fn run(
     reload: Reload,
     settings: Vec<(String, String, String)>,
 ) -> u8 {
+    info!("rkms {} starting", env!("CARGO_PKG_VERSION"));
     // Stop signals that arrive while the host is still starting are kept.
     let signals = crate::server::shutdown::Signals::install();
     let (server, policy) = match prepare(&args, products.as_deref()) {
@@ -412,11 +447,7 @@ pub async fn run(
             Ok(l) => {
                 // The port bound (not 0 when --web asked for any free port).
                 let bound = l.local_addr().unwrap_or(addr);
-                info!(
-                    "{}",
-                    web::access_notice(bound, args.web_public, args.web_token.as_deref())
-                );
-                Some(l)
+                Some((l, bound))
             }
             Err(msg) => {
                 warn!("{msg}");
@@ -467,6 +498,14 @@ pub async fn run(
             return 1;
         }
     };
+    // The dashboard is announced once nothing can stop the start any more.
+    let web_listener = web_listener.map(|(l, bound)| {
+        info!(
+            "{}",
+            web::access_notice(bound, args.web_public, args.web_token.as_deref())
+        );
+        l
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -509,6 +548,9 @@ pub async fn run(
         }
     }
     // Ready: every setting is checked, the store is open, the sockets are bound.
+    for line in client_notice(&web::client_addresses(&kms_addrs)) {
+        info!("{line}");
+    }
     for a in &kms_addrs {
         info!(address = %a, "listening");
     }
@@ -563,6 +605,32 @@ pub async fn run(
             1
         }
     }
+}
+
+/// What to tell the administrator once the host listens: the addresses clients can use and
+/// the commands to type on a client.
+fn client_notice(addrs: &[std::net::SocketAddr]) -> Vec<String> {
+    let Some(first) = addrs.first() else {
+        return vec![
+            "no network address found for this machine: clients use its address and the \
+             port above; see `rkms guide PRODUCT` for the client commands"
+                .into(),
+        ];
+    };
+    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let host = match first.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    vec![
+        format!("clients can use {}", list.join(", ")),
+        format!(
+            "on a Windows client (as administrator): slmgr /skms {first} then slmgr /ato; \
+             Office: cscript ospp.vbs /sethst:{host} /setprt:{} then /act; or see `rkms \
+             guide PRODUCT`",
+            first.port()
+        ),
+    ]
 }
 
 /// The web connection limits: `--web-max-connections`, lowered to the share of the open file
@@ -728,5 +796,33 @@ mod tests {
             retention.prune(&store, now, Duration::ZERO).unwrap(),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn both_wildcards_on_one_port_are_explained() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let err = super::check_listen(&[a("0.0.0.0:1688"), a("[::]:1688")]).unwrap_err();
+        assert!(err.contains("already accepts IPv4"), "{err}");
+        assert!(super::check_listen(&[a("0.0.0.0:1688"), a("[::]:1689")]).is_ok());
+        assert!(super::check_listen(&[a("127.0.0.1:1688"), a("127.0.0.1:1688")]).is_err());
+    }
+
+    #[test]
+    fn client_notice_names_addresses_and_commands() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let lines = super::client_notice(&[a("192.168.1.5:1688"), a("[2001:db8::5]:1688")]);
+        assert_eq!(
+            lines[0],
+            "clients can use 192.168.1.5:1688, [2001:db8::5]:1688"
+        );
+        assert!(
+            lines[1].contains("slmgr /skms 192.168.1.5:1688"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("/sethst:192.168.1.5 /setprt:1688"));
+        assert!(lines[1].contains("rkms guide PRODUCT"));
+        let none = super::client_notice(&[]);
+        assert!(none[0].contains("rkms guide PRODUCT"));
     }
 }

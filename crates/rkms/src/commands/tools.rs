@@ -135,7 +135,30 @@ fn check_dns_name(name: &str) -> Result<(), String> {
 /// `rkms completions SHELL|man`.
 pub fn completions(args: CompletionsArgs) -> u8 {
     let mut cmd = Cli::command();
+    if args.shell != "man" && (args.dir.is_some() || !args.subcommand.is_empty()) {
+        return usage("a directory or a subcommand goes with `rkms completions man` only");
+    }
     if args.shell == "man" {
+        if let Some(dir) = &args.dir {
+            let written =
+                std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir));
+            return match written {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", dir.display());
+                    1
+                }
+            };
+        }
+        // A subcommand's page: its name in the manual is rkms-serve(1), rkms-config-check(1).
+        cmd = cmd.disable_help_subcommand(true);
+        cmd.build();
+        for name in &args.subcommand {
+            match cmd.find_subcommand(name).filter(|c| !c.is_hide_set()) {
+                Some(sub) => cmd = sub.clone(),
+                None => return usage(&format!("'{name}': no such subcommand")),
+            }
+        }
         let mut out = Vec::new();
         if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
             eprintln!("error: {e}");

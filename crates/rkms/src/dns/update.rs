@@ -36,6 +36,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
 /// Options of `rkms serve` for publishing the host in DNS.
 #[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "DNS publishing")]
 pub struct DnsPublishArgs {
     /// Publish this host as a _vlmcs._tcp SRV record in this DNS zone by dynamic update
     /// (RFC 2136), refreshed every --dns-refresh, like a genuine KMS host. Repeatable.

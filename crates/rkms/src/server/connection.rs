@@ -65,7 +65,13 @@ impl KmsHost for ConnectionHost<'_> {
                 metrics.refusal(code);
             }
         }
-        if tracing::enabled!(tracing::Level::INFO) {
+        // The host's own checks (every 30 s) are logged at debug level, clients at info.
+        let shown = if own_check {
+            tracing::enabled!(tracing::Level::DEBUG)
+        } else {
+            tracing::enabled!(tracing::Level::INFO)
+        };
+        if shown {
             let product = policy
                 .catalog()
                 .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
@@ -75,16 +81,25 @@ impl KmsHost for ConnectionHost<'_> {
                 required: rq.required_client_count,
                 refusal: decision.refusal.as_deref(),
             };
-            info!(
-                client = %self.peer,
-                workstation = %workstation,
-                cmid = %rq.cmid,
-                product = %product,
-                sku = %rq.sku_id,
-                kms_id = %rq.kms_id,
-                protocol = %request.version,
-                "{result}"
-            );
+            macro_rules! activation_line {
+                ($level:ident) => {
+                    $level!(
+                        client = %self.peer,
+                        workstation = %workstation,
+                        cmid = %rq.cmid,
+                        product = %product,
+                        sku = %rq.sku_id,
+                        kms_id = %rq.kms_id,
+                        protocol = %request.version,
+                        "{result}"
+                    )
+                };
+            }
+            if own_check {
+                activation_line!(debug);
+            } else {
+                activation_line!(info);
+            }
         }
         debug!(client = %self.peer, request = ?rq, answer = ?decision.answer, profile = %decision.profile, "decoded request");
         if let Some(writer) = self.shared.store.as_ref().filter(|_| !own_check) {

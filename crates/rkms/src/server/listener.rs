@@ -64,6 +64,14 @@ fn bind_failed(addr: SocketAddr, e: &std::io::Error) -> String {
              slmgr /skms HOST:PORT)",
             addr.port()
         )
+    } else if e.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+        format!(
+            "cannot listen on {addr}: ports below 1024 need privileges; use systemd's socket \
+             unit (contrib/systemd/rkms.socket binds the port for rkms), give rkms \
+             CAP_NET_BIND_SERVICE (AmbientCapabilities=CAP_NET_BIND_SERVICE in its unit, or \
+             setcap cap_net_bind_service=+ep on the binary), start it as root with --user to \
+             drop privileges after binding, or use a port from 1024 (1688 is the KMS port)"
+        )
     } else {
         format!("cannot listen on {addr}")
     }
@@ -230,5 +238,20 @@ mod bind_tests {
         );
         assert_eq!(tried.borrow().len(), 2);
         assert!(tried.borrow()[1].is_ipv4());
+    }
+}
+
+#[cfg(test)]
+mod bind_message_tests {
+    #[test]
+    fn privileged_port_names_the_ways_to_get_it() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let msg = super::bind_failed("0.0.0.0:688".parse().unwrap(), &denied);
+        assert!(
+            msg.contains("CAP_NET_BIND_SERVICE") && msg.contains("rkms.socket"),
+            "{msg}"
+        );
+        let msg = super::bind_failed("0.0.0.0:1688".parse().unwrap(), &denied);
+        assert!(!msg.contains("CAP_NET_BIND_SERVICE"), "{msg}");
     }
 }

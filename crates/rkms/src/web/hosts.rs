@@ -189,15 +189,6 @@ pub async fn check_host(
 /// address. `None` when there is none or the interfaces cannot be listed.
 pub fn machine_address(v6: bool) -> Option<IpAddr> {
     let candidates = interface_addresses();
-    let usable = |ip: &IpAddr| match ip {
-        IpAddr::V4(a) => !a.is_loopback() && !a.is_unspecified() && !a.is_link_local(),
-        IpAddr::V6(a) => {
-            !a.is_loopback()
-                && !a.is_unspecified()
-                && (a.segments()[0] & 0xffc0) != 0xfe80
-                && a.to_ipv4_mapped().is_none()
-        }
-    };
     candidates
         .iter()
         .find(|ip| ip.is_ipv4() && usable(ip))
@@ -207,6 +198,47 @@ pub fn machine_address(v6: bool) -> Option<IpAddr> {
                 .find(|ip| v6 && ip.is_ipv6() && usable(ip))
         })
         .copied()
+}
+
+/// An address other machines may reach this one at (not loopback, link-local or unspecified).
+fn usable(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !a.is_loopback() && !a.is_unspecified() && !a.is_link_local(),
+        IpAddr::V6(a) => {
+            !a.is_loopback()
+                && !a.is_unspecified()
+                && (a.segments()[0] & 0xffc0) != 0xfe80
+                && a.to_ipv4_mapped().is_none()
+        }
+    }
+}
+
+/// The addresses clients can use to reach listeners bound to `bound`: a wildcard address
+/// ([::] or 0.0.0.0) stands for the machine's non-loopback addresses (IPv4 first; [::] also
+/// accepts IPv4), any other address for itself.
+pub fn client_addresses(bound: &[SocketAddr]) -> Vec<SocketAddr> {
+    let machine = interface_addresses();
+    expand_addresses(bound, &machine)
+}
+
+fn expand_addresses(bound: &[SocketAddr], machine: &[IpAddr]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for b in bound {
+        if b.ip().is_unspecified() {
+            let mut ips: Vec<IpAddr> = machine
+                .iter()
+                .filter(|ip| usable(ip) && (b.is_ipv6() || ip.is_ipv4()))
+                .copied()
+                .collect();
+            ips.sort_by_key(|ip| ip.is_ipv6());
+            out.extend(ips.into_iter().map(|ip| SocketAddr::new(ip, b.port())));
+        } else {
+            out.push(*b);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|a| seen.insert(*a));
+    out
 }
 
 #[cfg(unix)]
@@ -250,6 +282,23 @@ fn interface_addresses() -> Vec<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wildcard_listeners_stand_for_the_machine_addresses() {
+        let machine: Vec<IpAddr> = ["127.0.0.1", "192.168.1.5", "fe80::1", "2001:db8::5"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            super::expand_addresses(&[a("[::]:1688")], &machine),
+            vec![a("192.168.1.5:1688"), a("[2001:db8::5]:1688")]
+        );
+        assert_eq!(
+            super::expand_addresses(&[a("0.0.0.0:1700"), a("127.0.0.1:1688")], &machine),
+            vec![a("192.168.1.5:1700"), a("127.0.0.1:1688")]
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 
 pub use auth::{access_notice, check_token, needs_token};
 pub use health::{Check, Health, Readiness};
-pub use hosts::{parse_web_host, VerifiedHost};
+pub use hosts::{client_addresses, parse_web_host, VerifiedHost};
 pub use listener::{
     connection_budget, LocalAddr, WebLimits, DEFAULT_HEADER_TIMEOUT_SECS,
     DEFAULT_WEB_MAX_CONNECTIONS,
