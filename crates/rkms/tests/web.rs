@@ -540,11 +540,13 @@ async fn metrics_parse_after_real_activations() {
     })
     .await;
     activate_all(host.kms).await;
-    // Each answer waits for its record at most --store-wait: on a loaded machine the last
-    // record may be written just after its answer, so give the counter a moment.
+    // Each answer waits for its record at most --store-wait, and a request's duration is
+    // observed once its answer is written: on a loaded machine the last record and duration
+    // may be counted just after the client has its answer, so give the counters a moment.
     let mut r = get(host.web, "/metrics").await;
     for _ in 0..50 {
-        if r.body.lines().any(|l| l == "rkms_store_written 6") {
+        let has = |line: &str| r.body.lines().any(|l| l == line);
+        if has("rkms_store_written 6") && has("rkms_request_duration_seconds_count 6") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
