@@ -188,20 +188,21 @@ impl TlsParams {
             .map_err(|e| format!("TLS set-up failed: {e}"))?;
         let algorithms = provider.signature_verification_algorithms;
         let builder = match (self.mode(), self.check()) {
-            (TlsMode::Disable, _) => {
-                // Never used: the driver makes no TLS connection in this mode.
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(Unchecked { algorithms }))
-            }
-            (_, Check::None) => builder
+            // (Under `disable` the driver makes no TLS connection: the verifier is never used.)
+            (TlsMode::Disable, _) | (_, Check::None) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unchecked { algorithms })),
+                .with_custom_certificate_verifier(Arc::new(NameUnchecked {
+                    roots: None,
+                    algorithms,
+                })),
             (_, Check::Chain) => {
                 let roots = Arc::new(load_roots(&self.roots())?);
                 builder
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly { roots, algorithms }))
+                    .with_custom_certificate_verifier(Arc::new(NameUnchecked {
+                        roots: Some(roots),
+                        algorithms,
+                    }))
             }
             (_, Check::ChainAndName) => {
                 let roots = load_roots(&self.roots())?;
@@ -609,56 +610,18 @@ fn key_error(cert: &Path, key: &Path, e: &rustls::Error) -> String {
     }
 }
 
-/// `prefer` and `require` without a CA (libpq's behaviour): the connection is encrypted, but
-/// the server is not authenticated. The handshake's signatures are still checked.
+/// A server certificate check that does not compare the name (`verify-full` uses rustls' own
+/// verifier). The handshake's signatures are always checked.
 #[derive(Debug)]
-struct Unchecked {
+struct NameUnchecked {
+    /// `verify-ca`: the chain must lead to one of these roots. `None`: `prefer` and `require`
+    /// without a CA (libpq's behaviour): the connection is encrypted, but the server is not
+    /// authenticated.
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted CA; the name is not checked.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for NameUnchecked {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -667,14 +630,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
