@@ -71,12 +71,8 @@ pub fn prepare(
 /// only, WAL lets it read while the writer writes), so that a slow page never holds up the
 /// writer and with it the activations waiting for their records; otherwise the writer's store.
 fn web_store(args: &ServeArgs, store: &StoreHandle) -> Arc<dyn ClientStore> {
-    let spec = match &args.db {
-        Some(s) => s.clone(),
-        None => match default_db_path() {
-            Ok(p) => p.to_string_lossy().into_owned(),
-            Err(_) => return store.writer.store().clone(),
-        },
+    let Ok((spec, _)) = db_spec(args) else {
+        return store.writer.store().clone();
     };
     if !matches!(StoreKind::parse(&spec), StoreKind::Sqlite(_)) {
         return store.writer.store().clone();
@@ -90,6 +86,14 @@ fn web_store(args: &ServeArgs, store: &StoreHandle) -> Arc<dyn ClientStore> {
             store.writer.store().clone()
         }
     }
+}
+
+/// The `--db` value in force, and whether it is the default path.
+fn db_spec(args: &ServeArgs) -> Result<(String, bool), String> {
+    Ok(match &args.db {
+        Some(s) => (s.clone(), false),
+        None => (default_db_path()?.to_string_lossy().into_owned(), true),
+    })
 }
 
 /// Refuses listen addresses that cannot all be bound: 0.0.0.0:P next to [::]:P (the IPv6
@@ -114,10 +118,7 @@ fn check_listen(listen: &[std::net::SocketAddr]) -> Result<(), String> {
 
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
 pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, String), String> {
-    let (spec, default) = match &args.db {
-        Some(s) => (s.clone(), false),
-        None => (default_db_path()?.to_string_lossy().into_owned(), true),
-    };
+    let (spec, default) = db_spec(args)?;
     // Never show a database password in logs, errors or the dashboard.
     let shown = describe_spec(&spec);
     // A new database file is for this user only, and its group with --group.
@@ -743,6 +744,42 @@ fn rlimit_now() -> Option<u64> {
 mod tests {
     use super::*;
     use rkms_store::{Activation, MemoryStore};
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["rkms", "serve"].iter().chain(argv)).unwrap();
+        match cli.command {
+            crate::cli::Command::Serve(args) => args,
+            _ => unreachable!("serve"),
+        }
+    }
+
+    /// The dashboard reads an SQLite file through a read-only connection of its own (a slow
+    /// page never holds the writer's); other stores are shared with the writer.
+    #[test]
+    fn dashboard_reads_sqlite_through_its_own_connection() {
+        let dir = std::env::temp_dir().join(format!("rkms-web-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("clients.db");
+        let args = serve_args(&["--db", db.to_str().unwrap()]);
+        let policy = prepare(&args, None).unwrap().1;
+        let (store, _) = open_store(&args, &policy).unwrap();
+        let reader = web_store(&args, &store);
+        assert!(!Arc::ptr_eq(&reader, store.writer.store()));
+        reader.count().unwrap();
+        assert!(
+            reader.probe_writable().is_err(),
+            "the dashboard's connection is read-only"
+        );
+        store.writer.store().probe_writable().unwrap();
+        let args = serve_args(&["--db", "none"]);
+        let (memory, _) = open_store(&args, &policy).unwrap();
+        assert!(Arc::ptr_eq(
+            &web_store(&args, &memory),
+            memory.writer.store()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn at(n: u128, time: i64) -> Activation {
         Activation {
