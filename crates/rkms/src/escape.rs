@@ -129,25 +129,18 @@ pub fn csv_cell(text: &str) -> Cow<'_, str> {
 }
 
 /// An address as people read it: an IPv4 address mapped into IPv6 (`::ffff:127.0.0.1`, as a
-/// dual-stack `[::]` listener reports IPv4 clients) is shown as the IPv4 address.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// [`canonical_ip`] for a socket address (the port is kept).
+/// dual-stack `[::]` listener reports IPv4 clients) is shown as the IPv4 address
+/// ([`IpAddr::to_canonical`]); the port is kept.
 pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(canonical_ip(addr.ip()), addr.port())
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// A stored address text with a mapped IPv4 address (`::ffff:10.0.0.1`) shown as IPv4; any
 /// other text is returned as it is.
 pub fn canonical_address_text(text: &str) -> Cow<'_, str> {
     match text.parse::<IpAddr>() {
-        Ok(ip @ IpAddr::V6(_)) if canonical_ip(ip) != ip => {
-            Cow::Owned(canonical_ip(ip).to_string())
+        Ok(ip @ IpAddr::V6(_)) if ip.to_canonical() != ip => {
+            Cow::Owned(ip.to_canonical().to_string())
         }
         _ => match text.parse::<SocketAddr>() {
             Ok(a @ SocketAddr::V6(_)) if canonical_addr(a) != a => {
@@ -320,9 +313,12 @@ mod tests {
     #[test]
     fn mapped_addresses_are_shown_as_ipv4() {
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-        assert_eq!(canonical_ip(mapped).to_string(), "127.0.0.1");
+        assert_eq!(
+            canonical_addr(SocketAddr::new(mapped, 1)).ip().to_string(),
+            "127.0.0.1"
+        );
         let v6: IpAddr = "::1".parse().unwrap();
-        assert_eq!(canonical_ip(v6), v6);
+        assert_eq!(canonical_addr(SocketAddr::new(v6, 1)).ip(), v6);
         let a: SocketAddr = "[::ffff:10.1.2.3]:50000".parse().unwrap();
         assert_eq!(canonical_addr(a).to_string(), "10.1.2.3:50000");
         assert_eq!(canonical_address_text("::ffff:10.1.2.3"), "10.1.2.3");

@@ -16,12 +16,6 @@ use super::Metrics;
 /// How often limit events are logged at most.
 pub const REPORT_EVERY: Duration = Duration::from_secs(60);
 
-/// The address a connection is counted under: IPv4-mapped IPv6 addresses (a dual-stack
-/// listener's IPv4 clients) count as the IPv4 address.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
-}
-
 /// Limit events since the last report.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -89,7 +83,8 @@ impl Admission {
     /// Admits a new connection from `ip`, or None when that address already has its share
     /// (the caller closes it at once).
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Ticket> {
-        let ip = canonical(ip);
+        // A dual-stack listener's IPv4 clients count under their IPv4 address.
+        let ip = ip.to_canonical();
         let mut st = self.lock();
         let open = st.per_ip.entry(ip).or_insert(0);
         if *open >= self.per_address {

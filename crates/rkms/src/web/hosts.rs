@@ -67,16 +67,8 @@ pub fn parse_web_host(text: &str) -> Result<String, String> {
 fn normalize(host: &str) -> String {
     let h = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
     match h.parse::<IpAddr>() {
-        Ok(ip) => canonical(ip).to_string(),
+        Ok(ip) => ip.to_canonical().to_string(),
         Err(_) => h,
-    }
-}
-
-/// IPv4-mapped IPv6 addresses as IPv4 (what a dual-stack socket reports for IPv4 peers).
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -115,7 +107,7 @@ impl HostPolicy {
             return true;
         }
         match (host.parse::<IpAddr>(), local) {
-            (Ok(ip), Some(local)) => canonical(ip) == canonical(local.ip()),
+            (Ok(ip), Some(local)) => ip.to_canonical() == local.ip().to_canonical(),
             // The local address is always known when served by our listener.
             (Ok(ip), None) => ip.is_loopback(),
             (Err(_), _) => false,
