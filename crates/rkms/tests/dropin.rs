@@ -653,6 +653,32 @@ fn vlmcs_grab_then_vlmcsd_ini_round_trip() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A hostile host's ePID (control characters, escape sequences) never reaches the vlmcsd.ini
+/// that `vlmcs -G` writes, nor the terminal raw.
+#[test]
+fn vlmcs_grab_leaves_out_an_epid_that_is_not_plain() {
+    let dir = temp_dir("grab-hostile");
+    let source = rkms_serve(&["--epid", "X\u{1b}]0;pwned\u{7}\u{1b}[2J"]);
+    let ini = dir.join("grabbed.ini");
+    let out = run(
+        rkms_bin(),
+        &[
+            "vlmcs",
+            "-G",
+            ini.to_str().unwrap(),
+            &source.addr.to_string(),
+        ],
+    );
+    drop(source);
+    let all = text(&out);
+    assert!(!all.contains('\u{1b}'), "{all}");
+    assert!(all.contains("Windows: the ePID"), "{all}");
+    let written = std::fs::read_to_string(&ini).unwrap_or_default();
+    assert!(!written.contains('\u{1b}'), "{written}");
+    assert!(!written.contains("Windows = X"), "{written}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `rkms config import vlmcsd.ini` and `--pykms-env` write a configuration `rkms config
 /// check` accepts, with the same settings.
 #[test]

@@ -514,6 +514,17 @@ fn save_epids(
     Ok(())
 }
 
+/// Whether an ePID a host answered is plain letters, digits, dots and dashes (at most 128):
+/// only such an answer is written into a configuration file (a host's answer is not trusted
+/// to be TOML or INI).
+pub fn is_plain_epid(epid: &str) -> bool {
+    !epid.is_empty()
+        && epid.len() <= 128
+        && epid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
 /// An rkms.toml snippet (`epid = ["PROFILE=EPID/HWID", …]`) that makes `rkms serve` answer
 /// with the ePIDs and HwId `host` answered with, one per ePID profile (the first answer for a
 /// profile wins), and the reasons answers were left out: an ePID that is not plain letters,
@@ -530,12 +541,7 @@ pub fn epid_snippet(
         if entries.iter().any(|(p, _)| *p == profile) {
             continue;
         }
-        let plain = !epid.is_empty()
-            && epid.len() <= 128
-            && epid
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-        if !plain {
+        if !is_plain_epid(epid) {
             skipped.push(format!(
                 "{profile}: the ePID {:?} is not letters, digits, dots and dashes; left out",
                 crate::escape::terminal(epid)

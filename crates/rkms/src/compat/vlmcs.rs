@@ -325,6 +325,10 @@ pub fn grab(g: &Grab) -> u8 {
             Ok(Ok(payload)) => {
                 reached = true;
                 match request.verify_response(&payload) {
+                    Ok(v) if !crate::client::is_plain_epid(&v.base.epid) => eprintln!(
+                        "{profile}: the ePID {:?} is not letters, digits, dots and dashes; left out",
+                        crate::escape::terminal(&v.base.epid)
+                    ),
                     Ok(v) => {
                         let epid = v.base.epid.clone();
                         let line = match v.hwid {
