@@ -43,6 +43,16 @@ pub struct Cli {
         env = "RKMS_LOG_FILE"
     )]
     pub log_file: Option<PathBuf>,
+    /// With --log-file, also write every log line to standard error (like py-kms'
+    /// `-F FILESTDOUT`).
+    #[arg(
+        help_heading = "Logging",
+        long,
+        global = true,
+        requires = "log_file",
+        env = "RKMS_LOG_STDERR"
+    )]
+    pub log_stderr: bool,
     /// Rotate the log file when it exceeds this many bytes.
     #[arg(help_heading = "Logging", long, global = true, value_name = "BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), env = "RKMS_LOG_MAX_SIZE")]
     pub log_max_size: u64,
@@ -485,6 +495,10 @@ pub struct ServeArgs {
     /// net.core.somaxconn). A full queue drops new clients' SYNs (they retry after 1 s).
     #[arg(help_heading = "Listening", long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=65535), env = "RKMS_BACKLOG")]
     pub backlog: u32,
+    /// Listeners on [::] accept IPv6 clients only (by default [::] also accepts IPv4 clients,
+    /// as ::ffff:a.b.c.d); add --listen 0.0.0.0:1688 to serve IPv4 on its own listener.
+    #[arg(help_heading = "Listening", long, env = "RKMS_IPV6_ONLY")]
+    pub ipv6_only: bool,
     /// Largest request reassembled from fragments, in bytes.
     #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
     pub max_call_size: u64,

@@ -114,7 +114,8 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
                     entry.origin, entry.written
                 ));
             }
-            let w = words(entry, is_flag(&serve, &entry.key))?;
+            let flag = is_flag(&serve, &entry.key) || is_flag(&Cli::command(), &entry.key);
+            let w = words(entry, flag)?;
             // Check the value with the command line's own parser, for a precise message.
             let mut probe: Vec<String> = vec!["rkms".into()];
             if is_global(&entry.key) {

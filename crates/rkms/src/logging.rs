@@ -47,6 +47,8 @@ pub struct LogSettings {
     pub json: bool,
     /// Log file (rotated by size) instead of standard error.
     pub file: Option<PathBuf>,
+    /// With `file`, standard error gets every line too.
+    pub also_stderr: bool,
     /// Rotate the file at this size.
     pub max_size: u64,
     /// Rotated files kept.
@@ -99,11 +101,12 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
             // Written in pieces of at most an eighth of the size, so that each file stays
             // within the size and a piece (or one line).
             let piece = (s.max_size.max(1024) / 8).min(buffered::BATCH_BYTES as u64) as usize;
-            (
-                Box::new(rotate) as Box<dyn std::io::Write + Send>,
-                false,
-                piece,
-            )
+            let writer: Box<dyn std::io::Write + Send> = if s.also_stderr {
+                Box::new(Tee(rotate, std::io::stderr()))
+            } else {
+                Box::new(rotate)
+            };
+            (writer, false, piece)
         }
         None => (
             Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>,
@@ -136,6 +139,23 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         builder.fmt_fields(SafeFields).with_ansi(ansi).try_init()
     };
     result.map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+/// Writes every piece to both writers (the log file and standard error): a failure of the
+/// second does not lose the first's copy.
+struct Tee<A, B>(A, B);
+
+impl<A: std::io::Write, B: std::io::Write> std::io::Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        let _ = self.1.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.1.flush();
+        self.0.flush()
+    }
 }
 
 /// Whether log lines are coloured: on a terminal, unless the `NO_COLOR` convention

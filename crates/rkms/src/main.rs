@@ -65,6 +65,7 @@ fn run(argv: Vec<OsString>) -> u8 {
         default_level,
         json: cli.log_format == "json",
         file: cli.log_file.clone(),
+        also_stderr: cli.log_stderr,
         max_size: cli.log_max_size,
         keep: cli.log_keep as usize,
     };

@@ -222,6 +222,55 @@ fn pykms_server_documented_forms() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `connect -d false` on '::' serves IPv6 clients only, and `-F FILESTDOUT FILE` logs to the
+/// file and to standard error.
+#[test]
+fn pykms_server_ipv6_only_and_filestdout() {
+    if !ipv6_loopback() {
+        eprintln!("skipped: no IPv6 loopback on this machine");
+        return;
+    }
+    let dir = temp_dir("pykms-v6only");
+    let port = free_port();
+    let log = dir.join("server.log");
+    let stderr = dir.join("stderr.txt");
+    let mut child = clean(rkms_bin())
+        .args(["pykms-server", "::", &port.to_string(), "-F", "FILESTDOUT"])
+        .arg(&log)
+        .args(["-V", "INFO", "connect", "-d", "false"])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening")
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, r) = activate(&format!("[::1]:{port}"), &[]);
+    assert_eq!(code, 0, "{r:?}");
+    // IPv4 clients are not accepted by the IPv6-only listener.
+    let v4 = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    );
+    assert!(v4.is_err(), "an IPv4 connection was accepted");
+    let _ = child.kill();
+    let _ = child.wait();
+    let file = std::fs::read_to_string(&log).unwrap();
+    let err = std::fs::read_to_string(&stderr).unwrap();
+    for (name, text) in [("file", &file), ("standard error", &err)] {
+        assert!(text.contains("listening"), "{name}: {text}");
+        assert!(text.contains("activated"), "{name}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `-s FILE` naming a py-kms database: imported once into FILE's neighbour, then used.
 #[test]
 fn pykms_sqlite_database_is_imported_once() {

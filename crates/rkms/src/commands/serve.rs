@@ -62,6 +62,7 @@ pub fn prepare(
         max_call_size: args.max_call_size as usize,
         store_wait: Duration::from_millis(args.store_wait),
         backlog: args.backlog,
+        ipv6_only: args.ipv6_only,
         ..ServerConfig::default()
     };
     Ok((server, policy))
@@ -426,7 +427,7 @@ pub async fn run(
             );
             l
         }
-        Ok(None) => match bind_listeners_with(&server.listen, server.backlog) {
+        Ok(None) => match bind_listeners_with(&server.listen, server.backlog, server.ipv6_only) {
             Ok(l) => l,
             Err(e) => {
                 error!("{e:#}");

@@ -103,7 +103,7 @@ pub enum Level {
 /// What a foreign command line becomes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Translation {
-    /// Global rkms options (`log-level`, `log-file`, …): (long name, value).
+    /// Global rkms options (`log-level`, `log-file`, …): (long name, value; empty for a flag).
     pub globals: Vec<(String, String)>,
     /// The rkms subcommand: `serve`, `activate` or `products`.
     pub command: String,
@@ -176,7 +176,10 @@ impl Translation {
         };
         for (k, v) in self.globals.iter().filter(|(k, _)| !given(k)) {
             out.push(format!("--{k}").into());
-            out.push(v.into());
+            // An empty value stands for a flag (`--log-stderr`).
+            if !v.is_empty() {
+                out.push(v.into());
+            }
         }
         out.push(self.command.clone().into());
         for (k, v) in &self.options {

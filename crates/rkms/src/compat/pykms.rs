@@ -341,15 +341,14 @@ pub fn server(words: &[String]) -> Result<Outcome, Refusal> {
     let unspecified_v6 = main_ip
         .parse::<std::net::IpAddr>()
         .is_ok_and(|a| a.is_ipv6() && a.is_unspecified());
-    if !dual && unspecified_v6 {
-        return Err(Refusal::usage(
-            "connect -d/--dual false with the address '::' (IPv6 only on every address): rkms listens on [::] dual-stack; give the IPv6 addresses to serve (pykms_Server.py ADDRESS … or -n ADDRESS,PORT), or use rkms serve --listen",
-        ));
-    }
-    if !dual {
+    // `-d false` on '::' listens on every IPv6 address only, as py-kms does.
+    let ipv6_only = !dual && unspecified_v6;
+    if ipv6_only {
+        t.set("ipv6-only", None);
+    } else if !dual {
         t.note("py-kms option connect -d/--dual false: dual stack only concerns '::'; rkms listens on the addresses given".into());
     }
-    if ip.is_some() || port.is_some() || !extra.is_empty() {
+    if ip.is_some() || port.is_some() || !extra.is_empty() || ipv6_only {
         t.add("listen", listen_addr(&main_ip, main_port, "argument ip")?);
     }
     for a in extra {
@@ -377,7 +376,10 @@ fn logfile(t: &mut Translation, v: &[String], o: &str, default: &str) -> Result<
         "STDOUT" | "FILEOFF" if second.is_some() => {
             return Err(format!("argument {o}: too many arguments after {first}"))
         }
-        "STDOUT" => t.unset_global("log-file"),
+        "STDOUT" => {
+            t.unset_global("log-file");
+            t.unset_global("log-stderr");
+        }
         "FILEOFF" => {
             t.unset_global("log-file");
             t.note(format!(
@@ -386,12 +388,13 @@ fn logfile(t: &mut Translation, v: &[String], o: &str, default: &str) -> Result<
         }
         "FILESTDOUT" | "STDOUTOFF" => {
             let file = second.unwrap_or_else(|| default.to_string());
-            if first == "FILESTDOUT" {
-                t.note(format!(
-                    "py-kms option {o} FILESTDOUT (file and standard output): rkms writes its log to one place, the file {file}"
-                ));
-            }
             t.global("log-file", file);
+            if first == "FILESTDOUT" {
+                // The file and standard error (rkms' log stream; py-kms writes to stdout).
+                t.global("log-stderr", String::new());
+            } else {
+                t.unset_global("log-stderr");
+            }
         }
         file => {
             if second.is_some() {
@@ -643,7 +646,7 @@ connect options:
   -n, --listen ADDR,PORT another address (repeatable)           (rkms --listen)
   -b, --backlog N        listen backlog                         (rkms --backlog)
   -u, --no-reuse         accepted (rkms never shares its port)
-  -d, --dual BOOL        dual stack on ::  (false is refused on ::)
+  -d, --dual BOOL        dual stack on ::  (false: --ipv6-only)
 
 Older py-kms spellings -v (--loglevel) and -f (--logfile) are accepted too.
 Without -s no client database is kept (rkms --db none), as py-kms does.
@@ -724,7 +727,9 @@ mod tests {
             .iter()
             .any(|n| n.contains("-t1/--timeout-sndrcv is ignored")));
         assert!(notes.iter().any(|n| n.contains("-y/--async-msg")));
-        assert!(notes.iter().any(|n| n.contains("FILESTDOUT")));
+        // FILESTDOUT: the file and standard error both get the log.
+        assert!(d.contains("--log-file /tmp/x.log --log-stderr "), "{d}");
+        assert!(!notes.iter().any(|n| n.contains("FILESTDOUT")));
         assert!(notes.iter().any(|n| n.contains("-u/--no-reuse")));
     }
 
@@ -767,9 +772,18 @@ mod tests {
                 None => assert!(!d.contains("--backlog"), "{line}: {d}"),
             }
         }
-        // `-d false` on "::" is the one form rkms cannot give.
-        assert!(server(&w(":: connect -b 12 -u -d false")).is_err());
-        assert!(server(&w("connect -d 0 -u -b 8 -n 1.1.1.1,1699")).is_err());
+        // `-d false` on "::": every IPv6 address, IPv6 clients only.
+        for line in [
+            ":: connect -b 12 -u -d false",
+            "connect -d 0 -u -b 8 -n 1.1.1.1,1699",
+        ] {
+            let d = run(server(&w(line))).display();
+            assert!(d.contains("--ipv6-only"), "{line}: {d}");
+            assert!(d.contains("--listen '[::]:1688'"), "{line}: {d}");
+        }
+        // `-d false` elsewhere changes nothing: no IPv6-only listener.
+        let d = run(server(&w("127.0.0.1 connect -d false"))).display();
+        assert!(!d.contains("--ipv6-only"), "{d}");
     }
 
     #[test]
@@ -782,7 +796,7 @@ mod tests {
             ("1.2.3.4 99999", "argument port"),
             ("-e", "argument -e/--epid: expected a value"),
             ("connect -n 1.1.1.1", "argument -n/--listen"),
-            (":: connect -d false", "connect -d/--dual false"),
+            (":: connect -d maybe", "argument -d/--dual"),
             ("-t0 0", "argument -t0/--timeout-idle"),
         ] {
             let e = server(&w(line)).unwrap_err();

@@ -19,12 +19,17 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSP
 /// Binds every address; with none given, `[::]:1688` dual-stack, else `0.0.0.0:1688` when IPv6
 /// is unavailable on this machine.
 pub fn bind_listeners(addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
-    bind_listeners_with(addrs, 4096)
+    bind_listeners_with(addrs, 4096, false)
 }
 
-/// Like [`bind_listeners`] with a listen backlog.
-pub fn bind_listeners_with(addrs: &[SocketAddr], backlog: u32) -> anyhow::Result<Vec<TcpListener>> {
-    bind_all(addrs, |a| bind_one(a, backlog))
+/// Like [`bind_listeners`] with a listen backlog; with `ipv6_only`, a listener on `[::]`
+/// accepts IPv6 clients only (`IPV6_V6ONLY`) instead of IPv4 ones too.
+pub fn bind_listeners_with(
+    addrs: &[SocketAddr],
+    backlog: u32,
+    ipv6_only: bool,
+) -> anyhow::Result<Vec<TcpListener>> {
+    bind_all(addrs, |a| bind_one(a, backlog, ipv6_only))
 }
 
 /// Binds `addrs` with `bind`, or the default address. The IPv4 fallback is for a machine
@@ -77,13 +82,13 @@ fn bind_failed(addr: SocketAddr, e: &std::io::Error) -> String {
     }
 }
 
-fn bind_one(addr: SocketAddr, backlog: u32) -> anyhow::Result<TcpListener> {
+fn bind_one(addr: SocketAddr, backlog: u32, ipv6_only: bool) -> anyhow::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .with_context(|| format!("cannot create a socket for {addr}"))?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
-        // [::] also accepts IPv4 clients (as ::ffff:a.b.c.d) unless given as a separate listener.
-        socket.set_only_v6(!addr.ip().is_unspecified())?;
+        // [::] also accepts IPv4 clients (as ::ffff:a.b.c.d) unless told not to.
+        socket.set_only_v6(ipv6_only || !addr.ip().is_unspecified())?;
     }
     socket.set_nonblocking(true)?;
     if let Err(e) = socket.bind(&addr.into()) {

@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub store_wait: Duration,
     /// Listen backlog.
     pub backlog: u32,
+    /// Listeners on `[::]` accept IPv6 clients only.
+    pub ipv6_only: bool,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +83,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             store_wait: Duration::from_millis(250),
             backlog: 4096,
+            ipv6_only: false,
         }
     }
 }
@@ -108,7 +111,7 @@ pub async fn run(
     services: Services,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let listeners = bind_listeners(&config.listen)?;
+    let listeners = bind_listeners_with(&config.listen, config.backlog, config.ipv6_only)?;
     for l in &listeners {
         info!(address = %l.local_addr()?, "listening");
     }
