@@ -75,6 +75,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Global options only a running host reads (its log file and configuration file): shown in
+/// the help and manual of the subcommands that run one, hidden (still accepted) elsewhere.
+const HOST_ONLY_GLOBALS: &[&str] = &[
+    "log_file",
+    "log_stderr",
+    "log_max_size",
+    "log_keep",
+    "config",
+];
+
+/// Subcommands that run a host, or check its configuration, and so show [`HOST_ONLY_GLOBALS`].
+const HOST_COMMANDS: &[&str] = &["serve", "null-server", "config", "service"];
+
+/// The command line definition as help, manuals and completions show it: [`Cli::command`]
+/// with the host-only global options hidden on the subcommands that do not read them.
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // A subcommand that already has an argument of a global's name keeps its own copy (and
+    // hands it on to its own subcommands): a hidden copy hides the option there.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| HOST_ONLY_GLOBALS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let others: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .filter(|n| !HOST_COMMANDS.contains(&n.as_str()))
+        .collect();
+    for name in others {
+        cmd = cmd.mut_subcommand(name, |sc| sc.args(hidden.clone()));
+    }
+    cmd
+}
+
 /// A hint for an option another KMS host takes (vlmcsd's -L and -P, py-kms' or socat's
 /// --port), where clap would suggest an unrelated option (`--port` → `--products`).
 pub fn habit_hint(e: &clap::Error) -> Option<String> {

@@ -6,7 +6,6 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::CommandFactory;
 use rkms::cli::{Cli, Command, ConfigCommand};
 use rkms::commands;
 use rkms::config;
@@ -19,7 +18,7 @@ fn main() -> ExitCode {
     }
     // `rkms service run …`, started by the Windows service manager: `serve` under its control.
     if let Some(serve) = rkms::service::serve_argv(&argv) {
-        let _ = Cli::command().get_matches_from(&argv);
+        let _ = rkms::cli::command().get_matches_from(&argv);
         return ExitCode::from(rkms::service::run_under_scm(Box::new(move || run(serve))));
     }
     ExitCode::from(run(argv))
@@ -43,7 +42,7 @@ fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
 fn run(argv: Vec<OsString>) -> u8 {
     // Help, version and usage errors exit here, as clap prints them; another program's
     // habits (vlmcsd's -L/-P, --port) get a hint to rkms' own option.
-    if let Err(e) = Cli::command().try_get_matches_from(&argv) {
+    if let Err(e) = rkms::cli::command().try_get_matches_from(&argv) {
         if let Some(hint) = rkms::cli::habit_hint(&e) {
             eprintln!("error: {hint}");
             return 2;

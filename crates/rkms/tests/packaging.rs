@@ -986,3 +986,46 @@ fn manual_pages_for_every_subcommand_and_level_completions() {
         "allow"
     );
 }
+
+/// The options only a running host reads (its log file, its configuration file) show in the
+/// help and manuals of `serve`, and not in those of the other subcommands, which still accept
+/// them (existing command lines keep working).
+#[test]
+fn host_only_options_are_shown_where_a_host_runs() {
+    let host_only = [
+        "--log-file",
+        "--log-max-size",
+        "--log-keep",
+        "--log-stderr",
+        "--config",
+    ];
+    for args in [&["serve", "--help"][..], &["config", "check", "--help"]] {
+        let help = output(args);
+        for o in host_only {
+            assert!(help.contains(o), "rkms {args:?} lacks {o}");
+        }
+    }
+    for args in [
+        &["products", "--help"][..],
+        &["activate", "--help"],
+        &["clients", "--help"],
+        &["clients", "prune", "--help"],
+        &["completions", "--help"],
+    ] {
+        let help = output(args);
+        for o in host_only {
+            assert!(!help.contains(o), "rkms {args:?} shows {o}");
+        }
+        // The options every subcommand reads stay.
+        assert!(help.contains("--log-level"), "rkms {args:?}");
+        assert!(help.contains("--products"), "rkms {args:?}");
+    }
+    let page = output(&["completions", "man", "products"]);
+    assert!(!page.contains("log\\-file"), "{page}");
+    // Still accepted where hidden, before and after the subcommand.
+    let log = std::env::temp_dir().join(format!("rkms-hidden-{}.log", std::process::id()));
+    let log = log.to_str().unwrap();
+    output(&["products", "--log-file", log, "--json"]);
+    output(&["--log-file", log, "products", "--json"]);
+    let _ = std::fs::remove_file(log);
+}

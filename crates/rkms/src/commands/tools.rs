@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use clap::CommandFactory;
 use rkms_catalog::Catalog;
 
 use super::usage;
 use crate::addr::{split_host_port, DEFAULT_PORT};
-use crate::cli::{Cli, CompletionsArgs, DnsRecordArgs, HealthcheckArgs};
+use crate::cli::{CompletionsArgs, DnsRecordArgs, HealthcheckArgs};
 
 /// One verified V6 activation against `host` ([`crate::client::check`]); Ok with a summary,
 /// or why it failed.
@@ -134,7 +133,7 @@ fn check_dns_name(name: &str) -> Result<(), String> {
 
 /// `rkms completions SHELL|man`.
 pub fn completions(args: CompletionsArgs) -> u8 {
-    let mut cmd = Cli::command();
+    let mut cmd = crate::cli::command();
     if args.shell != "man" && (args.dir.is_some() || !args.subcommand.is_empty()) {
         return usage("a directory or a subcommand goes with `rkms completions man` only");
     }
