@@ -230,7 +230,7 @@ pub struct ServiceInstallArgs {
     /// Account the service runs as: NT AUTHORITY\LocalService (few rights), NT
     /// AUTHORITY\NetworkService, LocalSystem (every right: avoid), or a virtual account such as
     /// "NT SERVICE\rkms". Accounts with a password are set in services.msc.
-    #[arg(long, value_name = "ACCOUNT", default_value = crate::service::DEFAULT_ACCOUNT)]
+    #[arg(long, value_name = "ACCOUNT", default_value = crate::platform::DEFAULT_SERVICE_ACCOUNT)]
     pub account: String,
     /// The options the service runs `rkms serve` with.
     #[command(flatten)]
@@ -268,7 +268,7 @@ pub struct ConfigImportArgs {
     pub output: Option<PathBuf>,
 }
 
-/// The words of a foreign command line (py-kms', vlmcsd's), parsed by `crate::compat`.
+/// The words of a foreign command line (py-kms', vlmcsd's), which the `compat` module parses.
 #[derive(Debug, Args)]
 pub struct ForeignArgs {
     /// The original program's options and arguments.
@@ -868,4 +868,35 @@ fn parse_protocol(text: &str) -> Result<rkms_proto::kms::Version, String> {
         ));
     }
     Ok(rkms_proto::kms::Version { major, minor })
+}
+
+impl ServeArgs {
+    /// The options given that exist on Unix only (empty when none is used).
+    pub fn unix_only_options(&self) -> Vec<&'static str> {
+        let mut used = Vec::new();
+        if self.user.is_some() {
+            used.push("--user");
+        }
+        if self.group.is_some() {
+            used.push("--group");
+        }
+        if self.inetd {
+            used.push("--inetd");
+        }
+        used
+    }
+
+    /// Refuses, before anything starts, the options this platform does not have.
+    pub fn check_platform_options(&self) -> Result<(), String> {
+        let used = self.unix_only_options();
+        if cfg!(unix) || used.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{} {} on Unix only; on Windows run `rkms service install` to run rkms as a \
+             low-privilege service (see `rkms service install --help`)",
+            used.join(", "),
+            if used.len() == 1 { "exists" } else { "exist" }
+        ))
+    }
 }

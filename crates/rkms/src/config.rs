@@ -16,10 +16,6 @@ use clap::{ArgMatches, Command, CommandFactory};
 use crate::cli::Cli;
 pub use rkms_config::{load_file, parse_file, pykms_env, Entry, Origin};
 
-/// The file read when `--config` is not given, if it exists (Unix; see
-/// `system::default_config_path`).
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/rkms/rkms.toml";
-
 /// The `serve` subcommand definition.
 fn serve_command() -> Command {
     Cli::command()
@@ -147,7 +143,7 @@ pub fn merge(matches: &ArgMatches, layers: &[Vec<Entry>]) -> Result<Merged, Stri
 pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     match explicit {
         Some(p) => Some(p.to_path_buf()),
-        None => Some(crate::system::default_config_path()).filter(|p| p.exists()),
+        None => Some(crate::platform::default_config_path()).filter(|p| p.exists()),
     }
 }
 

@@ -33,7 +33,7 @@ pub fn check(
         unreachable!("parsed as serve")
     };
     if let Err(e) = super::serve::prepare(&args, cli.products.as_deref())
-        .and_then(|_| crate::system::check_platform_options(&args))
+        .and_then(|_| args.check_platform_options())
     {
         return usage(&e);
     }
@@ -47,7 +47,7 @@ pub fn check(
         Some(f) => crate::outln!("configuration file: {}", f.display()),
         None => crate::outln!(
             "configuration file: none ({} does not exist)",
-            crate::system::default_config_path().display()
+            crate::platform::default_config_path().display()
         ),
     }
     let rows = rows_of(&matches, origins);

@@ -11,9 +11,9 @@ use tracing::{debug, error, info, warn};
 
 use super::{identity_config, load_catalog, now_unix, usage};
 use crate::cli::{ClientCount, ServeArgs};
+use crate::platform;
 use crate::policy::{CountMode, Policy, PolicyConfig, POOL_LIMIT, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
-use crate::system;
 use crate::web::{self, WebListen};
 use rkms_store::{describe_spec, ClientStore, StoreKind, Writer, NO_DATABASE};
 
@@ -382,7 +382,7 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
-    if let Err(e) = system::check_platform_options(&args) {
+    if let Err(e) = args.check_platform_options() {
         return usage(&e);
     }
     if let Some(Err(e)) = args.web_token.as_deref().map(web::check_token) {
@@ -399,7 +399,7 @@ pub async fn run(
     }
     // Each connection is a file descriptor: let --max-connections of them be open. The web
     // side keeps to a share of the limit (see web_limits), so the KMS port keeps accepting.
-    let fd_limit = match system::raise_fd_limit() {
+    let fd_limit = match platform::raise_fd_limit() {
         Ok(limit) if limit < args.max_connections + 64 => {
             warn!(
                 limit,
@@ -419,7 +419,7 @@ pub async fn run(
         }
     };
     // systemd socket activation replaces --listen.
-    let listeners = match system::activated_listeners() {
+    let listeners = match platform::activated_listeners() {
         Ok(Some(l)) => {
             info!(
                 sockets = l.len(),
@@ -458,14 +458,14 @@ pub async fn run(
         },
         WebListen::Off => None,
     };
-    if let Err(e) = system::drop_privileges(args.user.as_deref(), args.group.as_deref()) {
+    if let Err(e) = platform::drop_privileges(args.user.as_deref(), args.group.as_deref()) {
         error!("{e}");
         return 1;
     }
     let _pidfile = match args
         .pidfile
         .as_deref()
-        .map(system::PidFile::create)
+        .map(platform::PidFile::create)
         .transpose()
     {
         Ok(p) => p,
@@ -556,7 +556,7 @@ pub async fn run(
     for a in &kms_addrs {
         info!(address = %a, "listening");
     }
-    system::notify_ready();
+    platform::notify_ready();
     if args
         .db
         .as_deref()
@@ -586,7 +586,7 @@ pub async fn run(
     let reloader = tokio::spawn(reload_on_sighup(reload, policy, store, args));
     let result = crate::server::serve_listeners(listeners, server, services, async move {
         signals.wait().await;
-        system::notify_stopping();
+        platform::notify_stopping();
         let _ = stop_tx.send(true);
     })
     .await;
@@ -667,7 +667,7 @@ async fn reload_on_sighup(
     store: StoreHandle,
     first: ServeArgs,
 ) {
-    let mut hup = system::Hangups::new();
+    let mut hup = platform::Hangups::new();
     let restart_only = |a: &ServeArgs| {
         (
             a.listen.clone(),
@@ -719,7 +719,7 @@ async fn serve_inetd(server: ServerConfig, policy: Arc<Policy>, args: &ServeArgs
             return 1;
         }
     };
-    let (peer, local_port) = system::stdin_socket_addrs();
+    let (peer, local_port) = platform::stdin_socket_addrs();
     let services = Services {
         policy: Arc::new(ArcSwap::new(policy)),
         store: Some(store),

@@ -25,8 +25,9 @@ pub const DISPLAY_NAME: &str = "rkms KMS host";
 /// The description services.msc shows.
 pub const DESCRIPTION: &str =
     "KMS host emulator: answers volume activation requests on TCP port 1688 (rkms serve).";
+pub use crate::platform::WindowsPaths;
 /// The account the service runs as unless `--account` says otherwise.
-pub const DEFAULT_ACCOUNT: &str = r"NT AUTHORITY\LocalService";
+pub use crate::platform::DEFAULT_SERVICE_ACCOUNT as DEFAULT_ACCOUNT;
 /// The command that opens the KMS port in Windows' firewall, printed by `install`.
 pub const FIREWALL_RULE: &str = r#"netsh advfirewall firewall add rule name="rkms KMS" dir=in action=allow protocol=TCP localport=1688"#;
 /// What `rkms service` says on other platforms (exit status 2).
@@ -154,39 +155,6 @@ pub trait ServiceManager {
     /// Creates a directory (with its parents) and lets `grantee` (an account name or `*SID`)
     /// modify what is in it; `None` when the account already may.
     fn prepare_directory(&mut self, path: &str, grantee: Option<&str>) -> Result<(), ManagerError>;
-}
-
-/// The service's directories and files under %ProgramData% (Windows paths, as text, so they
-/// are computed and tested the same on every platform).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowsPaths {
-    /// %ProgramData%\rkms: state (client database) and the optional configuration file.
-    pub root: String,
-    /// %ProgramData%\rkms\logs.
-    pub logs: String,
-    /// %ProgramData%\rkms\logs\rkms.log.
-    pub log_file: String,
-    /// %ProgramData%\rkms\clients.db.
-    pub db: String,
-    /// %ProgramData%\rkms\rkms.toml (read when it exists).
-    pub config: String,
-}
-
-impl WindowsPaths {
-    /// The paths under `ProgramData` (C:\ProgramData when the variable is not set).
-    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Self {
-        let program_data = get("ProgramData")
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or_else(|| r"C:\ProgramData".into());
-        let root = format!(r"{}\rkms", program_data.trim_end_matches(['\\', '/']));
-        WindowsPaths {
-            logs: format!(r"{root}\logs"),
-            log_file: format!(r"{root}\logs\rkms.log"),
-            db: format!(r"{root}\clients.db"),
-            config: format!(r"{root}\rkms.toml"),
-            root,
-        }
-    }
 }
 
 /// What `rkms service` needs to know about where it runs.
@@ -413,7 +381,7 @@ pub fn install_spec(ctx: &Context) -> Result<ServiceSpec, String> {
         command: ServiceCommand::Run(serve),
     } = &cli.command
     {
-        let unix = crate::system::unix_only_options(serve);
+        let unix = serve.unix_only_options();
         if !unix.is_empty() {
             return Err(format!(
                 "{} {} on Unix only; the service runs as --account (default {DEFAULT_ACCOUNT})",

@@ -4,18 +4,18 @@
 //! stop (or system shutdown) into a stop request.
 
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
 
 use windows_service::service::{
-    ServiceAccess, ServiceControl, ServiceControlAccept, ServiceErrorControl, ServiceExitCode,
-    ServiceInfo, ServiceStartType, ServiceState, ServiceStatus, ServiceType,
+    ServiceAccess, ServiceControl, ServiceErrorControl, ServiceExitCode, ServiceInfo,
+    ServiceStartType, ServiceState, ServiceType,
 };
-use windows_service::service_control_handler::ServiceStatusHandle;
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::service_dispatcher;
 use windows_service::service_manager::{ServiceManager as Manager, ServiceManagerAccess};
+
+use crate::platform::windows as status;
 
 use super::{ManagerError, ServiceManager, ServiceSpec, State, Status, SERVICE_NAME};
 
@@ -172,9 +172,7 @@ impl ServiceManager for Scm {
 /// What `serve` runs, handed from `run_under_scm` to the service manager's thread.
 type Body = Box<dyn FnOnce() -> u8 + Send>;
 static BODY: Mutex<Option<Body>> = Mutex::new(None);
-static HANDLE: OnceLock<ServiceStatusHandle> = OnceLock::new();
 static EXIT: AtomicU8 = AtomicU8::new(0);
-static CHECKPOINT: AtomicU32 = AtomicU32::new(0);
 
 /// Hands this thread to the service manager, which runs `body` as the service; returns its
 /// exit status once the service has stopped.
@@ -199,7 +197,7 @@ extern "system" fn ffi_service_main(_argc: u32, _argv: *mut *mut u16) {
 fn service_main() {
     let handler = |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown => {
-            report(ServiceState::StopPending, None);
+            status::report(ServiceState::StopPending, None);
             crate::server::shutdown::request_stop();
             ServiceControlHandlerResult::NoError
         }
@@ -217,8 +215,8 @@ fn service_main() {
             return;
         }
     };
-    let _ = HANDLE.set(handle);
-    report(ServiceState::StartPending, None);
+    status::set_handle(handle);
+    status::report(ServiceState::StartPending, None);
     let body = BODY.lock().unwrap_or_else(|e| e.into_inner()).take();
     let code = body.map_or(1, |b| b());
     EXIT.store(code, Ordering::SeqCst);
@@ -226,50 +224,5 @@ fn service_main() {
         0 => ServiceExitCode::NO_ERROR,
         n => ServiceExitCode::ServiceSpecific(n.into()),
     };
-    report(ServiceState::Stopped, Some(exit));
-}
-
-/// Tells the service manager the service's state (nothing when not running as a service).
-fn report(state: ServiceState, exit: Option<ServiceExitCode>) {
-    let Some(handle) = HANDLE.get() else {
-        return;
-    };
-    let pending = matches!(
-        state,
-        ServiceState::StartPending | ServiceState::StopPending
-    );
-    let status = ServiceStatus {
-        service_type: ServiceType::OWN_PROCESS,
-        current_state: state,
-        controls_accepted: if state == ServiceState::Running {
-            ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN
-        } else {
-            ServiceControlAccept::empty()
-        },
-        exit_code: exit.unwrap_or(ServiceExitCode::NO_ERROR),
-        checkpoint: if pending {
-            CHECKPOINT.fetch_add(1, Ordering::SeqCst) + 1
-        } else {
-            0
-        },
-        wait_hint: if pending {
-            Duration::from_secs(30)
-        } else {
-            Duration::ZERO
-        },
-        process_id: None,
-    };
-    if let Err(e) = handle.set_service_status(status) {
-        tracing::warn!("cannot report the service state to Windows: {e}");
-    }
-}
-
-/// The host is listening: the service is running (no-op outside the service).
-pub fn report_running() {
-    report(ServiceState::Running, None);
-}
-
-/// The host is stopping (no-op outside the service).
-pub fn report_stopping() {
-    report(ServiceState::StopPending, None);
+    status::report(ServiceState::Stopped, Some(exit));
 }

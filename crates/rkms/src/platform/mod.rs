@@ -1,7 +1,15 @@
-//! What differs by operating system, in one place: systemd integration (socket activation,
-//! readiness and watchdog notifications), privilege drop, pid file, SIGHUP, inetd sockets,
-//! default paths, and the `serve` options that exist on Unix only. (Stop signals are in
-//! `server::shutdown`; the Windows service manager in `service`.)
+//! What differs by operating system, in one place, behind one interface the rest of rkms
+//! calls: systemd integration (socket activation, readiness and watchdog notifications), the
+//! Windows service manager's state reports, privilege drop, pid file, SIGHUP, inetd sockets,
+//! the open-files limit and default paths ([`paths`]). It depends on nothing above it (not
+//! on the command line's definitions, nor on `rkms service`, which installs and runs the
+//! Windows service through it). Stop signals are in `server::shutdown`.
+
+mod paths;
+#[cfg(windows)]
+pub mod windows;
+
+pub use paths::{default_config_path, WindowsPaths, DEFAULT_CONFIG_PATH, DEFAULT_SERVICE_ACCOUNT};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,35 +17,6 @@ use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 #[cfg(unix)]
 use tracing::{info, warn};
-
-/// The `serve` options given that exist on Unix only (empty when none is used).
-pub fn unix_only_options(args: &crate::cli::ServeArgs) -> Vec<&'static str> {
-    let mut used = Vec::new();
-    if args.user.is_some() {
-        used.push("--user");
-    }
-    if args.group.is_some() {
-        used.push("--group");
-    }
-    if args.inetd {
-        used.push("--inetd");
-    }
-    used
-}
-
-/// Refuses, before anything starts, the `serve` options this platform does not have.
-pub fn check_platform_options(args: &crate::cli::ServeArgs) -> Result<(), String> {
-    let used = unix_only_options(args);
-    if cfg!(unix) || used.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "{} {} on Unix only; on Windows run `rkms service install` to run rkms as a \
-         low-privilege service (see `rkms service install --help`)",
-        used.join(", "),
-        if used.len() == 1 { "exists" } else { "exist" }
-    ))
-}
 
 /// Raises the soft limit of open files to the hard limit (a host with many connections needs
 /// one descriptor each) and returns the limit now in force.
@@ -69,17 +48,6 @@ pub fn raise_fd_limit() -> Result<u64, String> {
 #[cfg(not(unix))]
 pub fn raise_fd_limit() -> Result<u64, String> {
     Ok(u64::MAX)
-}
-
-/// The configuration file read when `--config` is not given (if it exists):
-/// /etc/rkms/rkms.toml, or %ProgramData%\rkms\rkms.toml on Windows.
-pub fn default_config_path() -> PathBuf {
-    #[cfg(windows)]
-    {
-        PathBuf::from(crate::service::WindowsPaths::from_env(&|k| std::env::var(k).ok()).config)
-    }
-    #[cfg(not(windows))]
-    PathBuf::from(crate::config::DEFAULT_CONFIG_PATH)
 }
 
 /// The listening sockets systemd passed (LISTEN_FDS), if any.
@@ -118,7 +86,7 @@ pub fn activated_listeners() -> Result<Option<Vec<TcpListener>>, String> {
 /// it asked for) or, on Windows, the service control manager when run as a service.
 pub fn notify_ready() {
     #[cfg(windows)]
-    crate::service::windows::report_running();
+    windows::report_running();
     #[cfg(unix)]
     notify_ready_systemd();
 }
@@ -148,7 +116,7 @@ fn notify_ready_systemd() {
 /// Tells the service manager (systemd, or Windows' when run as a service) the host is stopping.
 pub fn notify_stopping() {
     #[cfg(windows)]
-    crate::service::windows::report_stopping();
+    windows::report_stopping();
     #[cfg(unix)]
     if std::env::var_os("NOTIFY_SOCKET").is_some() {
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
