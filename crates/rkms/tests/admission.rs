@@ -148,7 +148,8 @@ impl Attack {
 }
 
 /// 10 activations from 127.0.0.2, 700 ms apart, while 1,100 idle connections from 127.0.0.1
-/// are reopened as they close: every one succeeds within 1 s.
+/// are reopened as they close: every one succeeds within 2 s (locked out, none would; the
+/// margin over the 0.2–0.6 s seen on an idle machine is for a machine busy with other tests).
 async fn ten_activations_under_idle_attack(server: &Server) -> (Vec<Duration>, u64) {
     let addr = server.addr;
     let attack = Attack::start(addr, 1100);
@@ -158,7 +159,7 @@ async fn ten_activations_under_idle_attack(server: &Server) -> (Vec<Duration>, u
     let mut failures = Vec::new();
     for i in 0..10 {
         match activation_from(CLIENT, addr).await {
-            Ok(t) if t < Duration::from_secs(1) => times.push(t),
+            Ok(t) if t < Duration::from_secs(2) => times.push(t),
             Ok(t) => failures.push(format!("activation {i} took {t:?}")),
             Err(e) => failures.push(format!("activation {i} failed: {e}")),
         }
@@ -167,7 +168,7 @@ async fn ten_activations_under_idle_attack(server: &Server) -> (Vec<Duration>, u
     let closed = attack.stop().await;
     assert!(
         failures.is_empty(),
-        "{} of 10 activations from 127.0.0.2 succeeded within 1 s: {failures:?}",
+        "{} of 10 activations from 127.0.0.2 succeeded within 2 s: {failures:?}",
         times.len()
     );
     (times, closed)
