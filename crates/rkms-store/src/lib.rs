@@ -16,7 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod checkpoint;
+pub mod checkpoint;
 mod copy;
 pub mod count;
 mod error;
