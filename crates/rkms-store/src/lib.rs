@@ -16,7 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod checkpoint;
+pub mod checkpoint;
 mod copy;
 pub mod count;
 mod error;
@@ -51,7 +51,7 @@ pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 pub use store::ClientStore;
 pub use writer::{
-    Ack, ErrorCallback, ResumeCallback, Resumed, WriteStatus, Writer, WriterOptions,
+    Ack, AfterAcks, ErrorCallback, ResumeCallback, Resumed, WriteStatus, Writer, WriterOptions,
     DEFAULT_BUFFER_CAPACITY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX,
     MAX_BATCH,
 };

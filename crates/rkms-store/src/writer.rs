@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -56,6 +56,11 @@ pub type ResumeCallback = Box<dyn Fn(&Resumed) + Send>;
 
 /// Called once an activation's batch is committed (`true`) or failed (`false`).
 pub type Ack = Box<dyn FnOnce(bool) + Send>;
+
+/// Called on the writer thread after the [`Ack`]s of one write (a committed transaction, a
+/// failed one, or activations buffered while the store fails) have all been called; see
+/// [`Writer::set_after_acks`].
+pub type AfterAcks = Box<dyn Fn() + Send + Sync>;
 
 /// What [`ResumeCallback`] is told when writing works again after an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +201,8 @@ pub struct Writer {
     stats: Arc<Stats>,
     /// Inline mode: write on the caller's thread (for in-memory stores, which never block).
     inline: Option<std::sync::Mutex<ErrorCallback>>,
+    /// See [`Writer::set_after_acks`].
+    after_acks: Arc<OnceLock<AfterAcks>>,
 }
 
 impl fmt::Debug for Writer {
@@ -230,6 +237,7 @@ impl Writer {
             store,
             stats: Arc::new(Stats::default()),
             inline: Some(std::sync::Mutex::new(on_error)),
+            after_acks: Arc::new(OnceLock::new()),
         }
     }
 
@@ -261,15 +269,18 @@ impl Writer {
         let capacity = options.queue_capacity.max(1);
         let (sender, receiver) = mpsc::channel();
         let stats = Arc::new(Stats::default());
+        let after_acks = Arc::new(OnceLock::new());
         let thread = {
             let store = Arc::clone(&store);
             let stats = Arc::clone(&stats);
+            let after_acks = Arc::clone(&after_acks);
             std::thread::Builder::new()
                 .name("rkms-store-writer".into())
                 .spawn(move || {
                     Worker {
                         store: &*store,
                         stats: &stats,
+                        after_acks: &after_acks,
                         options,
                         buffer: VecDeque::new(),
                         outage: None,
@@ -287,6 +298,7 @@ impl Writer {
             store,
             stats,
             inline: None,
+            after_acks,
         }
     }
 
@@ -304,6 +316,15 @@ impl Writer {
     /// When the activation is not queued (`false` returned), `ack` is dropped uncalled.
     pub fn submit_with_ack(&self, a: Activation, ack: Ack) -> bool {
         self.send(a, Some(ack))
+    }
+
+    /// Sets the call made on the writer thread after the acks of each write have been called
+    /// (once per transaction, not once per activation). An ack that hands its result to
+    /// another thread can queue it there and leave the wake-up to this call: one wake-up per
+    /// transaction instead of one per waiting activation. Returns `false` (and leaves the
+    /// writer as it was) when a call is already set.
+    pub fn set_after_acks(&self, after: AfterAcks) -> bool {
+        self.after_acks.set(after).is_ok()
     }
 
     fn send(&self, a: Activation, ack: Option<Ack>) -> bool {
@@ -324,6 +345,9 @@ impl Writer {
             };
             if let Some(done) = ack {
                 done(ok);
+                if let Some(after) = self.after_acks.get() {
+                    after();
+                }
             }
             return true;
         }
@@ -439,6 +463,7 @@ struct Outage {
 struct Worker<'a> {
     store: &'a dyn ClientStore,
     stats: &'a Stats,
+    after_acks: &'a OnceLock<AfterAcks>,
     options: WriterOptions,
     /// Activations whose write failed transiently, oldest first (their acks already called).
     buffer: VecDeque<Activation>,
@@ -511,6 +536,7 @@ impl Worker<'_> {
                     break;
                 }
             }
+            let acked = acks.iter().any(Option::is_some);
             let forced = flush.is_some();
             if self.outage.is_none() || forced || Instant::now() >= self.next_attempt {
                 let limit = if forced { usize::MAX } else { DRAIN_BATCHES };
@@ -523,6 +549,11 @@ impl Worker<'_> {
                 self.push(a);
                 if let Some(done) = done {
                     done(false);
+                }
+            }
+            if acked {
+                if let Some(after) = self.after_acks.get() {
+                    after();
                 }
             }
             self.stats

@@ -828,3 +828,68 @@ fn commits_leave_the_checkpoint_to_a_thread_of_its_own() {
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.count().unwrap(), 3000);
 }
+
+/// The checkpoint sequence number in the header of the write-ahead log at `wal` (bumped each
+/// time the log starts over), if the log has a header.
+fn log_sequence(wal: &std::path::Path) -> Option<u32> {
+    let bytes = std::fs::read(wal).ok()?;
+    let field = bytes.get(12..16)?;
+    Some(u32::from_be_bytes(field.try_into().ok()?))
+}
+
+#[test]
+fn a_steady_stream_of_commits_does_not_grow_the_log_without_bound() {
+    let dir = TempDir::new("log-restart");
+    let path = dir.join("clients.db");
+    let wal = dir.join("clients.db-wal");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .record(&activation(id(1), id(0xa), 1_700_000_000))
+        .unwrap();
+    let first = log_sequence(&wal).expect("a log header");
+    // Commits back to back from three threads, never leaving the passive checkpoint a moment
+    // with the whole log copied: the log must still start over once it holds more than
+    // RESTART_FRAMES.
+    let frame = 4096 + 24;
+    let limit = rkms_store::checkpoint::RESTART_FRAMES as u64 * frame;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let written = std::sync::atomic::AtomicU64::new(1);
+    let restarted = std::thread::scope(|scope| {
+        for t in 0..3u128 {
+            let (store, stop, written) = (&store, &stop, &written);
+            scope.spawn(move || {
+                let mut n = 0u128;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let batch: Vec<_> = (0..20)
+                        .map(|_| {
+                            n += 1;
+                            activation(id((t + 1) << 64 | n), id(0xa), 1_700_000_000)
+                        })
+                        .collect();
+                    store.record_batch(&batch).unwrap();
+                    written.fetch_add(20, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+        // Until the log has started over, or has grown to 6 times the limit (without the
+        // restart it grows on: 135 MB in 5 s on a 2-CPU machine).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let restarted = loop {
+            if log_sequence(&wal).is_some_and(|s| s != first) {
+                break true;
+            }
+            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if size > 6 * limit || std::time::Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        restarted
+    });
+    let size = std::fs::metadata(&wal).unwrap().len();
+    assert!(restarted, "the log never started over: {size} bytes");
+    drop(store);
+    let n = written.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), n);
+}

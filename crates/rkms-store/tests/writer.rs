@@ -644,3 +644,89 @@ fn an_inline_writer_counts_one_transaction_per_record() {
     }
     assert_eq!((writer.written(), writer.transactions()), (3, 3));
 }
+
+/// What the acknowledgements and the after-acks call saw, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Ack,
+    After,
+}
+
+fn seen_log(writer: &Writer) -> Arc<Mutex<Vec<Seen>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let after = log.clone();
+    assert!(writer.set_after_acks(Box::new(move || after.lock().unwrap().push(Seen::After))));
+    // Only one call can be set.
+    assert!(!writer.set_after_acks(Box::new(|| {})));
+    log
+}
+
+#[test]
+fn after_acks_is_called_once_per_transaction_after_its_acks() {
+    let dir = TempDir::new("after-acks");
+    let store: Arc<dyn ClientStore> = Arc::new(SqliteStore::open(&dir.join("c.db")).unwrap());
+    let writer = Writer::new(store.clone(), no_errors());
+    let log = seen_log(&writer);
+    let acked = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for t in 0..4u128 {
+            let (writer, log, acked) = (&writer, &log, &acked);
+            scope.spawn(move || {
+                for n in 0..50u128 {
+                    let (log, acked) = (log.clone(), acked.clone());
+                    let a = activation(id(t * 1000 + n + 1), common::windows_app(), 1_700_000_000);
+                    assert!(writer.submit_with_ack(
+                        a,
+                        Box::new(move |ok| {
+                            assert!(ok);
+                            acked.fetch_add(1, Ordering::SeqCst);
+                            log.lock().unwrap().push(Seen::Ack);
+                        })
+                    ));
+                }
+            });
+        }
+    });
+    writer.flush();
+    assert_eq!(acked.load(Ordering::SeqCst), 200);
+    let log = log.lock().unwrap().clone();
+    let afters = log.iter().filter(|t| **t == Seen::After).count() as u64;
+    // At most one call per transaction, and at least one: records were grouped.
+    assert!(
+        afters >= 1 && afters <= writer.transactions(),
+        "{afters} calls, {} transactions",
+        writer.transactions()
+    );
+    // Every call follows acknowledgements, and every acknowledgement is followed by a call.
+    assert_eq!(log.last(), Some(&Seen::After));
+    assert!(
+        log.windows(2).all(|w| w != [Seen::After, Seen::After]),
+        "{log:?}"
+    );
+    assert_eq!(log.first(), Some(&Seen::Ack));
+    assert_eq!(store.count().unwrap(), 200);
+}
+
+#[test]
+fn after_acks_follows_each_acknowledgement_of_an_inline_writer() {
+    let writer = Writer::inline(Arc::new(MemoryStore::new()), no_errors());
+    let log = seen_log(&writer);
+    for n in 0..3u128 {
+        let log2 = log.clone();
+        let a = activation(id(n + 1), common::windows_app(), 1_700_000_000);
+        writer.submit_with_ack(a, Box::new(move |_| log2.lock().unwrap().push(Seen::Ack)));
+    }
+    // A record without an acknowledgement calls nothing.
+    writer.submit(activation(id(9), common::windows_app(), 1_700_000_000));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            Seen::Ack,
+            Seen::After,
+            Seen::Ack,
+            Seen::After,
+            Seen::Ack,
+            Seen::After
+        ]
+    );
+}

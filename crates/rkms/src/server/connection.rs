@@ -124,12 +124,13 @@ impl KmsHost for ConnectionHost<'_> {
             };
             let queued = if self.shared.store_acks {
                 let (tx, rx) = oneshot::channel();
-                let ok = writer.submit_with_ack(
-                    activation,
-                    Box::new(move |written| {
+                let ack: rkms_store::Ack = match &self.shared.ack_queue {
+                    Some(queue) => queue.ack(tx),
+                    None => Box::new(move |written| {
                         let _ = tx.send(written);
                     }),
-                );
+                };
+                let ok = writer.submit_with_ack(activation, ack);
                 self.pending = ok.then_some(rx);
                 ok
             } else {
@@ -189,17 +190,15 @@ pub(crate) trait ByteSource {
 }
 
 /// A TCP connection waits for readiness before it makes room in `buf`, so a connection
-/// waiting for its next request holds no receive buffer at all.
+/// waiting for its next request holds no receive buffer at all. The read itself goes through
+/// `read_buf`, which takes a read that did not fill the room made as the end of what the
+/// socket holds: the next wait goes straight to the poller, without a further `recv` that
+/// would only find nothing (one system call less per request on a kept connection).
 impl ByteSource for OwnedReadHalf {
     async fn read_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        loop {
-            self.readable().await?;
-            buf.reserve(READ_SIZE);
-            match self.try_read_buf(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                result => return result,
-            }
-        }
+        self.readable().await?;
+        buf.reserve(READ_SIZE);
+        self.read_buf(buf).await
     }
 }
 

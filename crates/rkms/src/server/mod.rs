@@ -1,5 +1,6 @@
 //! The async shell around the protocol core: listeners, connections, timeouts and shutdown.
 
+mod acks;
 pub mod admission;
 mod connection;
 pub mod limits;
@@ -102,6 +103,9 @@ pub(crate) struct Shared {
     pub store: Option<Arc<Writer>>,
     /// Whether responses wait for their record (a durable store).
     pub store_acks: bool,
+    /// Where the writer's acknowledgements are queued for the delivery task (None: each
+    /// acknowledgement wakes its connection itself).
+    pub ack_queue: Option<Arc<acks::AckQueue>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -160,6 +164,7 @@ pub async fn serve_stdio(
         )),
         metrics,
         store_acks: store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero(),
+        ack_queue: None,
         store: store.map(|s| s.writer),
         config,
         policy,
@@ -197,10 +202,18 @@ pub async fn serve_listeners(
         config.handshake_timeout,
         metrics.clone(),
     ));
+    let store_acks = store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero();
+    // Acknowledgements reach the connections through one task, woken once per transaction.
+    let ack_queue = store
+        .as_ref()
+        .filter(|_| store_acks)
+        .and_then(|s| acks::AckQueue::attach(&s.writer));
+    let delivery = ack_queue.clone().map(|q| tokio::spawn(q.deliver()));
     let shared = Arc::new(Shared {
         admission: admission.clone(),
         metrics,
-        store_acks: store.as_ref().is_some_and(|s| s.durable) && !config.store_wait.is_zero(),
+        store_acks,
+        ack_queue,
         store: store.map(|s| s.writer),
         connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
         rate: config.rate_limit.map(RateLimiter::new),
@@ -246,6 +259,9 @@ pub async fn serve_listeners(
         // Everything answered so far is written before the process exits.
         let _ = tokio::task::spawn_blocking(move || writer.flush()).await;
         info!("client records flushed");
+    }
+    if let Some(delivery) = delivery {
+        delivery.abort();
     }
     info!("stopped");
     Ok(())
