@@ -27,6 +27,7 @@ mod error;
 pub mod history;
 mod memory;
 mod open;
+pub mod pykms;
 mod record;
 pub mod schema;
 mod store;
@@ -40,9 +41,7 @@ macro_rules! backend {
 
 backend! { "sqlite":
     mod checkpoint;
-    pub mod pykms;
     mod sqlite;
-    pub use pykms::{import_pykms, read_pykms, ImportReport};
     pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 }
 
@@ -61,6 +60,7 @@ pub use open::{
     check_spec, describe_spec, open_store, open_store_read_only, open_store_with_mode, StoreKind,
     DB_MODE, NO_DATABASE,
 };
+pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{
     Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
     MACHINES_COUNT_LIMIT,

@@ -313,6 +313,17 @@ mod tests {
         }
         if !cfg!(feature = "sqlite") {
             assert!(!dir.join("c.db").exists(), "nothing is created");
+            let err = crate::read_pykms(&dir.join("pykms_database.db"), &|_| None).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::NotBuilt {
+                        feature: "sqlite",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
