@@ -270,6 +270,7 @@ pub fn parse_with_config(argv: &[OsString]) -> Result<(Cli, Merged, Option<PathB
         Cli::command().get_matches_from(["rkms", "serve"])
     };
     let merged = merge(&probe, &layers)?;
+    crate::features::check_options(&merged.1)?;
     if !serve || merged.0.is_empty() {
         return Ok((cli, merged, path));
     }
