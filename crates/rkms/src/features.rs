@@ -77,6 +77,18 @@ const FEATURE_OPTIONS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Whether the `rkms serve` option `long` belongs to a feature this build has (or to none).
+/// The example configuration leaves out the others.
+pub fn option_built(long: &str) -> bool {
+    let feature_of = |name: &str| {
+        FEATURE_OPTIONS
+            .iter()
+            .find(|(_, _, keys)| keys.contains(&name))
+            .map(|(f, _, _)| *f)
+    };
+    feature_of(long).is_none_or(|f| FEATURES.iter().any(|(name, on)| *name == f && *on))
+}
+
 /// Refuses any option set (on the command line, in the environment or in the configuration
 /// file: `origins` as `config::merge` returns them) that belongs to a feature this build left
 /// out; the message names the option, where it was set and the feature.
@@ -143,5 +155,8 @@ mod tests {
         }
         // Options of no feature always pass.
         assert_eq!(check_options(&set("lcid", Origin::CommandLine)), Ok(()));
+        assert!(option_built("lcid"));
+        assert_eq!(option_built("web-token"), cfg!(feature = "web"));
+        assert_eq!(option_built("dns-ttl"), cfg!(feature = "dns"));
     }
 }

@@ -28,6 +28,12 @@ pub fn prepare(
     products: Option<&Path>,
 ) -> Result<(ServerConfig, Arc<Policy>), String> {
     check_listen(&args.listen)?;
+    // A store this build cannot open is refused before anything is bound.
+    if let Some(db) = &args.db {
+        StoreKind::parse(db)
+            .check_built()
+            .map_err(|e| format!("--db {}: {e}", describe_spec(db)))?;
+    }
     let catalog = load_catalog(products)?;
     let identity = identity_config(&args.identity, &mut OsRng)?;
     let config = PolicyConfig {
