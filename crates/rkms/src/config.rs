@@ -211,7 +211,10 @@ fn example_value(long: &str) -> Option<&'static str> {
         "lcid" => "1033",
         "host-build" => "26100",
         "client-count" => "50",
-        "db" => "\"/var/lib/rkms/clients.db\"",
+        // A store this build has.
+        "db" if cfg!(feature = "sqlite") => "\"/var/lib/rkms/clients.db\"",
+        "db" if cfg!(feature = "postgres") => "\"postgres://rkms@db.example/rkms\"",
+        "db" => "\"none\"",
         "rate-limit" => "60",
         "threads" => "2",
         "web-token" => "\"replace-with-a-long-random-token\"",

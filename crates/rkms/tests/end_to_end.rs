@@ -386,6 +386,7 @@ fn activate_bad_port_is_a_usage_error() {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn activate_sends_vm_flag_licence_status_grace_and_random_names() {
     let dir = std::env::temp_dir().join(format!("rkms-e2e-parity-{}", std::process::id()));
