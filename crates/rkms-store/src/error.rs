@@ -67,8 +67,18 @@ pub enum StoreError {
         message: String,
     },
     /// Any other SQLite failure while reading or writing an open database.
+    #[cfg(feature = "sqlite")]
     #[error("client database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The `--db` value names a backend this build left out (Cargo feature `sqlite` or
+    /// `postgres`).
+    #[error("this rkms was built without the `{feature}` feature, so it cannot open {what}; use a build with it (the default build has every feature), or --db none to keep records in memory only")]
+    NotBuilt {
+        /// The missing Cargo feature.
+        feature: &'static str,
+        /// What was asked for: "the SQLite file PATH" or "the PostgreSQL database URL".
+        what: String,
+    },
     /// The PostgreSQL server cannot be reached: connecting failed, or the connection was lost
     /// (server restarted, network down, backend terminated). The next call reconnects.
     #[error("client database {target} is unreachable: {message}")]
@@ -119,6 +129,7 @@ impl StoreError {
                     Some(class) => code.starts_with(class),
                     None => code == t,
                 }),
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(e) => matches!(
                 e.sqlite_error_code(),
                 Some(
@@ -157,6 +168,11 @@ mod tests {
             assert!(!pg(code).is_transient(), "{code}");
         }
         assert!(!StoreError::Corrupt("x".into()).is_transient());
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn busy_sqlite_is_transient() {
         let busy = rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
             None,

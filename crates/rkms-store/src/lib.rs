@@ -13,25 +13,44 @@
 //! [`ClientStore::client_counts_since`] those of every KMS ID at once (of every host sharing
 //! the store); [`import_pykms`] brings in a py-kms database and [`copy_all`] copies one store
 //! into another.
+//!
+//! Cargo features choose the database backends built (both by default): `sqlite`
+//! ([`SqliteStore`], the py-kms import) and `postgres` ([`PgStore`]). The memory store is
+//! always there; [`open_store`] refuses a `--db` value naming a backend left out
+//! ([`StoreError::NotBuilt`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod checkpoint;
 mod copy;
 pub mod count;
 mod error;
 pub mod history;
 mod memory;
 mod open;
-mod pg;
-pub mod pg_schema;
-mod pg_tls;
 pub mod pykms;
 mod record;
 pub mod schema;
-mod sqlite;
 mod store;
 mod writer;
+
+/// The modules of one optional backend, each behind its feature (the one place they are
+/// gated; [`open`] is the one place a `--db` value is dispatched to them).
+macro_rules! backend {
+    ($feature:literal: $($item:item)*) => { $( #[cfg(feature = $feature)] $item )* };
+}
+
+backend! { "sqlite":
+    pub mod checkpoint;
+    mod sqlite;
+    pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
+}
+
+backend! { "postgres":
+    mod pg;
+    pub mod pg_schema;
+    mod pg_tls;
+    pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
+}
 
 pub use copy::{copy_all, CopyReport, COPY_CHUNK};
 pub use error::StoreError;
@@ -41,14 +60,12 @@ pub use open::{
     check_spec, describe_spec, open_store, open_store_read_only, open_store_with_mode, StoreKind,
     DB_MODE, NO_DATABASE,
 };
-pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
 pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{
     Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
     MACHINES_COUNT_LIMIT,
 };
 pub use schema::SCHEMA_VERSION;
-pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 pub use store::ClientStore;
 pub use writer::{
     Ack, AfterAcks, ErrorCallback, ResumeCallback, Resumed, WriteStatus, Writer, WriterOptions,

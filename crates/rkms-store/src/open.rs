@@ -1,8 +1,10 @@
-//! [`open_store`]: turns the `--db` option into a store.
+//! [`open_store`]: turns the `--db` option into a store. The one place a `--db` value reaches
+//! a backend, so the one place a backend left out of the build (Cargo features `sqlite`,
+//! `postgres`) is refused by name ([`StoreError::NotBuilt`]).
 
 use std::path::Path;
 
-use crate::{ClientStore, MemoryStore, PgStore, SqliteStore, StoreError};
+use crate::{ClientStore, MemoryStore, StoreError};
 
 /// The `--db` value that selects the in-memory store.
 pub const NO_DATABASE: &str = "none";
@@ -37,6 +39,49 @@ impl<'a> StoreKind<'a> {
     pub fn is_shared(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
+
+    /// The Cargo feature this kind of store needs, if this build left it out
+    /// ([`StoreError::NotBuilt`] then); `Ok` when it is built.
+    pub fn check_built(&self) -> Result<(), StoreError> {
+        let (feature, what) = match self {
+            Self::Sqlite(path) if !cfg!(feature = "sqlite") => {
+                ("sqlite", format!("the SQLite file {}", path.display()))
+            }
+            Self::Postgres(url) if !cfg!(feature = "postgres") => (
+                "postgres",
+                format!("the PostgreSQL database {}", redact_url(url)),
+            ),
+            _ => return Ok(()),
+        };
+        Err(StoreError::NotBuilt { feature, what })
+    }
+}
+
+/// The store a `--db` value names, once [`StoreKind::check_built`] passed: what [`open_store`]
+/// and the others dispatch on.
+enum Backend<'a> {
+    Memory,
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'a Path),
+    #[cfg(feature = "postgres")]
+    Postgres(&'a str),
+    /// Never made: keeps the lifetime used in a build without either backend.
+    #[allow(dead_code)]
+    None(std::marker::PhantomData<&'a ()>),
+}
+
+impl<'a> Backend<'a> {
+    fn of(spec: &'a str) -> Result<Self, StoreError> {
+        let kind = StoreKind::parse(spec);
+        kind.check_built()?;
+        Ok(match kind {
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite(path) => Self::Sqlite(path),
+            #[cfg(feature = "postgres")]
+            StoreKind::Postgres(url) => Self::Postgres(url),
+            _ => Self::Memory,
+        })
+    }
 }
 
 /// The `--db` value `spec` as it may be logged or shown (dashboard settings, error messages):
@@ -44,17 +89,48 @@ impl<'a> StoreKind<'a> {
 /// anything else unchanged.
 pub fn describe_spec(spec: &str) -> String {
     match StoreKind::parse(spec) {
+        #[cfg(feature = "postgres")]
         StoreKind::Postgres(url) => crate::pg::describe_url(url),
+        #[cfg(not(feature = "postgres"))]
+        StoreKind::Postgres(url) => redact_url(url),
         _ => spec.to_string(),
     }
 }
 
+/// `url` with any password replaced by `***` (for a connection string that does not parse).
+pub(crate) fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let start = scheme_end + 3;
+        let authority_end = out[start..].find('/').map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..authority_end].rfind('@') {
+            if let Some(colon) = out[start..start + at].find(':') {
+                out.replace_range(start + colon + 1..start + at, "***");
+            }
+        }
+    }
+    // Query or key=value `password=…`.
+    let mut result = String::new();
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("password=") {
+        result.push_str(&rest[..i + 9]);
+        result.push_str("***");
+        rest = &rest[i + 9..];
+        let end = rest.find(['&', ' ']).unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    result.push_str(rest);
+    result
+}
+
 /// Checks the `--db` value `spec` without opening anything: a PostgreSQL connection string
 /// must parse, and its TLS files (`sslrootcert`, `sslcert`, `sslkey`) must be readable and
-/// usable. Nothing is checked for SQLite and memory.
+/// usable. Nothing else is checked for SQLite and memory. A backend this build left out is
+/// refused ([`StoreError::NotBuilt`]).
 pub fn check_spec(spec: &str) -> Result<(), StoreError> {
-    match StoreKind::parse(spec) {
-        StoreKind::Postgres(url) => PgStore::check(url),
+    match Backend::of(spec)? {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(url) => crate::PgStore::check(url),
         _ => Ok(()),
     }
 }
@@ -79,18 +155,24 @@ pub const DB_MODE: u32 = 0o600;
 /// the umask (SQLite gives its `-wal` and `-shm` files the database's permissions). An
 /// existing file keeps its permissions. `mode` is ignored on other systems.
 pub fn open_store_with_mode(spec: &str, mode: u32) -> Result<Box<dyn ClientStore>, StoreError> {
-    Ok(match StoreKind::parse(spec) {
-        StoreKind::Memory => Box::new(MemoryStore::new()),
-        StoreKind::Postgres(url) => Box::new(PgStore::open(url)?),
-        StoreKind::Sqlite(path) => {
+    Ok(match Backend::of(spec)? {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(url) => Box::new(crate::PgStore::open(url)?),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite(path) => {
             create_database_file(path, mode);
-            Box::new(SqliteStore::open(path)?)
+            Box::new(crate::SqliteStore::open(path)?)
+        }
+        _ => {
+            let _ = mode;
+            Box::new(MemoryStore::new())
         }
     })
 }
 
 /// Creates an empty database file at `path` with permissions `mode`, unless something is
 /// there already. A failure is left for SQLite's open to report (it would fail the same way).
+#[cfg(feature = "sqlite")]
 fn create_database_file(path: &Path, mode: u32) {
     #[cfg(unix)]
     {
@@ -116,10 +198,12 @@ fn create_database_file(path: &Path, mode: u32) {
 /// is created or migrated ([`SqliteStore::open_read_only`], [`PgStore::open_read_only`]).
 /// [`NO_DATABASE`] gives an empty [`MemoryStore`].
 pub fn open_store_read_only(spec: &str) -> Result<Box<dyn ClientStore>, StoreError> {
-    Ok(match StoreKind::parse(spec) {
-        StoreKind::Memory => Box::new(MemoryStore::new()),
-        StoreKind::Postgres(url) => Box::new(PgStore::open_read_only(url)?),
-        StoreKind::Sqlite(path) => Box::new(SqliteStore::open_read_only(path)?),
+    Ok(match Backend::of(spec)? {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(url) => Box::new(crate::PgStore::open_read_only(url)?),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite(path) => Box::new(crate::SqliteStore::open_read_only(path)?),
+        _ => Box::new(MemoryStore::new()),
     })
 }
 
@@ -127,7 +211,7 @@ pub fn open_store_read_only(spec: &str) -> Result<Box<dyn ClientStore>, StoreErr
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "sqlite"))]
     #[test]
     fn new_databases_are_private_whatever_the_umask() {
         use std::os::unix::fs::PermissionsExt;
@@ -178,6 +262,7 @@ mod tests {
             StoreKind::parse("clients.db"),
             StoreKind::Sqlite(Path::new("clients.db"))
         );
+        #[cfg(feature = "postgres")]
         assert_eq!(
             describe_spec("postgres://rkms:s3cret@db:5433/clients?connect_timeout=3"),
             "postgres://rkms@db:5433/clients"
@@ -189,5 +274,57 @@ mod tests {
         assert_eq!(describe_spec("/var/lib/rkms/c.db"), "/var/lib/rkms/c.db");
         assert!(StoreKind::parse("postgres://h/d").is_shared());
         assert!(!StoreKind::parse("x.db").is_shared());
+    }
+
+    /// A backend left out of the build is refused by name, with the value shown (no
+    /// password), whichever way the store is opened; the memory store is always there.
+    #[test]
+    fn backends_left_out_are_refused_by_name() {
+        assert!(open_store(NO_DATABASE).is_ok());
+        let dir = std::env::temp_dir().join(format!("rkms-store-built-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.db");
+        let file = file.to_str().unwrap();
+        let url = "postgres://rkms:s3cret@127.0.0.1:1/rkms?connect_timeout=1";
+        for (spec, feature, built) in [
+            (file, "sqlite", cfg!(feature = "sqlite")),
+            (url, "postgres", cfg!(feature = "postgres")),
+        ] {
+            let results = [
+                check_spec(spec).err(),
+                open_store(spec).err(),
+                open_store_read_only(spec).err(),
+            ];
+            for err in results {
+                let refused =
+                    matches!(err, Some(StoreError::NotBuilt { feature: f, .. }) if f == feature);
+                assert_eq!(refused, !built, "{spec}: {err:?}");
+                if let Some(e) = err.filter(|_| !built) {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.starts_with(&format!(
+                            "this rkms was built without the `{feature}` feature"
+                        )),
+                        "{msg}"
+                    );
+                    assert!(!msg.contains("s3cret"), "{msg}");
+                }
+            }
+        }
+        if !cfg!(feature = "sqlite") {
+            assert!(!dir.join("c.db").exists(), "nothing is created");
+            let err = crate::read_pykms(&dir.join("pykms_database.db"), &|_| None).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::NotBuilt {
+                        feature: "sqlite",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::pg_schema::{MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE};
 use crate::pg_tls::{self, TlsParams};
+use crate::open::redact_url;
 use crate::schema::SCHEMA_VERSION;
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
@@ -1160,32 +1161,6 @@ pub(crate) fn describe_url(url: &str) -> String {
         Ok(config) => format!("{}{}", describe(&config), tls.describe_suffix()),
         Err(_) => redact_url(url),
     }
-}
-
-/// `url` with any password replaced by `***` (for a connection string that does not parse).
-pub(crate) fn redact_url(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let start = scheme_end + 3;
-        let authority_end = out[start..].find('/').map_or(out.len(), |i| start + i);
-        if let Some(at) = out[start..authority_end].rfind('@') {
-            if let Some(colon) = out[start..start + at].find(':') {
-                out.replace_range(start + colon + 1..start + at, "***");
-            }
-        }
-    }
-    // Query or key=value `password=…`.
-    let mut result = String::new();
-    let mut rest = out.as_str();
-    while let Some(i) = rest.find("password=") {
-        result.push_str(&rest[..i + 9]);
-        result.push_str("***");
-        rest = &rest[i + 9..];
-        let end = rest.find(['&', ' ']).unwrap_or(rest.len());
-        rest = &rest[end..];
-    }
-    result.push_str(rest);
-    result
 }
 
 /// Runs `f` here, or, when this thread is inside a Tokio runtime (where the driver's own

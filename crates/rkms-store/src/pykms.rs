@@ -12,16 +12,20 @@
 //! the GUID as text when py-kms did not know it; `licenseStatus` holds py-kms' wording
 //! ("Activated", "Grace Period", …); `lastRequestTime` is unix seconds.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::sqlite::{check_directory, open_error};
 use crate::{Activation, ClientStore, StoreError};
+// Reading the file needs SQLite; a build without the `sqlite` feature refuses it by name.
+#[cfg(feature = "sqlite")]
+use {
+    crate::sqlite::{check_directory, open_error},
+    rusqlite::types::Value,
+    rusqlite::{Connection, OpenFlags},
+    std::collections::HashMap,
+};
 
 /// The columns of py-kms' `clients` table the import needs; a database lacking one is refused.
 pub const PYKMS_COLUMNS: &[&str] = &[
@@ -36,6 +40,7 @@ pub const PYKMS_COLUMNS: &[&str] = &[
 ];
 
 /// Distinct product names whose resolution [`read_pykms`] remembers.
+#[cfg(feature = "sqlite")]
 const RESOLVED_NAMES_LIMIT: usize = 10_000;
 
 /// The client address column later py-kms versions add; used for `last_address` when present.
@@ -77,6 +82,24 @@ pub fn possible_time(time: i64, now: i64) -> bool {
 /// [`pykms_license_status`]). py-kms' `requestCount` is not kept: an imported record starts at
 /// one request (importing the same file twice counts two).
 pub fn read_pykms(
+    path: &Path,
+    resolve: SkuResolver<'_>,
+) -> Result<(Vec<Activation>, ImportReport), StoreError> {
+    #[cfg(feature = "sqlite")]
+    let read = |resolve| read_sqlite(path, resolve);
+    #[cfg(not(feature = "sqlite"))]
+    let read = |_: SkuResolver<'_>| {
+        Err(StoreError::NotBuilt {
+            feature: "sqlite",
+            what: format!("the py-kms database {} (a SQLite file)", path.display()),
+        })
+    };
+    read(resolve)
+}
+
+/// [`read_pykms`], the file being opened with SQLite.
+#[cfg(feature = "sqlite")]
+fn read_sqlite(
     path: &Path,
     resolve: SkuResolver<'_>,
 ) -> Result<(Vec<Activation>, ImportReport), StoreError> {
@@ -211,12 +234,14 @@ pub fn pykms_license_status(text: &str) -> u32 {
 }
 
 /// The column names of the `clients` table (empty when there is no such table).
+#[cfg(feature = "sqlite")]
 fn table_columns(conn: &Connection, path: &Path) -> Result<Vec<String>, StoreError> {
     conn.prepare("SELECT name FROM pragma_table_info('clients')")
         .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
         .map_err(|e| open_error(path, &e))
 }
 
+#[cfg(feature = "sqlite")]
 fn import_error(path: &Path, message: String) -> StoreError {
     StoreError::Import {
         path: path.to_path_buf(),
@@ -225,6 +250,7 @@ fn import_error(path: &Path, message: String) -> StoreError {
 }
 
 /// A text cell as a string: NULL is empty, numbers are printed.
+#[cfg(feature = "sqlite")]
 fn text(value: Value) -> String {
     match value {
         Value::Null | Value::Blob(_) => String::new(),
@@ -235,6 +261,7 @@ fn text(value: Value) -> String {
 }
 
 /// A time cell as unix seconds: integers, reals (truncated) and decimal text are accepted.
+#[cfg(feature = "sqlite")]
 fn unix_time(value: Value) -> Option<i64> {
     match value {
         Value::Integer(n) => Some(n),

@@ -1,15 +1,17 @@
-//! The versioned SQLite schema: the ordered list of migrations and their application at open.
+//! The versioned SQLite schema: the ordered list of migrations (shared with PostgreSQL) and
+//! their application at open (with the `sqlite` feature).
 //!
 //! The schema version lives in `PRAGMA user_version`. Opening read-write applies every
 //! migration newer than the file's version, in order, in one `IMMEDIATE` transaction together
 //! with the version bump, so a database is never left half-migrated and two processes opening
 //! it at once cannot both migrate. Migrations are append-only: never edit a shipped one.
 
-use std::path::Path;
-
-use rusqlite::{Connection, TransactionBehavior};
-
-use crate::StoreError;
+#[cfg(feature = "sqlite")]
+use {
+    crate::StoreError,
+    rusqlite::{Connection, TransactionBehavior},
+    std::path::Path,
+};
 
 /// One step of the schema: applied to databases whose version is `version - 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,7 @@ const _: () = {
 };
 
 /// Reads `PRAGMA user_version`, refusing versions newer than [`SCHEMA_VERSION`].
+#[cfg(feature = "sqlite")]
 pub(crate) fn read_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
     let raw: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -199,6 +202,7 @@ pub(crate) fn read_version(conn: &Connection, path: &Path) -> Result<u32, StoreE
 }
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction; returns the version it had.
+#[cfg(feature = "sqlite")]
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)

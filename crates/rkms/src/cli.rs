@@ -534,6 +534,10 @@ pub struct ServeArgs {
     /// as ::ffff:a.b.c.d); add --listen 0.0.0.0:1688 to serve IPv4 on its own listener.
     #[arg(help_heading = "Listening", long, env = "RKMS_IPV6_ONLY")]
     pub ipv6_only: bool,
+    /// Threads answering clients. 1: one thread for everything (least memory; what a one-CPU
+    /// machine gets by default). Default: one per CPU this process may run on.
+    #[arg(help_heading = "Limits", long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024), env = "RKMS_THREADS")]
+    pub threads: Option<u32>,
     /// Largest request reassembled from fragments, in bytes.
     #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(512..=1_048_576), env = "RKMS_MAX_CALL_SIZE")]
     pub max_call_size: u64,

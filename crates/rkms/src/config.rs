@@ -158,7 +158,10 @@ pub fn example() -> String {
     let globals = cli.get_arguments().filter(|a| a.is_global_set());
     for arg in globals.chain(serve.get_arguments()) {
         let Some(long) = arg.get_long() else { continue };
-        if ["help", "version", "config", "verbose"].contains(&long) {
+        // Options of a feature left out of this build would be refused.
+        if ["help", "version", "config", "verbose"].contains(&long)
+            || !crate::features::option_built(long)
+        {
             continue;
         }
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
@@ -205,8 +208,12 @@ fn example_value(long: &str) -> Option<&'static str> {
         "lcid" => "1033",
         "host-build" => "26100",
         "client-count" => "50",
-        "db" => "\"/var/lib/rkms/clients.db\"",
+        // A store this build has.
+        "db" if cfg!(feature = "sqlite") => "\"/var/lib/rkms/clients.db\"",
+        "db" if cfg!(feature = "postgres") => "\"postgres://rkms@db.example/rkms\"",
+        "db" => "\"none\"",
         "rate-limit" => "60",
+        "threads" => "2",
         "web-token" => "\"replace-with-a-long-random-token\"",
         "pidfile" => "\"/run/rkms/rkms.pid\"",
         "user" => "\"rkms\"",
@@ -267,6 +274,7 @@ pub fn parse_with_config(argv: &[OsString]) -> Result<(Cli, Merged, Option<PathB
         Cli::command().get_matches_from(["rkms", "serve"])
     };
     let merged = merge(&probe, &layers)?;
+    crate::features::check_options(&merged.1)?;
     if !serve || merged.0.is_empty() {
         return Ok((cli, merged, path));
     }
@@ -327,7 +335,8 @@ mod tests {
     fn example_covers_every_option_and_parses() {
         let ex = example();
         for arg in serve_command().get_arguments() {
-            if let Some(long) = arg.get_long().filter(|l| *l != "help") {
+            let shown = |l: &&str| *l != "help" && crate::features::option_built(l);
+            if let Some(long) = arg.get_long().filter(shown) {
                 assert!(ex.contains(&format!("#{long} = ")), "{long} missing");
             }
         }

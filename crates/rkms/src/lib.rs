@@ -2,6 +2,10 @@
 //!
 //! Modules depend inward: `server` and `client` (I/O) use `policy` (decisions) and the
 //! catalog, which use the protocol core; nothing in the core knows about them.
+//!
+//! Cargo features (all default) add the optional parts: `web` (dashboard, API, metrics),
+//! `postgres`, `sqlite` (client stores) and `dns` (SRV discovery and publishing); see
+//! [`features`].
 #![forbid(unsafe_code)]
 
 pub mod addr;
@@ -14,6 +18,7 @@ pub mod compat;
 pub mod config;
 pub mod dns;
 pub mod escape;
+pub mod features;
 pub mod interval;
 pub mod logging;
 pub mod out;

@@ -127,12 +127,10 @@ fn run(argv: Vec<OsString>) -> u8 {
                 Err(e) => Err(e),
             };
             let products = products.map(Path::to_path_buf);
-            with_runtime(commands::serve::run(
-                args,
-                products,
-                Box::new(reload),
-                settings,
-            ))
+            with_runtime_threads(
+                args.threads,
+                commands::serve::run(args, products, Box::new(reload), settings),
+            )
         }
         Command::Activate(args) => with_runtime(commands::activate::run(args, products)),
         Command::Service { command } => commands::service::run(command, &argv),
@@ -142,13 +140,22 @@ fn run(argv: Vec<OsString>) -> u8 {
 }
 
 fn with_runtime(fut: impl std::future::Future<Output = u8>) -> u8 {
-    // On one CPU (a small machine, or a host pinned with `taskset`) the work-stealing
-    // scheduler would run one worker anyway and only add cross-thread hand-offs.
-    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let mut builder = if one_cpu {
+    with_runtime_threads(None, fut)
+}
+
+/// Runs `fut` on a runtime of `threads` worker threads (`serve --threads`; default one per
+/// CPU this process may run on). One thread is a current-thread runtime: on one CPU (a small
+/// machine, or a host pinned with `taskset`) the work-stealing scheduler would run one worker
+/// anyway and only add cross-thread hand-offs and per-worker memory.
+fn with_runtime_threads(threads: Option<u32>, fut: impl std::future::Future<Output = u8>) -> u8 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.map_or(cpus, |n| n as usize);
+    let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
     };
     match builder.enable_all().build() {
         Ok(rt) => rt.block_on(fut),

@@ -191,7 +191,16 @@ fn example_is_a_valid_configuration() {
     let f = temp("example.toml", &text);
     let (code, _, err) = check(&f, &[]);
     assert_eq!(code, 0, "{err}");
-    // The copy shipped in contrib/ (packages install it; the fuzzer seeds from it) is current.
+    // The copy shipped in contrib/ (packages install it; the fuzzer seeds from it) is current
+    // (it is the default build's: a build without some features shows other defaults).
+    if !cfg!(all(
+        feature = "web",
+        feature = "postgres",
+        feature = "dns",
+        feature = "sqlite"
+    )) {
+        return;
+    }
     let shipped = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/rkms.toml"),
     )
@@ -202,6 +211,7 @@ fn example_is_a_valid_configuration() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[test]
 fn database_tls_settings_in_the_file_are_checked_and_shown_without_password() {
     // The `db` key carries libpq's TLS parameters in the URL.
@@ -290,7 +300,7 @@ fn every_example_line_is_valid_uncommented_alone() {
         .lines()
         .filter(|l| l.len() > 1 && l.starts_with('#') && l.as_bytes()[1].is_ascii_lowercase())
         .collect();
-    assert!(lines.len() > 40, "{}", lines.len());
+    assert!(lines.len() > 30, "{}", lines.len());
     for line in lines {
         let key = line[1..].split(" = ").next().unwrap();
         // Options that exist on Unix only are refused elsewhere, with a message.

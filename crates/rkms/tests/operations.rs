@@ -333,6 +333,7 @@ fn connect_retry(addr: &str) -> std::net::TcpStream {
     }
 }
 
+#[cfg(feature = "web")]
 #[test]
 fn own_self_check_is_logged_at_debug_level_only() {
     let server = Server::start(&["--web", "127.0.0.1:0", "--log-level", "debug"]);
@@ -349,6 +350,7 @@ fn own_self_check_is_logged_at_debug_level_only() {
     assert!(line.contains("INFO"), "{line}");
 }
 
+#[cfg(feature = "web")]
 #[test]
 fn missing_home_suggests_db_and_announces_no_dashboard() {
     // A HOME that cannot hold directories (like /nonexistent for system users).
@@ -373,6 +375,7 @@ fn missing_home_suggests_db_and_announces_no_dashboard() {
     assert!(!err.contains("dashboard on"), "{err}");
 }
 
+#[cfg(feature = "web")]
 #[test]
 fn start_names_version_client_addresses_and_commands() {
     let server = Server::start(&["--web", "127.0.0.1:0"]);

@@ -699,3 +699,33 @@ fn serve_help_is_in_sections() {
         );
     }
 }
+
+/// `serve --threads N`: N threads answer clients; 1 is a single-threaded runtime (the
+/// process then runs fewer threads), and 0 is refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_threads_sets_the_runtime_threads() {
+    let threads_of = |n: &str| {
+        let mut server = Server::start(&["--threads", n]);
+        assert_success(&activate(server.addr, &[]));
+        let pid = server.child().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap()
+    };
+    let one = threads_of("1");
+    let four = threads_of("4");
+    assert!(
+        four >= one + 3,
+        "--threads 1: {one} threads, --threads 4: {four}"
+    );
+    let out = Command::new(rkms_bin())
+        .args(["serve", "--threads", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}

@@ -3,6 +3,7 @@
 //! image's entry point, environment and health check, and compose's variables, are run with
 //! the built binary (no Docker engine is needed). `scripts/check-packaging.sh` adds the
 //! external validators (systemd-analyze, hadolint, the Compose schema, helm where available).
+#![cfg_attr(not(feature = "web"), allow(unused_imports, dead_code))]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -470,6 +471,7 @@ fn free_port() -> u16 {
 /// The container, without the container: `ENTRYPOINT CMD` with the image's ENV (the database
 /// moved from /data to a temporary directory, the ports to free loopback ones), then the
 /// HEALTHCHECK command against it.
+#[cfg(feature = "web")]
 #[test]
 fn image_entrypoint_env_and_healthcheck_work_with_the_built_binary() {
     let data = std::env::temp_dir().join(format!("rkms-packaging-{}", std::process::id()));
@@ -588,6 +590,7 @@ fn compose_builds_the_dockerfile_publishes_1688_and_keeps_data() {
 
 /// Every value compose.yaml shows (set or commented) is accepted by rkms: the RKMS_* ones
 /// together, then py-kms' names together.
+#[cfg(feature = "web")]
 #[test]
 fn compose_environment_examples_pass_config_check() {
     let env = compose_environment();

@@ -287,12 +287,13 @@ fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions
 pub const FALLBACK_HOST: &str = "127.0.0.1:1688";
 
 /// `opts` with [`FALLBACK_HOST`] as host when nothing says where to look (no host, no
-/// `--domain`, no `--dns-server`, no system DNS domain), saying so on standard error.
+/// `--domain`, no `--dns-server`, no system DNS domain; a build without the `dns` feature
+/// never looks one up by itself), saying so on standard error.
 fn with_fallback_host(mut opts: ActivateOptions) -> ActivateOptions {
     if opts.host.is_none()
         && opts.domain.is_none()
         && opts.dns_server.is_none()
-        && crate::dns::system_domain().is_err()
+        && (!cfg!(feature = "dns") || crate::dns::system_domain().is_err())
     {
         eprintln!(
             "note: no KMS host given and no DNS domain to find one in (no --domain, no search \

@@ -27,6 +27,10 @@ fn db_spec(args: &ClientsArgs) -> Result<String, String> {
 /// file must exist already (a typo must not create an empty database).
 fn open(spec: &str, write: bool) -> Result<Box<dyn ClientStore>, String> {
     let shown = describe_spec(spec);
+    // A store this build cannot open is refused first, by name.
+    StoreKind::parse(spec)
+        .check_built()
+        .map_err(|e| format!("--db {shown}: {e}"))?;
     if let StoreKind::Sqlite(path) = StoreKind::parse(spec) {
         if !path.exists() {
             return Err(format!(

@@ -43,6 +43,7 @@ pub fn check(
             return usage(&format!("--db {}: {e}", rkms_store::describe_spec(db)));
         }
     }
+    crate::outln!("built with features: {}", crate::features::built());
     match file {
         Some(f) => crate::outln!("configuration file: {}", f.display()),
         None => crate::outln!(
@@ -181,10 +182,12 @@ mod tests {
     fn secrets_are_masked() {
         assert_eq!(redact("web-token", "s3cret".into()), "(set)");
         assert_eq!(redact("web-token", "(not set)".into()), "(not set)");
-        assert_eq!(
-            redact("db", "postgres://rkms:pw@db:5432/rkms".into()),
-            "postgres://rkms@db:5432/rkms"
-        );
+        let db = redact("db", "postgres://rkms:pw@db:5432/rkms".into());
+        if cfg!(feature = "postgres") {
+            assert_eq!(db, "postgres://rkms@db:5432/rkms");
+        } else {
+            assert_eq!(db, "postgres://rkms:***@db:5432/rkms");
+        }
         assert_eq!(
             redact("db", "/var/lib/rkms/clients.db".into()),
             "/var/lib/rkms/clients.db"

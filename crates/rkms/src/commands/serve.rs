@@ -14,6 +14,7 @@ use crate::cli::{ClientCount, ServeArgs};
 use crate::platform;
 use crate::policy::{CountMode, Policy, PolicyConfig, POOL_LIMIT, WINDOW_SECS};
 use crate::server::{bind_listeners_with, Metrics, ServerConfig, Services, StoreHandle};
+#[cfg(feature = "web")]
 use crate::web::{self, WebListen};
 use rkms_store::{describe_spec, ClientStore, StoreKind, Writer, NO_DATABASE};
 
@@ -27,6 +28,12 @@ pub fn prepare(
     products: Option<&Path>,
 ) -> Result<(ServerConfig, Arc<Policy>), String> {
     check_listen(&args.listen)?;
+    // A store this build cannot open is refused before anything is bound.
+    if let Some(db) = &args.db {
+        StoreKind::parse(db)
+            .check_built()
+            .map_err(|e| format!("--db {}: {e}", describe_spec(db)))?;
+    }
     let catalog = load_catalog(products)?;
     let identity = identity_config(&args.identity, &mut OsRng)?;
     let config = PolicyConfig {
@@ -71,6 +78,7 @@ pub fn prepare(
 /// The store the dashboard and API read. For an SQLite file, a connection of their own (read
 /// only, WAL lets it read while the writer writes), so that a slow page never holds up the
 /// writer and with it the activations waiting for their records; otherwise the writer's store.
+#[cfg(feature = "web")]
 fn web_store(args: &ServeArgs, store: &StoreHandle) -> Arc<dyn ClientStore> {
     let Ok((spec, _)) = db_spec(args) else {
         return store.writer.store().clone();
@@ -93,6 +101,8 @@ fn web_store(args: &ServeArgs, store: &StoreHandle) -> Arc<dyn ClientStore> {
 fn db_spec(args: &ServeArgs) -> Result<(String, bool), String> {
     Ok(match &args.db {
         Some(s) => (s.clone(), false),
+        // Without SQLite the default store is memory.
+        None if !cfg!(feature = "sqlite") => (NO_DATABASE.to_string(), true),
         None => (default_db_path()?.to_string_lossy().into_owned(), true),
     })
 }
@@ -385,13 +395,9 @@ pub async fn run(
     if let Err(e) = args.check_platform_options() {
         return usage(&e);
     }
-    if let Some(Err(e)) = args.web_token.as_deref().map(web::check_token) {
+    #[cfg(feature = "web")]
+    if let Err(e) = check_web(&args) {
         return usage(&e);
-    }
-    if let WebListen::On(addr) = args.web {
-        if let Err(e) = web::needs_token(addr, args.web_public, args.web_token.as_deref()) {
-            return usage(&e);
-        }
     }
     log_identity(&policy);
     if args.inetd {
@@ -444,6 +450,7 @@ pub async fn run(
         .filter_map(|l| l.local_addr().ok())
         .collect();
     // The dashboard binds before privileges are dropped; a taken port only turns it off.
+    #[cfg(feature = "web")]
     let web_listener = match args.web {
         WebListen::On(addr) => match web::bind(addr).await {
             Ok(l) => {
@@ -500,19 +507,17 @@ pub async fn run(
             return 1;
         }
     };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The dashboard is announced once nothing can stop the start any more.
-    let web_listener = web_listener.map(|(l, bound)| {
+    #[cfg(feature = "web")]
+    if let Some((listener, bound)) = web_listener {
         info!(
             "{}",
             web::access_notice(bound, args.web_public, args.web_token.as_deref())
         );
-        l
-    });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    if let Some(listener) = web_listener {
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
         let health = Arc::new(web::Health::new(web::SELF_CHECK_INTERVAL));
         health.set_listeners_bound(true);
         if let Some(p) = &publisher {
@@ -549,8 +554,10 @@ pub async fn run(
             ));
         }
     }
+    #[cfg(not(feature = "web"))]
+    let _ = (stop_rx, fd_limit, settings, db, metrics);
     // Ready: every setting is checked, the store is open, the sockets are bound.
-    for line in client_notice(&web::client_addresses(&kms_addrs)) {
+    for line in client_notice(&crate::web::client_addresses(&kms_addrs)) {
         info!("{line}");
     }
     for a in &kms_addrs {
@@ -635,9 +642,23 @@ fn client_notice(addrs: &[std::net::SocketAddr]) -> Vec<String> {
     ]
 }
 
+/// Checks the dashboard's token: well formed, and given when the dashboard is reachable from
+/// the network (unless `--web-public`).
+#[cfg(feature = "web")]
+fn check_web(args: &ServeArgs) -> Result<(), String> {
+    if let Some(token) = args.web_token.as_deref() {
+        web::check_token(token)?;
+    }
+    if let WebListen::On(addr) = args.web {
+        web::needs_token(addr, args.web_public, args.web_token.as_deref())?;
+    }
+    Ok(())
+}
+
 /// The web connection limits: `--web-max-connections`, lowered to the share of the open file
 /// limit the web side may use ([`web::connection_budget`]) so the KMS listener keeps
 /// accepting whatever web clients do.
+#[cfg(feature = "web")]
 fn web_limits(args: &ServeArgs, fd_limit: Option<u64>) -> web::WebLimits {
     let wanted = usize::try_from(args.web_max_connections).unwrap_or(usize::MAX);
     let max_connections = match web::connection_budget(fd_limit) {
@@ -746,6 +767,7 @@ mod tests {
     use super::*;
     use rkms_store::{Activation, MemoryStore};
 
+    #[cfg(all(feature = "web", feature = "sqlite"))]
     fn serve_args(argv: &[&str]) -> ServeArgs {
         use clap::Parser;
         let cli = crate::cli::Cli::try_parse_from(["rkms", "serve"].iter().chain(argv)).unwrap();
@@ -757,6 +779,7 @@ mod tests {
 
     /// The dashboard reads an SQLite file through a read-only connection of its own (a slow
     /// page never holds the writer's); other stores are shared with the writer.
+    #[cfg(all(feature = "web", feature = "sqlite"))]
     #[test]
     fn dashboard_reads_sqlite_through_its_own_connection() {
         let dir = std::env::temp_dir().join(format!("rkms-web-store-{}", std::process::id()));

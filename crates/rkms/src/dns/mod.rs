@@ -4,18 +4,31 @@
 //! * [`order_targets`] is the RFC 2782 ordering it applies (pure, seedable);
 //! * [`records`] prints the records an administrator publishes for a host;
 //! * [`Publisher`] publishes the host itself by dynamic update (RFC 2136, TSIG).
+//!
+//! Lookups and publishing need the `dns` feature (hickory); [`records`] and the ordering are
+//! always there. Without it, [`discover`] and the publishing options are refused by name.
 
+mod options;
 mod order;
 mod publish;
 mod resolve;
+// Publishing by dynamic update needs the `dns` feature; without it a [`Publisher`] is never
+// made (its options are refused when given).
+#[cfg(feature = "dns")]
+mod update;
+#[cfg(not(feature = "dns"))]
+#[path = "update_unbuilt.rs"]
 mod update;
 
+pub use options::DnsPublishArgs;
 pub use order::order_targets;
 pub use publish::{address_records, records};
 pub use resolve::{
     discover, discover_addrs, domain_from_resolv_conf, system_domain, DnsError, ResolverChoice,
 };
-pub use update::{DnsPublishArgs, PublishStatus, Publisher, TsigKey, UpdateError, ZoneStatus};
+pub use update::{PublishStatus, Publisher};
+#[cfg(feature = "dns")]
+pub use update::{TsigKey, UpdateError, ZoneStatus};
 
 use std::fmt;
 

@@ -1,21 +1,27 @@
 //! SRV lookup of `_vlmcs._tcp.<domain>` with hickory-resolver, and the default DNS domain.
+//! A build without the `dns` feature refuses the lookup by name ([`DnsError::NotBuilt`]).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::NetError;
-use hickory_resolver::proto::rr::{Name, RData};
-use hickory_resolver::TokioResolver;
-
-use super::{order_targets, srv_name, trim_domain, SrvTarget, DNS_NAME_NOT_FOUND};
+use super::{trim_domain, SrvTarget, DNS_NAME_NOT_FOUND};
+#[cfg(feature = "dns")]
+use {
+    super::{order_targets, srv_name},
+    hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts},
+    hickory_resolver::net::runtime::TokioRuntimeProvider,
+    hickory_resolver::net::NetError,
+    hickory_resolver::proto::rr::{Name, RData},
+    hickory_resolver::TokioResolver,
+    std::net::IpAddr,
+    std::time::Duration,
+};
 
 /// The system resolver configuration read for the default domain.
 const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// Per-query timeout when a specific DNS server is used.
+#[cfg(feature = "dns")]
 const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which DNS servers [`discover`] asks.
@@ -65,12 +71,31 @@ pub enum DnsError {
         /// The underlying error.
         reason: String,
     },
+    /// This build has no DNS lookups (Cargo feature `dns`).
+    #[error("this rkms was built without the `dns` feature, so it cannot look up KMS hosts in DNS (--domain, --dns-server, vlmcs' .DOMAIN); give the host as HOST[:PORT], or use a build with it (the default build has every feature)")]
+    NotBuilt,
+}
+
+/// [`discover`] and [`discover_addrs`] in a build without the `dns` feature: refused.
+#[cfg(not(feature = "dns"))]
+pub async fn discover(_: Option<&str>, _: ResolverChoice) -> Result<Vec<SrvTarget>, DnsError> {
+    Err(DnsError::NotBuilt)
+}
+
+/// See [`discover`].
+#[cfg(not(feature = "dns"))]
+pub async fn discover_addrs(
+    _: Option<&str>,
+    _: ResolverChoice,
+) -> Result<Vec<(SrvTarget, Result<Vec<SocketAddr>, String>)>, DnsError> {
+    Err(DnsError::NotBuilt)
 }
 
 /// Finds the KMS hosts published as `_vlmcs._tcp.<domain>` SRV records, in RFC 2782 order.
 ///
 /// `domain` defaults to [`system_domain`]. Targets of `.` ("service not available") are dropped.
 /// The order comes from [`order_targets`] with the operating system's random generator.
+#[cfg(feature = "dns")]
 pub async fn discover(
     domain: Option<&str>,
     resolver_cfg: ResolverChoice,
@@ -81,6 +106,7 @@ pub async fn discover(
 /// [`discover`] with every target's addresses: from the answer's additional section, else asked
 /// of the same DNS server (with [`ResolverChoice::Server`]) or of the system (which also reads
 /// the hosts file). A target whose name has no address comes with the reason instead.
+#[cfg(feature = "dns")]
 pub async fn discover_addrs(
     domain: Option<&str>,
     resolver_cfg: ResolverChoice,
@@ -137,6 +163,7 @@ pub async fn discover_addrs(
 
 /// The SRV lookup behind [`discover`]: the ordered targets, the A/AAAA records of the additional
 /// section as (lower-case name without trailing dot, address), and the resolver used.
+#[cfg(feature = "dns")]
 async fn lookup_targets(
     domain: Option<&str>,
     resolver_cfg: ResolverChoice,
@@ -243,6 +270,7 @@ fn read_domain(path: &Path) -> Option<String> {
 }
 
 /// A resolver for the chosen servers.
+#[cfg(feature = "dns")]
 fn build_resolver(choice: ResolverChoice) -> Result<TokioResolver, DnsError> {
     let config_error = |e: NetError| DnsError::Config {
         reason: e.to_string(),
@@ -273,6 +301,7 @@ fn build_resolver(choice: ResolverChoice) -> Result<TokioResolver, DnsError> {
 }
 
 /// Maps a resolver error: "no such name / no records" apart from everything else.
+#[cfg(feature = "dns")]
 fn lookup_error(name: &str, error: &NetError) -> DnsError {
     if error.is_nx_domain() || error.is_no_records_found() {
         DnsError::NoRecords {

@@ -8,12 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
-use clap::Args;
 use hickory_proto::op::{Message, OpCode, Query, ResponseCode, UpdateMessage};
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::rdata::SRV;
@@ -22,7 +21,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 
-use super::{srv_name, trim_domain};
+use super::{srv_name, trim_domain, DnsPublishArgs};
 use crate::clock::now_unix;
 
 /// How long one exchange with the DNS server may take.
@@ -34,82 +33,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 /// Longest delay between retries after failures (never longer than the refresh interval).
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
-/// Options of `rkms serve` for publishing the host in DNS.
-#[derive(Debug, Clone, Args, Default)]
-#[command(next_help_heading = "DNS publishing")]
-pub struct DnsPublishArgs {
-    /// Publish this host as a _vlmcs._tcp SRV record in this DNS zone by dynamic update
-    /// (RFC 2136), refreshed every --dns-refresh, like a genuine KMS host. Repeatable.
-    #[arg(long = "dns-publish", value_name = "ZONE", value_parser = parse_zone, env = "RKMS_DNS_PUBLISH", value_delimiter = ',')]
-    pub zones: Vec<String>,
-    /// The SRV target published: this host's DNS name (default: the machine's host name,
-    /// qualified with the zone when it has no dot).
-    #[arg(long = "dns-publish-name", value_name = "HOST", value_parser = parse_host_name, env = "RKMS_DNS_PUBLISH_NAME")]
-    pub name: Option<String>,
-    /// DNS server that takes the updates, ADDR[:PORT] (port 53 by default; a name is resolved).
-    /// Default: the zone's primary name server (the MNAME of its SOA record).
-    #[arg(long = "dns-update-server", value_name = "ADDR[:PORT]", value_parser = parse_update_server, env = "RKMS_DNS_UPDATE_SERVER")]
-    pub update_server: Option<String>,
-    /// TSIG key signing the updates: a BIND key file (key "NAME" { algorithm hmac-sha256;
-    /// secret "BASE64"; };), as tsig-keygen writes it; hmac-sha256, hmac-sha384 and hmac-sha512.
-    /// Default: unsigned updates.
-    #[arg(long = "dns-tsig-key", value_name = "FILE", env = "RKMS_DNS_TSIG_KEY")]
-    pub tsig_key: Option<PathBuf>,
-    /// SRV priority published (lower is tried first).
-    #[arg(
-        long = "dns-priority",
-        value_name = "N",
-        default_value_t = 0,
-        env = "RKMS_DNS_PRIORITY"
-    )]
-    pub priority: u16,
-    /// SRV weight published (share among hosts of the same priority).
-    #[arg(
-        long = "dns-weight",
-        value_name = "N",
-        default_value_t = 0,
-        env = "RKMS_DNS_WEIGHT"
-    )]
-    pub weight: u16,
-    /// TTL of the published SRV record, in seconds.
-    #[arg(long = "dns-ttl", value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(0..=2_147_483_647), env = "RKMS_DNS_TTL")]
-    pub ttl: u32,
-    /// Interval between refreshes of the published record, in minutes (or e.g. 24h, 90m).
-    #[arg(long = "dns-refresh", value_name = "MIN", default_value = "24h", value_parser = crate::interval::parse_minutes, env = "RKMS_DNS_REFRESH")]
-    pub refresh: u32,
-    /// Remove this host's SRV record from the published zones on a clean stop.
-    #[arg(long = "dns-unpublish-on-exit", env = "RKMS_DNS_UNPUBLISH_ON_EXIT")]
-    pub unpublish_on_exit: bool,
-}
-
-/// A zone name as given, checked: a valid DNS name, stored without its trailing dot.
-fn parse_zone(text: &str) -> Result<String, String> {
-    let zone = trim_domain(text);
-    if zone.is_empty() {
-        return Err("empty zone".into());
-    }
-    absolute(zone).map_err(|e| format!("'{text}' is not a DNS zone name: {e}"))?;
-    Ok(zone.to_string())
-}
-
-/// A host name as given, checked.
-fn parse_host_name(text: &str) -> Result<String, String> {
-    let host = text.trim();
-    if trim_domain(host).is_empty() {
-        return Err("empty host name".into());
-    }
-    absolute(trim_domain(host)).map_err(|e| format!("'{text}' is not a DNS name: {e}"))?;
-    Ok(host.to_string())
-}
-
-/// `ADDR[:PORT]` checked for its form (a name is resolved when used).
-fn parse_update_server(text: &str) -> Result<String, String> {
-    crate::addr::split_host_port(text, 53)?;
-    Ok(text.trim().to_string())
-}
-
 /// `name` as an absolute DNS name.
-fn absolute(name: &str) -> Result<Name, String> {
+pub(super) fn absolute(name: &str) -> Result<Name, String> {
     let mut n = Name::from_ascii(format!("{}.", trim_domain(name))).map_err(|e| e.to_string())?;
     n.set_fqdn(true);
     Ok(n)
@@ -907,16 +832,6 @@ mod tests {
             let e = TsigKey::parse(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");
         }
-    }
-
-    #[test]
-    fn option_parsers() {
-        assert_eq!(parse_zone("Example.LAN.").unwrap(), "Example.LAN");
-        assert!(parse_zone(" . ").is_err());
-        assert!(parse_zone("a..b").is_err());
-        assert!(parse_host_name("kms1").is_ok());
-        assert!(parse_update_server("127.0.0.1:5353").is_ok());
-        assert!(parse_update_server("ns1:notaport").is_err());
     }
 
     #[test]

@@ -5,6 +5,11 @@ pub mod admission;
 mod connection;
 pub mod limits;
 mod listener;
+// The metrics are read only by /metrics: without the `web` feature nothing is counted.
+#[cfg(feature = "web")]
+pub mod metrics;
+#[cfg(not(feature = "web"))]
+#[path = "metrics_unbuilt.rs"]
 pub mod metrics;
 pub mod shutdown;
 

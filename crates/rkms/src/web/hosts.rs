@@ -4,19 +4,25 @@
 //! given with `--web-host` are served (421 otherwise). A `Host` that is not a host name or IP
 //! address is refused (400) in every case, and only a checked `Host` ever reaches a page
 //! (as [`VerifiedHost`], e.g. for the Products page's client commands).
+//!
+//! Also the addresses clients can reach the host at ([`client_addresses`]), and `--web-host`'s
+//! parser: both in every build, the check itself with the `web` feature.
+#![cfg_attr(not(feature = "web"), allow(dead_code))]
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::header::{CONNECTION, HOST};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
-
-use super::auth::OPEN_PATHS;
-use super::error::json_error;
-use super::listener::LocalAddr;
+#[cfg(feature = "web")]
+use {
+    super::auth::OPEN_PATHS,
+    super::error::json_error,
+    super::listener::LocalAddr,
+    axum::extract::{Request, State},
+    axum::http::header::{CONNECTION, HOST},
+    axum::http::{HeaderValue, StatusCode},
+    axum::middleware::Next,
+    axum::response::Response,
+    std::sync::Arc,
+};
 
 /// A `Host` the dashboard accepted: the host part only (no port, no IPv6 brackets),
 /// lower case. Set as a request extension by [`check_host`].
@@ -115,6 +121,7 @@ impl HostPolicy {
     }
 }
 
+#[cfg(feature = "web")]
 fn refuse(status: StatusCode, message: &str) -> Response {
     let mut response = json_error(status, message);
     // Nothing more on this connection: a refused client holds nothing.
@@ -127,6 +134,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// Middleware: refuses malformed or repeated `Host` headers (400) and, without a token, hosts
 /// [`HostPolicy::allows`] does not accept (421, except for `/livez` and `/readyz`); sets
 /// [`VerifiedHost`] for the pages.
+#[cfg(feature = "web")]
 pub async fn check_host(
     State(policy): State<Arc<HostPolicy>>,
     mut request: Request,

@@ -33,12 +33,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
 
-/// Default of `--web-max-connections`.
-pub const DEFAULT_WEB_MAX_CONNECTIONS: u64 = 128;
-
-/// Default of `--web-header-timeout`, in seconds.
-pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
-
 /// How long a connection may go without a byte moving either way (a client that stops reading
 /// its response).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,8 +62,8 @@ pub struct WebLimits {
 impl Default for WebLimits {
     fn default() -> Self {
         WebLimits {
-            max_connections: DEFAULT_WEB_MAX_CONNECTIONS as usize,
-            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            max_connections: super::DEFAULT_WEB_MAX_CONNECTIONS as usize,
+            header_timeout: Duration::from_secs(super::DEFAULT_HEADER_TIMEOUT_SECS),
             stall_timeout: STALL_TIMEOUT,
         }
     }
