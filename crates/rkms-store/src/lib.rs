@@ -44,8 +44,8 @@ pub use open::{
 pub use pg::{PgStore, PG_CONNECT_TIMEOUT, PG_TCP_TIMEOUT};
 pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{
-    Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
-    MACHINES_COUNT_LIMIT,
+    address_host, Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
+    MACHINES_COUNT_LIMIT, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};

@@ -15,7 +15,7 @@ use crate::history::day_start;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
-    IdSet, MatchCount, StoreError,
+    IdSet, MatchCount, Search, StoreError, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 
 /// How long a statement waits for another connection's lock before failing with "busy".
@@ -320,9 +320,12 @@ impl ClientStore for SqliteStore {
     }
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut inner = self.inner();
+        let plan = search_plan(&inner.conn, filter)?;
         let mut args: Vec<Value> = Vec::new();
-        let mut condition = where_clause(filter, &mut args);
-        if filter.sort == ClientSort::LastSeen && filter.since.is_none() {
+        let mut condition = where_clause(filter, plan, &mut args);
+        if plan == SearchPlan::Scan && filter.sort == ClientSort::LastSeen && filter.since.is_none()
+        {
             // A range on the sort column: the planner then walks the index newest first and
             // stops at the page instead of sorting the table.
             condition.push_str(" AND c.last_seen >= ?");
@@ -330,11 +333,12 @@ impl ClientStore for SqliteStore {
         }
         let order = order_clause(filter, &mut args);
         let sql = format!(
-            "SELECT {COLUMNS} FROM clients c WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
+            "SELECT {COLUMNS} FROM clients c {} WHERE {condition} ORDER BY {order} \
+             LIMIT ? OFFSET ?",
+            plan.table_hint()
         );
         args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
         args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
-        let mut inner = self.inner();
         let raw = {
             let mut stmt = inner.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params_from_iter(args))?;
@@ -348,10 +352,8 @@ impl ClientStore for SqliteStore {
     }
 
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
-        let mut args: Vec<Value> = Vec::new();
-        let condition = where_clause(filter, &mut args);
         let inner = self.inner();
-        if args.is_empty() && condition == "1" {
+        if filter.selects_all() {
             // Everything: the smallest index counts the records, and the CMIDs are distinct
             // in the order of the key index (no temporary table), counted up to the limit.
             let records: i64 = inner
@@ -369,19 +371,27 @@ impl ClientStore for SqliteStore {
             return Ok(MatchCount {
                 records: non_negative(records, "count")?,
                 machines: non_negative(machines, "count")?,
+                records_capped: false,
             });
         }
-        // One pass over what the condition selects.
-        let sql =
-            format!("SELECT COUNT(*), COUNT(DISTINCT c.cmid) FROM clients c WHERE {condition}");
+        // The first MATCH_COUNT_LIMIT + 1 records the condition selects, no more.
+        let plan = search_plan(&inner.conn, filter)?;
+        let mut args: Vec<Value> = Vec::new();
+        let condition = where_clause(filter, plan, &mut args);
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM (SELECT c.cmid FROM clients c {} \
+             WHERE {condition} LIMIT {})",
+            plan.table_hint(),
+            MATCH_COUNT_LIMIT + 1
+        );
         let (records, machines): (i64, i64) = inner
             .conn
             .prepare_cached(&sql)?
             .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(MatchCount {
-            records: non_negative(records, "count")?,
-            machines: non_negative(machines, "count")?.min(crate::MACHINES_COUNT_LIMIT + 1),
-        })
+        Ok(MatchCount::capped(
+            non_negative(records, "count")?,
+            non_negative(machines, "count")?,
+        ))
     }
 
     fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
@@ -769,7 +779,7 @@ fn keys_of(ids: &[Uuid], args: &mut Vec<Value>) -> String {
 }
 
 /// The `WHERE` condition of `filter` over table alias `c`, its parameters pushed to `args`.
-fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
+fn where_clause(filter: &ClientFilter, plan: SearchPlan, args: &mut Vec<Value>) -> String {
     let mut parts: Vec<String> = vec!["1".into()];
     for (column, value) in [
         ("kms", filter.kms_id),
@@ -806,41 +816,177 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
         }
     }
     if let Some(search) = &filter.search {
-        let text = search.text.to_ascii_lowercase();
-        let hex = text.replace('-', "");
-        // LIKE is ASCII case-insensitive, like the search, and cheaper than lower() + instr().
-        let mut pattern = String::with_capacity(text.len() + 2);
-        pattern.push('%');
-        for ch in text.chars() {
-            if matches!(ch, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(ch);
-        }
-        pattern.push('%');
-        let mut any = vec![
-            "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
-            "c.last_address LIKE ? ESCAPE '\\'".to_owned(),
-            "c.last_epid LIKE ? ESCAPE '\\'".to_owned(),
-        ];
-        args.extend(std::iter::repeat_n(Value::Text(pattern), 3));
-        // Only hex digits can occur in a CMID's hex form.
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            any.push("instr(lower(hex(c.cmid)), ?)".into());
-            args.push(Value::Text(hex));
-        }
-        for (column, ids) in [
-            ("sku", &search.sku_ids),
-            ("kms", &search.kms_ids),
-            ("app", &search.application_ids),
-        ] {
-            if !ids.is_empty() {
-                any.push(format!("c.{column} IN {}", keys_of(ids, args)));
-            }
-        }
-        parts.push(format!("({})", any.join(" OR ")));
+        parts.push(search_condition(search, plan, args));
     }
     parts.join(" AND ")
+}
+
+/// How a search finds its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchPlan {
+    /// Read the records in the list's order, testing each (no search, or one that matches
+    /// many records, names IDs, or is too short for the trigram index).
+    Scan,
+    /// Look the candidates up in the trigram index and the CMID key index, then test them:
+    /// the search matches at most [`MATCH_COUNT_LIMIT`] records.
+    Index,
+}
+
+impl SearchPlan {
+    /// What follows the table in `FROM clients c`: an index search reads its candidates by
+    /// rowid (no index walk in the list's order, which would read every record to find them).
+    fn table_hint(self) -> &'static str {
+        match self {
+            Self::Scan => "",
+            Self::Index => "NOT INDEXED",
+        }
+    }
+}
+
+/// Most candidates (index matches, which may be more than the records matching) an index
+/// search reads; a search with more is a [`SearchPlan::Scan`], which finds a page of them
+/// sooner in the list's order.
+const SEARCH_CANDIDATE_LIMIT: u64 = 20_000;
+
+/// How `filter`'s search is best answered: from the indexes when the text is long enough
+/// for the trigram index, no ID matches by name, and the indexes give at most
+/// [`SEARCH_CANDIDATE_LIMIT`] candidates (counted, stopping there).
+fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, StoreError> {
+    let Some(search) = &filter.search else {
+        return Ok(SearchPlan::Scan);
+    };
+    let text = search.text.to_ascii_lowercase();
+    if text.chars().count() < SEARCH_INDEX_MIN_LEN
+        || !search.sku_ids.is_empty()
+        || !search.kms_ids.is_empty()
+        || !search.application_ids.is_empty()
+    {
+        return Ok(SearchPlan::Scan);
+    }
+    let limit = saturating_i64(SEARCH_CANDIDATE_LIMIT + 1);
+    let mut n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT rowid FROM clients_search \
+             WHERE clients_search MATCH ?1 LIMIT ?2)",
+        )?
+        .query_row(params![fts_query(&text), limit], |row| row.get(0))?;
+    if let Some((from, to)) = search.cmid_range() {
+        let mut args = Vec::new();
+        let range = cmid_range_condition("cmid", &from, to.as_ref(), &mut args);
+        args.push(Value::Integer(limit));
+        let m: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM clients WHERE {range} LIMIT ?)"
+            ))?
+            .query_row(params_from_iter(args), |row| row.get(0))?;
+        n = n.saturating_add(m);
+    }
+    Ok(if n <= limit - 1 {
+        SearchPlan::Index
+    } else {
+        SearchPlan::Scan
+    })
+}
+
+/// Most trigrams of a searched text the index query asks for (its candidates are then a
+/// superset of the matches, which the test of every candidate removes).
+const MAX_QUERY_TRIGRAMS: usize = 12;
+
+/// The FTS5 query of the trigram index for `text` (at least three characters): every
+/// three-character piece of it must occur (up to [`MAX_QUERY_TRIGRAMS`] of them). The index
+/// keeps no positions (`detail = none`, a smaller index), so this selects the records
+/// holding all the pieces, a superset of those holding the text.
+fn fts_query(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut seen: Vec<String> = Vec::new();
+    for w in chars.windows(3) {
+        let piece: String = w.iter().collect();
+        if !seen.contains(&piece) {
+            seen.push(piece);
+        }
+    }
+    // Spread the pieces kept over the whole text.
+    let step = seen.len().div_ceil(MAX_QUERY_TRIGRAMS).max(1);
+    seen.iter()
+        .step_by(step)
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The records `search` matches, as an `OR` of conditions over table alias `c`; with
+/// [`SearchPlan::Index`], restricted first to the index's candidates.
+fn search_condition(search: &Search, plan: SearchPlan, out: &mut Vec<Value>) -> String {
+    let mut args = Vec::new();
+    let text = search.text.to_ascii_lowercase();
+    // LIKE is ASCII case-insensitive, like the search.
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    let mut any = vec![
+        "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
+        format!(
+            "{} LIKE ? ESCAPE '\\'",
+            crate::schema::address_host_sql!("instr", "c.")
+        ),
+        "c.last_epid LIKE ? ESCAPE '\\'".to_owned(),
+    ];
+    args.extend(std::iter::repeat_n(Value::Text(pattern), 3));
+    let range = search.cmid_range();
+    if let Some((from, to)) = &range {
+        any.push(cmid_range_condition("c.cmid", from, to.as_ref(), &mut args));
+    }
+    for (column, ids) in [
+        ("sku", &search.sku_ids),
+        ("kms", &search.kms_ids),
+        ("app", &search.application_ids),
+    ] {
+        if !ids.is_empty() {
+            any.push(format!("c.{column} IN {}", keys_of(ids, &mut args)));
+        }
+    }
+    let test = format!("({})", any.join(" OR "));
+    if plan == SearchPlan::Scan {
+        out.append(&mut args);
+        return test;
+    }
+    // The candidates come first in the text, so their parameters do too.
+    let mut candidates = Vec::new();
+    if text.chars().count() >= SEARCH_INDEX_MIN_LEN {
+        candidates.push("SELECT rowid FROM clients_search WHERE clients_search MATCH ?".to_owned());
+        out.push(Value::Text(fts_query(&text)));
+    }
+    if let Some((from, to)) = &range {
+        candidates.push(format!(
+            "SELECT id FROM clients WHERE {}",
+            cmid_range_condition("cmid", from, to.as_ref(), out)
+        ));
+    }
+    out.append(&mut args);
+    format!("c.id IN ({}) AND {test}", candidates.join(" UNION ALL "))
+}
+
+/// `column` (a 16-byte CMID blob) in `[from, to)`.
+fn cmid_range_condition(
+    column: &str,
+    from: &[u8; 16],
+    to: Option<&[u8; 16]>,
+    args: &mut Vec<Value>,
+) -> String {
+    args.push(Value::Blob(from.to_vec()));
+    match to {
+        Some(to) => {
+            args.push(Value::Blob(to.to_vec()));
+            format!("({column} >= ? AND {column} < ?)")
+        }
+        None => format!("{column} >= ?"),
+    }
 }
 
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
