@@ -203,6 +203,10 @@ fn sqlite_and_memory_searches_match_the_reference() {
     );
 }
 
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
 #[test]
 fn postgres_searches_match_the_reference_and_sqlite() {
     let Some(schema) = PgSchema::new("search") else {
@@ -412,4 +416,75 @@ fn sqlite_v4_database_is_migrated_and_searchable() {
         assert_eq!(store.list(&f).unwrap(), reference(&all, &f), "{text}");
     }
     assert_eq!(store.list(&search("old-42")).unwrap().len(), 11);
+}
+
+/// A schema-4 PostgreSQL database with records is migrated keeping every record: the
+/// record count (now kept in `client_totals`) and every search answer as before.
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
+#[test]
+fn postgres_v4_database_is_migrated_and_searchable() {
+    use rkms_store::pg_schema::{PG_MIGRATIONS, VERSION_TABLE};
+    let Some(schema) = PgSchema::new("search-v4") else {
+        return;
+    };
+    let dir = TempDir::new("search-pg-v4");
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    reference.record_batch(&varied()).unwrap();
+    let mut c = schema.client();
+    c.batch_execute(&format!(
+        "CREATE TABLE {VERSION_TABLE} (version integer PRIMARY KEY, description text NOT NULL,
+                                       applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO {VERSION_TABLE} (version, description)
+             VALUES (1, 'v1'), (2, 'v2'), (3, 'v3'), (4, 'v4');"
+    ))
+    .unwrap();
+    for m in PG_MIGRATIONS.iter().filter(|m| m.version <= 4) {
+        c.batch_execute(m.sql).unwrap();
+    }
+    let all = reference.list(&ClientFilter::default()).unwrap();
+    for r in &all {
+        c.execute(
+            "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
+             license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
+             is_vm, grace_minutes, last_hresult) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            &[
+                &r.cmid,
+                &r.application_id,
+                &r.sku_id,
+                &r.kms_id,
+                &r.workstation,
+                &i64::from(r.license_status),
+                &r.protocol,
+                &r.first_seen,
+                &r.last_seen,
+                &(r.requests as i64),
+                &r.last_address,
+                &r.last_epid,
+                &r.is_vm,
+                &i64::from(r.grace_minutes),
+                &i64::from(r.last_hresult),
+            ],
+        )
+        .unwrap();
+    }
+    let store = PgStore::open(schema.url()).unwrap();
+    assert_eq!(store.migrated_from(), 4);
+    assert!(store.notices().is_empty(), "{:?}", store.notices());
+    assert_eq!(store.count().unwrap(), all.len() as u64);
+    assert_eq!(store.list(&ClientFilter::default()).unwrap(), all);
+    assert_searches_match(&store, "postgres migrated from 4");
+    // The kept count follows new records and deletions.
+    store.record(&activation(id(0xabc), id(0xa), DAY)).unwrap();
+    assert_eq!(store.count().unwrap(), all.len() as u64 + 1);
+    store.prune_older_than(DAY + 1).unwrap();
+    assert_eq!(
+        store.count().unwrap(),
+        store.list(&ClientFilter::default()).unwrap().len() as u64
+    );
+    let whole = store.count_matching(&ClientFilter::default()).unwrap();
+    assert_eq!(whole.records, store.count().unwrap());
 }
