@@ -323,7 +323,7 @@ impl ClientStore for SqliteStore {
         let mut inner = self.inner();
         let plan = search_plan(&inner.conn, filter)?;
         let mut args: Vec<Value> = Vec::new();
-        let mut condition = where_clause(filter, plan, &mut args);
+        let mut condition = where_clause(filter, &plan, &mut args);
         if plan == SearchPlan::Scan && filter.sort == ClientSort::LastSeen && filter.since.is_none()
         {
             // A range on the sort column: the planner then walks the index newest first and
@@ -331,11 +331,19 @@ impl ClientStore for SqliteStore {
             condition.push_str(" AND c.last_seen >= ?");
             args.push(Value::Integer(i64::MIN));
         }
+        let mut hint = plan.table_hint();
+        if plan == SearchPlan::Scan
+            && filter.sort == ClientSort::Workstation
+            && (filter.selects_all() || matches_often(&inner.conn, &condition, &args)?)
+        {
+            // Many records match: walking the name index finds a page of them soon, where
+            // the planner would sort every match.
+            hint = "INDEXED BY clients_workstation";
+        }
         let order = order_clause(filter, &mut args);
         let sql = format!(
-            "SELECT {COLUMNS} FROM clients c {} WHERE {condition} ORDER BY {order} \
-             LIMIT ? OFFSET ?",
-            plan.table_hint()
+            "SELECT {COLUMNS} FROM clients c {hint} WHERE {condition} ORDER BY {order} \
+             LIMIT ? OFFSET ?"
         );
         args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
         args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
@@ -377,7 +385,7 @@ impl ClientStore for SqliteStore {
         // The first MATCH_COUNT_LIMIT + 1 records the condition selects, no more.
         let plan = search_plan(&inner.conn, filter)?;
         let mut args: Vec<Value> = Vec::new();
-        let condition = where_clause(filter, plan, &mut args);
+        let condition = where_clause(filter, &plan, &mut args);
         let sql = format!(
             "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM (SELECT c.cmid FROM clients c {} \
              WHERE {condition} LIMIT {})",
@@ -779,7 +787,7 @@ fn keys_of(ids: &[Uuid], args: &mut Vec<Value>) -> String {
 }
 
 /// The `WHERE` condition of `filter` over table alias `c`, its parameters pushed to `args`.
-fn where_clause(filter: &ClientFilter, plan: SearchPlan, args: &mut Vec<Value>) -> String {
+fn where_clause(filter: &ClientFilter, plan: &SearchPlan, args: &mut Vec<Value>) -> String {
     let mut parts: Vec<String> = vec!["1".into()];
     for (column, value) in [
         ("kms", filter.kms_id),
@@ -822,23 +830,23 @@ fn where_clause(filter: &ClientFilter, plan: SearchPlan, args: &mut Vec<Value>) 
 }
 
 /// How a search finds its records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum SearchPlan {
-    /// Read the records in the list's order, testing each (no search, or one that matches
-    /// many records, names IDs, or is too short for the trigram index).
+    /// Read the records, testing each (no search, or one that matches many records, names
+    /// IDs, or is too short for the trigram index).
     Scan,
-    /// Look the candidates up in the trigram index and the CMID key index, then test them:
-    /// the search matches at most [`MATCH_COUNT_LIMIT`] records.
-    Index,
+    /// Test only these records (`id`s), found in the trigram index and the CMID key index:
+    /// at most [`SEARCH_CANDIDATE_LIMIT`].
+    Ids(String),
 }
 
 impl SearchPlan {
     /// What follows the table in `FROM clients c`: an index search reads its candidates by
     /// rowid (no index walk in the list's order, which would read every record to find them).
-    fn table_hint(self) -> &'static str {
+    fn table_hint(&self) -> &'static str {
         match self {
             Self::Scan => "",
-            Self::Index => "NOT INDEXED",
+            Self::Ids(_) => "NOT INDEXED",
         }
     }
 }
@@ -848,9 +856,36 @@ impl SearchPlan {
 /// sooner in the list's order.
 const SEARCH_CANDIDATE_LIMIT: u64 = 20_000;
 
+/// Records [`matches_often`] samples.
+const DENSITY_SAMPLE: u64 = 5_000;
+
+/// Whether at least one record in a hundred of a sample (the first [`DENSITY_SAMPLE`] by
+/// rowid) passes `condition` (over alias `c`, parameters `args`).
+fn matches_often(conn: &Connection, condition: &str, args: &[Value]) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT * FROM clients LIMIT {DENSITY_SAMPLE}) c WHERE {condition}"
+    );
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args.iter()), |row| row.get(0))?;
+    Ok(n.unsigned_abs() * 100 >= DENSITY_SAMPLE)
+}
+
+/// Most trigrams of a searched text looked up (a longer text: spread over it).
+const MAX_TEXT_TRIGRAMS: usize = 12;
+
+/// Most trigrams the candidates must all hold: the rarest of the text's.
+const QUERY_TRIGRAMS: usize = 3;
+
 /// How `filter`'s search is best answered: from the indexes when the text is long enough
 /// for the trigram index, no ID matches by name, and the indexes give at most
-/// [`SEARCH_CANDIDATE_LIMIT`] candidates (counted, stopping there).
+/// [`SEARCH_CANDIDATE_LIMIT`] candidates.
+///
+/// The trigram index keeps no positions (`detail = none`: a small index), so it gives the
+/// records holding every trigram asked for, a superset of those holding the text, which the
+/// test of each candidate narrows. A trigram most records hold (`"pc-"` in `"pc-0123"`)
+/// costs a long read and narrows little: each trigram is first counted (stopping past the
+/// candidate limit), and only the [`QUERY_TRIGRAMS`] rarest are asked for together.
 fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, StoreError> {
     let Some(search) = &filter.search else {
         return Ok(SearchPlan::Scan);
@@ -864,39 +899,61 @@ fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, S
         return Ok(SearchPlan::Scan);
     }
     let limit = saturating_i64(SEARCH_CANDIDATE_LIMIT + 1);
-    let mut n: i64 = conn
-        .prepare_cached(
+    let mut counted: Vec<(i64, String)> = Vec::new();
+    {
+        let mut count = conn.prepare_cached(
             "SELECT COUNT(*) FROM (SELECT rowid FROM clients_search \
              WHERE clients_search MATCH ?1 LIMIT ?2)",
-        )?
-        .query_row(params![fts_query(&text), limit], |row| row.get(0))?;
+        )?;
+        for piece in trigrams(&text) {
+            let term = fts_term(&piece);
+            let n: i64 = count.query_row(params![term, limit], |row| row.get(0))?;
+            counted.push((n, term));
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    counted.sort();
+    let query = counted
+        .iter()
+        .take(QUERY_TRIGRAMS)
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let mut ids: Vec<i64> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT rowid FROM clients_search WHERE clients_search MATCH ?1 LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![query, limit], |row| row.get(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
+    }
     if let Some((from, to)) = search.cmid_range() {
         let mut args = Vec::new();
         let range = cmid_range_condition("cmid", &from, to.as_ref(), &mut args);
         args.push(Value::Integer(limit));
-        let m: i64 = conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM clients WHERE {range} LIMIT ?)"
-            ))?
-            .query_row(params_from_iter(args), |row| row.get(0))?;
-        n = n.saturating_add(m);
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT id FROM clients WHERE {range} LIMIT ?"))?;
+        let rows = stmt.query_map(params_from_iter(args), |row| row.get(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
     }
-    Ok(if n <= limit - 1 {
-        SearchPlan::Index
-    } else {
-        SearchPlan::Scan
-    })
+    if ids.len() as u64 > SEARCH_CANDIDATE_LIMIT {
+        return Ok(SearchPlan::Scan);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    Ok(SearchPlan::Ids(format!("[{list}]")))
 }
 
-/// Most trigrams of a searched text the index query asks for (its candidates are then a
-/// superset of the matches, which the test of every candidate removes).
-const MAX_QUERY_TRIGRAMS: usize = 12;
-
-/// The FTS5 query of the trigram index for `text` (at least three characters): every
-/// three-character piece of it must occur (up to [`MAX_QUERY_TRIGRAMS`] of them). The index
-/// keeps no positions (`detail = none`, a smaller index), so this selects the records
-/// holding all the pieces, a superset of those holding the text.
-fn fts_query(text: &str) -> String {
+/// The distinct three-character pieces of `text`, at most [`MAX_TEXT_TRIGRAMS`] (spread
+/// over a longer text).
+fn trigrams(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut seen: Vec<String> = Vec::new();
     for w in chars.windows(3) {
@@ -905,18 +962,18 @@ fn fts_query(text: &str) -> String {
             seen.push(piece);
         }
     }
-    // Spread the pieces kept over the whole text.
-    let step = seen.len().div_ceil(MAX_QUERY_TRIGRAMS).max(1);
-    seen.iter()
-        .step_by(step)
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" AND ")
+    let step = seen.len().div_ceil(MAX_TEXT_TRIGRAMS).max(1);
+    seen.into_iter().step_by(step).collect()
+}
+
+/// One trigram as an FTS5 query term (a quoted string: any character allowed).
+fn fts_term(piece: &str) -> String {
+    format!("\"{}\"", piece.replace('"', "\"\""))
 }
 
 /// The records `search` matches, as an `OR` of conditions over table alias `c`; with
 /// [`SearchPlan::Index`], restricted first to the index's candidates.
-fn search_condition(search: &Search, plan: SearchPlan, out: &mut Vec<Value>) -> String {
+fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) -> String {
     let mut args = Vec::new();
     let text = search.text.to_ascii_lowercase();
     // LIKE is ASCII case-insensitive, like the search.
@@ -952,24 +1009,18 @@ fn search_condition(search: &Search, plan: SearchPlan, out: &mut Vec<Value>) -> 
         }
     }
     let test = format!("({})", any.join(" OR "));
-    if plan == SearchPlan::Scan {
-        out.append(&mut args);
-        return test;
+    match plan {
+        SearchPlan::Scan => {
+            out.append(&mut args);
+            test
+        }
+        SearchPlan::Ids(ids) => {
+            // The candidates come first in the text, so their parameter does too.
+            out.push(Value::Text(ids.clone()));
+            out.append(&mut args);
+            format!("c.id IN (SELECT value FROM json_each(?)) AND {test}")
+        }
     }
-    // The candidates come first in the text, so their parameters do too.
-    let mut candidates = Vec::new();
-    if text.chars().count() >= SEARCH_INDEX_MIN_LEN {
-        candidates.push("SELECT rowid FROM clients_search WHERE clients_search MATCH ?".to_owned());
-        out.push(Value::Text(fts_query(&text)));
-    }
-    if let Some((from, to)) = &range {
-        candidates.push(format!(
-            "SELECT id FROM clients WHERE {}",
-            cmid_range_condition("cmid", from, to.as_ref(), out)
-        ));
-    }
-    out.append(&mut args);
-    format!("c.id IN ({}) AND {test}", candidates.join(" UNION ALL "))
 }
 
 /// `column` (a 16-byte CMID blob) in `[from, to)`.
