@@ -611,6 +611,76 @@ impl PgStore {
         ))
     }
 
+    /// The page of `filter`, its search answered as `plan` says.
+    fn list_with(
+        &self,
+        filter: &ClientFilter,
+        plan: &SearchPlan,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut args = Vec::new();
+        let condition = where_clause(filter, plan, &mut args);
+        let order = order_clause(filter, &mut args);
+        let limit = arg(&mut args, Param::OptInt(filter.limit.map(saturating_i64)));
+        let offset = arg(
+            &mut args,
+            Param::Int(filter.offset.map_or(0, saturating_i64)),
+        );
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE {condition} ORDER BY {order} \
+             LIMIT {limit} OFFSET {offset}"
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let rows = conn.client.query(&stmt, &params)?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// The count of every record: kept in `client_totals`; the distinct CMIDs read from the
+    /// key index, up to the limit.
+    fn count_all(&self) -> Result<MatchCount, StoreError> {
+        let sql = format!(
+            "SELECT (SELECT records FROM client_totals), \
+                    (SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients LIMIT {}) m)",
+            crate::MACHINES_COUNT_LIMIT + 1
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let row = conn.client.query_one(&stmt, &[])?;
+            Ok(MatchCount {
+                records: non_negative(row.try_get(0)?, "count")?,
+                machines: non_negative(row.try_get(1)?, "count")?,
+                records_capped: false,
+            })
+        })
+    }
+
+    /// The capped count of `filter` (not selecting every record), its search answered as
+    /// `plan` says.
+    fn count_with(
+        &self,
+        filter: &ClientFilter,
+        plan: &SearchPlan,
+    ) -> Result<MatchCount, StoreError> {
+        let mut args = Vec::new();
+        let condition = where_clause(filter, plan, &mut args);
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM \
+             (SELECT cmid FROM clients WHERE {condition} LIMIT {}) s",
+            MATCH_COUNT_LIMIT + 1
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let row = conn.client.query_one(&stmt, &params)?;
+            Ok(MatchCount::capped(
+                non_negative(row.try_get(0)?, "count")?,
+                non_negative(row.try_get(1)?, "count")?,
+            ))
+        })
+    }
+
     fn count_query(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         self.run(Slot::Read, &|conn| {
             let stmt = conn.prepare(sql)?;
@@ -695,62 +765,29 @@ impl ClientStore for PgStore {
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
         let plan = self.search_plan(filter)?;
-        let mut args = Vec::new();
-        let condition = where_clause(filter, &plan, &mut args);
-        let order = order_clause(filter, &mut args);
-        let limit = arg(&mut args, Param::OptInt(filter.limit.map(saturating_i64)));
-        let offset = arg(
-            &mut args,
-            Param::Int(filter.offset.map_or(0, saturating_i64)),
-        );
-        let sql = format!(
-            "SELECT {COLUMNS} FROM clients WHERE {condition} ORDER BY {order} \
-             LIMIT {limit} OFFSET {offset}"
-        );
-        self.run(Slot::Read, &|conn| {
-            let stmt = conn.prepare(&sql)?;
-            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
-            let rows = conn.client.query(&stmt, &params)?;
-            rows.iter().map(decode).collect()
-        })
+        self.list_with(filter, &plan)
+    }
+
+    fn list_and_count(
+        &self,
+        filter: &ClientFilter,
+    ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
+        let plan = self.search_plan(filter)?;
+        let records = self.list_with(filter, &plan)?;
+        let count = if filter.selects_all() {
+            self.count_all()?
+        } else {
+            self.count_with(filter, &plan)?
+        };
+        Ok((records, count))
     }
 
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
         if filter.selects_all() {
-            // The record count is kept in client_totals; the distinct CMIDs are read from
-            // the key index, up to the limit.
-            let sql = format!(
-                "SELECT (SELECT records FROM client_totals), \
-                        (SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients LIMIT {}) m)",
-                crate::MACHINES_COUNT_LIMIT + 1
-            );
-            return self.run(Slot::Read, &|conn| {
-                let stmt = conn.prepare(&sql)?;
-                let row = conn.client.query_one(&stmt, &[])?;
-                Ok(MatchCount {
-                    records: non_negative(row.try_get(0)?, "count")?,
-                    machines: non_negative(row.try_get(1)?, "count")?,
-                    records_capped: false,
-                })
-            });
+            return self.count_all();
         }
         let plan = self.search_plan(filter)?;
-        let mut args = Vec::new();
-        let condition = where_clause(filter, &plan, &mut args);
-        let sql = format!(
-            "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM \
-             (SELECT cmid FROM clients WHERE {condition} LIMIT {}) s",
-            MATCH_COUNT_LIMIT + 1
-        );
-        self.run(Slot::Read, &|conn| {
-            let stmt = conn.prepare(&sql)?;
-            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
-            let row = conn.client.query_one(&stmt, &params)?;
-            Ok(MatchCount::capped(
-                non_negative(row.try_get(0)?, "count")?,
-                non_negative(row.try_get(1)?, "count")?,
-            ))
-        })
+        self.count_with(filter, &plan)
     }
 
     fn notices(&self) -> Vec<String> {

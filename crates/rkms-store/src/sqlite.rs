@@ -322,84 +322,23 @@ impl ClientStore for SqliteStore {
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
         let mut inner = self.inner();
         let plan = search_plan(&inner.conn, filter)?;
-        let mut args: Vec<Value> = Vec::new();
-        let mut condition = where_clause(filter, &plan, &mut args);
-        if plan == SearchPlan::Scan && filter.sort == ClientSort::LastSeen && filter.since.is_none()
-        {
-            // A range on the sort column: the planner then walks the index newest first and
-            // stops at the page instead of sorting the table.
-            condition.push_str(" AND c.last_seen >= ?");
-            args.push(Value::Integer(i64::MIN));
-        }
-        let mut hint = plan.table_hint();
-        if plan == SearchPlan::Scan
-            && filter.sort == ClientSort::Workstation
-            && (filter.selects_all() || matches_often(&inner.conn, &condition, &args)?)
-        {
-            // Many records match: walking the name index finds a page of them soon, where
-            // the planner would sort every match.
-            hint = "INDEXED BY clients_workstation";
-        }
-        let order = order_clause(filter, &mut args);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM clients c {hint} WHERE {condition} ORDER BY {order} \
-             LIMIT ? OFFSET ?"
-        );
-        args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
-        args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
-        let raw = {
-            let mut stmt = inner.conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(args))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(RawRecord::read(row)?);
-            }
-            out
-        };
-        raw.into_iter().map(|r| r.decode(&mut inner)).collect()
+        list_in(&mut inner, filter, &plan)
     }
 
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
         let inner = self.inner();
-        if filter.selects_all() {
-            // Everything: the smallest index counts the records, and the CMIDs are distinct
-            // in the order of the key index (no temporary table), counted up to the limit.
-            let records: i64 = inner
-                .conn
-                .prepare_cached("SELECT COUNT(*) FROM clients")?
-                .query_row([], |row| row.get(0))?;
-            let machines: i64 = inner
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients \
-                     INDEXED BY clients_key LIMIT {})",
-                    crate::MACHINES_COUNT_LIMIT + 1
-                ))?
-                .query_row([], |row| row.get(0))?;
-            return Ok(MatchCount {
-                records: non_negative(records, "count")?,
-                machines: non_negative(machines, "count")?,
-                records_capped: false,
-            });
-        }
-        // The first MATCH_COUNT_LIMIT + 1 records the condition selects, no more.
         let plan = search_plan(&inner.conn, filter)?;
-        let mut args: Vec<Value> = Vec::new();
-        let condition = where_clause(filter, &plan, &mut args);
-        let sql = format!(
-            "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM (SELECT c.cmid FROM clients c {} \
-             WHERE {condition} LIMIT {})",
-            plan.table_hint(),
-            MATCH_COUNT_LIMIT + 1
-        );
-        let (records, machines): (i64, i64) = inner
-            .conn
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(MatchCount::capped(
-            non_negative(records, "count")?,
-            non_negative(machines, "count")?,
-        ))
+        count_in(&inner, filter, &plan)
+    }
+
+    fn list_and_count(
+        &self,
+        filter: &ClientFilter,
+    ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
+        let mut inner = self.inner();
+        let plan = search_plan(&inner.conn, filter)?;
+        let records = list_in(&mut inner, filter, &plan)?;
+        Ok((records, count_in(&inner, filter, &plan)?))
     }
 
     fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
@@ -770,6 +709,95 @@ impl SqliteStore {
         };
         raw.into_iter().map(|e| e.decode(&mut inner)).collect()
     }
+}
+
+/// The page of `filter`, its search answered as `plan` says.
+fn list_in(
+    inner: &mut Inner,
+    filter: &ClientFilter,
+    plan: &SearchPlan,
+) -> Result<Vec<ClientRecord>, StoreError> {
+    let mut args: Vec<Value> = Vec::new();
+    let mut condition = where_clause(filter, plan, &mut args);
+    if *plan == SearchPlan::Scan && filter.sort == ClientSort::LastSeen && filter.since.is_none() {
+        // A range on the sort column: the planner then walks the index newest first and
+        // stops at the page instead of sorting the table.
+        condition.push_str(" AND c.last_seen >= ?");
+        args.push(Value::Integer(i64::MIN));
+    }
+    let mut hint = plan.table_hint();
+    if *plan == SearchPlan::Scan
+        && filter.sort == ClientSort::Workstation
+        && (filter.selects_all() || matches_often(&inner.conn, &condition, &args)?)
+    {
+        // Many records match: walking the name index finds a page of them soon, where
+        // the planner would sort every match.
+        hint = "INDEXED BY clients_workstation";
+    }
+    let order = order_clause(filter, &mut args);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM clients c {hint} WHERE {condition} ORDER BY {order} \
+         LIMIT ? OFFSET ?"
+    );
+    args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
+    args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
+    let raw = {
+        let mut stmt = inner.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(RawRecord::read(row)?);
+        }
+        out
+    };
+    raw.into_iter().map(|r| r.decode(inner)).collect()
+}
+
+/// The count of `filter` (exact when it selects every record, else capped), its search
+/// answered as `plan` says.
+fn count_in(
+    inner: &Inner,
+    filter: &ClientFilter,
+    plan: &SearchPlan,
+) -> Result<MatchCount, StoreError> {
+    if filter.selects_all() {
+        // Everything: the smallest index counts the records, and the CMIDs are distinct
+        // in the order of the key index (no temporary table), counted up to the limit.
+        let records: i64 = inner
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM clients")?
+            .query_row([], |row| row.get(0))?;
+        let machines: i64 = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients \
+                 INDEXED BY clients_key LIMIT {})",
+                crate::MACHINES_COUNT_LIMIT + 1
+            ))?
+            .query_row([], |row| row.get(0))?;
+        return Ok(MatchCount {
+            records: non_negative(records, "count")?,
+            machines: non_negative(machines, "count")?,
+            records_capped: false,
+        });
+    }
+    // The first MATCH_COUNT_LIMIT + 1 records the condition selects, no more.
+    let mut args: Vec<Value> = Vec::new();
+    let condition = where_clause(filter, plan, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM (SELECT c.cmid FROM clients c {} \
+         WHERE {condition} LIMIT {})",
+        plan.table_hint(),
+        MATCH_COUNT_LIMIT + 1
+    );
+    let (records, machines): (i64, i64) = inner
+        .conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(MatchCount::capped(
+        non_negative(records, "count")?,
+        non_negative(machines, "count")?,
+    ))
 }
 
 /// `?, ?, …` for `n` parameters.

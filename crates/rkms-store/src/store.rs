@@ -56,6 +56,15 @@ pub trait ClientStore: Send + Sync {
         Ok(MatchCount::capped(all.len() as u64, machines))
     }
 
+    /// [`Self::list`] and [`Self::count_matching`] of one filter at once (a page and its
+    /// count): a backend that looks a search's candidates up in an index does it once.
+    fn list_and_count(
+        &self,
+        filter: &ClientFilter,
+    ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
+        Ok((self.list(filter)?, self.count_matching(filter)?))
+    }
+
     /// Conditions the operator should hear of, found when the store was opened (for example
     /// a search index PostgreSQL could not create): one sentence each. None by default.
     fn notices(&self) -> Vec<String> {

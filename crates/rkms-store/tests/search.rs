@@ -151,6 +151,11 @@ fn assert_searches_match(store: &dyn ClientStore, label: &str) {
         let expected = reference(&all, &f);
         let count = store.count_matching(&f).unwrap();
         assert_eq!(
+            store.list_and_count(&f).unwrap(),
+            (expected.clone(), count),
+            "{label}: list_and_count of {text:?}"
+        );
+        assert_eq!(
             count.records,
             expected.len() as u64,
             "{label}: count of {text:?}"

@@ -372,12 +372,11 @@ pub fn list_clients(
     query: &ClientQuery,
 ) -> Result<ClientPage, WebError> {
     let filter = store_filter(catalog, query);
-    let clients = store
-        .list(&filter)?
+    let (records, count) = store.list_and_count(&filter)?;
+    let clients = records
         .into_iter()
         .map(|r| ClientView::new(catalog, r))
         .collect();
-    let count = store.count_matching(&filter)?;
     Ok(ClientPage {
         total: count.records,
         total_is_lower_bound: count.records_capped,
