@@ -205,12 +205,16 @@ fn cmid_range_condition(search: &Search, args: &mut Vec<Param>) -> Option<String
 /// restricted first to those keys.
 fn search_condition(search: &Search, plan: &SearchPlan, args: &mut Vec<Param>) -> String {
     let text = search.text.to_ascii_lowercase();
-    let t = arg(args, Param::Text(text));
-    let mut any = vec![
-        format!("strpos(lower(workstation), {t}) > 0"),
-        format!("strpos(lower(rkms_address_host(last_address)), {t}) > 0"),
-        format!("strpos(lower(last_epid), {t}) > 0"),
-    ];
+    // PostgreSQL's text holds no NUL: such a text is in no record (and cannot be sent).
+    let mut any = vec!["false".to_owned()];
+    if !text.contains('\0') {
+        let t = arg(args, Param::Text(text));
+        any = vec![
+            format!("strpos(lower(workstation), {t}) > 0"),
+            format!("strpos(lower(rkms_address_host(last_address)), {t}) > 0"),
+            format!("strpos(lower(last_epid), {t}) > 0"),
+        ];
+    }
     if let Some(range) = cmid_range_condition(search, args) {
         any.push(range);
     }
@@ -577,6 +581,7 @@ impl PgStore {
         };
         let text = search.text.to_ascii_lowercase();
         if !self.search_indexed
+            || text.contains('\0')
             || text.chars().count() < SEARCH_INDEX_MIN_LEN
             || !search.sku_ids.is_empty()
             || !search.kms_ids.is_empty()

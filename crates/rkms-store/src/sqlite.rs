@@ -926,6 +926,10 @@ fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, S
     {
         return Ok(SearchPlan::Scan);
     }
+    let pieces = trigrams(&text);
+    if pieces.is_empty() {
+        return Ok(SearchPlan::Scan);
+    }
     let limit = saturating_i64(SEARCH_CANDIDATE_LIMIT + 1);
     let mut counted: Vec<(i64, String)> = Vec::new();
     {
@@ -933,7 +937,7 @@ fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, S
             "SELECT COUNT(*) FROM (SELECT rowid FROM clients_search \
              WHERE clients_search MATCH ?1 LIMIT ?2)",
         )?;
-        for piece in trigrams(&text) {
+        for piece in pieces {
             let term = fts_term(&piece);
             let n: i64 = count.query_row(params![term, limit], |row| row.get(0))?;
             counted.push((n, term));
@@ -979,14 +983,16 @@ fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, S
     Ok(SearchPlan::Ids(format!("[{list}]")))
 }
 
-/// The distinct three-character pieces of `text`, at most [`MAX_TEXT_TRIGRAMS`] (spread
-/// over a longer text).
+/// The distinct three-character pieces of `text` (none holding a NUL), at most
+/// [`MAX_TEXT_TRIGRAMS`] (spread over a longer text).
 fn trigrams(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut seen: Vec<String> = Vec::new();
     for w in chars.windows(3) {
         let piece: String = w.iter().collect();
-        if !seen.contains(&piece) {
+        // FTS5 reads a query as a C string: a NUL would end it (leaving the piece out only
+        // widens the candidates).
+        if !piece.contains('\0') && !seen.contains(&piece) {
             seen.push(piece);
         }
     }

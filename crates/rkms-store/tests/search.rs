@@ -95,6 +95,13 @@ fn texts(records: &[ClientRecord]) -> Vec<String> {
         "zz",
         "nothing-matches-this",
         "-",
+        // Hostile texts: quotes, a NUL, wildcards, blanks, FTS5 query syntax.
+        "\"\"\"",
+        "a\u{0}bcd",
+        "%%%",
+        "   ",
+        "pc* OR NEAR(x)",
+        "(((",
     ]
     .into_iter()
     .map(String::from)
