@@ -1006,7 +1006,7 @@ fn fts_term(piece: &str) -> String {
 }
 
 /// The records `search` matches, as an `OR` of conditions over table alias `c`; with
-/// [`SearchPlan::Index`], restricted first to the index's candidates.
+/// [`SearchPlan::Ids`], restricted first to the candidates.
 fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) -> String {
     let mut args = Vec::new();
     let text = search.text.to_ascii_lowercase();
