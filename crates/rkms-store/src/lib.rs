@@ -62,8 +62,8 @@ pub use open::{
 };
 pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{
-    Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
-    MACHINES_COUNT_LIMIT,
+    address_host, Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
+    MACHINES_COUNT_LIMIT, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::ClientStore;

@@ -13,13 +13,15 @@ use postgres::{Client, Config, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
-use crate::pg_schema::{MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE};
+use crate::pg_schema::{
+    MIGRATION_LOCK, PG_MIGRATIONS, SEARCH_TRIGRAM_INDEX, SEARCH_TRIGRAM_INDEX_NAME, VERSION_TABLE,
+};
 use crate::pg_tls::{self, TlsParams};
 use crate::open::redact_url;
 use crate::schema::SCHEMA_VERSION;
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
-    IdSet, MatchCount, StoreError,
+    IdSet, MatchCount, Search, StoreError, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 
 /// How long connecting may take when the connection string sets no `connect_timeout`.
@@ -114,7 +116,7 @@ fn arg(args: &mut Vec<Param>, p: Param) -> String {
 }
 
 /// The `WHERE` condition of `filter`, its parameters pushed to `args`.
-fn where_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
+fn where_clause(filter: &ClientFilter, plan: &SearchPlan, args: &mut Vec<Param>) -> String {
     let mut parts: Vec<String> = vec!["true".into()];
     for (column, value) in [
         ("kms_id", filter.kms_id),
@@ -153,36 +155,91 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
         }
     }
     if let Some(search) = &filter.search {
-        let text = search.text.to_ascii_lowercase();
-        let hex = text.replace('-', "");
-        let t = arg(args, Param::Text(text));
-        let mut any = vec![
-            format!("strpos(lower(workstation), {t}) > 0"),
-            format!("strpos(lower(last_address), {t}) > 0"),
-            format!("strpos(lower(last_epid), {t}) > 0"),
-        ];
-        // Only hex digits can occur in a CMID's text.
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            any.push(format!(
-                "strpos(replace(cmid::text, '-', ''), {}) > 0",
-                arg(args, Param::Text(hex))
-            ));
-        }
-        for (column, ids) in [
-            ("sku_id", &search.sku_ids),
-            ("kms_id", &search.kms_ids),
-            ("application_id", &search.application_ids),
-        ] {
-            if !ids.is_empty() {
-                any.push(format!(
-                    "{column} = ANY({})",
-                    arg(args, Param::Uuids(ids.clone()))
-                ));
-            }
-        }
-        parts.push(format!("({})", any.join(" OR ")));
+        parts.push(search_condition(search, plan, args));
     }
     parts.join(" AND ")
+}
+
+/// How a search finds its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SearchPlan {
+    /// Read the records, testing each (no search, or one that matches many records, names
+    /// IDs, is too short for the trigram index, or there is no trigram index).
+    Scan,
+    /// Test only these (CMID, application ID) keys, found in the trigram index and the
+    /// CMID key index: at most [`SEARCH_CANDIDATE_LIMIT`].
+    Keys(Vec<Uuid>, Vec<Uuid>),
+}
+
+/// Most candidates (index matches) an index search reads; a search with more is a
+/// [`SearchPlan::Scan`], which finds a page of them sooner in the list's order.
+const SEARCH_CANDIDATE_LIMIT: i64 = 20_000;
+
+/// `text` as a `LIKE` pattern matching it anywhere (backslash escapes).
+fn like_anywhere(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// `cmid` in the range of CMIDs `search` names the beginning of, if it does.
+fn cmid_range_condition(search: &Search, args: &mut Vec<Param>) -> Option<String> {
+    let (from, to) = search.cmid_range()?;
+    let from = arg(args, Param::Uuid(Uuid::from_bytes(from)));
+    Some(match to {
+        Some(to) => format!(
+            "(cmid >= {from} AND cmid < {})",
+            arg(args, Param::Uuid(Uuid::from_bytes(to)))
+        ),
+        None => format!("cmid >= {from}"),
+    })
+}
+
+/// The records `search` matches, as an `OR` of conditions; with [`SearchPlan::Keys`],
+/// restricted first to those keys.
+fn search_condition(search: &Search, plan: &SearchPlan, args: &mut Vec<Param>) -> String {
+    let text = search.text.to_ascii_lowercase();
+    // PostgreSQL's text holds no NUL: such a text is in no record (and cannot be sent).
+    let mut any = vec!["false".to_owned()];
+    if !text.contains('\0') {
+        let t = arg(args, Param::Text(text));
+        any = vec![
+            format!("strpos(lower(workstation), {t}) > 0"),
+            format!("strpos(lower(rkms_address_host(last_address)), {t}) > 0"),
+            format!("strpos(lower(last_epid), {t}) > 0"),
+        ];
+    }
+    if let Some(range) = cmid_range_condition(search, args) {
+        any.push(range);
+    }
+    for (column, ids) in [
+        ("sku_id", &search.sku_ids),
+        ("kms_id", &search.kms_ids),
+        ("application_id", &search.application_ids),
+    ] {
+        if !ids.is_empty() {
+            any.push(format!(
+                "{column} = ANY({})",
+                arg(args, Param::Uuids(ids.clone()))
+            ));
+        }
+    }
+    let test = format!("({})", any.join(" OR "));
+    match plan {
+        SearchPlan::Scan => test,
+        SearchPlan::Keys(cmids, apps) => format!(
+            "(cmid, application_id) IN (SELECT * FROM unnest({}::uuid[], {}::uuid[])) AND {test}",
+            arg(args, Param::Uuids(cmids.clone())),
+            arg(args, Param::Uuids(apps.clone()))
+        ),
+    }
 }
 
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
@@ -286,6 +343,10 @@ pub struct PgStore {
     conns: [Mutex<Option<Conn>>; 2],
     version: u32,
     migrated_from: u32,
+    /// Whether the trigram index of the search exists (checked at open).
+    search_indexed: bool,
+    /// What [`ClientStore::notices`] reports (found at open).
+    notices: Vec<String>,
 }
 
 impl fmt::Debug for PgStore {
@@ -313,6 +374,15 @@ impl PgStore {
         let migrated_from = store.run(Slot::Write, &|conn| migrate(conn, &target))?;
         store.version = SCHEMA_VERSION;
         store.migrated_from = migrated_from;
+        match store.run(Slot::Write, &|conn| create_search_index(conn))? {
+            Ok(()) => store.search_indexed = true,
+            Err(reason) => store.notices.push(format!(
+                "the search index of {target} could not be created ({reason}): searches \
+                 read every client record; install PostgreSQL's contrib extensions (pg_trgm) \
+                 or have a superuser run CREATE EXTENSION pg_trgm in the database, then \
+                 restart rkms"
+            )),
+        }
         Ok(store)
     }
 
@@ -335,6 +405,7 @@ impl PgStore {
         }
         store.version = found;
         store.migrated_from = found;
+        store.search_indexed = store.run(Slot::Read, &|conn| search_index_exists(conn))?;
         Ok(store)
     }
 
@@ -380,6 +451,8 @@ impl PgStore {
             conns: [Mutex::new(None), Mutex::new(None)],
             version: 0,
             migrated_from: 0,
+            search_indexed: false,
+            notices: Vec::new(),
         })
     }
 
@@ -500,6 +573,120 @@ impl PgStore {
         })
     }
 
+    /// How `filter`'s search is best answered: from the indexes (reading the candidates'
+    /// keys, at most [`SEARCH_CANDIDATE_LIMIT`]) when the trigram index exists, the text is
+    /// long enough for it, no ID matches by name and the indexes give few enough candidates.
+    fn search_plan(&self, filter: &ClientFilter) -> Result<SearchPlan, StoreError> {
+        let Some(search) = &filter.search else {
+            return Ok(SearchPlan::Scan);
+        };
+        let text = search.text.to_ascii_lowercase();
+        if !self.search_indexed
+            || text.contains('\0')
+            || text.chars().count() < SEARCH_INDEX_MIN_LEN
+            || !search.sku_ids.is_empty()
+            || !search.kms_ids.is_empty()
+            || !search.application_ids.is_empty()
+        {
+            return Ok(SearchPlan::Scan);
+        }
+        let mut args = Vec::new();
+        let pattern = arg(&mut args, Param::Text(like_anywhere(&text)));
+        let mut sql =
+            format!("SELECT cmid, application_id FROM client_search WHERE text LIKE {pattern}");
+        if let Some(range) = cmid_range_condition(search, &mut args) {
+            sql.push_str(&format!(
+                " UNION SELECT cmid, application_id FROM clients WHERE {range}"
+            ));
+        }
+        sql.push_str(&format!(" LIMIT {}", SEARCH_CANDIDATE_LIMIT + 1));
+        let keys: Vec<(Uuid, Uuid)> = self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let rows = conn.client.query(&stmt, &params)?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect()
+        })?;
+        if keys.len() as i64 > SEARCH_CANDIDATE_LIMIT {
+            return Ok(SearchPlan::Scan);
+        }
+        Ok(SearchPlan::Keys(
+            keys.iter().map(|k| k.0).collect(),
+            keys.iter().map(|k| k.1).collect(),
+        ))
+    }
+
+    /// The page of `filter`, its search answered as `plan` says.
+    fn list_with(
+        &self,
+        filter: &ClientFilter,
+        plan: &SearchPlan,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut args = Vec::new();
+        let condition = where_clause(filter, plan, &mut args);
+        let order = order_clause(filter, &mut args);
+        let limit = arg(&mut args, Param::OptInt(filter.limit.map(saturating_i64)));
+        let offset = arg(
+            &mut args,
+            Param::Int(filter.offset.map_or(0, saturating_i64)),
+        );
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE {condition} ORDER BY {order} \
+             LIMIT {limit} OFFSET {offset}"
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let rows = conn.client.query(&stmt, &params)?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
+    /// The count of every record: kept in `client_totals`; the distinct CMIDs read from the
+    /// key index, up to the limit.
+    fn count_all(&self) -> Result<MatchCount, StoreError> {
+        let sql = format!(
+            "SELECT (SELECT records FROM client_totals), \
+                    (SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients LIMIT {}) m)",
+            crate::MACHINES_COUNT_LIMIT + 1
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let row = conn.client.query_one(&stmt, &[])?;
+            Ok(MatchCount {
+                records: non_negative(row.try_get(0)?, "count")?,
+                machines: non_negative(row.try_get(1)?, "count")?,
+                records_capped: false,
+            })
+        })
+    }
+
+    /// The capped count of `filter` (not selecting every record), its search answered as
+    /// `plan` says.
+    fn count_with(
+        &self,
+        filter: &ClientFilter,
+        plan: &SearchPlan,
+    ) -> Result<MatchCount, StoreError> {
+        let mut args = Vec::new();
+        let condition = where_clause(filter, plan, &mut args);
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM \
+             (SELECT cmid FROM clients WHERE {condition} LIMIT {}) s",
+            MATCH_COUNT_LIMIT + 1
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let row = conn.client.query_one(&stmt, &params)?;
+            Ok(MatchCount::capped(
+                non_negative(row.try_get(0)?, "count")?,
+                non_negative(row.try_get(1)?, "count")?,
+            ))
+        })
+    }
+
     fn count_query(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         self.run(Slot::Read, &|conn| {
             let stmt = conn.prepare(sql)?;
@@ -583,44 +770,34 @@ impl ClientStore for PgStore {
     }
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        let mut args = Vec::new();
-        let condition = where_clause(filter, &mut args);
-        let order = order_clause(filter, &mut args);
-        let limit = arg(&mut args, Param::OptInt(filter.limit.map(saturating_i64)));
-        let offset = arg(
-            &mut args,
-            Param::Int(filter.offset.map_or(0, saturating_i64)),
-        );
-        let sql = format!(
-            "SELECT {COLUMNS} FROM clients WHERE {condition} ORDER BY {order} \
-             LIMIT {limit} OFFSET {offset}"
-        );
-        self.run(Slot::Read, &|conn| {
-            let stmt = conn.prepare(&sql)?;
-            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
-            let rows = conn.client.query(&stmt, &params)?;
-            rows.iter().map(decode).collect()
-        })
+        let plan = self.search_plan(filter)?;
+        self.list_with(filter, &plan)
+    }
+
+    fn list_and_count(
+        &self,
+        filter: &ClientFilter,
+    ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
+        let plan = self.search_plan(filter)?;
+        let records = self.list_with(filter, &plan)?;
+        let count = if filter.selects_all() {
+            self.count_all()?
+        } else {
+            self.count_with(filter, &plan)?
+        };
+        Ok((records, count))
     }
 
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
-        let mut args = Vec::new();
-        let condition = where_clause(filter, &mut args);
-        let sql = format!(
-            "SELECT (SELECT COUNT(*) FROM clients WHERE {condition}), \
-                    (SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients WHERE {condition} \
-                     LIMIT {}) m)",
-            crate::MACHINES_COUNT_LIMIT + 1
-        );
-        self.run(Slot::Read, &|conn| {
-            let stmt = conn.prepare(&sql)?;
-            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
-            let row = conn.client.query_one(&stmt, &params)?;
-            Ok(MatchCount {
-                records: non_negative(row.try_get(0)?, "count")?,
-                machines: non_negative(row.try_get(1)?, "count")?,
-            })
-        })
+        if filter.selects_all() {
+            return self.count_all();
+        }
+        let plan = self.search_plan(filter)?;
+        self.count_with(filter, &plan)
+    }
+
+    fn notices(&self) -> Vec<String> {
+        self.notices.clone()
     }
 
     fn prune_history(&self, cutoff: i64, batch: u64) -> Result<u64, StoreError> {
@@ -710,7 +887,7 @@ impl ClientStore for PgStore {
     }
 
     fn count(&self) -> Result<u64, StoreError> {
-        self.count_query("SELECT COUNT(*) FROM clients", &[])
+        self.count_query("SELECT records FROM client_totals", &[])
     }
 
     fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
@@ -1077,6 +1254,38 @@ fn migrate(conn: &mut Conn, target: &str) -> PgResult<u32> {
         message: pg_message(&e),
     })?;
     Ok(found)
+}
+
+/// Creates the search's trigram index unless it exists ([`SEARCH_TRIGRAM_INDEX`]), holding the
+/// migration lock; `Err` (the server's reason) when it cannot, the database left as it was.
+fn create_search_index(conn: &mut Conn) -> PgResult<Result<(), String>> {
+    if search_index_exists(conn)? {
+        return Ok(Ok(()));
+    }
+    let mut tx = conn.client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    match tx.batch_execute(SEARCH_TRIGRAM_INDEX) {
+        Ok(()) => {
+            tx.commit()?;
+            Ok(Ok(()))
+        }
+        Err(e) if e.as_db_error().is_some() => {
+            tx.rollback()?;
+            Ok(Err(pg_message(&e)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the search's trigram index exists (in the tables' schema).
+fn search_index_exists(conn: &mut Conn) -> PgResult<bool> {
+    Ok(conn
+        .client
+        .query_one(
+            "SELECT to_regclass($1::text) IS NOT NULL",
+            &[&SEARCH_TRIGRAM_INDEX_NAME],
+        )?
+        .try_get(0)?)
 }
 
 /// Whether `e` means the connection is gone (rather than one statement failing).

@@ -16,7 +16,7 @@
 //! events recorded at the same second (SQLite's `rowid`). Migrations are append-only: never
 //! edit a shipped one, and add each new one here and in [`crate::schema`] alike.
 
-use crate::schema::{Migration, MIGRATIONS};
+use crate::schema::{Migration, MIGRATIONS, SEARCH_INDEX_DESCRIPTION, SEARCH_INDEX_VERSION};
 
 /// The key of the advisory lock held while checking and migrating the schema (the bytes
 /// `"rkms-sch"`). Shared by every rkms host on a database, whatever its schema.
@@ -97,7 +97,91 @@ pub const PG_MIGRATIONS: &[Migration] = &[
                          hresult = 0, COUNT(*)
                   FROM activations GROUP BY 1, 2, 3, 4;",
     },
+    Migration {
+        version: SEARCH_INDEX_VERSION,
+        description: SEARCH_INDEX_DESCRIPTION,
+        sql: PG_MIGRATION_SEARCH_INDEX,
+    },
 ];
+
+/// Schema 5 (PostgreSQL): the searched text of every client record (lower case) in a table
+/// of its own, `client_search`, and the number of client records in `client_totals` (one
+/// row), both kept in step by triggers: rows added or deleted by a statement are handled
+/// once per statement (and only when there are some), and an update rewrites the searched
+/// text only when the workstation name, address host or ePID changed, so a renewal writes
+/// neither table. The trigram index on `client_search` needs the `pg_trgm` extension, which
+/// is created after the migration when the database allows it ([`SEARCH_TRIGRAM_INDEX`]).
+const PG_MIGRATION_SEARCH_INDEX: &str = concat!(
+    "CREATE FUNCTION rkms_address_host(last_address text) RETURNS text
+         LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT ",
+    crate::schema::address_host_sql!("strpos", ""),
+    " $$;
+     CREATE FUNCTION rkms_search_text(workstation text, last_address text, last_epid text)
+         RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+         SELECT lower(workstation || chr(10) || rkms_address_host(last_address) || chr(10)
+                      || last_epid) $$;
+     CREATE TABLE client_search (
+         cmid           uuid NOT NULL,
+         application_id uuid NOT NULL,
+         text           text NOT NULL,
+         PRIMARY KEY (cmid, application_id)
+     );
+     INSERT INTO client_search (cmid, application_id, text)
+         SELECT cmid, application_id, rkms_search_text(workstation, last_address, last_epid)
+         FROM clients;
+     CREATE TABLE client_totals (records bigint NOT NULL);
+     INSERT INTO client_totals (records) SELECT COUNT(*) FROM clients;
+     CREATE FUNCTION rkms_clients_added() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         IF EXISTS (SELECT 1 FROM added) THEN
+             INSERT INTO client_search (cmid, application_id, text)
+                 SELECT cmid, application_id,
+                        rkms_search_text(workstation, last_address, last_epid)
+                 FROM added;
+             UPDATE client_totals SET records = records + (SELECT COUNT(*) FROM added);
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER clients_added AFTER INSERT ON clients REFERENCING NEW TABLE AS added
+         FOR EACH STATEMENT EXECUTE FUNCTION rkms_clients_added();
+     CREATE FUNCTION rkms_clients_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         IF EXISTS (SELECT 1 FROM removed) THEN
+             DELETE FROM client_search s USING removed r
+                 WHERE s.cmid = r.cmid AND s.application_id = r.application_id;
+             UPDATE client_totals SET records = records - (SELECT COUNT(*) FROM removed);
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER clients_removed AFTER DELETE ON clients REFERENCING OLD TABLE AS removed
+         FOR EACH STATEMENT EXECUTE FUNCTION rkms_clients_removed();
+     CREATE FUNCTION rkms_client_renamed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         UPDATE client_search
+             SET text = rkms_search_text(NEW.workstation, NEW.last_address, NEW.last_epid)
+             WHERE cmid = NEW.cmid AND application_id = NEW.application_id;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER clients_renamed
+         AFTER UPDATE OF workstation, last_address, last_epid ON clients FOR EACH ROW
+         WHEN (OLD.workstation IS DISTINCT FROM NEW.workstation
+               OR OLD.last_epid IS DISTINCT FROM NEW.last_epid
+               OR rkms_address_host(OLD.last_address)
+                  IS DISTINCT FROM rkms_address_host(NEW.last_address))
+         EXECUTE FUNCTION rkms_client_renamed();"
+);
+
+/// Creates the trigram index of the search (and the `pg_trgm` extension it needs) unless it
+/// exists: run after the migrations, in a transaction of its own holding
+/// [`MIGRATION_LOCK`]. When the extension cannot be created (not installed, or not allowed),
+/// searches still work, reading every record, and the store says so
+/// ([`crate::ClientStore::notices`]).
+pub const SEARCH_TRIGRAM_INDEX: &str = "CREATE EXTENSION IF NOT EXISTS pg_trgm;
+     CREATE INDEX IF NOT EXISTS client_search_trigrams ON client_search
+         USING gin (text gin_trgm_ops);";
+
+/// The name of the trigram index [`SEARCH_TRIGRAM_INDEX`] creates.
+pub const SEARCH_TRIGRAM_INDEX_NAME: &str = "client_search_trigrams";
 
 const _: () = {
     assert!(

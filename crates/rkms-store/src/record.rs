@@ -192,9 +192,17 @@ impl IdSet {
 }
 
 /// A text search over client records: a record matches when `text` occurs (ASCII
-/// case-insensitively) in its workstation name, last address or last ePID, or (hyphens
-/// ignored) in its CMID, or when its SKU, KMS or application ID is one of those listed (the
-/// caller lists the IDs whose names match: the store knows no names).
+/// case-insensitively) in its workstation name, in the host part of its last address (the
+/// port left out: see [`address_host`]) or in its last ePID; or when `text`, hyphens left
+/// out, is made of hex digits and begins the CMID's hex form (a CMID or its first digits); or
+/// when its SKU, KMS or application ID is one of those listed (the caller lists the IDs whose
+/// names match: the store knows no names).
+///
+/// The database backends index the searched text (SQLite: an FTS5 trigram index;
+/// PostgreSQL: a `pg_trgm` index) and the CMIDs (their key index), so a search matching few
+/// records reads only those; the index is written only when a searched field changes (a new
+/// record, a new workstation name, host or ePID), never on a plain renewal, which is why the
+/// address is searched without its port (a client's port changes at every request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Search {
     /// The text searched (compared in ASCII lower case).
@@ -207,19 +215,88 @@ pub struct Search {
     pub application_ids: Vec<Uuid>,
 }
 
+/// Searched texts shorter than this are not looked up in the trigram index (it holds
+/// three-character pieces): the backends read the records in the list's order instead,
+/// counting matches up to [`MATCH_COUNT_LIMIT`].
+pub const SEARCH_INDEX_MIN_LEN: usize = 3;
+
 impl Search {
     /// Whether `r` matches.
     pub fn matches(&self, r: &ClientRecord) -> bool {
         let text = self.text.to_ascii_lowercase();
-        let hex = text.replace('-', "");
         let contains = |h: &str| h.to_ascii_lowercase().contains(&text);
         contains(&r.workstation)
-            || contains(&r.last_address)
+            || contains(address_host(&r.last_address))
             || contains(&r.last_epid)
-            || (!hex.is_empty() && r.cmid.simple().to_string().contains(&hex))
+            || self
+                .cmid_prefix()
+                .is_some_and(|hex| r.cmid.simple().to_string().starts_with(&hex))
             || self.sku_ids.contains(&r.sku_id)
             || self.kms_ids.contains(&r.kms_id)
             || self.application_ids.contains(&r.application_id)
+    }
+
+    /// The hex digits (lower case, at most 32) a CMID must begin with, when the text is a
+    /// CMID or the beginning of one (hex digits and hyphens, at least one digit).
+    pub fn cmid_prefix(&self) -> Option<String> {
+        let hex: String = self
+            .text
+            .chars()
+            .filter(|c| *c != '-')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        (!hex.is_empty() && hex.len() <= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(hex)
+    }
+
+    /// The range of 16-byte CMIDs (`from` inclusive, `to` exclusive; `to` `None`: no upper
+    /// bound) that begin with [`Self::cmid_prefix`], for a key-index range scan.
+    pub fn cmid_range(&self) -> Option<([u8; 16], Option<[u8; 16]>)> {
+        let hex = self.cmid_prefix()?;
+        let mut digits = [0u8; 32];
+        for (d, c) in digits.iter_mut().zip(hex.bytes()) {
+            *d = (c as char).to_digit(16).unwrap_or(0) as u8;
+        }
+        let to_bytes = |digits: &[u8; 32]| {
+            let mut out = [0u8; 16];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = digits[2 * i] << 4 | digits[2 * i + 1];
+            }
+            out
+        };
+        let from = to_bytes(&digits);
+        // The next prefix: add one at the last given digit, carrying; none past ffff….
+        let mut next = digits;
+        let mut i = hex.len();
+        let to = loop {
+            if i == 0 {
+                break None;
+            }
+            i -= 1;
+            if next[i] < 15 {
+                next[i] += 1;
+                break Some(to_bytes(&next));
+            }
+            next[i] = 0;
+        };
+        Some((from, to))
+    }
+}
+
+/// The host part of a peer address as the store keeps it: `"192.0.2.7:50123"` gives
+/// `"192.0.2.7"`, `"[2001:db8::7]:50123"` gives `"2001:db8::7"`; anything else (no port, a
+/// bare IPv6 address) is kept whole. What a search matches in an address (SQLite and
+/// PostgreSQL compute the same in SQL).
+pub fn address_host(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        if let Some(end) = rest.find("]:") {
+            return &rest[..end];
+        }
+        return address;
+    }
+    match address.split_once(':') {
+        Some((host, port)) if !port.contains(':') => host,
+        _ => address,
     }
 }
 
@@ -248,6 +325,20 @@ pub enum ClientSort {
 }
 
 impl ClientFilter {
+    /// Whether the filter selects every record (no condition; sort, `limit` and `offset`
+    /// aside): its count is then the table's, counted exactly.
+    pub fn selects_all(&self) -> bool {
+        self.kms_id.is_none()
+            && self.sku_id.is_none()
+            && self.application_id.is_none()
+            && self.cmid.is_none()
+            && self.since.is_none()
+            && self.activated.is_none()
+            && self.applications == IdSet::Any
+            && self.kms_ids == IdSet::Any
+            && self.search.is_none()
+    }
+
     /// Whether `r` passes the filter's conditions (ignoring sort, `limit` and `offset`).
     pub fn matches(&self, r: &ClientRecord) -> bool {
         self.kms_id.is_none_or(|k| r.kms_id == k)
@@ -294,6 +385,11 @@ impl ClientFilter {
     }
 }
 
+/// Records [`crate::ClientStore::count_matching`] counts for a filter that selects some
+/// records only; beyond it, it stops and reports this number plus one with
+/// [`MatchCount::records_capped`] set ("more than"). A whole-table count is exact.
+pub const MATCH_COUNT_LIMIT: u64 = 10_000;
+
 /// Distinct machines [`crate::ClientStore::count_matching`] counts exactly; beyond it, it
 /// reports this number plus one ("more than").
 pub const MACHINES_COUNT_LIMIT: u64 = 100_000;
@@ -304,8 +400,26 @@ pub struct MatchCount {
     /// Client records (machine × application).
     pub records: u64,
     /// Distinct client machines (CMIDs) among them, counted up to [`MACHINES_COUNT_LIMIT`]
-    /// (`MACHINES_COUNT_LIMIT + 1`: more than that).
+    /// (`MACHINES_COUNT_LIMIT + 1`: more than that); among the records counted when
+    /// `records_capped`.
     pub machines: u64,
+    /// The filter selects some records only and more than [`MATCH_COUNT_LIMIT`] match:
+    /// counting stopped there, `records` is `MATCH_COUNT_LIMIT + 1` ("more than") and
+    /// `machines` a lower bound.
+    #[serde(default)]
+    pub records_capped: bool,
+}
+
+impl MatchCount {
+    /// The count of a filter that selects some records only, from the records and machines
+    /// counted while reading at most `MATCH_COUNT_LIMIT + 1` of them.
+    pub fn capped(records: u64, machines: u64) -> Self {
+        Self {
+            records: records.min(MATCH_COUNT_LIMIT + 1),
+            machines: machines.min(MACHINES_COUNT_LIMIT + 1),
+            records_capped: records > MATCH_COUNT_LIMIT,
+        }
+    }
 }
 
 #[cfg(test)]

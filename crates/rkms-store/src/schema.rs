@@ -78,7 +78,122 @@ pub const MIGRATIONS: &[Migration] = &[
                       indexes for paged reads",
         sql: MIGRATION_4,
     },
+    Migration {
+        version: SEARCH_INDEX_VERSION,
+        description: SEARCH_INDEX_DESCRIPTION,
+        sql: MIGRATION_SEARCH_INDEX,
+    },
 ];
+
+/// The schema version that adds the search index (one self-contained migration, here and
+/// in [`crate::pg_schema`]).
+pub const SEARCH_INDEX_VERSION: u32 = 5;
+
+/// What the search-index migration does (SQLite and PostgreSQL alike).
+pub const SEARCH_INDEX_DESCRIPTION: &str =
+    "search index: the searched text of every client record (workstation name, address host, \
+     ePID) in a trigram index kept up to date by triggers when that text changes";
+
+/// The host part of column `last_address` of row `$row` (`"new."`, `"c."`, `""` …) in SQL,
+/// as [`crate::address_host`] computes it: `"192.0.2.7:50123"` → `"192.0.2.7"`,
+/// `"[2001:db8::7]:50123"` → `"2001:db8::7"`, anything else whole. `$pos` names the dialect's
+/// `strpos` (SQLite: `instr(haystack, needle)`; PostgreSQL: `strpos(haystack, needle)`).
+macro_rules! address_host_sql {
+    ($pos:literal, $row:literal) => {
+        concat!(
+            "(CASE WHEN substr(",
+            $row,
+            "last_address, 1, 1) = '[' THEN (CASE WHEN ",
+            $pos,
+            "(",
+            $row,
+            "last_address, ']:') > 0 THEN substr(",
+            $row,
+            "last_address, 2, ",
+            $pos,
+            "(",
+            $row,
+            "last_address, ']:') - 2) ELSE ",
+            $row,
+            "last_address END) WHEN ",
+            $pos,
+            "(",
+            $row,
+            "last_address, ':') > 0 AND ",
+            $pos,
+            "(substr(",
+            $row,
+            "last_address, ",
+            $pos,
+            "(",
+            $row,
+            "last_address, ':') + 1), ':') = 0 THEN substr(",
+            $row,
+            "last_address, 1, ",
+            $pos,
+            "(",
+            $row,
+            "last_address, ':') - 1) ELSE ",
+            $row,
+            "last_address END)"
+        )
+    };
+}
+pub(crate) use address_host_sql;
+
+/// The text the search index holds for row `$row`: workstation name, address host and ePID,
+/// one a line (`$nl`: the dialect's newline, `$pos` as in [`address_host_sql`]).
+macro_rules! search_text_sql {
+    ($pos:literal, $nl:literal, $row:literal) => {
+        concat!(
+            $row,
+            "workstation || ",
+            $nl,
+            " || ",
+            crate::schema::address_host_sql!($pos, $row),
+            " || ",
+            $nl,
+            " || ",
+            $row,
+            "last_epid"
+        )
+    };
+}
+
+/// Schema 5 (SQLite): a contentless FTS5 table with the trigram tokenizer (case-insensitive)
+/// holds, for every client record (same rowid), its workstation name, address host and ePID.
+/// Triggers keep it in step: a new record adds its row, a deleted one removes it, and an
+/// update replaces it only when one of those three changed (a renewal from the same machine
+/// and host, however its port changed, leaves the index alone). Every record is kept.
+const MIGRATION_SEARCH_INDEX: &str = concat!(
+    "CREATE VIRTUAL TABLE clients_search USING fts5(
+         text, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram');
+     INSERT INTO clients_search (rowid, text) SELECT id, ",
+    search_text_sql!("instr", "char(10)", ""),
+    " FROM clients;
+     CREATE TRIGGER clients_search_insert AFTER INSERT ON clients BEGIN
+         INSERT INTO clients_search (rowid, text) VALUES (new.id, ",
+    search_text_sql!("instr", "char(10)", "new."),
+    ");
+     END;
+     CREATE TRIGGER clients_search_update
+         AFTER UPDATE OF workstation, last_address, last_epid ON clients
+         WHEN new.workstation IS NOT old.workstation OR new.last_epid IS NOT old.last_epid
+             OR ",
+    address_host_sql!("instr", "new."),
+    " IS NOT ",
+    address_host_sql!("instr", "old."),
+    "
+     BEGIN
+         DELETE FROM clients_search WHERE rowid = old.id;
+         INSERT INTO clients_search (rowid, text) VALUES (new.id, ",
+    search_text_sql!("instr", "char(10)", "new."),
+    ");
+     END;
+     CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN
+         DELETE FROM clients_search WHERE rowid = old.id;
+     END;"
+);
 
 /// Schema 4: every GUID of the tables becomes a 16-byte blob (CMIDs) or an integer key into
 /// `guids` (application, SKU and KMS IDs, a few hundred distinct values), and the per-day

@@ -15,7 +15,7 @@ use crate::history::day_start;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
-    IdSet, MatchCount, StoreError,
+    IdSet, MatchCount, Search, StoreError, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 
 /// How long a statement waits for another connection's lock before failing with "busy".
@@ -320,68 +320,25 @@ impl ClientStore for SqliteStore {
     }
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
-        let mut args: Vec<Value> = Vec::new();
-        let mut condition = where_clause(filter, &mut args);
-        if filter.sort == ClientSort::LastSeen && filter.since.is_none() {
-            // A range on the sort column: the planner then walks the index newest first and
-            // stops at the page instead of sorting the table.
-            condition.push_str(" AND c.last_seen >= ?");
-            args.push(Value::Integer(i64::MIN));
-        }
-        let order = order_clause(filter, &mut args);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM clients c WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
-        );
-        args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
-        args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
         let mut inner = self.inner();
-        let raw = {
-            let mut stmt = inner.conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(args))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(RawRecord::read(row)?);
-            }
-            out
-        };
-        raw.into_iter().map(|r| r.decode(&mut inner)).collect()
+        let plan = search_plan(&inner.conn, filter)?;
+        list_in(&mut inner, filter, &plan)
     }
 
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
-        let mut args: Vec<Value> = Vec::new();
-        let condition = where_clause(filter, &mut args);
         let inner = self.inner();
-        if args.is_empty() && condition == "1" {
-            // Everything: the smallest index counts the records, and the CMIDs are distinct
-            // in the order of the key index (no temporary table), counted up to the limit.
-            let records: i64 = inner
-                .conn
-                .prepare_cached("SELECT COUNT(*) FROM clients")?
-                .query_row([], |row| row.get(0))?;
-            let machines: i64 = inner
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients \
-                     INDEXED BY clients_key LIMIT {})",
-                    crate::MACHINES_COUNT_LIMIT + 1
-                ))?
-                .query_row([], |row| row.get(0))?;
-            return Ok(MatchCount {
-                records: non_negative(records, "count")?,
-                machines: non_negative(machines, "count")?,
-            });
-        }
-        // One pass over what the condition selects.
-        let sql =
-            format!("SELECT COUNT(*), COUNT(DISTINCT c.cmid) FROM clients c WHERE {condition}");
-        let (records, machines): (i64, i64) = inner
-            .conn
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(MatchCount {
-            records: non_negative(records, "count")?,
-            machines: non_negative(machines, "count")?.min(crate::MACHINES_COUNT_LIMIT + 1),
-        })
+        let plan = search_plan(&inner.conn, filter)?;
+        count_in(&inner, filter, &plan)
+    }
+
+    fn list_and_count(
+        &self,
+        filter: &ClientFilter,
+    ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
+        let mut inner = self.inner();
+        let plan = search_plan(&inner.conn, filter)?;
+        let records = list_in(&mut inner, filter, &plan)?;
+        Ok((records, count_in(&inner, filter, &plan)?))
     }
 
     fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
@@ -754,6 +711,95 @@ impl SqliteStore {
     }
 }
 
+/// The page of `filter`, its search answered as `plan` says.
+fn list_in(
+    inner: &mut Inner,
+    filter: &ClientFilter,
+    plan: &SearchPlan,
+) -> Result<Vec<ClientRecord>, StoreError> {
+    let mut args: Vec<Value> = Vec::new();
+    let mut condition = where_clause(filter, plan, &mut args);
+    if *plan == SearchPlan::Scan && filter.sort == ClientSort::LastSeen && filter.since.is_none() {
+        // A range on the sort column: the planner then walks the index newest first and
+        // stops at the page instead of sorting the table.
+        condition.push_str(" AND c.last_seen >= ?");
+        args.push(Value::Integer(i64::MIN));
+    }
+    let mut hint = plan.table_hint();
+    if *plan == SearchPlan::Scan
+        && filter.sort == ClientSort::Workstation
+        && (filter.selects_all() || matches_often(&inner.conn, &condition, &args)?)
+    {
+        // Many records match: walking the name index finds a page of them soon, where
+        // the planner would sort every match.
+        hint = "INDEXED BY clients_workstation";
+    }
+    let order = order_clause(filter, &mut args);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM clients c {hint} WHERE {condition} ORDER BY {order} \
+         LIMIT ? OFFSET ?"
+    );
+    args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
+    args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
+    let raw = {
+        let mut stmt = inner.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(RawRecord::read(row)?);
+        }
+        out
+    };
+    raw.into_iter().map(|r| r.decode(inner)).collect()
+}
+
+/// The count of `filter` (exact when it selects every record, else capped), its search
+/// answered as `plan` says.
+fn count_in(
+    inner: &Inner,
+    filter: &ClientFilter,
+    plan: &SearchPlan,
+) -> Result<MatchCount, StoreError> {
+    if filter.selects_all() {
+        // Everything: the smallest index counts the records, and the CMIDs are distinct
+        // in the order of the key index (no temporary table), counted up to the limit.
+        let records: i64 = inner
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM clients")?
+            .query_row([], |row| row.get(0))?;
+        let machines: i64 = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT cmid FROM clients \
+                 INDEXED BY clients_key LIMIT {})",
+                crate::MACHINES_COUNT_LIMIT + 1
+            ))?
+            .query_row([], |row| row.get(0))?;
+        return Ok(MatchCount {
+            records: non_negative(records, "count")?,
+            machines: non_negative(machines, "count")?,
+            records_capped: false,
+        });
+    }
+    // The first MATCH_COUNT_LIMIT + 1 records the condition selects, no more.
+    let mut args: Vec<Value> = Vec::new();
+    let condition = where_clause(filter, plan, &mut args);
+    let sql = format!(
+        "SELECT COUNT(*), COUNT(DISTINCT cmid) FROM (SELECT c.cmid FROM clients c {} \
+         WHERE {condition} LIMIT {})",
+        plan.table_hint(),
+        MATCH_COUNT_LIMIT + 1
+    );
+    let (records, machines): (i64, i64) = inner
+        .conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(MatchCount::capped(
+        non_negative(records, "count")?,
+        non_negative(machines, "count")?,
+    ))
+}
+
 /// `?, ?, …` for `n` parameters.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -769,7 +815,7 @@ fn keys_of(ids: &[Uuid], args: &mut Vec<Value>) -> String {
 }
 
 /// The `WHERE` condition of `filter` over table alias `c`, its parameters pushed to `args`.
-fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
+fn where_clause(filter: &ClientFilter, plan: &SearchPlan, args: &mut Vec<Value>) -> String {
     let mut parts: Vec<String> = vec!["1".into()];
     for (column, value) in [
         ("kms", filter.kms_id),
@@ -806,41 +852,226 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
         }
     }
     if let Some(search) = &filter.search {
-        let text = search.text.to_ascii_lowercase();
-        let hex = text.replace('-', "");
-        // LIKE is ASCII case-insensitive, like the search, and cheaper than lower() + instr().
-        let mut pattern = String::with_capacity(text.len() + 2);
-        pattern.push('%');
-        for ch in text.chars() {
-            if matches!(ch, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(ch);
-        }
-        pattern.push('%');
-        let mut any = vec![
-            "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
-            "c.last_address LIKE ? ESCAPE '\\'".to_owned(),
-            "c.last_epid LIKE ? ESCAPE '\\'".to_owned(),
-        ];
-        args.extend(std::iter::repeat_n(Value::Text(pattern), 3));
-        // Only hex digits can occur in a CMID's hex form.
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            any.push("instr(lower(hex(c.cmid)), ?)".into());
-            args.push(Value::Text(hex));
-        }
-        for (column, ids) in [
-            ("sku", &search.sku_ids),
-            ("kms", &search.kms_ids),
-            ("app", &search.application_ids),
-        ] {
-            if !ids.is_empty() {
-                any.push(format!("c.{column} IN {}", keys_of(ids, args)));
-            }
-        }
-        parts.push(format!("({})", any.join(" OR ")));
+        parts.push(search_condition(search, plan, args));
     }
     parts.join(" AND ")
+}
+
+/// How a search finds its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SearchPlan {
+    /// Read the records, testing each (no search, or one that matches many records, names
+    /// IDs, or is too short for the trigram index).
+    Scan,
+    /// Test only these records (`id`s), found in the trigram index and the CMID key index:
+    /// at most [`SEARCH_CANDIDATE_LIMIT`].
+    Ids(String),
+}
+
+impl SearchPlan {
+    /// What follows the table in `FROM clients c`: an index search reads its candidates by
+    /// rowid (no index walk in the list's order, which would read every record to find them).
+    fn table_hint(&self) -> &'static str {
+        match self {
+            Self::Scan => "",
+            Self::Ids(_) => "NOT INDEXED",
+        }
+    }
+}
+
+/// Most candidates (index matches, which may be more than the records matching) an index
+/// search reads; a search with more is a [`SearchPlan::Scan`], which finds a page of them
+/// sooner in the list's order.
+const SEARCH_CANDIDATE_LIMIT: u64 = 20_000;
+
+/// Records [`matches_often`] samples.
+const DENSITY_SAMPLE: u64 = 5_000;
+
+/// Whether at least one record in a hundred of a sample (the first [`DENSITY_SAMPLE`] by
+/// rowid) passes `condition` (over alias `c`, parameters `args`).
+fn matches_often(conn: &Connection, condition: &str, args: &[Value]) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT * FROM clients LIMIT {DENSITY_SAMPLE}) c WHERE {condition}"
+    );
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args.iter()), |row| row.get(0))?;
+    Ok(n.unsigned_abs() * 100 >= DENSITY_SAMPLE)
+}
+
+/// Most trigrams of a searched text looked up (a longer text: spread over it).
+const MAX_TEXT_TRIGRAMS: usize = 12;
+
+/// Most trigrams the candidates must all hold: the rarest of the text's.
+const QUERY_TRIGRAMS: usize = 3;
+
+/// How `filter`'s search is best answered: from the indexes when the text is long enough
+/// for the trigram index, no ID matches by name, and the indexes give at most
+/// [`SEARCH_CANDIDATE_LIMIT`] candidates.
+///
+/// The trigram index keeps no positions (`detail = none`: a small index), so it gives the
+/// records holding every trigram asked for, a superset of those holding the text, which the
+/// test of each candidate narrows. A trigram most records hold (`"pc-"` in `"pc-0123"`)
+/// costs a long read and narrows little: each trigram is first counted (stopping past the
+/// candidate limit), and only the [`QUERY_TRIGRAMS`] rarest are asked for together.
+fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, StoreError> {
+    let Some(search) = &filter.search else {
+        return Ok(SearchPlan::Scan);
+    };
+    let text = search.text.to_ascii_lowercase();
+    if text.chars().count() < SEARCH_INDEX_MIN_LEN
+        || !search.sku_ids.is_empty()
+        || !search.kms_ids.is_empty()
+        || !search.application_ids.is_empty()
+    {
+        return Ok(SearchPlan::Scan);
+    }
+    let pieces = trigrams(&text);
+    if pieces.is_empty() {
+        return Ok(SearchPlan::Scan);
+    }
+    let limit = saturating_i64(SEARCH_CANDIDATE_LIMIT + 1);
+    let mut counted: Vec<(i64, String)> = Vec::new();
+    {
+        let mut count = conn.prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT rowid FROM clients_search \
+             WHERE clients_search MATCH ?1 LIMIT ?2)",
+        )?;
+        for piece in pieces {
+            let term = fts_term(&piece);
+            let n: i64 = count.query_row(params![term, limit], |row| row.get(0))?;
+            counted.push((n, term));
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    counted.sort();
+    let query = counted
+        .iter()
+        .take(QUERY_TRIGRAMS)
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let mut ids: Vec<i64> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT rowid FROM clients_search WHERE clients_search MATCH ?1 LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![query, limit], |row| row.get(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
+    }
+    if let Some((from, to)) = search.cmid_range() {
+        let mut args = Vec::new();
+        let range = cmid_range_condition("cmid", &from, to.as_ref(), &mut args);
+        args.push(Value::Integer(limit));
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT id FROM clients WHERE {range} LIMIT ?"))?;
+        let rows = stmt.query_map(params_from_iter(args), |row| row.get(0))?;
+        for id in rows {
+            ids.push(id?);
+        }
+    }
+    if ids.len() as u64 > SEARCH_CANDIDATE_LIMIT {
+        return Ok(SearchPlan::Scan);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    Ok(SearchPlan::Ids(format!("[{list}]")))
+}
+
+/// The distinct three-character pieces of `text` (none holding a NUL), at most
+/// [`MAX_TEXT_TRIGRAMS`] (spread over a longer text).
+fn trigrams(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut seen: Vec<String> = Vec::new();
+    for w in chars.windows(3) {
+        let piece: String = w.iter().collect();
+        // FTS5 reads a query as a C string: a NUL would end it (leaving the piece out only
+        // widens the candidates).
+        if !piece.contains('\0') && !seen.contains(&piece) {
+            seen.push(piece);
+        }
+    }
+    let step = seen.len().div_ceil(MAX_TEXT_TRIGRAMS).max(1);
+    seen.into_iter().step_by(step).collect()
+}
+
+/// One trigram as an FTS5 query term (a quoted string: any character allowed).
+fn fts_term(piece: &str) -> String {
+    format!("\"{}\"", piece.replace('"', "\"\""))
+}
+
+/// The records `search` matches, as an `OR` of conditions over table alias `c`; with
+/// [`SearchPlan::Ids`], restricted first to the candidates.
+fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) -> String {
+    let mut args = Vec::new();
+    let text = search.text.to_ascii_lowercase();
+    // LIKE is ASCII case-insensitive, like the search.
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    let mut any = vec![
+        "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
+        format!(
+            "{} LIKE ? ESCAPE '\\'",
+            crate::schema::address_host_sql!("instr", "c.")
+        ),
+        "c.last_epid LIKE ? ESCAPE '\\'".to_owned(),
+    ];
+    args.extend(std::iter::repeat_n(Value::Text(pattern), 3));
+    let range = search.cmid_range();
+    if let Some((from, to)) = &range {
+        any.push(cmid_range_condition("c.cmid", from, to.as_ref(), &mut args));
+    }
+    for (column, ids) in [
+        ("sku", &search.sku_ids),
+        ("kms", &search.kms_ids),
+        ("app", &search.application_ids),
+    ] {
+        if !ids.is_empty() {
+            any.push(format!("c.{column} IN {}", keys_of(ids, &mut args)));
+        }
+    }
+    let test = format!("({})", any.join(" OR "));
+    match plan {
+        SearchPlan::Scan => {
+            out.append(&mut args);
+            test
+        }
+        SearchPlan::Ids(ids) => {
+            // The candidates come first in the text, so their parameter does too.
+            out.push(Value::Text(ids.clone()));
+            out.append(&mut args);
+            format!("c.id IN (SELECT value FROM json_each(?)) AND {test}")
+        }
+    }
+}
+
+/// `column` (a 16-byte CMID blob) in `[from, to)`.
+fn cmid_range_condition(
+    column: &str,
+    from: &[u8; 16],
+    to: Option<&[u8; 16]>,
+    args: &mut Vec<Value>,
+) -> String {
+    args.push(Value::Blob(from.to_vec()));
+    match to {
+        Some(to) => {
+            args.push(Value::Blob(to.to_vec()));
+            format!("({column} >= ? AND {column} < ?)")
+        }
+        None => format!("{column} >= ?"),
+    }
 }
 
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).

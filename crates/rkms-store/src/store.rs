@@ -31,7 +31,10 @@ pub trait ClientStore: Send + Sync {
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError>;
 
     /// How many records (and distinct machines, up to [`crate::MACHINES_COUNT_LIMIT`]) pass
-    /// `filter`, `limit`/`offset` ignored.
+    /// `filter`, `limit`/`offset` ignored: exactly for a filter that
+    /// [selects every record](ClientFilter::selects_all), else up to
+    /// [`crate::MATCH_COUNT_LIMIT`] (beyond it [`MatchCount::records_capped`] is set), so that
+    /// a count never reads a whole large table.
     ///
     /// The default implementation reads them all through [`Self::list`]; the backends of
     /// this crate count in the database.
@@ -42,10 +45,30 @@ pub trait ClientStore: Send + Sync {
             ..filter.clone()
         })?;
         let machines: HashSet<Uuid> = all.iter().map(|r| r.cmid).collect();
-        Ok(MatchCount {
-            records: all.len() as u64,
-            machines: (machines.len() as u64).min(crate::MACHINES_COUNT_LIMIT + 1),
-        })
+        let machines = (machines.len() as u64).min(crate::MACHINES_COUNT_LIMIT + 1);
+        if filter.selects_all() {
+            return Ok(MatchCount {
+                records: all.len() as u64,
+                machines,
+                records_capped: false,
+            });
+        }
+        Ok(MatchCount::capped(all.len() as u64, machines))
+    }
+
+    /// [`Self::list`] and [`Self::count_matching`] of one filter at once (a page and its
+    /// count): a backend that looks a search's candidates up in an index does it once.
+    fn list_and_count(
+        &self,
+        filter: &ClientFilter,
+    ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
+        Ok((self.list(filter)?, self.count_matching(filter)?))
+    }
+
+    /// Conditions the operator should hear of, found when the store was opened (for example
+    /// a search index PostgreSQL could not create): one sentence each. None by default.
+    fn notices(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// Deletes at most `batch` history events with `time < cutoff`, oldest first, in one short

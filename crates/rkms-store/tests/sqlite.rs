@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -42,7 +42,7 @@ fn new_database_is_wal_at_latest_version() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let indexes: Vec<String> = raw
         .prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY 1",
@@ -117,8 +117,8 @@ fn migrates_v1_database_keeping_rows() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 1);
-    assert_eq!(store.schema_version(), 4);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let records = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(
         records,
@@ -150,7 +150,10 @@ fn migrates_v1_database_keeping_rows() {
     );
     drop(store);
     // Opening again does nothing more.
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 4);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().migrated_from(),
+        SCHEMA_VERSION
+    );
 }
 
 /// Migration 3 exactly as rkms shipped it, applied on top of [`V2_DDL`].
@@ -229,7 +232,7 @@ fn migrates_v3_database_keeping_every_record_and_event() {
     let before = std::fs::metadata(&path).unwrap().len();
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 3);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     assert_eq!(store.count().unwrap(), reference.count().unwrap());
     assert_eq!(
         store.events_page(0, u64::MAX).unwrap(),
@@ -439,7 +442,7 @@ fn read_only_open() {
         SqliteStore::open_read_only(&v1),
         Err(StoreError::NeedsMigration {
             found: 1,
-            required: 4,
+            required: SCHEMA_VERSION,
             ..
         })
     ));
@@ -507,8 +510,10 @@ fn migrated_and_fresh_schemas_match() {
     drop(raw);
     drop(SqliteStore::open(&old).unwrap());
     assert_eq!(columns(&fresh), columns(&old));
-    // clients (key and 15 fields), activations, guids, activation_days.
-    assert_eq!(columns(&fresh).len(), 16 + 10 + 2 + 5);
+    // clients (key and 15 fields), activations, guids, activation_days, and the search
+    // index (FTS5: its table, 1 column, and shadow tables _config 2, _data 2, _docsize 3,
+    // _idx 3).
+    assert_eq!(columns(&fresh).len(), 16 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3);
 }
 
 /// Migration 2 exactly as rkms shipped it, applied on top of [`V1_DDL`].
@@ -543,7 +548,7 @@ fn migrates_v2_database_keeping_rows_and_starting_the_history() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 2);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let before = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(before.len(), 1);
     let r = &before[0];
@@ -562,7 +567,10 @@ fn migrates_v2_database_keeping_rows_and_starting_the_history() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].time, 300);
     drop(store);
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 4);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().migrated_from(),
+        SCHEMA_VERSION
+    );
 }
 
 #[test]

@@ -778,3 +778,89 @@ async fn a_taken_port_is_reported_not_fatal() {
     );
     assert!(e.contains("--web"), "{e}");
 }
+
+/// More than 10,000 records match a search: the clients page and the API say the count
+/// stopped ("more than", `total_is_lower_bound`), the pages still go on, and the unfiltered
+/// total stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_stop_at_ten_thousand_matches_and_say_so() {
+    use std::sync::Arc;
+
+    use rkms_store::{Activation, ClientRecord, ClientStore, SqliteStore, MATCH_COUNT_LIMIT};
+    use uuid::Uuid;
+
+    let dir = std::env::temp_dir().join(format!("rkms-web-capped-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    let n = MATCH_COUNT_LIMIT + 50;
+    let now = rkms::clock::now_unix();
+    let records: Vec<ClientRecord> = (0..n)
+        .map(|i| {
+            ClientRecord::from_activation(&Activation {
+                cmid: Uuid::from_u128(u128::from(i) << 64 | 1),
+                application_id: Uuid::parse_str("55c92734-d682-4d71-983e-d6ec3f16059f").unwrap(),
+                sku_id: Uuid::parse_str("2de67392-b7a7-462a-b1ca-108dd189f588").unwrap(),
+                kms_id: Uuid::parse_str("58e2134f-8e11-4d17-9cb2-91069c151148").unwrap(),
+                workstation: format!("BULK-{i:05}"),
+                license_status: 1,
+                grace_minutes: 0,
+                is_vm: false,
+                protocol: "6.0".into(),
+                time: now - 60 - i as i64,
+                address: "192.0.2.9:1688".into(),
+                epid: String::new(),
+                hresult: 0,
+            })
+        })
+        .collect();
+    store.import(&records, &[]).unwrap();
+    let host = start(Options {
+        store: Some(Arc::new(store) as Arc<dyn ClientStore>),
+        ..Options::default()
+    })
+    .await;
+    let web = host.web;
+    let doc = openapi();
+
+    let r = get(web, "/api/v1/clients?q=bulk-&limit=2").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    check_against_openapi(&doc, "/api/v1/clients", &r);
+    let body = r.json();
+    assert_eq!(body["total"], MATCH_COUNT_LIMIT + 1);
+    assert_eq!(body["total_is_lower_bound"], true);
+    assert_eq!(body["clients"].as_array().unwrap().len(), 2);
+    // Beyond the count: the list goes on to the last match.
+    let r = get(
+        web,
+        &format!("/api/v1/clients?q=bulk-&limit=100&offset={}", n - 10),
+    )
+    .await;
+    assert_eq!(r.json()["clients"].as_array().unwrap().len(), 10);
+    // A search matching a few is counted exactly.
+    let r = get(web, "/api/v1/clients?q=bulk-0001").await;
+    assert_eq!(r.json()["total"], 10);
+    assert_eq!(r.json()["total_is_lower_bound"], false);
+    // No filter: exact.
+    let r = get(web, "/api/v1/clients?limit=1").await;
+    assert_eq!(r.json()["total"], n);
+    assert_eq!(r.json()["total_is_lower_bound"], false);
+
+    let r = get(web, "/clients?q=bulk-").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("More than 10000 client records"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("of at least 201"), "{}", r.body);
+    assert!(r.body.contains("page=2"), "no next page: {}", r.body);
+    let r = get(web, "/clients").await;
+    assert!(
+        r.body.contains(&format!("{n} client records")),
+        "{}",
+        r.body
+    );
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
+}

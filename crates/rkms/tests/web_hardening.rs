@@ -250,7 +250,12 @@ fn fail_writes(path: &std::path::Path, fail: bool) {
     let db = rusqlite::Connection::open(path).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        // Not the search index (an FTS5 table, which takes no triggers, and its shadow
+        // tables, which FTS5 writes from inside its own statements): the other tables fail.
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE 'clients_search%'",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

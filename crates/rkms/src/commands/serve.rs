@@ -147,6 +147,9 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
     } else {
         info!("client records are kept in memory only (--db none)");
     }
+    for notice in store.notices() {
+        warn!(database = %shown, "{notice}");
+    }
     seed_pools(store.as_ref(), policy, &shown)?;
     let on_error: rkms_store::ErrorCallback = Box::new(|e| {
         error!("CLIENT STORE WRITE FAILED: {e}; activations continue, records are buffered and retried")

@@ -35,6 +35,7 @@ pub async fn clients(
         Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &query),
         None => Ok(ClientPage {
             total: 0,
+            total_is_lower_bound: false,
             machines: 0,
             offset: query.offset,
             limit: query.limit,

@@ -122,7 +122,8 @@ struct ClientsPage {
     headers: Vec<SortHeader>,
     page: ClientPage,
     page_number: u64,
-    pages: u64,
+    /// The number of pages, or "at least N" when the count stopped early.
+    pages: String,
     prev: Option<String>,
     next: Option<String>,
 }
@@ -164,6 +165,7 @@ pub async fn clients(
         Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &q),
         None => Ok(ClientPage {
             total: 0,
+            total_is_lower_bound: false,
             machines: 0,
             offset: q.offset,
             limit: q.limit,
@@ -215,8 +217,20 @@ pub async fn clients(
     let page_number = query.page();
     let prev = (page_number > 1)
         .then(|| clients_href(&params, query.sort, order, (page_number - 1).min(pages)));
-    let next =
-        (page_number < pages).then(|| clients_href(&params, query.sort, order, page_number + 1));
+    // When the count stopped early, a full page may have more after it.
+    let pages_text = if page.total_is_lower_bound {
+        format!("at least {pages}")
+    } else {
+        pages.to_string()
+    };
+    let more = page_number < pages
+        || (page.total_is_lower_bound && page.clients.len() as u64 >= query.limit.max(1));
+    let next = more.then(|| clients_href(&params, query.sort, order, page_number + 1));
+    let prev = if page.total_is_lower_bound {
+        (page_number > 1).then(|| clients_href(&params, query.sort, order, page_number - 1))
+    } else {
+        prev
+    };
     let options =
         |selected: Option<&str>, all: &'static str, values: &[(&'static str, &'static str)]| {
             std::iter::once(Opt {
@@ -239,6 +253,15 @@ pub async fn clients(
     let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let summary = match (page.total, shown) {
         (0, _) => "No clients.".to_owned(),
+        (_, n) if page.total_is_lower_bound => format!(
+            "More than {} client records (counting stopped there){}",
+            rkms_store::MATCH_COUNT_LIMIT,
+            if n == 0 {
+                "; none on this page.".to_owned()
+            } else {
+                format!(" · showing {}–{}", page.offset + 1, page.offset + n)
+            }
+        ),
         (total, 0) => format!("{}; none on this page.", plural(total, "client record")),
         (total, n) => format!(
             "{} of {} · showing {}–{}",
@@ -277,7 +300,7 @@ pub async fn clients(
         headers,
         page,
         page_number,
-        pages,
+        pages: pages_text,
         prev,
         next,
     }))

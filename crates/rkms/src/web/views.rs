@@ -254,8 +254,12 @@ impl ClientQuery {
 /// One page of the client list and how many clients match in all.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientPage {
-    /// Client records (machine × application) matching the query, before pagination.
+    /// Client records (machine × application) matching the query, before pagination; for a
+    /// filtered query, counted up to 10,000 (10,001 with `total_is_lower_bound`: more).
     pub total: u64,
+    /// Whether counting stopped early: more than 10,000 records match a filtered query, and
+    /// `total` (10,001) and `machines` are lower bounds.
+    pub total_is_lower_bound: bool,
     /// Distinct machines (CMIDs) among them, counted up to 100,000 (100,001: more).
     pub machines: u64,
     /// Records skipped.
@@ -368,14 +372,14 @@ pub fn list_clients(
     query: &ClientQuery,
 ) -> Result<ClientPage, WebError> {
     let filter = store_filter(catalog, query);
-    let clients = store
-        .list(&filter)?
+    let (records, count) = store.list_and_count(&filter)?;
+    let clients = records
         .into_iter()
         .map(|r| ClientView::new(catalog, r))
         .collect();
-    let count = store.count_matching(&filter)?;
     Ok(ClientPage {
         total: count.records,
+        total_is_lower_bound: count.records_capped,
         machines: count.machines,
         offset: query.offset,
         limit: query.limit,
