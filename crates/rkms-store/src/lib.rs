@@ -20,6 +20,7 @@ mod checkpoint;
 mod copy;
 pub mod count;
 mod error;
+pub mod health;
 pub mod history;
 mod memory;
 mod open;
@@ -35,6 +36,10 @@ mod writer;
 
 pub use copy::{copy_all, CopyReport, COPY_CHUNK};
 pub use error::StoreError;
+pub use health::{
+    expires_at, ClientState, HealthCount, HealthThresholds, ACTIVATION_VALIDITY_SECS,
+    AT_RISK_WITHIN_SECS,
+};
 pub use history::{day_start, ActivationEvent, DailyCount, SECONDS_PER_DAY};
 pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
 pub use open::{

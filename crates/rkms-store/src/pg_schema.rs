@@ -16,7 +16,7 @@
 //! events recorded at the same second (SQLite's `rowid`). Migrations are append-only: never
 //! edit a shipped one, and add each new one here and in [`crate::schema`] alike.
 
-use crate::schema::{Migration, MIGRATIONS};
+use crate::schema::{Migration, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, MIGRATIONS};
 
 /// The key of the advisory lock held while checking and migrating the schema (the bytes
 /// `"rkms-sch"`). Shared by every rkms host on a database, whatever its schema.
@@ -96,6 +96,20 @@ pub const PG_MIGRATIONS: &[Migration] = &[
                   SELECT time - ((time % 86400) + 86400) % 86400, application_id, kms_id,
                          hresult = 0, COUNT(*)
                   FROM activations GROUP BY 1, 2, 3, 4;",
+    },
+    Migration {
+        version: LAST_ACTIVATED_VERSION,
+        description: LAST_ACTIVATED_DESCRIPTION,
+        // As in SQLite: last_seen when the latest request succeeded, else the latest
+        // successful event of the record in the history (NULL when there is none).
+        sql: "ALTER TABLE clients ADD COLUMN last_activated bigint;
+              UPDATE clients SET last_activated = last_seen WHERE last_hresult = 0;
+              UPDATE clients c SET last_activated =
+                  (SELECT max(a.time) FROM activations a
+                   WHERE a.cmid = c.cmid AND a.application_id = c.application_id
+                     AND a.hresult = 0)
+                  WHERE c.last_hresult <> 0;
+              CREATE INDEX clients_health ON clients (last_hresult, last_activated);",
     },
 ];
 

@@ -76,7 +76,36 @@ pub const MIGRATIONS: &[Migration] = &[
                       indexes for paged reads",
         sql: MIGRATION_4,
     },
+    Migration {
+        version: LAST_ACTIVATED_VERSION,
+        description: LAST_ACTIVATED_DESCRIPTION,
+        sql: LAST_ACTIVATED_SQL,
+    },
 ];
+
+/// The schema version that adds `clients.last_activated`, the time of each record's latest
+/// successful request (fleet health: when its activation runs out). One self-contained
+/// migration: renumbering it means changing this constant only.
+pub const LAST_ACTIVATED_VERSION: u32 = 5;
+
+/// What the [`LAST_ACTIVATED_VERSION`] migration does (the same for PostgreSQL).
+pub const LAST_ACTIVATED_DESCRIPTION: &str =
+    "clients.last_activated: time of the latest successful request (fleet health), \
+     (last_hresult, last_activated) index";
+
+/// The [`LAST_ACTIVATED_VERSION`] migration. Every record is kept; `last_activated` is derived
+/// from what the database knows: `last_seen` when the latest request succeeded, else the
+/// latest successful event of the record in the history (NULL when there is none: never
+/// activated, or its history was pruned).
+const LAST_ACTIVATED_SQL: &str = "
+    ALTER TABLE clients ADD COLUMN last_activated INTEGER;
+    UPDATE clients SET last_activated = last_seen WHERE last_hresult = 0;
+    UPDATE clients SET last_activated =
+        (SELECT max(a.time) FROM activations a
+         WHERE a.cmid = clients.cmid AND a.app = clients.app AND a.hresult = 0)
+        WHERE last_hresult <> 0;
+    CREATE INDEX clients_health ON clients (last_hresult, last_activated);
+";
 
 /// Schema 4: every GUID of the tables becomes a 16-byte blob (CMIDs) or an integer key into
 /// `guids` (application, SKU and KMS IDs, a few hundred distinct values), and the per-day

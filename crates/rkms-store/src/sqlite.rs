@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::history::day_start;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
-    IdSet, MatchCount, StoreError,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
+    DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, StoreError,
 };
 
 /// How long a statement waits for another connection's lock before failing with "busy".
@@ -25,7 +25,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// application, SKU and KMS IDs as their `guids` keys.
 const COLUMNS: &str = "c.cmid, c.app, c.sku, c.kms, c.workstation, c.license_status, \
      c.grace_minutes, c.is_vm, c.protocol, c.first_seen, c.last_seen, c.requests, \
-     c.last_address, c.last_epid, c.last_hresult";
+     c.last_address, c.last_epid, c.last_hresult, c.last_activated";
 
 /// The history columns every event query reads, in the order [`decode_event`] expects.
 const EVENT_COLUMNS: &str = "time, cmid, app, sku, kms, workstation, license_status, protocol, \
@@ -45,9 +45,12 @@ const ADD_DAILY: &str = "INSERT INTO activation_days (day, app, kms, ok, count) 
 /// `record_batch` (a batch is first folded into one record per key) and `import`.
 const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, license_status, \
          grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, \
-         last_epid, last_hresult)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         last_epid, last_hresult, last_activated)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
      ON CONFLICT (cmid, app) DO UPDATE SET
+         last_activated = CASE WHEN last_activated IS NULL THEN excluded.last_activated
+                               WHEN excluded.last_activated IS NULL THEN last_activated
+                               ELSE max(last_activated, excluded.last_activated) END,
          requests       = requests + excluded.requests,
          first_seen     = min(first_seen, excluded.first_seen),
          sku            = iif(excluded.last_seen >= last_seen, excluded.sku, sku),
@@ -590,6 +593,50 @@ impl ClientStore for SqliteStore {
         Ok(out)
     }
 
+    fn health_counts(&self, thresholds: &HealthThresholds) -> Result<Vec<HealthCount>, StoreError> {
+        let mut args = Vec::new();
+        let sums: Vec<String> = ClientState::ALL
+            .iter()
+            .map(|s| {
+                format!(
+                    "COALESCE(SUM({}), 0)",
+                    state_condition(*s, thresholds, &mut args)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT c.app, c.kms, {} FROM clients c GROUP BY c.app, c.kms",
+            sums.join(", ")
+        );
+        let mut inner = self.inner();
+        let raw: Vec<(i64, i64, [i64; 5])> = {
+            let mut stmt = inner.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    [
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                    ],
+                ))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(raw.len());
+        for (app, kms, counts) in raw {
+            let mut n = [0u64; 5];
+            for (slot, count) in n.iter_mut().zip(counts) {
+                *slot = non_negative(count, "count")?;
+            }
+            out.push((inner.guid(app)?, inner.guid(kms)?, n));
+        }
+        Ok(crate::health::counts_from_rows(out))
+    }
+
     fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM activations ORDER BY time, rowid LIMIT ?1 OFFSET ?2"
@@ -713,6 +760,7 @@ impl SqliteStore {
                     r.last_address,
                     r.last_epid,
                     i64::from(r.last_hresult),
+                    r.last_activated,
                 ])?;
             }
             keys.found
@@ -805,6 +853,9 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
             IdSet::NotIn(ids) => parts.push(format!("c.{column} NOT IN {}", keys_of(ids, args))),
         }
     }
+    if let Some((state, thresholds)) = filter.state {
+        parts.push(state_condition(state, &thresholds, args));
+    }
     if let Some(search) = &filter.search {
         let text = search.text.to_ascii_lowercase();
         let hex = text.replace('-', "");
@@ -843,6 +894,34 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
     parts.join(" AND ")
 }
 
+/// The condition (over table alias `c`) of the records in `state` at `thresholds`: a range
+/// of `last_activated` among those whose latest request succeeded (see
+/// [`HealthThresholds::activated_range`]), or the refused ones.
+fn state_condition(state: ClientState, t: &HealthThresholds, args: &mut Vec<Value>) -> String {
+    let Some(range) = t.activated_range(state) else {
+        return "c.last_hresult <> 0".into();
+    };
+    let mut bounds = Vec::new();
+    if let Some(from) = range.from {
+        bounds.push("c.last_activated >= ?");
+        args.push(Value::Integer(from));
+    }
+    if let Some(until) = range.until {
+        bounds.push("c.last_activated < ?");
+        args.push(Value::Integer(until));
+    }
+    let bounds = if bounds.is_empty() {
+        "c.last_activated IS NOT NULL".to_owned()
+    } else {
+        bounds.join(" AND ")
+    };
+    if range.or_never {
+        format!("(c.last_hresult = 0 AND (c.last_activated IS NULL OR {bounds}))")
+    } else {
+        format!("(c.last_hresult = 0 AND {bounds})")
+    }
+}
+
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
 fn order_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
     let primary = match &filter.sort {
@@ -854,6 +933,7 @@ fn order_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
         ClientSort::Address => "c.last_address".into(),
         ClientSort::Protocol => "c.protocol".into(),
         ClientSort::Status => "(c.last_hresult <> 0)".into(),
+        ClientSort::Expiry => "c.last_activated".into(),
         ClientSort::Sku(list) if list.is_empty() => "0".into(),
         ClientSort::Sku(list) => {
             let mut case = "CASE (SELECT guid FROM guids WHERE id = c.sku)".to_owned();
@@ -899,6 +979,7 @@ impl RawRecord {
                 last_address: row.get(12)?,
                 last_epid: row.get(13)?,
                 last_hresult: u32_at(14, "last_hresult")?,
+                last_activated: row.get(15)?,
             },
         })
     }

@@ -113,6 +113,11 @@ fn calls_from_inside_an_async_runtime_do_not_panic() {
 // ---------------------------------------------------------------------------------------------
 // With a server
 
+/// Every schema version, 1 to [`SCHEMA_VERSION`].
+fn every_version() -> Vec<i32> {
+    (1..=SCHEMA_VERSION as i32).collect()
+}
+
 fn versions(schema: &PgSchema) -> Vec<i32> {
     schema
         .client()
@@ -138,12 +143,12 @@ fn new_database_is_migrated_to_the_latest_version() {
     let store = PgStore::open(schema.url()).unwrap();
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
-    assert_eq!(versions(&schema), [1, 2, 3, 4]);
+    assert_eq!(versions(&schema), every_version());
     assert!(!store.target().contains(':') || !store.target().contains("rkms_test:"));
     drop(store);
     let again = PgStore::open(schema.url()).unwrap();
     assert_eq!(again.migrated_from(), SCHEMA_VERSION);
-    assert_eq!(versions(&schema), [1, 2, 3, 4]);
+    assert_eq!(versions(&schema), every_version());
     // The tables are in the test's schema, not in public.
     let n: i64 = schema
         .client()
@@ -188,7 +193,7 @@ fn concurrent_startups_migrate_exactly_once() {
         7,
         "{from:?}"
     );
-    assert_eq!(versions(&schema), [1, 2, 3, 4]);
+    assert_eq!(versions(&schema), every_version());
     // And the schema works.
     let store = PgStore::open(schema.url()).unwrap();
     store.record(&activation(id(1), id(0xa), 100)).unwrap();
@@ -220,7 +225,7 @@ fn migrates_an_older_schema_keeping_rows() {
     .unwrap();
     let store = PgStore::open(schema.url()).unwrap();
     assert_eq!(store.migrated_from(), 1);
-    assert_eq!(versions(&schema), [1, 2, 3, 4]);
+    assert_eq!(versions(&schema), every_version());
     let r = &store.list(&ClientFilter::default()).unwrap()[0];
     assert_eq!(
         (
@@ -306,7 +311,7 @@ fn migrates_a_v3_database_with_data_keeping_every_record_and_event() {
     }
     let store = PgStore::open(schema.url()).unwrap();
     assert_eq!(store.migrated_from(), 3);
-    assert_eq!(versions(&schema), [1, 2, 3, 4]);
+    assert_eq!(versions(&schema), every_version());
     assert_eq!(store.count().unwrap(), reference.count().unwrap());
     assert_eq!(
         store.events_page(0, u64::MAX).unwrap(),
@@ -350,7 +355,9 @@ fn refuses_a_newer_schema_and_a_foreign_one() {
         );
     }
     // Nothing was changed.
-    assert_eq!(versions(&schema), [1, 2, 3, 4, 99]);
+    let mut expected = every_version();
+    expected.push(99);
+    assert_eq!(versions(&schema), expected);
 
     let Some(foreign) = PgSchema::new("foreign") else {
         return;
@@ -839,4 +846,54 @@ fn queries_match_sqlite() {
     assert_eq!(records, 290);
     assert_eq!(sqlite.prune_workstation("pc-11110000").unwrap().0, records);
     assert_eq!(pg.count().unwrap(), 100);
+}
+
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
+#[test]
+fn migrates_a_v4_database_deriving_the_last_activation() {
+    use rkms_store::schema::LAST_ACTIVATED_VERSION;
+    let Some(schema) = PgSchema::new("v4") else {
+        return;
+    };
+    let dir = TempDir::new("pg-v4");
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    let store = PgStore::open(schema.url()).unwrap();
+    let refused = |a: Activation| Activation {
+        hresult: 0xC004_F038,
+        ..a
+    };
+    for s in [&reference as &dyn ClientStore, &store] {
+        common::fill(s);
+        // Activated, then refused: the history knows the activation.
+        s.record(&activation(id(500), id(0xa), 1_800_000_000))
+            .unwrap();
+        s.record(&refused(activation(id(500), id(0xa), 1_800_000_100)))
+            .unwrap();
+    }
+    drop(store);
+    // Back to the schema before the migration (assumed the latest one).
+    schema
+        .client()
+        .batch_execute(&format!(
+            "ALTER TABLE clients DROP COLUMN last_activated;
+             DELETE FROM {VERSION_TABLE} WHERE version >= {LAST_ACTIVATED_VERSION};"
+        ))
+        .unwrap();
+    let store = PgStore::open(schema.url()).unwrap();
+    assert_eq!(store.migrated_from(), LAST_ACTIVATED_VERSION - 1);
+    assert_eq!(versions(&schema), every_version());
+    common::assert_same(&reference, &store);
+    let r = &store
+        .list(&ClientFilter {
+            cmid: Some(id(500)),
+            ..ClientFilter::default()
+        })
+        .unwrap()[0];
+    assert_eq!(
+        (r.last_hresult, r.last_activated),
+        (0xC004_F038, Some(1_800_000_000))
+    );
 }

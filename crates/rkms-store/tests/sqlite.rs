@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert!(SCHEMA_VERSION >= rkms_store::schema::LAST_ACTIVATED_VERSION);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -42,7 +42,7 @@ fn new_database_is_wal_at_latest_version() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let indexes: Vec<String> = raw
         .prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY 1",
@@ -58,6 +58,7 @@ fn new_database_is_wal_at_latest_version() {
             "activations_cmid",
             "activations_time",
             "clients_active",
+            "clients_health",
             "clients_key",
             "clients_last_seen",
             "clients_workstation"
@@ -117,8 +118,8 @@ fn migrates_v1_database_keeping_rows() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 1);
-    assert_eq!(store.schema_version(), 4);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let records = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(
         records,
@@ -138,6 +139,7 @@ fn migrates_v1_database_keeping_rows() {
             last_address: "198.51.100.4:1688".into(),
             last_epid: "old-epid".into(),
             last_hresult: 0,
+            last_activated: Some(200),
         }]
     );
     // Migrated clients count, and new writes go to the same row.
@@ -150,7 +152,10 @@ fn migrates_v1_database_keeping_rows() {
     );
     drop(store);
     // Opening again does nothing more.
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 4);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().migrated_from(),
+        SCHEMA_VERSION
+    );
 }
 
 /// Migration 3 exactly as rkms shipped it, applied on top of [`V2_DDL`].
@@ -229,7 +234,7 @@ fn migrates_v3_database_keeping_every_record_and_event() {
     let before = std::fs::metadata(&path).unwrap().len();
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 3);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     assert_eq!(store.count().unwrap(), reference.count().unwrap());
     assert_eq!(
         store.events_page(0, u64::MAX).unwrap(),
@@ -439,7 +444,7 @@ fn read_only_open() {
         SqliteStore::open_read_only(&v1),
         Err(StoreError::NeedsMigration {
             found: 1,
-            required: 4,
+            required: SCHEMA_VERSION,
             ..
         })
     ));
@@ -507,8 +512,8 @@ fn migrated_and_fresh_schemas_match() {
     drop(raw);
     drop(SqliteStore::open(&old).unwrap());
     assert_eq!(columns(&fresh), columns(&old));
-    // clients (key and 15 fields), activations, guids, activation_days.
-    assert_eq!(columns(&fresh).len(), 16 + 10 + 2 + 5);
+    // clients (key and 16 fields), activations, guids, activation_days.
+    assert_eq!(columns(&fresh).len(), 17 + 10 + 2 + 5);
 }
 
 /// Migration 2 exactly as rkms shipped it, applied on top of [`V1_DDL`].
@@ -543,7 +548,7 @@ fn migrates_v2_database_keeping_rows_and_starting_the_history() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 2);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let before = store.list(&ClientFilter::default()).unwrap();
     assert_eq!(before.len(), 1);
     let r = &before[0];
@@ -562,7 +567,10 @@ fn migrates_v2_database_keeping_rows_and_starting_the_history() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].time, 300);
     drop(store);
-    assert_eq!(SqliteStore::open(&path).unwrap().migrated_from(), 4);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().migrated_from(),
+        SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -827,4 +835,96 @@ fn commits_leave_the_checkpoint_to_a_thread_of_its_own() {
     drop(store);
     let reopened = SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.count().unwrap(), 3000);
+}
+
+/// Turns a database of the current schema back into the one before the `last_activated`
+/// migration (schema 4 as rkms shipped it): without `clients.last_activated` and its index.
+/// (Assumes that migration is the latest one.)
+fn downgrade_to_v4(path: &std::path::Path) {
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch(
+        "DROP INDEX clients_health;
+         ALTER TABLE clients DROP COLUMN last_activated;",
+    )
+    .unwrap();
+    raw.pragma_update(
+        None,
+        "user_version",
+        rkms_store::schema::LAST_ACTIVATED_VERSION - 1,
+    )
+    .unwrap();
+}
+
+#[test]
+fn migrates_v4_database_deriving_the_last_activation() {
+    use rkms_store::schema::LAST_ACTIVATED_VERSION;
+    let dir = TempDir::new("v4");
+    let path = dir.join("clients.db");
+    // The reference: a current store fed the same requests.
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let refused = |a: Activation| Activation {
+        hresult: 0xC004_F038,
+        ..a
+    };
+    for s in [&reference, &store] {
+        common::fill(s);
+        // Activated, then refused: the history knows the activation.
+        s.record(&activation(id(500), id(0xa), 1_800_000_000))
+            .unwrap();
+        s.record(&refused(activation(id(500), id(0xa), 1_800_000_100)))
+            .unwrap();
+        // Activated, refused, and the history of the activation pruned: unknown.
+        s.record(&activation(id(501), id(0xa), 1_700_000_000))
+            .unwrap();
+        s.record(&refused(activation(id(501), id(0xa), 1_800_000_200)))
+            .unwrap();
+    }
+    drop(store);
+    let raw = Connection::open(&path).unwrap();
+    raw.execute("DELETE FROM activations WHERE time = 1700000000", [])
+        .unwrap();
+    drop(raw);
+    downgrade_to_v4(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), LAST_ACTIVATED_VERSION - 1);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let records = store.list(&ClientFilter::default()).unwrap();
+    let mut expected = reference.list(&ClientFilter::default()).unwrap();
+    assert_eq!(records.len(), expected.len(), "every record kept");
+    for r in &mut expected {
+        if r.cmid == id(501) {
+            assert_eq!(r.last_activated, Some(1_700_000_000));
+            r.last_activated = None;
+        }
+    }
+    assert_eq!(records, expected);
+    let by_cmid = |n: u128| records.iter().find(|r| r.cmid == id(n)).unwrap();
+    assert_eq!(by_cmid(500).last_activated, Some(1_800_000_000));
+    assert_eq!(by_cmid(501).last_activated, None);
+    // Office records whose only request was refused were never activated.
+    assert!(records
+        .iter()
+        .filter(|r| r.last_hresult != 0 && r.cmid != id(500))
+        .all(|r| r.last_activated.is_none()));
+    assert_eq!(
+        store.events_page(0, u64::MAX).unwrap().len(),
+        reference.events_page(0, u64::MAX).unwrap().len() - 1
+    );
+    // New requests keep it up to date.
+    store
+        .record(&activation(id(501), id(0xa), 1_800_000_300))
+        .unwrap();
+    let r = &store
+        .list(&ClientFilter {
+            cmid: Some(id(501)),
+            ..ClientFilter::default()
+        })
+        .unwrap()[0];
+    assert_eq!(r.last_activated, Some(1_800_000_300));
+    drop(store);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().migrated_from(),
+        SCHEMA_VERSION
+    );
 }
