@@ -11,6 +11,7 @@ mod auth;
 mod blocking;
 mod chart;
 mod error;
+mod fleet;
 mod format;
 mod guard;
 mod health;
@@ -36,6 +37,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use auth::{access_notice, check_token, needs_token};
+pub use fleet::FleetCache;
 pub use health::{Check, Health, Readiness};
 pub use hosts::{client_addresses, parse_web_host, VerifiedHost};
 pub use listener::{
@@ -112,6 +114,7 @@ fn router(state: Arc<WebState>, hosts: Vec<String>) -> Router {
         .route("/activations", get(api::activations))
         .route("/products", get(api::products))
         .route("/stats", get(api::stats))
+        .route("/fleet", get(api::fleet))
         .route("/config", get(api::config))
         .route("/openapi.json", get(api::openapi))
         .fallback(api::not_found);
