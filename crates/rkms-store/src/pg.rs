@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::pg_schema::{MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE};
 use crate::pg_tls::{self, TlsParams};
+use crate::schema::NEVER_ACTIVATED;
 use crate::schema::SCHEMA_VERSION;
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
@@ -193,26 +194,24 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
 /// among those whose latest request succeeded (see [`HealthThresholds::activated_range`]), or
 /// the refused ones.
 fn state_condition(state: ClientState, t: &HealthThresholds, args: &mut Vec<Param>) -> String {
+    // NEVER_ACTIVATED is below every lower bound; HRESULTs are stored unsigned.
     let Some(range) = t.activated_range(state) else {
-        return "last_hresult <> 0".into();
+        return "last_hresult > 0".into();
     };
-    let mut bounds = Vec::new();
+    let mut condition = "last_hresult = 0".to_owned();
     if let Some(from) = range.from {
-        bounds.push(format!("last_activated >= {}", arg(args, Param::Int(from))));
+        condition.push_str(&format!(
+            " AND last_activated >= {}",
+            arg(args, Param::Int(from))
+        ));
     }
     if let Some(until) = range.until {
-        bounds.push(format!("last_activated < {}", arg(args, Param::Int(until))));
+        condition.push_str(&format!(
+            " AND last_activated < {}",
+            arg(args, Param::Int(until))
+        ));
     }
-    let bounds = if bounds.is_empty() {
-        "last_activated IS NOT NULL".to_owned()
-    } else {
-        bounds.join(" AND ")
-    };
-    if range.or_never {
-        format!("(last_hresult = 0 AND (last_activated IS NULL OR {bounds}))")
-    } else {
-        format!("(last_hresult = 0 AND {bounds})")
-    }
+    format!("({condition})")
 }
 
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
@@ -238,17 +237,7 @@ fn order_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
         }
     };
     let direction = if filter.ascending { "ASC" } else { "DESC" };
-    // Records never activated come first in ascending order, as in the other backends.
-    let nulls = if filter.sort == ClientSort::Expiry {
-        if filter.ascending {
-            " NULLS FIRST"
-        } else {
-            " NULLS LAST"
-        }
-    } else {
-        ""
-    };
-    format!("{primary} {direction}{nulls}, last_seen DESC, cmid, application_id")
+    format!("{primary} {direction}, last_seen DESC, cmid, application_id")
 }
 
 /// Which of the store's two connections an operation uses: writes never queue behind a slow
@@ -896,7 +885,7 @@ struct RecordArrays<'a> {
     last_address: Vec<Cow<'a, str>>,
     last_epid: Vec<Cow<'a, str>>,
     last_hresult: Vec<i64>,
-    last_activated: Vec<Option<i64>>,
+    last_activated: Vec<i64>,
 }
 
 impl<'a> RecordArrays<'a> {
@@ -920,7 +909,10 @@ impl<'a> RecordArrays<'a> {
             last_address: records.iter().map(|r| text(&r.last_address)).collect(),
             last_epid: records.iter().map(|r| text(&r.last_epid)).collect(),
             last_hresult: records.iter().map(|r| i64::from(r.last_hresult)).collect(),
-            last_activated: records.iter().map(|r| r.last_activated).collect(),
+            last_activated: records
+                .iter()
+                .map(|r| r.last_activated.unwrap_or(NEVER_ACTIVATED))
+                .collect(),
         }
     }
 
@@ -1310,7 +1302,10 @@ fn decode(row: &Row) -> PgResult<ClientRecord> {
         last_address: row.try_get(12)?,
         last_epid: row.try_get(13)?,
         last_hresult: u32_at(row, 14, "last_hresult")?,
-        last_activated: row.try_get(15)?,
+        last_activated: {
+            let stored: i64 = row.try_get(15)?;
+            (stored != NEVER_ACTIVATED).then_some(stored)
+        },
     })
 }
 

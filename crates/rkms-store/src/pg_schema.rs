@@ -101,15 +101,19 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         version: LAST_ACTIVATED_VERSION,
         description: LAST_ACTIVATED_DESCRIPTION,
         // As in SQLite: last_seen when the latest request succeeded, else the latest
-        // successful event of the record in the history (NULL when there is none).
-        sql: "ALTER TABLE clients ADD COLUMN last_activated bigint;
+        // successful event of the record in the history, else NEVER_ACTIVATED.
+        sql: "ALTER TABLE clients ADD COLUMN last_activated bigint NOT NULL
+                  DEFAULT -9223372036854775808;
               UPDATE clients SET last_activated = last_seen WHERE last_hresult = 0;
-              UPDATE clients c SET last_activated =
+              UPDATE clients c SET last_activated = COALESCE(
                   (SELECT max(a.time) FROM activations a
                    WHERE a.cmid = c.cmid AND a.application_id = c.application_id
-                     AND a.hresult = 0)
+                     AND a.hresult = 0),
+                  -9223372036854775808)
                   WHERE c.last_hresult <> 0;
-              CREATE INDEX clients_health ON clients (last_hresult, last_activated);",
+              CREATE INDEX clients_health ON clients (last_hresult, last_activated);
+              CREATE INDEX clients_family_health
+                  ON clients (application_id, kms_id, last_hresult, last_activated);",
     },
 ];
 

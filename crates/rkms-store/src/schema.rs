@@ -91,20 +91,30 @@ pub const LAST_ACTIVATED_VERSION: u32 = 5;
 /// What the [`LAST_ACTIVATED_VERSION`] migration does (the same for PostgreSQL).
 pub const LAST_ACTIVATED_DESCRIPTION: &str =
     "clients.last_activated: time of the latest successful request (fleet health), \
-     (last_hresult, last_activated) index";
+     health indexes";
+
+/// The value of `clients.last_activated` of a record never activated (no successful
+/// request known): the smallest integer, so that "activated before T" ranges include it and
+/// the indexes order it first. The store reads it as `None`.
+pub const NEVER_ACTIVATED: i64 = i64::MIN;
 
 /// The [`LAST_ACTIVATED_VERSION`] migration. Every record is kept; `last_activated` is derived
 /// from what the database knows: `last_seen` when the latest request succeeded, else the
-/// latest successful event of the record in the history (NULL when there is none: never
-/// activated, or its history was pruned).
+/// latest successful event of the record in the history ([`NEVER_ACTIVATED`] when there is
+/// none: never activated, or its history was pruned). Indexes: (`last_hresult`,
+/// `last_activated`) for the client list by state in expiry order, (`app`, `kms`,
+/// `last_hresult`, `last_activated`) for counting the states per product in index ranges.
 const LAST_ACTIVATED_SQL: &str = "
-    ALTER TABLE clients ADD COLUMN last_activated INTEGER;
+    ALTER TABLE clients ADD COLUMN last_activated INTEGER NOT NULL
+        DEFAULT -9223372036854775808;
     UPDATE clients SET last_activated = last_seen WHERE last_hresult = 0;
-    UPDATE clients SET last_activated =
+    UPDATE clients SET last_activated = coalesce(
         (SELECT max(a.time) FROM activations a
-         WHERE a.cmid = clients.cmid AND a.app = clients.app AND a.hresult = 0)
+         WHERE a.cmid = clients.cmid AND a.app = clients.app AND a.hresult = 0),
+        -9223372036854775808)
         WHERE last_hresult <> 0;
     CREATE INDEX clients_health ON clients (last_hresult, last_activated);
+    CREATE INDEX clients_family_health ON clients (app, kms, last_hresult, last_activated);
 ";
 
 /// Schema 4: every GUID of the tables becomes a 16-byte blob (CMIDs) or an integer key into

@@ -12,7 +12,7 @@ use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row, 
 use uuid::Uuid;
 
 use crate::history::day_start;
-use crate::schema::{self, SCHEMA_VERSION};
+use crate::schema::{self, NEVER_ACTIVATED, SCHEMA_VERSION};
 use crate::{
     Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
     DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, StoreError,
@@ -48,9 +48,7 @@ const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, lic
          last_epid, last_hresult, last_activated)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
      ON CONFLICT (cmid, app) DO UPDATE SET
-         last_activated = CASE WHEN last_activated IS NULL THEN excluded.last_activated
-                               WHEN excluded.last_activated IS NULL THEN last_activated
-                               ELSE max(last_activated, excluded.last_activated) END,
+         last_activated = max(last_activated, excluded.last_activated),
          requests       = requests + excluded.requests,
          first_seen     = min(first_seen, excluded.first_seen),
          sku            = iif(excluded.last_seen >= last_seen, excluded.sku, sku),
@@ -374,13 +372,20 @@ impl ClientStore for SqliteStore {
                 machines: non_negative(machines, "count")?,
             });
         }
-        // One pass over what the condition selects.
-        let sql =
-            format!("SELECT COUNT(*), COUNT(DISTINCT c.cmid) FROM clients c WHERE {condition}");
+        // The records, then their distinct CMIDs up to the limit (a count of every distinct
+        // CMID of a large selection would sort it all).
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM clients c WHERE {condition}), \
+                    (SELECT COUNT(*) FROM (SELECT DISTINCT c.cmid FROM clients c \
+                     WHERE {condition} LIMIT {}))",
+            crate::MACHINES_COUNT_LIMIT + 1
+        );
+        let mut both = args.clone();
+        both.extend(args);
         let (records, machines): (i64, i64) = inner
             .conn
             .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
+            .query_row(params_from_iter(both), |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(MatchCount {
             records: non_negative(records, "count")?,
             machines: non_negative(machines, "count")?.min(crate::MACHINES_COUNT_LIMIT + 1),
@@ -594,44 +599,63 @@ impl ClientStore for SqliteStore {
     }
 
     fn health_counts(&self, thresholds: &HealthThresholds) -> Result<Vec<HealthCount>, StoreError> {
-        let mut args = Vec::new();
-        let sums: Vec<String> = ClientState::ALL
-            .iter()
-            .map(|s| {
-                format!(
-                    "COALESCE(SUM({}), 0)",
-                    state_condition(*s, thresholds, &mut args)
-                )
-            })
-            .collect();
-        let sql = format!(
-            "SELECT c.app, c.kms, {} FROM clients c GROUP BY c.app, c.kms",
-            sums.join(", ")
-        );
+        // Every (application, KMS ID) in turn, one index seek each; then each state is one
+        // range of the (app, kms, last_hresult, last_activated) index: the work is one step
+        // per record in an index, with no sort and no table read.
         let mut inner = self.inner();
-        let raw: Vec<(i64, i64, [i64; 5])> = {
-            let mut stmt = inner.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    [
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                    ],
-                ))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let mut out = Vec::with_capacity(raw.len());
-        for (app, kms, counts) in raw {
-            let mut n = [0u64; 5];
-            for (slot, count) in n.iter_mut().zip(counts) {
-                *slot = non_negative(count, "count")?;
+        let mut groups: Vec<(i64, i64)> = Vec::new();
+        {
+            let mut first = inner.conn.prepare_cached(
+                "SELECT app, kms FROM clients INDEXED BY clients_family_health \
+                 ORDER BY app, kms LIMIT 1",
+            )?;
+            let mut next = inner.conn.prepare_cached(
+                "SELECT app, kms FROM clients INDEXED BY clients_family_health \
+                 WHERE (app, kms) > (?1, ?2) ORDER BY app, kms LIMIT 1",
+            )?;
+            let mut at: Option<(i64, i64)> = first
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            while let Some((app, kms)) = at {
+                groups.push((app, kms));
+                at = next
+                    .query_row(params![app, kms], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
             }
+        }
+        let mut counts: Vec<(i64, i64, [u64; 5])> = Vec::with_capacity(groups.len());
+        {
+            let mut statements = Vec::new();
+            for state in ClientState::ALL {
+                let mut args = Vec::new();
+                let sql = format!(
+                    "SELECT COUNT(*) FROM clients c INDEXED BY clients_family_health \
+                     WHERE c.app = ? AND c.kms = ? AND {}",
+                    state_condition(state, thresholds, &mut args)
+                );
+                statements.push((inner.conn.prepare_cached(&sql)?, args));
+            }
+            for (app, kms) in groups {
+                let mut n = [0u64; 5];
+                for (slot, (stmt, args)) in n.iter_mut().zip(statements.iter_mut()) {
+                    let mut all = vec![Value::Integer(app), Value::Integer(kms)];
+                    all.extend(args.iter().cloned());
+                    let count: i64 = stmt.query_row(params_from_iter(all), |row| row.get(0))?;
+                    *slot = non_negative(count, "count")?;
+                }
+                counts.push((app, kms, n));
+            }
+        }
+        let mut out = Vec::with_capacity(counts.len());
+        for (app, kms, n) in counts {
             out.push((inner.guid(app)?, inner.guid(kms)?, n));
         }
         Ok(crate::health::counts_from_rows(out))
@@ -760,7 +784,7 @@ impl SqliteStore {
                     r.last_address,
                     r.last_epid,
                     i64::from(r.last_hresult),
-                    r.last_activated,
+                    r.last_activated.unwrap_or(NEVER_ACTIVATED),
                 ])?;
             }
             keys.found
@@ -896,30 +920,28 @@ fn where_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
 
 /// The condition (over table alias `c`) of the records in `state` at `thresholds`: a range
 /// of `last_activated` among those whose latest request succeeded (see
-/// [`HealthThresholds::activated_range`]), or the refused ones.
+/// [`HealthThresholds::activated_range`]; [`NEVER_ACTIVATED`] is below every lower bound),
+/// or the refused ones (HRESULTs are stored as unsigned numbers: refused is `> 0`, a range
+/// of the index).
 fn state_condition(state: ClientState, t: &HealthThresholds, args: &mut Vec<Value>) -> String {
     let Some(range) = t.activated_range(state) else {
-        return "c.last_hresult <> 0".into();
+        return "c.last_hresult > 0".into();
     };
-    let mut bounds = Vec::new();
+    let mut condition = "c.last_hresult = 0".to_owned();
     if let Some(from) = range.from {
-        bounds.push("c.last_activated >= ?");
+        condition.push_str(" AND c.last_activated >= ?");
         args.push(Value::Integer(from));
     }
     if let Some(until) = range.until {
-        bounds.push("c.last_activated < ?");
+        condition.push_str(" AND c.last_activated < ?");
         args.push(Value::Integer(until));
     }
-    let bounds = if bounds.is_empty() {
-        "c.last_activated IS NOT NULL".to_owned()
-    } else {
-        bounds.join(" AND ")
-    };
-    if range.or_never {
-        format!("(c.last_hresult = 0 AND (c.last_activated IS NULL OR {bounds}))")
-    } else {
-        format!("(c.last_hresult = 0 AND {bounds})")
-    }
+    format!("({condition})")
+}
+
+/// `last_activated` as stored, read back ([`NEVER_ACTIVATED`]: `None`).
+fn activated_at(stored: i64) -> Option<i64> {
+    (stored != NEVER_ACTIVATED).then_some(stored)
 }
 
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
@@ -979,7 +1001,7 @@ impl RawRecord {
                 last_address: row.get(12)?,
                 last_epid: row.get(13)?,
                 last_hresult: u32_at(14, "last_hresult")?,
-                last_activated: row.get(15)?,
+                last_activated: activated_at(row.get(15)?),
             },
         })
     }

@@ -58,6 +58,7 @@ fn new_database_is_wal_at_latest_version() {
             "activations_cmid",
             "activations_time",
             "clients_active",
+            "clients_family_health",
             "clients_health",
             "clients_key",
             "clients_last_seen",
@@ -844,6 +845,7 @@ fn downgrade_to_v4(path: &std::path::Path) {
     let raw = Connection::open(path).unwrap();
     raw.execute_batch(
         "DROP INDEX clients_health;
+         DROP INDEX clients_family_health;
          ALTER TABLE clients DROP COLUMN last_activated;",
     )
     .unwrap();

@@ -252,8 +252,14 @@ mod tests {
             }],
         };
         let text = metrics_text(&health);
-        assert!(text.contains("rkms_clients{state=\"at-risk\"} 3\n"), "{text}");
-        assert!(text.contains("rkms_clients{state=\"failing\"} 0\n"), "{text}");
+        assert!(
+            text.contains("rkms_clients{state=\"at-risk\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rkms_clients{state=\"failing\"} 0\n"),
+            "{text}"
+        );
         assert!(
             text.contains("rkms_clients_by_family{family=\"office\",state=\"current\"} 5\n"),
             "{text}"
