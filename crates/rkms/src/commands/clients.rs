@@ -5,8 +5,8 @@ use std::path::Path;
 use rkms_catalog::Catalog;
 use rkms_store::{
     copy_all, describe_spec, expires_at, import_pykms, open_store, open_store_read_only,
-    ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore, HealthThresholds,
-    StoreError, StoreKind,
+    ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore, HealthThresholds, StoreError,
+    StoreKind,
 };
 use serde_json::json;
 
