@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert!(SCHEMA_VERSION >= rkms_store::schema::LAST_ACTIVATED_VERSION);
+    const { assert!(SCHEMA_VERSION >= rkms_store::schema::LAST_ACTIVATED_VERSION) };
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);

@@ -808,7 +808,7 @@ async fn fleet_host() -> (web_common::Host, Vec<(&'static str, uuid::Uuid)>) {
     let store = std::sync::Arc::new(MemoryStore::new());
     let mut machines = Vec::new();
     let mut add = |name: &'static str, product: (Uuid, Uuid, Uuid), days_ago: i64, hresult: u32| {
-        let cmid = Uuid::from_u128(0xf1ee7_0000 + machines.len() as u128);
+        let cmid = Uuid::from_u128(0x000f_1ee7_0000 + machines.len() as u128);
         if !machines.iter().any(|(n, _)| *n == name) {
             machines.push((name, cmid));
         }
