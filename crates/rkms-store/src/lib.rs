@@ -11,7 +11,9 @@
 //! as an [`ActivationEvent`] in the activation history (per-client history, per-day counts). [`count::active_clients`]
 //! gives a host's 30-day distinct-client count (PROTOCOL.md §9.1) and
 //! [`ClientStore::client_counts_since`] those of every KMS ID at once (of every host sharing
-//! the store); [`import_pykms`] brings in a py-kms database and [`copy_all`] copies one store
+//! the store); [`health`] gives every record a fleet-health state (current, overdue, at-risk,
+//! lapsed, failing) from its last successful activation, which the backends filter and count
+//! in SQL ([`ClientStore::health_counts`]); [`import_pykms`] brings in a py-kms database and [`copy_all`] copies one store
 //! into another.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
