@@ -111,7 +111,7 @@ pub const PG_MIGRATIONS: &[Migration] = &[
                      AND a.hresult = 0),
                   -9223372036854775808)
                   WHERE c.last_hresult <> 0;
-              CREATE INDEX clients_health ON clients (last_hresult, last_activated);
+              CREATE INDEX clients_expiry ON clients (last_activated, last_hresult, cmid);
               CREATE INDEX clients_family_health
                   ON clients (application_id, kms_id, last_hresult, last_activated);",
     },

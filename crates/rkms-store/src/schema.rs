@@ -101,9 +101,11 @@ pub const NEVER_ACTIVATED: i64 = i64::MIN;
 /// The [`LAST_ACTIVATED_VERSION`] migration. Every record is kept; `last_activated` is derived
 /// from what the database knows: `last_seen` when the latest request succeeded, else the
 /// latest successful event of the record in the history ([`NEVER_ACTIVATED`] when there is
-/// none: never activated, or its history was pruned). Indexes: (`last_hresult`,
-/// `last_activated`) for the client list by state in expiry order, (`app`, `kms`,
+/// none: never activated, or its history was pruned). Indexes: `clients_expiry`
+/// (`last_activated`, `last_hresult`, `cmid`) for the client list by state or in expiry order
+/// and its counts (covering: no table read); `clients_family_health` (`app`, `kms`,
 /// `last_hresult`, `last_activated`) for counting the states per product in index ranges.
+/// Neither leads with `last_hresult`, so the queries of `clients_active` keep it.
 const LAST_ACTIVATED_SQL: &str = "
     ALTER TABLE clients ADD COLUMN last_activated INTEGER NOT NULL
         DEFAULT -9223372036854775808;
@@ -113,7 +115,7 @@ const LAST_ACTIVATED_SQL: &str = "
          WHERE a.cmid = clients.cmid AND a.app = clients.app AND a.hresult = 0),
         -9223372036854775808)
         WHERE last_hresult <> 0;
-    CREATE INDEX clients_health ON clients (last_hresult, last_activated);
+    CREATE INDEX clients_expiry ON clients (last_activated, last_hresult, cmid);
     CREATE INDEX clients_family_health ON clients (app, kms, last_hresult, last_activated);
 ";
 

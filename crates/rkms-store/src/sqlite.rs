@@ -329,6 +329,11 @@ impl ClientStore for SqliteStore {
             condition.push_str(" AND c.last_seen >= ?");
             args.push(Value::Integer(i64::MIN));
         }
+        if filter.sort == ClientSort::Expiry && filter.state.is_none() {
+            // The same for the expiry order and `clients_expiry`.
+            condition.push_str(" AND c.last_activated >= ?");
+            args.push(Value::Integer(i64::MIN));
+        }
         let order = order_clause(filter, &mut args);
         let sql = format!(
             "SELECT {COLUMNS} FROM clients c WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"

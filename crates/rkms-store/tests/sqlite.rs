@@ -58,8 +58,8 @@ fn new_database_is_wal_at_latest_version() {
             "activations_cmid",
             "activations_time",
             "clients_active",
+            "clients_expiry",
             "clients_family_health",
-            "clients_health",
             "clients_key",
             "clients_last_seen",
             "clients_workstation"
@@ -844,7 +844,7 @@ fn commits_leave_the_checkpoint_to_a_thread_of_its_own() {
 fn downgrade_to_v4(path: &std::path::Path) {
     let raw = Connection::open(path).unwrap();
     raw.execute_batch(
-        "DROP INDEX clients_health;
+        "DROP INDEX clients_expiry;
          DROP INDEX clients_family_health;
          ALTER TABLE clients DROP COLUMN last_activated;",
     )

@@ -130,16 +130,16 @@ pub async fn fleet(
     let health = blocking(&state, move |s| {
         Ok(match fleet::of_host(s, now)? {
             Some(h) => h,
-            None => fleet::compute(
+            None => std::sync::Arc::new(fleet::compute(
                 &rkms_store::MemoryStore::new(),
                 s.policy().catalog(),
                 now,
                 s.policy().config().renewal_interval,
-            )?,
+            )?),
         })
     })
     .await?;
-    Ok(Json(serde_json::to_value(health).map_err(|e| {
+    Ok(Json(serde_json::to_value(&*health).map_err(|e| {
         super::error::WebError::Store(format!("fleet health: {e}"))
     })?))
 }

@@ -17,9 +17,10 @@ use super::format;
 use super::state::WebState;
 use super::views::family;
 
-/// How long `/metrics` reuses the counts it computed (scrapes from several Prometheus servers
-/// cost one query).
-pub const METRICS_CACHE: Duration = Duration::from_secs(5);
+/// How long the counts, once computed, are reused by `/metrics`, the overview and
+/// `/api/v1/fleet` (scrapes from several Prometheus servers and reloads of the dashboard cost
+/// one count of the whole store).
+pub const FLEET_CACHE: Duration = Duration::from_secs(5);
 
 /// The product families, in the order they are shown.
 pub const FAMILIES: [&str; 4] = ["windows-client", "windows-server", "office", "unknown"];
@@ -157,22 +158,27 @@ pub fn compute(
     })
 }
 
-/// The fleet's health for `state` at `now`, or `None` without a store.
-pub fn of_host(state: &WebState, now: i64) -> Result<Option<FleetHealth>, WebError> {
+/// The fleet's health for `state` at `now` (computed at most [`FLEET_CACHE`] ago), or
+/// `None` without a store.
+pub fn of_host(state: &WebState, now: i64) -> Result<Option<Arc<FleetHealth>>, WebError> {
     let Some(store) = &state.store else {
         return Ok(None);
     };
     let policy = state.policy();
-    compute(
-        store.as_ref(),
-        policy.catalog(),
-        now,
-        policy.config().renewal_interval,
-    )
-    .map(Some)
+    state
+        .fleet_cache
+        .get_or(FLEET_CACHE, || {
+            compute(
+                store.as_ref(),
+                policy.catalog(),
+                now,
+                policy.config().renewal_interval,
+            )
+        })
+        .map(Some)
 }
 
-/// The counts `/metrics` last computed, reused for [`METRICS_CACHE`].
+/// The counts last computed, reused for [`FLEET_CACHE`].
 #[derive(Debug, Default)]
 pub struct FleetCache {
     last: Mutex<Option<(Instant, Arc<FleetHealth>)>>,
@@ -284,8 +290,8 @@ mod tests {
                 })
             }
         };
-        assert_eq!(cache.get_or(METRICS_CACHE, make(1)).unwrap().total, 1);
-        assert_eq!(cache.get_or(METRICS_CACHE, make(2)).unwrap().total, 1);
+        assert_eq!(cache.get_or(FLEET_CACHE, make(1)).unwrap().total, 1);
+        assert_eq!(cache.get_or(FLEET_CACHE, make(2)).unwrap().total, 1);
         assert_eq!(cache.get_or(Duration::ZERO, make(3)).unwrap().total, 3);
     }
 }

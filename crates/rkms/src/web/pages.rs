@@ -48,7 +48,7 @@ struct OverviewPage {
     chart: String,
     series: [(&'static str, &'static str); 5],
     recent: Vec<EventView>,
-    fleet: Option<FleetHealth>,
+    fleet: Option<Arc<FleetHealth>>,
 }
 
 /// `GET /`: the overview.

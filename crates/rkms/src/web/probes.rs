@@ -46,27 +46,11 @@ pub async fn readyz(State(state): State<Arc<WebState>>) -> Response {
 
 /// `GET /metrics`: the host's metrics with the client store's counters and the fleet's
 /// health (`rkms_clients{state}`, `rkms_clients_by_family{family,state}`: counted by the
-/// store, reused for [`fleet::METRICS_CACHE`]; left out while the store cannot be read).
+/// store, reused for [`fleet::FLEET_CACHE`]; left out while the store cannot be read).
 pub async fn metrics(State(state): State<Arc<WebState>>) -> Response {
     let mut text = state.metrics.encode(state.writer.as_deref());
     let now = now_unix();
-    let health = blocking(&state, move |s| {
-        let Some(store) = &s.store else {
-            return Ok(None);
-        };
-        let policy = s.policy();
-        s.fleet_cache
-            .get_or(fleet::METRICS_CACHE, || {
-                fleet::compute(
-                    store.as_ref(),
-                    policy.catalog(),
-                    now,
-                    policy.config().renewal_interval,
-                )
-            })
-            .map(Some)
-    })
-    .await;
+    let health = blocking(&state, move |s| fleet::of_host(s, now)).await;
     match health {
         Ok(Some(h)) => {
             let at = text.rfind("# EOF").unwrap_or(text.len());
