@@ -378,10 +378,12 @@ impl ClientStore for SqliteStore {
             });
         }
         // The records, then their distinct CMIDs up to the limit (a count of every distinct
-        // CMID of a large selection would sort it all).
+        // CMID of a large selection would sort it all). `+c.cmid`: the CMIDs are made distinct
+        // after the condition's own index selected the rows; left to itself the planner may
+        // walk `clients_key` for CMID order and read every row of the table to test it.
         let sql = format!(
             "SELECT (SELECT COUNT(*) FROM clients c WHERE {condition}), \
-                    (SELECT COUNT(*) FROM (SELECT DISTINCT c.cmid FROM clients c \
+                    (SELECT COUNT(*) FROM (SELECT DISTINCT +c.cmid FROM clients c \
                      WHERE {condition} LIMIT {}))",
             crate::MACHINES_COUNT_LIMIT + 1
         );
