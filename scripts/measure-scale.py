@@ -4,9 +4,11 @@
     python3 scripts/measure-scale.py DB [RKMS]
 
 Starts `rkms serve --db DB` on loopback (KMS port 21688, dashboard 28080; the database is
-opened read-write, so a v3 database is migrated first), and prints: the time from start to
-listening, p50/p95 of 20 requests to each dashboard page and API call, the host's RSS after 8
-concurrent dashboard clients made 40 requests each, and the time of `rkms clients --limit 50`.
+opened read-write, so an older schema is migrated first), and prints: the time from start to
+listening, p50/p95 of 20 requests to each dashboard page and API call (fleet health pages and
+/metrics included; /metrics reuses its fleet counts for 5 s), the host's RSS after 8
+concurrent dashboard clients made 40 requests each, and the time of `rkms clients --limit 50`
+and `rkms clients --state overdue --limit 50`.
 The host is stopped at the end. Bounded: at most a few hundred requests in all.
 """
 import socket, subprocess, sys, threading, time, urllib.request
@@ -51,7 +53,9 @@ try:
     cmid = some["clients"][0]["cmid"]
     paths = ["/", "/clients", "/clients?q=pc-0123", "/clients?q=office&sort=workstation",
              f"/clients/{cmid}", "/api/v1/clients?limit=50", "/api/v1/activations",
-             "/api/v1/stats"]
+             "/api/v1/stats", "/api/v1/fleet", "/clients?state=overdue",
+             "/clients?state=at-risk", "/api/v1/clients?state=current&limit=50",
+             "/clients?sort=expires", "/metrics"]
     for p in paths:
         get(p)
         times = sorted(get(p) for _ in range(20))
@@ -75,3 +79,8 @@ t = time.monotonic()
 out = subprocess.run([rkms, "clients", "--db", db, "--limit", "50"], capture_output=True)
 assert out.returncode == 0, out.stderr
 print(f"rkms clients --limit 50: {time.monotonic() - t:.2f} s")
+t = time.monotonic()
+out = subprocess.run([rkms, "clients", "--db", db, "--state", "overdue", "--limit", "50"],
+                     capture_output=True)
+assert out.returncode == 0, out.stderr
+print(f"rkms clients --state overdue --limit 50: {time.monotonic() - t:.2f} s")

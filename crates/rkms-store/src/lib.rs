@@ -11,7 +11,9 @@
 //! as an [`ActivationEvent`] in the activation history (per-client history, per-day counts). [`count::active_clients`]
 //! gives a host's 30-day distinct-client count (PROTOCOL.md §9.1) and
 //! [`ClientStore::client_counts_since`] those of every KMS ID at once (of every host sharing
-//! the store); [`import_pykms`] brings in a py-kms database and [`copy_all`] copies one store
+//! the store); [`health`] gives every record a fleet-health state (current, overdue, at-risk,
+//! lapsed, failing) from its last successful activation, which the backends filter and count
+//! in SQL ([`ClientStore::health_counts`]); [`import_pykms`] brings in a py-kms database and [`copy_all`] copies one store
 //! into another.
 //!
 //! Cargo features choose the database backends built (both by default): `sqlite`
@@ -24,6 +26,7 @@
 mod copy;
 pub mod count;
 mod error;
+pub mod health;
 pub mod history;
 mod memory;
 mod open;
@@ -54,6 +57,10 @@ backend! { "postgres":
 
 pub use copy::{copy_all, CopyReport, COPY_CHUNK};
 pub use error::StoreError;
+pub use health::{
+    expires_at, ClientState, HealthCount, HealthThresholds, ACTIVATION_VALIDITY_SECS,
+    AT_RISK_WITHIN_SECS,
+};
 pub use history::{day_start, ActivationEvent, DailyCount, SECONDS_PER_DAY};
 pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
 pub use open::{

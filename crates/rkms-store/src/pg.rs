@@ -18,10 +18,11 @@ use crate::pg_schema::{
 };
 use crate::pg_tls::{self, TlsParams};
 use crate::open::redact_url;
-use crate::schema::SCHEMA_VERSION;
+use crate::schema::{NEVER_ACTIVATED, SCHEMA_VERSION};
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
-    IdSet, MatchCount, Search, StoreError, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
+    DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, Search, StoreError,
+    MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 
 /// How long connecting may take when the connection string sets no `connect_timeout`.
@@ -34,7 +35,7 @@ pub const PG_TCP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The record columns every query reads, in the order [`decode`] expects.
 const COLUMNS: &str = "cmid, application_id, sku_id, kms_id, workstation, license_status, \
      grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, last_epid, \
-     last_hresult";
+     last_hresult, last_activated";
 
 /// The history columns every event query reads, in the order [`decode_event`] expects.
 const EVENT_COLUMNS: &str = "time, cmid, application_id, sku_id, kms_id, workstation, \
@@ -54,11 +55,13 @@ const INSERT_EVENTS: &str = "INSERT INTO activations (time, cmid, application_id
 /// into one record per key) and `import`.
 const UPSERT_RECORDS: &str = "INSERT INTO clients AS c (cmid, application_id, sku_id, kms_id, \
          workstation, license_status, grace_minutes, is_vm, protocol, first_seen, last_seen, \
-         requests, last_address, last_epid, last_hresult)
+         requests, last_address, last_epid, last_hresult, last_activated)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], \
                           $6::bigint[], $7::bigint[], $8::boolean[], $9::text[], $10::bigint[], \
-                          $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[])
+                          $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[], \
+                          $16::bigint[])
      ON CONFLICT (cmid, application_id) DO UPDATE SET
+         last_activated = GREATEST(c.last_activated, excluded.last_activated),
          requests       = c.requests + excluded.requests,
          first_seen     = LEAST(c.first_seen, excluded.first_seen),
          sku_id         = CASE WHEN excluded.last_seen >= c.last_seen THEN excluded.sku_id ELSE c.sku_id END,
@@ -154,6 +157,9 @@ fn where_clause(filter: &ClientFilter, plan: &SearchPlan, args: &mut Vec<Param>)
             )),
         }
     }
+    if let Some((state, thresholds)) = filter.state {
+        parts.push(state_condition(state, &thresholds, args));
+    }
     if let Some(search) = &filter.search {
         parts.push(search_condition(search, plan, args));
     }
@@ -242,6 +248,30 @@ fn search_condition(search: &Search, plan: &SearchPlan, args: &mut Vec<Param>) -
     }
 }
 
+/// The condition of the records in `state` at `thresholds`: a range of `last_activated`
+/// among those whose latest request succeeded (see [`HealthThresholds::activated_range`]), or
+/// the refused ones.
+fn state_condition(state: ClientState, t: &HealthThresholds, args: &mut Vec<Param>) -> String {
+    // NEVER_ACTIVATED is below every lower bound; HRESULTs are stored unsigned.
+    let Some(range) = t.activated_range(state) else {
+        return "last_hresult > 0".into();
+    };
+    let mut condition = "last_hresult = 0".to_owned();
+    if let Some(from) = range.from {
+        condition.push_str(&format!(
+            " AND last_activated >= {}",
+            arg(args, Param::Int(from))
+        ));
+    }
+    if let Some(until) = range.until {
+        condition.push_str(&format!(
+            " AND last_activated < {}",
+            arg(args, Param::Int(until))
+        ));
+    }
+    format!("({condition})")
+}
+
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
 /// Text sorts bytewise (`COLLATE "C"`), like the other backends.
 fn order_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
@@ -254,6 +284,7 @@ fn order_clause(filter: &ClientFilter, args: &mut Vec<Param>) -> String {
         ClientSort::Address => "last_address COLLATE \"C\"".into(),
         ClientSort::Protocol => "protocol COLLATE \"C\"".into(),
         ClientSort::Status => "(last_hresult <> 0)".into(),
+        ClientSort::Expiry => "last_activated".into(),
         ClientSort::Sku(list) => {
             let n = i64::try_from(list.len()).unwrap_or(i64::MAX);
             format!(
@@ -954,6 +985,37 @@ impl ClientStore for PgStore {
         })
     }
 
+    fn health_counts(&self, thresholds: &HealthThresholds) -> Result<Vec<HealthCount>, StoreError> {
+        let mut args = Vec::new();
+        let counts: Vec<String> = ClientState::ALL
+            .iter()
+            .map(|s| {
+                format!(
+                    "COUNT(*) FILTER (WHERE {})",
+                    state_condition(*s, thresholds, &mut args)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT application_id, kms_id, {} FROM clients GROUP BY application_id, kms_id",
+            counts.join(", ")
+        );
+        self.run(Slot::Read, &|conn| {
+            let stmt = conn.prepare(&sql)?;
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(Param::sql).collect();
+            let rows = conn.client.query(&stmt, &params)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut n = [0u64; 5];
+                for (i, slot) in n.iter_mut().enumerate() {
+                    *slot = non_negative(row.try_get(i + 2)?, "count")?;
+                }
+                out.push((row.try_get(0)?, row.try_get(1)?, n));
+            }
+            Ok(crate::health::counts_from_rows(out))
+        })
+    }
+
     fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM activations ORDER BY time, id LIMIT $1 OFFSET $2");
@@ -1001,6 +1063,7 @@ struct RecordArrays<'a> {
     last_address: Vec<Cow<'a, str>>,
     last_epid: Vec<Cow<'a, str>>,
     last_hresult: Vec<i64>,
+    last_activated: Vec<i64>,
 }
 
 impl<'a> RecordArrays<'a> {
@@ -1024,10 +1087,14 @@ impl<'a> RecordArrays<'a> {
             last_address: records.iter().map(|r| text(&r.last_address)).collect(),
             last_epid: records.iter().map(|r| text(&r.last_epid)).collect(),
             last_hresult: records.iter().map(|r| i64::from(r.last_hresult)).collect(),
+            last_activated: records
+                .iter()
+                .map(|r| r.last_activated.unwrap_or(NEVER_ACTIVATED))
+                .collect(),
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 15] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 16] {
         [
             &self.cmid,
             &self.application_id,
@@ -1044,6 +1111,7 @@ impl<'a> RecordArrays<'a> {
             &self.last_address,
             &self.last_epid,
             &self.last_hresult,
+            &self.last_activated,
         ]
     }
 }
@@ -1418,6 +1486,10 @@ fn decode(row: &Row) -> PgResult<ClientRecord> {
         last_address: row.try_get(12)?,
         last_epid: row.try_get(13)?,
         last_hresult: u32_at(row, 14, "last_hresult")?,
+        last_activated: {
+            let stored: i64 = row.try_get(15)?;
+            (stored != NEVER_ACTIVATED).then_some(stored)
+        },
     })
 }
 

@@ -16,7 +16,10 @@
 //! events recorded at the same second (SQLite's `rowid`). Migrations are append-only: never
 //! edit a shipped one, and add each new one here and in [`crate::schema`] alike.
 
-use crate::schema::{Migration, MIGRATIONS, SEARCH_INDEX_DESCRIPTION, SEARCH_INDEX_VERSION};
+use crate::schema::{
+    Migration, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
+    SEARCH_INDEX_VERSION,
+};
 
 /// The key of the advisory lock held while checking and migrating the schema (the bytes
 /// `"rkms-sch"`). Shared by every rkms host on a database, whatever its schema.
@@ -101,6 +104,24 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         version: SEARCH_INDEX_VERSION,
         description: SEARCH_INDEX_DESCRIPTION,
         sql: PG_MIGRATION_SEARCH_INDEX,
+    },
+    Migration {
+        version: LAST_ACTIVATED_VERSION,
+        description: LAST_ACTIVATED_DESCRIPTION,
+        // As in SQLite: last_seen when the latest request succeeded, else the latest
+        // successful event of the record in the history, else NEVER_ACTIVATED.
+        sql: "ALTER TABLE clients ADD COLUMN last_activated bigint NOT NULL
+                  DEFAULT -9223372036854775808;
+              UPDATE clients SET last_activated = last_seen WHERE last_hresult = 0;
+              UPDATE clients c SET last_activated = COALESCE(
+                  (SELECT max(a.time) FROM activations a
+                   WHERE a.cmid = c.cmid AND a.application_id = c.application_id
+                     AND a.hresult = 0),
+                  -9223372036854775808)
+                  WHERE c.last_hresult <> 0;
+              CREATE INDEX clients_expiry ON clients (last_activated, last_hresult, cmid);
+              CREATE INDEX clients_family_health
+                  ON clients (application_id, kms_id, last_hresult, last_activated);",
     },
 ];
 

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::health::{ClientState, HealthThresholds};
+
 /// What the store knows about one client machine for one application: one record per
 /// (`cmid`, `application_id`), so a machine activating Windows and Office has two.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,12 @@ pub struct ClientRecord {
     pub last_epid: String,
     /// HRESULT of the latest request: 0 for an activation, else the error sent.
     pub last_hresult: u32,
+    /// Unix time (seconds) of the latest successful request (`last_hresult` 0), kept when
+    /// later requests are refused; `None` when no request of this record ever succeeded (as
+    /// far as the store knows). Its activation runs out 180 days later (see
+    /// [`crate::health`]).
+    #[serde(default)]
+    pub last_activated: Option<i64>,
 }
 
 impl ClientRecord {
@@ -58,16 +66,19 @@ impl ClientRecord {
             last_address: a.address.clone(),
             last_epid: a.epid.clone(),
             last_hresult: a.hresult,
+            last_activated: (a.hresult == 0).then_some(a.time),
         }
     }
 
     /// Folds a further activation of the same (`cmid`, `application_id`) into this record, the
     /// way every backend's upsert does: `requests` + 1, `first_seen` = the earlier time,
     /// `last_seen` = the later time, and every other field taken from the activation unless it
-    /// is older than `last_seen` (activations reported out of order never overwrite newer data).
+    /// is older than `last_seen` (activations reported out of order never overwrite newer data);
+    /// `last_activated` = the latest successful request's time, whatever the order.
     pub fn merge(&mut self, a: &Activation) {
         self.requests = self.requests.saturating_add(1);
         self.first_seen = self.first_seen.min(a.time);
+        let last_activated = latest(self.last_activated, (a.hresult == 0).then_some(a.time));
         if a.time >= self.last_seen {
             let requests = self.requests;
             let first_seen = self.first_seen;
@@ -75,6 +86,7 @@ impl ClientRecord {
             self.requests = requests;
             self.first_seen = first_seen;
         }
+        self.last_activated = last_activated;
     }
 }
 
@@ -87,12 +99,19 @@ impl ClientRecord {
     pub fn absorb(&mut self, other: &ClientRecord) {
         let requests = self.requests.saturating_add(other.requests);
         let first_seen = self.first_seen.min(other.first_seen);
+        let last_activated = latest(self.last_activated, other.last_activated);
         if other.last_seen >= self.last_seen {
             *self = other.clone();
         }
         self.requests = requests;
         self.first_seen = first_seen;
+        self.last_activated = last_activated;
     }
+}
+
+/// The later of two optional times.
+fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.max(b)
 }
 
 /// One request as the server reports it to the store.
@@ -156,6 +175,9 @@ pub struct ClientFilter {
     /// Only records matching this search.
     #[serde(default)]
     pub search: Option<Search>,
+    /// Only records in this health state at these thresholds.
+    #[serde(default)]
+    pub state: Option<(ClientState, HealthThresholds)>,
     /// The order (see [`ClientSort`]).
     #[serde(default)]
     pub sort: ClientSort,
@@ -322,6 +344,9 @@ pub enum ClientSort {
     Status,
     /// SKU, in the order of this list (e.g. the SKUs sorted by name); SKUs not listed last.
     Sku(Vec<Uuid>),
+    /// Last successful activation, so its expiry (ascending: soonest to run out first;
+    /// records never activated before every other).
+    Expiry,
 }
 
 impl ClientFilter {
@@ -337,6 +362,7 @@ impl ClientFilter {
             && self.applications == IdSet::Any
             && self.kms_ids == IdSet::Any
             && self.search.is_none()
+            && self.state.is_none()
     }
 
     /// Whether `r` passes the filter's conditions (ignoring sort, `limit` and `offset`).
@@ -350,6 +376,7 @@ impl ClientFilter {
             && self.applications.matches(&r.application_id)
             && self.kms_ids.matches(&r.kms_id)
             && self.search.as_ref().is_none_or(|s| s.matches(r))
+            && self.state.is_none_or(|(state, t)| t.state(r) == state)
     }
 
     /// Compares two records in the filter's order (for stores that sort in memory).
@@ -372,6 +399,7 @@ impl ClientFilter {
             ClientSort::Protocol => a.protocol.cmp(&b.protocol),
             ClientSort::Status => (a.last_hresult != 0).cmp(&(b.last_hresult != 0)),
             ClientSort::Sku(list) => rank(list, a).cmp(&rank(list, b)),
+            ClientSort::Expiry => a.last_activated.cmp(&b.last_activated),
         };
         let primary = if self.ascending {
             primary
@@ -486,6 +514,37 @@ mod tests {
             left.absorb(&fold(&reports[split..]));
             assert_eq!(left, merged, "split at {split}");
         }
+    }
+
+    #[test]
+    fn last_activated_is_the_latest_success_in_any_order() {
+        let refused = |time: i64| Activation {
+            hresult: 0xC004_F038,
+            ..at(time, "R")
+        };
+        let mut r = ClientRecord::from_activation(&refused(50));
+        assert_eq!(r.last_activated, None, "never activated");
+        r.merge(&at(100, "A"));
+        r.merge(&refused(300));
+        assert_eq!((r.last_hresult, r.last_activated), (0xC004_F038, Some(100)));
+        r.merge(&at(200, "B"));
+        assert_eq!(
+            r.last_activated,
+            Some(200),
+            "out of order, still the latest success"
+        );
+        r.merge(&at(150, "C"));
+        assert_eq!(r.last_activated, Some(200));
+        // Absorbing keeps the later success of either side, whichever was seen last.
+        let mut newer = ClientRecord::from_activation(&refused(400));
+        newer.absorb(&r);
+        assert_eq!(
+            (newer.last_seen, newer.last_hresult, newer.last_activated),
+            (400, 0xC004_F038, Some(200))
+        );
+        let mut older = r.clone();
+        older.absorb(&ClientRecord::from_activation(&refused(500)));
+        assert_eq!((older.last_seen, older.last_activated), (500, Some(200)));
     }
 
     #[test]

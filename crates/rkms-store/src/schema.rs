@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: SEARCH_INDEX_DESCRIPTION,
         sql: MIGRATION_SEARCH_INDEX,
     },
+    Migration {
+        version: LAST_ACTIVATED_VERSION,
+        description: LAST_ACTIVATED_DESCRIPTION,
+        sql: LAST_ACTIVATED_SQL,
+    },
 ];
 
 /// The schema version that adds the search index (one self-contained migration, here and
@@ -194,6 +199,42 @@ const MIGRATION_SEARCH_INDEX: &str = concat!(
          DELETE FROM clients_search WHERE rowid = old.id;
      END;"
 );
+
+/// The schema version that adds `clients.last_activated`, the time of each record's latest
+/// successful request (fleet health: when its activation runs out). One self-contained
+/// migration: renumbering it means changing this constant only.
+pub const LAST_ACTIVATED_VERSION: u32 = 6;
+
+/// What the [`LAST_ACTIVATED_VERSION`] migration does (the same for PostgreSQL).
+pub const LAST_ACTIVATED_DESCRIPTION: &str =
+    "clients.last_activated: time of the latest successful request (fleet health), \
+     health indexes";
+
+/// The value of `clients.last_activated` of a record never activated (no successful
+/// request known): the smallest integer, so that "activated before T" ranges include it and
+/// the indexes order it first. The store reads it as `None`.
+pub const NEVER_ACTIVATED: i64 = i64::MIN;
+
+/// The [`LAST_ACTIVATED_VERSION`] migration. Every record is kept; `last_activated` is derived
+/// from what the database knows: `last_seen` when the latest request succeeded, else the
+/// latest successful event of the record in the history ([`NEVER_ACTIVATED`] when there is
+/// none: never activated, or its history was pruned). Indexes: `clients_expiry`
+/// (`last_activated`, `last_hresult`, `cmid`) for the client list by state or in expiry order
+/// and its counts (covering: no table read); `clients_family_health` (`app`, `kms`,
+/// `last_hresult`, `last_activated`) for counting the states per product in index ranges.
+/// Neither leads with `last_hresult`, so the queries of `clients_active` keep it.
+const LAST_ACTIVATED_SQL: &str = "
+    ALTER TABLE clients ADD COLUMN last_activated INTEGER NOT NULL
+        DEFAULT -9223372036854775808;
+    UPDATE clients SET last_activated = last_seen WHERE last_hresult = 0;
+    UPDATE clients SET last_activated = coalesce(
+        (SELECT max(a.time) FROM activations a
+         WHERE a.cmid = clients.cmid AND a.app = clients.app AND a.hresult = 0),
+        -9223372036854775808)
+        WHERE last_hresult <> 0;
+    CREATE INDEX clients_expiry ON clients (last_activated, last_hresult, cmid);
+    CREATE INDEX clients_family_health ON clients (app, kms, last_hresult, last_activated);
+";
 
 /// Schema 4: every GUID of the tables becomes a 16-byte blob (CMIDs) or an integer key into
 /// `guids` (application, SKU and KMS IDs, a few hundred distinct values), and the per-day

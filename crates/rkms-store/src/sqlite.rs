@@ -12,10 +12,11 @@ use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row, 
 use uuid::Uuid;
 
 use crate::history::day_start;
-use crate::schema::{self, SCHEMA_VERSION};
+use crate::schema::{self, NEVER_ACTIVATED, SCHEMA_VERSION};
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, DailyCount,
-    IdSet, MatchCount, Search, StoreError, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
+    DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, Search, StoreError,
+    MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 
 /// How long a statement waits for another connection's lock before failing with "busy".
@@ -25,7 +26,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// application, SKU and KMS IDs as their `guids` keys.
 const COLUMNS: &str = "c.cmid, c.app, c.sku, c.kms, c.workstation, c.license_status, \
      c.grace_minutes, c.is_vm, c.protocol, c.first_seen, c.last_seen, c.requests, \
-     c.last_address, c.last_epid, c.last_hresult";
+     c.last_address, c.last_epid, c.last_hresult, c.last_activated";
 
 /// The history columns every event query reads, in the order [`decode_event`] expects.
 const EVENT_COLUMNS: &str = "time, cmid, app, sku, kms, workstation, license_status, protocol, \
@@ -45,9 +46,10 @@ const ADD_DAILY: &str = "INSERT INTO activation_days (day, app, kms, ok, count) 
 /// `record_batch` (a batch is first folded into one record per key) and `import`.
 const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, license_status, \
          grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, \
-         last_epid, last_hresult)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         last_epid, last_hresult, last_activated)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
      ON CONFLICT (cmid, app) DO UPDATE SET
+         last_activated = max(last_activated, excluded.last_activated),
          requests       = requests + excluded.requests,
          first_seen     = min(first_seen, excluded.first_seen),
          sku            = iif(excluded.last_seen >= last_seen, excluded.sku, sku),
@@ -547,6 +549,69 @@ impl ClientStore for SqliteStore {
         Ok(out)
     }
 
+    fn health_counts(&self, thresholds: &HealthThresholds) -> Result<Vec<HealthCount>, StoreError> {
+        // Every (application, KMS ID) in turn, one index seek each; then each state is one
+        // range of the (app, kms, last_hresult, last_activated) index: the work is one step
+        // per record in an index, with no sort and no table read.
+        let mut inner = self.inner();
+        let mut groups: Vec<(i64, i64)> = Vec::new();
+        {
+            let mut first = inner.conn.prepare_cached(
+                "SELECT app, kms FROM clients INDEXED BY clients_family_health \
+                 ORDER BY app, kms LIMIT 1",
+            )?;
+            let mut next = inner.conn.prepare_cached(
+                "SELECT app, kms FROM clients INDEXED BY clients_family_health \
+                 WHERE (app, kms) > (?1, ?2) ORDER BY app, kms LIMIT 1",
+            )?;
+            let mut at: Option<(i64, i64)> = first
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            while let Some((app, kms)) = at {
+                groups.push((app, kms));
+                at = next
+                    .query_row(params![app, kms], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+            }
+        }
+        let mut counts: Vec<(i64, i64, [u64; 5])> = Vec::with_capacity(groups.len());
+        {
+            let mut statements = Vec::new();
+            for state in ClientState::ALL {
+                let mut args = Vec::new();
+                let sql = format!(
+                    "SELECT COUNT(*) FROM clients c INDEXED BY clients_family_health \
+                     WHERE c.app = ? AND c.kms = ? AND {}",
+                    state_condition(state, thresholds, &mut args)
+                );
+                statements.push((inner.conn.prepare_cached(&sql)?, args));
+            }
+            for (app, kms) in groups {
+                let mut n = [0u64; 5];
+                for (slot, (stmt, args)) in n.iter_mut().zip(statements.iter_mut()) {
+                    let mut all = vec![Value::Integer(app), Value::Integer(kms)];
+                    all.extend(args.iter().cloned());
+                    let count: i64 = stmt.query_row(params_from_iter(all), |row| row.get(0))?;
+                    *slot = non_negative(count, "count")?;
+                }
+                counts.push((app, kms, n));
+            }
+        }
+        let mut out = Vec::with_capacity(counts.len());
+        for (app, kms, n) in counts {
+            out.push((inner.guid(app)?, inner.guid(kms)?, n));
+        }
+        Ok(crate::health::counts_from_rows(out))
+    }
+
     fn events_page(&self, offset: u64, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM activations ORDER BY time, rowid LIMIT ?1 OFFSET ?2"
@@ -670,6 +735,7 @@ impl SqliteStore {
                     r.last_address,
                     r.last_epid,
                     i64::from(r.last_hresult),
+                    r.last_activated.unwrap_or(NEVER_ACTIVATED),
                 ])?;
             }
             keys.found
@@ -723,6 +789,11 @@ fn list_in(
         // A range on the sort column: the planner then walks the index newest first and
         // stops at the page instead of sorting the table.
         condition.push_str(" AND c.last_seen >= ?");
+        args.push(Value::Integer(i64::MIN));
+    }
+    if *plan == SearchPlan::Scan && filter.sort == ClientSort::Expiry && filter.state.is_none() {
+        // The same for the expiry order and `clients_expiry`.
+        condition.push_str(" AND c.last_activated >= ?");
         args.push(Value::Integer(i64::MIN));
     }
     let mut hint = plan.table_hint();
@@ -850,6 +921,9 @@ fn where_clause(filter: &ClientFilter, plan: &SearchPlan, args: &mut Vec<Value>)
             IdSet::In(ids) => parts.push(format!("c.{column} IN {}", keys_of(ids, args))),
             IdSet::NotIn(ids) => parts.push(format!("c.{column} NOT IN {}", keys_of(ids, args))),
         }
+    }
+    if let Some((state, thresholds)) = filter.state {
+        parts.push(state_condition(state, &thresholds, args));
     }
     if let Some(search) = &filter.search {
         parts.push(search_condition(search, plan, args));
@@ -1074,6 +1148,32 @@ fn cmid_range_condition(
     }
 }
 
+/// The condition (over table alias `c`) of the records in `state` at `thresholds`: a range
+/// of `last_activated` among those whose latest request succeeded (see
+/// [`HealthThresholds::activated_range`]; [`NEVER_ACTIVATED`] is below every lower bound),
+/// or the refused ones (HRESULTs are stored as unsigned numbers: refused is `> 0`, a range
+/// of the index).
+fn state_condition(state: ClientState, t: &HealthThresholds, args: &mut Vec<Value>) -> String {
+    let Some(range) = t.activated_range(state) else {
+        return "c.last_hresult > 0".into();
+    };
+    let mut condition = "c.last_hresult = 0".to_owned();
+    if let Some(from) = range.from {
+        condition.push_str(" AND c.last_activated >= ?");
+        args.push(Value::Integer(from));
+    }
+    if let Some(until) = range.until {
+        condition.push_str(" AND c.last_activated < ?");
+        args.push(Value::Integer(until));
+    }
+    format!("({condition})")
+}
+
+/// `last_activated` as stored, read back ([`NEVER_ACTIVATED`]: `None`).
+fn activated_at(stored: i64) -> Option<i64> {
+    (stored != NEVER_ACTIVATED).then_some(stored)
+}
+
 /// The `ORDER BY` terms of `filter` (ties: latest first, then CMID, then application ID).
 fn order_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
     let primary = match &filter.sort {
@@ -1085,6 +1185,7 @@ fn order_clause(filter: &ClientFilter, args: &mut Vec<Value>) -> String {
         ClientSort::Address => "c.last_address".into(),
         ClientSort::Protocol => "c.protocol".into(),
         ClientSort::Status => "(c.last_hresult <> 0)".into(),
+        ClientSort::Expiry => "c.last_activated".into(),
         ClientSort::Sku(list) if list.is_empty() => "0".into(),
         ClientSort::Sku(list) => {
             let mut case = "CASE (SELECT guid FROM guids WHERE id = c.sku)".to_owned();
@@ -1130,6 +1231,7 @@ impl RawRecord {
                 last_address: row.get(12)?,
                 last_epid: row.get(13)?,
                 last_hresult: u32_at(14, "last_hresult")?,
+                last_activated: activated_at(row.get(15)?),
             },
         })
     }

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, DailyCount, MatchCount, StoreError,
+    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientState, DailyCount, HealthCount,
+    HealthThresholds, MatchCount, StoreError,
 };
 
 /// A durable (or, for `--db none`, in-memory) record of KMS clients. Calls are synchronous and
@@ -69,6 +70,27 @@ pub trait ClientStore: Send + Sync {
     /// a search index PostgreSQL could not create): one sentence each. None by default.
     fn notices(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// How many client records of each application and KMS ID are in each health state at
+    /// `thresholds` (see [`crate::health`]); zero counts left out, ordered by application,
+    /// KMS ID and state.
+    ///
+    /// The default implementation reads every record through [`Self::list`]; the database
+    /// backends of this crate count in one grouped query.
+    fn health_counts(&self, thresholds: &HealthThresholds) -> Result<Vec<HealthCount>, StoreError> {
+        let mut counts: BTreeMap<(Uuid, Uuid), [u64; 5]> = BTreeMap::new();
+        for r in self.list(&ClientFilter::default())? {
+            let state = thresholds.state(&r);
+            let i = ClientState::ALL
+                .iter()
+                .position(|s| *s == state)
+                .unwrap_or_default();
+            counts.entry((r.application_id, r.kms_id)).or_default()[i] += 1;
+        }
+        Ok(crate::health::counts_from_rows(
+            counts.into_iter().map(|((a, k), n)| (a, k, n)).collect(),
+        ))
     }
 
     /// Deletes at most `batch` history events with `time < cutoff`, oldest first, in one short

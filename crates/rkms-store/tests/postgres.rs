@@ -847,3 +847,53 @@ fn queries_match_sqlite() {
     assert_eq!(sqlite.prune_workstation("pc-11110000").unwrap().0, records);
     assert_eq!(pg.count().unwrap(), 100);
 }
+
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
+#[test]
+fn migrates_a_v4_database_deriving_the_last_activation() {
+    use rkms_store::schema::LAST_ACTIVATED_VERSION;
+    let Some(schema) = PgSchema::new("v4") else {
+        return;
+    };
+    let dir = TempDir::new("pg-v4");
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    let store = PgStore::open(schema.url()).unwrap();
+    let refused = |a: Activation| Activation {
+        hresult: 0xC004_F038,
+        ..a
+    };
+    for s in [&reference as &dyn ClientStore, &store] {
+        common::fill(s);
+        // Activated, then refused: the history knows the activation.
+        s.record(&activation(id(500), id(0xa), 1_800_000_000))
+            .unwrap();
+        s.record(&refused(activation(id(500), id(0xa), 1_800_000_100)))
+            .unwrap();
+    }
+    drop(store);
+    // Back to the schema before the migration (assumed the latest one).
+    schema
+        .client()
+        .batch_execute(&format!(
+            "ALTER TABLE clients DROP COLUMN last_activated;
+             DELETE FROM {VERSION_TABLE} WHERE version >= {LAST_ACTIVATED_VERSION};"
+        ))
+        .unwrap();
+    let store = PgStore::open(schema.url()).unwrap();
+    assert_eq!(store.migrated_from(), LAST_ACTIVATED_VERSION - 1);
+    assert_eq!(versions(&schema), all_versions());
+    common::assert_same(&reference, &store);
+    let r = &store
+        .list(&ClientFilter {
+            cmid: Some(id(500)),
+            ..ClientFilter::default()
+        })
+        .unwrap()[0];
+    assert_eq!(
+        (r.last_hresult, r.last_activated),
+        (0xC004_F038, Some(1_800_000_000))
+    );
+}

@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -58,6 +58,8 @@ fn new_database_is_wal_at_latest_version() {
             "activations_cmid",
             "activations_time",
             "clients_active",
+            "clients_expiry",
+            "clients_family_health",
             "clients_key",
             "clients_last_seen",
             "clients_workstation"
@@ -138,6 +140,7 @@ fn migrates_v1_database_keeping_rows() {
             last_address: "198.51.100.4:1688".into(),
             last_epid: "old-epid".into(),
             last_hresult: 0,
+            last_activated: Some(200),
         }]
     );
     // Migrated clients count, and new writes go to the same row.
@@ -510,10 +513,10 @@ fn migrated_and_fresh_schemas_match() {
     drop(raw);
     drop(SqliteStore::open(&old).unwrap());
     assert_eq!(columns(&fresh), columns(&old));
-    // clients (key and 15 fields), activations, guids, activation_days, and the search
+    // clients (key and 16 fields), activations, guids, activation_days, and the search
     // index (FTS5: its table, 1 column, and shadow tables _config 2, _data 2, _docsize 3,
     // _idx 3).
-    assert_eq!(columns(&fresh).len(), 16 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3);
+    assert_eq!(columns(&fresh).len(), 17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3);
 }
 
 /// Migration 2 exactly as rkms shipped it, applied on top of [`V1_DDL`].
@@ -900,4 +903,97 @@ fn a_steady_stream_of_commits_does_not_grow_the_log_without_bound() {
     drop(store);
     let n = written.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), n);
+}
+
+/// Turns a database of the current schema back into the one before the `last_activated`
+/// migration (schema 5): without `clients.last_activated` and its indexes.
+/// (Assumes that migration is the latest one.)
+fn downgrade_to_v4(path: &std::path::Path) {
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch(
+        "DROP INDEX clients_expiry;
+         DROP INDEX clients_family_health;
+         ALTER TABLE clients DROP COLUMN last_activated;",
+    )
+    .unwrap();
+    raw.pragma_update(
+        None,
+        "user_version",
+        rkms_store::schema::LAST_ACTIVATED_VERSION - 1,
+    )
+    .unwrap();
+}
+
+#[test]
+fn migrates_v4_database_deriving_the_last_activation() {
+    use rkms_store::schema::LAST_ACTIVATED_VERSION;
+    let dir = TempDir::new("v4");
+    let path = dir.join("clients.db");
+    // The reference: a current store fed the same requests.
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let refused = |a: Activation| Activation {
+        hresult: 0xC004_F038,
+        ..a
+    };
+    for s in [&reference, &store] {
+        common::fill(s);
+        // Activated, then refused: the history knows the activation.
+        s.record(&activation(id(500), id(0xa), 1_800_000_000))
+            .unwrap();
+        s.record(&refused(activation(id(500), id(0xa), 1_800_000_100)))
+            .unwrap();
+        // Activated, refused, and the history of the activation pruned: unknown.
+        s.record(&activation(id(501), id(0xa), 1_700_000_000))
+            .unwrap();
+        s.record(&refused(activation(id(501), id(0xa), 1_800_000_200)))
+            .unwrap();
+    }
+    drop(store);
+    let raw = Connection::open(&path).unwrap();
+    raw.execute("DELETE FROM activations WHERE time = 1700000000", [])
+        .unwrap();
+    drop(raw);
+    downgrade_to_v4(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), LAST_ACTIVATED_VERSION - 1);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let records = store.list(&ClientFilter::default()).unwrap();
+    let mut expected = reference.list(&ClientFilter::default()).unwrap();
+    assert_eq!(records.len(), expected.len(), "every record kept");
+    for r in &mut expected {
+        if r.cmid == id(501) {
+            assert_eq!(r.last_activated, Some(1_700_000_000));
+            r.last_activated = None;
+        }
+    }
+    assert_eq!(records, expected);
+    let by_cmid = |n: u128| records.iter().find(|r| r.cmid == id(n)).unwrap();
+    assert_eq!(by_cmid(500).last_activated, Some(1_800_000_000));
+    assert_eq!(by_cmid(501).last_activated, None);
+    // Office records whose only request was refused were never activated.
+    assert!(records
+        .iter()
+        .filter(|r| r.last_hresult != 0 && r.cmid != id(500))
+        .all(|r| r.last_activated.is_none()));
+    assert_eq!(
+        store.events_page(0, u64::MAX).unwrap().len(),
+        reference.events_page(0, u64::MAX).unwrap().len() - 1
+    );
+    // New requests keep it up to date.
+    store
+        .record(&activation(id(501), id(0xa), 1_800_000_300))
+        .unwrap();
+    let r = &store
+        .list(&ClientFilter {
+            cmid: Some(id(501)),
+            ..ClientFilter::default()
+        })
+        .unwrap()[0];
+    assert_eq!(r.last_activated, Some(1_800_000_300));
+    drop(store);
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().migrated_from(),
+        SCHEMA_VERSION
+    );
 }

@@ -700,6 +700,16 @@ pub struct ClientsArgs {
     /// Only this client machine ID.
     #[arg(long, value_parser = parse_guid, value_name = "GUID")]
     pub cmid: Option<Uuid>,
+    /// Only clients in this health state, soonest to expire first: current (renewed within
+    /// twice the renewal interval), overdue (not renewed for longer), at-risk (activation runs
+    /// out within 30 days), lapsed (more than 180 days since the last activation), failing
+    /// (latest request refused).
+    #[arg(long, value_name = "STATE", value_parser = clap::builder::PossibleValuesParser::new(rkms_store::ClientState::names()))]
+    pub state: Option<String>,
+    /// The host's renewal interval the health states use (overdue after twice it): minutes,
+    /// or e.g. 7d; as `rkms serve --renewal-interval`.
+    #[arg(long, value_name = "MIN", default_value = "10080", value_parser = parse_minutes, env = "RKMS_RENEWAL_INTERVAL")]
+    pub renewal_interval: u32,
     /// At most this many clients (most recent first).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,

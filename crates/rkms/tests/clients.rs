@@ -560,3 +560,120 @@ async fn product_filter_matches_words_like_activate_product() {
     assert!(products("office 2016").is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn clients_by_health_state() {
+    use rkms_store::{Activation, ClientStore, SqliteStore};
+    const DAY: i64 = 86_400;
+    let dir = temp_dir("health-state");
+    let db = dir.join("clients.db");
+    let now = rkms::clock::now_unix();
+    {
+        let store = SqliteStore::open(&db).unwrap();
+        let windows = base(Uuid::nil(), true);
+        for (n, name, days_ago, hresult) in [
+            (1u128, "HS-CURRENT", 1, 0),
+            (2, "HS-OVERDUE", 20, 0),
+            (3, "HS-RISK-LATER", 160, 0),
+            (4, "HS-RISK-SOONER", 175, 0),
+            (5, "HS-LAPSED", 190, 0),
+            (6, "HS-FAILING", 2, 0xC004_F038),
+        ] {
+            store
+                .record(&Activation {
+                    cmid: Uuid::from_u128(n),
+                    application_id: windows.application_id,
+                    sku_id: windows.sku_id,
+                    kms_id: windows.kms_id,
+                    workstation: name.into(),
+                    license_status: 1,
+                    grace_minutes: 0,
+                    is_vm: false,
+                    protocol: "6.0".into(),
+                    time: now - days_ago * DAY + 3600,
+                    address: "192.0.2.1:5000".into(),
+                    epid: String::new(),
+                    hresult,
+                })
+                .unwrap();
+        }
+    }
+    let names = |extra: &[&str]| -> Vec<String> {
+        clients_json(&db, extra)
+            .iter()
+            .map(|r| r["workstation"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Soonest to expire first.
+    assert_eq!(
+        names(&["--state", "at-risk"]),
+        ["HS-RISK-SOONER", "HS-RISK-LATER"]
+    );
+    assert_eq!(names(&["--state", "lapsed"]), ["HS-LAPSED"]);
+    assert_eq!(names(&["--state", "failing"]), ["HS-FAILING"]);
+    assert_eq!(names(&["--state", "current"]), ["HS-CURRENT"]);
+    // Twice a 30-day renewal interval: 20 days without renewal is still current.
+    assert_eq!(
+        names(&["--state", "current", "--renewal-interval", "30d"]),
+        ["HS-OVERDUE", "HS-CURRENT"]
+    );
+    let records = clients_json(&db, &["--state", "at-risk", "--limit", "1"]);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["state"], "at-risk");
+    let last = records[0]["last_activated"].as_i64().unwrap();
+    assert_eq!(
+        records[0]["expires"],
+        rkms::clock::iso8601(last + 180 * DAY).as_str()
+    );
+    let failing = clients_json(&db, &["--state", "failing"]);
+    assert!(failing[0]["last_activated"].is_null());
+    assert!(failing[0]["expires"].is_null());
+    // The table and CSV show them too.
+    let out = Command::new(rkms_bin())
+        .args([
+            "clients",
+            "--db",
+            db.to_str().unwrap(),
+            "--state",
+            "at-risk",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("HEALTH") && text.contains("EXPIRES"),
+        "{text}"
+    );
+    assert!(
+        text.contains("at-risk") && text.contains("(in 5d)"),
+        "{text}"
+    );
+    let out = Command::new(rkms_bin())
+        .args([
+            "clients",
+            "--db",
+            db.to_str().unwrap(),
+            "--csv",
+            "--state",
+            "lapsed",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",state,last_activated,expires"));
+    assert!(text.lines().nth(1).unwrap().contains(",lapsed,"), "{text}");
+    // A state that does not exist is refused, naming the choices.
+    let out = Command::new(rkms_bin())
+        .args(["clients", "--db", db.to_str().unwrap(), "--state", "soon"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at-risk") && err.contains("--state"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -225,6 +225,15 @@ async fn api_answers_match_the_openapi_document() {
         ("/api/v1/products", "/api/v1/products?host=%3Cscript%3E".into(), 400),
         ("/api/v1/stats", "/api/v1/stats".into(), 200),
         ("/api/v1/stats", "/api/v1/stats?x=1".into(), 400),
+        ("/api/v1/fleet", "/api/v1/fleet".into(), 200),
+        ("/api/v1/fleet", "/api/v1/fleet?x=1".into(), 400),
+        ("/api/v1/clients", "/api/v1/clients?state=current".into(), 200),
+        (
+            "/api/v1/clients",
+            "/api/v1/clients?state=failing&sort=expires&order=desc".into(),
+            200,
+        ),
+        ("/api/v1/clients", "/api/v1/clients?state=soon".into(), 400),
         ("/api/v1/config", "/api/v1/config".into(), 200),
         ("/livez", "/livez".into(), 200),
         ("/readyz", "/readyz".into(), 200),
@@ -863,4 +872,217 @@ async fn counts_stop_at_ten_thousand_matches_and_say_so() {
     );
     drop(host);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A host whose store holds machines last activated at chosen times (relative to now, an
+/// hour later so whole days do not tick over during the test).
+async fn fleet_host() -> (web_common::Host, Vec<(&'static str, uuid::Uuid)>) {
+    use rkms_store::{Activation, ClientStore, MemoryStore};
+    use uuid::Uuid;
+    const DAY: i64 = 86_400;
+    let now = rkms::clock::now_unix();
+    let windows = (
+        Uuid::parse_str("55c92734-d682-4d71-983e-d6ec3f16059f").unwrap(),
+        Uuid::parse_str("2de67392-b7a7-462a-b1ca-108dd189f588").unwrap(),
+        Uuid::parse_str("58e2134f-8e11-4d17-9cb2-91069c151148").unwrap(),
+    );
+    let office = (
+        Uuid::parse_str("0ff1ce15-a989-479d-af46-f275c6370663").unwrap(),
+        Uuid::parse_str("85dd8b5f-eaf4-4af3-a628-cce9e77c9a03").unwrap(),
+        Uuid::parse_str("617d9eb1-ef36-4f82-86e0-a65ae07b96c6").unwrap(),
+    );
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let mut machines = Vec::new();
+    let mut add = |name: &'static str, product: (Uuid, Uuid, Uuid), days_ago: i64, hresult: u32| {
+        let cmid = Uuid::from_u128(0x000f_1ee7_0000 + machines.len() as u128);
+        if !machines.iter().any(|(n, _)| *n == name) {
+            machines.push((name, cmid));
+        }
+        let cmid = machines.iter().find(|(n, _)| *n == name).unwrap().1;
+        store
+            .record(&Activation {
+                cmid,
+                application_id: product.0,
+                sku_id: product.1,
+                kms_id: product.2,
+                workstation: name.into(),
+                license_status: 1,
+                grace_minutes: 0,
+                is_vm: false,
+                protocol: "6.0".into(),
+                time: now - days_ago * DAY + 3600,
+                address: "192.0.2.9:50000".into(),
+                epid: String::new(),
+                hresult,
+            })
+            .unwrap();
+    };
+    add("FLEET-CURRENT", windows, 1, 0);
+    add("FLEET-OVERDUE", windows, 20, 0);
+    add("FLEET-RISK-SOONER", windows, 170, 0);
+    add("FLEET-RISK-LATER", office, 160, 0);
+    add("FLEET-LAPSED", windows, 200, 0);
+    add("FLEET-FAILING", windows, 3, 0);
+    add("FLEET-FAILING", windows, 1, 0xC004_F038);
+    // The self-check aims at a closed port: only these records are in the store.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let host = start(Options {
+        store: Some(store),
+        self_check_target: Some(dead),
+        ..Options::default()
+    })
+    .await;
+    (host, machines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_health_at_chosen_times() {
+    let (host, machines) = fleet_host().await;
+    let web = host.web;
+    let doc = openapi();
+    let cmid = |name: &str| machines.iter().find(|(n, _)| *n == name).unwrap().1;
+
+    // Counts per state, in all and per family.
+    let r = get(web, "/api/v1/fleet").await;
+    assert_eq!(r.status, 200);
+    check_against_openapi(&doc, "/api/v1/fleet", &r);
+    let fleet = r.json();
+    assert_eq!(
+        fleet["states"],
+        json!({"current": 1, "overdue": 1, "at-risk": 2, "lapsed": 1, "failing": 1})
+    );
+    assert_eq!(fleet["total"], 6);
+    assert_eq!(fleet["renewal_interval_minutes"], 10080);
+    let family = |name: &str| {
+        fleet["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["family"] == name)
+            .unwrap()["states"]
+            .clone()
+    };
+    assert_eq!(
+        family("windows-client"),
+        json!({"current": 1, "overdue": 1, "at-risk": 1, "lapsed": 1, "failing": 1})
+    );
+    assert_eq!(
+        family("office"),
+        json!({"current": 0, "overdue": 0, "at-risk": 1, "lapsed": 0, "failing": 0})
+    );
+
+    // The at-risk list, soonest to expire first, with states and expiry dates.
+    let r = get(web, "/api/v1/clients?state=at-risk").await;
+    assert_eq!(r.status, 200);
+    check_against_openapi(&doc, "/api/v1/clients", &r);
+    let page = r.json();
+    assert_eq!(page["total"], 2);
+    let clients = page["clients"].as_array().unwrap();
+    let names: Vec<&str> = clients
+        .iter()
+        .map(|c| c["workstation"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["FLEET-RISK-SOONER", "FLEET-RISK-LATER"]);
+    assert_eq!(clients[0]["state"], "at-risk");
+    assert_eq!(clients[0]["days_to_expiry"], 10);
+    assert_eq!(clients[1]["days_to_expiry"], 20);
+    let expires = clients[0]["expires"].as_str().unwrap();
+    let last = clients[0]["last_activated"].as_i64().unwrap();
+    assert_eq!(expires, rkms::clock::iso8601(last + 180 * 86_400));
+    // Every state lists exactly its machines; every client object carries its state.
+    for (state, names) in [
+        ("current", vec!["FLEET-CURRENT"]),
+        ("overdue", vec!["FLEET-OVERDUE"]),
+        ("lapsed", vec!["FLEET-LAPSED"]),
+        ("failing", vec!["FLEET-FAILING"]),
+    ] {
+        let page = get(web, &format!("/api/v1/clients?state={state}"))
+            .await
+            .json();
+        let got: Vec<&str> = page["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["workstation"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, names, "{state}");
+        assert!(page["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == state));
+    }
+    // A refused renewal keeps the activation it had.
+    let failing = get(web, &format!("/api/v1/clients/{}", cmid("FLEET-FAILING")))
+        .await
+        .json();
+    let record = &failing["records"][0];
+    assert_eq!(record["state"], "failing");
+    assert_eq!(
+        record["last_activated"].as_i64().unwrap(),
+        record["last_seen"].as_i64().unwrap() - 2 * 86_400
+    );
+    assert_eq!(record["days_to_expiry"], 177);
+    // The whole list by expiry, ascending: the oldest activation first.
+    let all = get(web, "/api/v1/clients?sort=expires").await.json();
+    assert_eq!(all["clients"][0]["workstation"], "FLEET-LAPSED");
+
+    // Pages: the overview panel, the filtered list, the client's expiry date.
+    let r = get(web, "/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Fleet health"), "{}", r.body);
+    assert!(r.body.contains("id=\"fleet-at-risk\">2<"), "{}", r.body);
+    assert!(r.body.contains("href=\"/clients?state=lapsed\""));
+    let r = get(web, "/clients?state=at-risk").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("FLEET-RISK-SOONER") && r.body.contains("FLEET-RISK-LATER"));
+    assert!(!r.body.contains("FLEET-CURRENT"));
+    assert!(r.body.contains("<option value=\"at-risk\" selected>"));
+    assert!(r.body.contains("in 10 days"), "{}", r.body);
+    assert!(r.body.find("FLEET-RISK-SOONER").unwrap() < r.body.find("FLEET-RISK-LATER").unwrap());
+    let r = get(web, "/clients?state=bogus").await;
+    assert_eq!(r.status, 400);
+    let r = get(web, &format!("/clients/{}", cmid("FLEET-RISK-SOONER"))).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&expires[..10]), "{}", r.body);
+    assert!(r.body.contains("at-risk"));
+
+    // Prometheus gauges.
+    let r = get(web, "/metrics").await;
+    let (types, samples) = parse_prometheus(&r.body);
+    assert!(types.contains(&("rkms_clients".into(), "gauge".into())));
+    assert!(types.contains(&("rkms_clients_by_family".into(), "gauge".into())));
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        samples
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && l.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    assert_eq!(value("rkms_clients", &[("state", "at-risk")]), 2.0);
+    assert_eq!(value("rkms_clients", &[("state", "current")]), 1.0);
+    assert_eq!(
+        value(
+            "rkms_clients_by_family",
+            &[("family", "office"), ("state", "at-risk")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "rkms_clients_by_family",
+            &[("family", "windows-server"), ("state", "current")]
+        ),
+        0.0
+    );
+    assert!(r.body.trim_end().ends_with("# EOF"));
 }

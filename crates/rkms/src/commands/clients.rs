@@ -4,8 +4,9 @@ use std::path::Path;
 
 use rkms_catalog::Catalog;
 use rkms_store::{
-    copy_all, describe_spec, import_pykms, open_store, open_store_read_only, ClientFilter,
-    ClientRecord, ClientStore, StoreError, StoreKind,
+    copy_all, describe_spec, expires_at, import_pykms, open_store, open_store_read_only,
+    ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore, HealthThresholds, StoreError,
+    StoreKind,
 };
 use serde_json::json;
 
@@ -183,10 +184,20 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         Err(e) => return fail(&e),
     };
     let now = now_unix();
+    let health = HealthThresholds::new(now, args.renewal_interval);
+    let state = args.state.as_deref().and_then(ClientState::parse);
     let filter = ClientFilter {
         cmid: args.cmid,
         since: args.since.map(|m| now.saturating_sub(i64::from(m) * 60)),
         limit: args.limit,
+        state: state.map(|s| (s, health)),
+        // A list of one state: soonest to run out first.
+        sort: if state.is_some() {
+            ClientSort::Expiry
+        } else {
+            ClientSort::LastSeen
+        },
+        ascending: state.is_some(),
         ..Default::default()
     };
     let records = match &args.product {
@@ -234,6 +245,8 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
             .map(|r| {
                 let mut v = serde_json::to_value(r).expect("records serialise");
                 v["product"] = json!(product_name(catalog, r));
+                v["state"] = json!(health.state(r).as_str());
+                v["expires"] = json!(r.last_activated.map(|t| iso8601(expires_at(t))));
                 v
             })
             .collect();
@@ -244,7 +257,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         return 0;
     }
     if args.csv {
-        crate::outln!("cmid,application_id,sku_id,kms_id,product,workstation,license_status,is_vm,protocol,first_seen,last_seen,requests,last_address,last_epid,last_hresult");
+        crate::outln!("cmid,application_id,sku_id,kms_id,product,workstation,license_status,is_vm,protocol,first_seen,last_seen,requests,last_address,last_epid,last_hresult,state,last_activated,expires");
         for r in &records {
             let fields = [
                 r.cmid.to_string(),
@@ -262,6 +275,11 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
                 r.last_address.clone(),
                 r.last_epid.clone(),
                 format!("0x{:08X}", r.last_hresult),
+                health.state(r).as_str().to_owned(),
+                r.last_activated.map(iso8601).unwrap_or_default(),
+                r.last_activated
+                    .map(|t| iso8601(expires_at(t)))
+                    .unwrap_or_default(),
             ];
             crate::outln!(
                 "{}",
@@ -283,8 +301,10 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
         "ADDRESS",
         "PROTOCOL",
         "RESULT",
+        "HEALTH",
+        "EXPIRES",
     ];
-    let rows: Vec<[String; 8]> = records
+    let rows: Vec<[String; 10]> = records
         .iter()
         .map(|r| {
             [
@@ -300,6 +320,9 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
                 } else {
                     format!("0x{:08X}", r.last_hresult)
                 },
+                health.state(r).as_str().to_owned(),
+                r.last_activated
+                    .map_or_else(|| "never activated".into(), |t| expiry(now, t)),
             ]
         })
         .collect();
@@ -326,6 +349,18 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
     }
     crate::outln!("{}", crate::interval::count(records.len() as u64, "client"));
     0
+}
+
+/// When an activation made at `activated` runs out: "2026-05-01 (in 12d)", "… (3d ago)".
+fn expiry(now: i64, activated: i64) -> String {
+    let at = expires_at(activated);
+    let date = iso8601(at).get(..10).unwrap_or_default().to_owned();
+    let days = at.saturating_sub(now).div_euclid(86_400);
+    if days >= 0 {
+        format!("{date} (in {days}d)")
+    } else {
+        format!("{date} ({}d ago)", -days)
+    }
 }
 
 /// "3m ago", "5h ago", "2d ago".

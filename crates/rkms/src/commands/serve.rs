@@ -537,6 +537,7 @@ pub async fn run(
             db,
             health,
             web_token: args.web_token.clone(),
+            fleet_cache: web::FleetCache::default(),
         });
         tokio::spawn(web::serve_with(
             listener,

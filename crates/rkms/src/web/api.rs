@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::blocking::blocking;
 use super::error::{json_error, ApiError};
+use super::fleet;
 use super::pages::{count_mode_text, redacted_settings};
 use super::products::{self, ProductQuery, PRODUCT_PARAMS};
 use super::query::{path_uuid, Params};
@@ -31,8 +32,9 @@ pub async fn clients(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ClientPage>, ApiError> {
     let query = ClientQuery::parse(&Params::parse(raw.as_deref(), &CLIENT_PARAMS)?)?;
+    let health = fleet::thresholds(&state, now_unix());
     let page = blocking(&state, move |s| match &s.store {
-        Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &query),
+        Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &query, &health),
         None => Ok(ClientPage {
             total: 0,
             total_is_lower_bound: false,
@@ -117,6 +119,30 @@ pub async fn stats(
     Ok(Json(
         blocking(&state, move |s| stats::compute(s, now)).await?,
     ))
+}
+
+/// `GET /api/v1/fleet`: client records per health state, in all and per product family.
+pub async fn fleet(
+    State(state): State<Arc<WebState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    Params::parse(raw.as_deref(), &[])?;
+    let now = now_unix();
+    let health = blocking(&state, move |s| {
+        Ok(match fleet::of_host(s, now)? {
+            Some(h) => h,
+            None => std::sync::Arc::new(fleet::compute(
+                &rkms_store::MemoryStore::new(),
+                s.policy().catalog(),
+                now,
+                s.policy().config().renewal_interval,
+            )?),
+        })
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(&*health).map_err(|e| {
+        super::error::WebError::Store(format!("fleet health: {e}"))
+    })?))
 }
 
 /// `GET /api/v1/config`: the effective configuration, without secrets.

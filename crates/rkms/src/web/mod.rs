@@ -25,6 +25,7 @@ web_only! {
     mod blocking;
     mod chart;
     mod error;
+    mod fleet;
     mod format;
     mod guard;
     mod health;
@@ -49,6 +50,7 @@ web_only! {
     use tokio::net::TcpListener;
 
     pub use auth::{access_notice, check_token, needs_token};
+    pub use fleet::FleetCache;
     pub use health::{Check, Health, Readiness};
     pub use listener::{connection_budget, LocalAddr, WebLimits};
     pub use selfcheck::{
@@ -93,6 +95,7 @@ web_only! {
             .route("/activations", get(api::activations))
             .route("/products", get(api::products))
             .route("/stats", get(api::stats))
+        .route("/fleet", get(api::fleet))
             .route("/config", get(api::config))
             .route("/openapi.json", get(api::openapi))
             .fallback(api::not_found);

@@ -12,6 +12,7 @@ use rkms_store::{day_start, ClientFilter};
 use super::blocking::blocking;
 use super::chart;
 use super::error::{render, PageError, WebError};
+use super::fleet::{self, FleetHealth};
 use super::format;
 use super::hosts::VerifiedHost;
 use super::layout::Chrome;
@@ -47,13 +48,15 @@ struct OverviewPage {
     chart: String,
     series: [(&'static str, &'static str); 5],
     recent: Vec<EventView>,
+    fleet: Option<Arc<FleetHealth>>,
 }
 
 /// `GET /`: the overview.
 pub async fn overview(State(state): State<Arc<WebState>>) -> Result<Response, PageError> {
     let now = now_unix();
-    let (stats, recent) = blocking(&state, move |s| {
+    let (stats, recent, fleet) = blocking(&state, move |s| {
         let stats = stats::compute(s, now)?;
+        let fleet = fleet::of_host(s, now)?;
         let policy = s.policy();
         let recent = match &s.store {
             Some(store) => store
@@ -63,7 +66,7 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Result<Response, Pa
                 .collect(),
             None => Vec::new(),
         };
-        Ok((stats, recent))
+        Ok((stats, recent, fleet))
     })
     .await?;
     let readiness = state.health.readiness(now);
@@ -89,6 +92,7 @@ pub async fn overview(State(state): State<Arc<WebState>>) -> Result<Response, Pa
         series: chart::SERIES,
         recent,
         stats,
+        fleet,
     }))
 }
 
@@ -118,6 +122,7 @@ struct ClientsPage {
     filtered: bool,
     summary: String,
     status_options: Vec<Opt>,
+    state_options: Vec<Opt>,
     family_options: Vec<Opt>,
     headers: Vec<SortHeader>,
     page: ClientPage,
@@ -134,6 +139,7 @@ fn clients_href(raw: &Params, sort: &str, order: &str, page: u64) -> String {
     for name in [
         "q",
         "status",
+        "state",
         "family",
         "kms_id",
         "sku_id",
@@ -161,8 +167,9 @@ pub async fn clients(
     let params = Params::parse(raw.as_deref(), &CLIENT_PARAMS)?;
     let query = ClientQuery::parse(&params)?;
     let q = query.clone();
+    let health = fleet::thresholds(&state, now_unix());
     let page = blocking(&state, move |s| match &s.store {
-        Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &q),
+        Some(store) => list_clients(store.as_ref(), s.policy().catalog(), &q, &health),
         None => Ok(ClientPage {
             total: 0,
             total_is_lower_bound: false,
@@ -174,11 +181,12 @@ pub async fn clients(
     })
     .await?;
     let order = if query.descending { "desc" } else { "asc" };
-    let columns: [(&str, &str, bool); 9] = [
+    let columns: [(&str, &str, bool); 10] = [
         ("workstation", "Workstation", false),
         ("cmid", "CMID", false),
         ("product", "Product", false),
         ("status", "Status", false),
+        ("expires", "Expires", false),
         ("first_seen", "First seen", false),
         ("last_seen", "Last seen", false),
         ("requests", "Requests", true),
@@ -247,6 +255,7 @@ pub async fn clients(
         };
     let filtered = query.q.is_some()
         || query.status.is_some()
+        || query.state.is_some()
         || query.family.is_some()
         || query.filter != ClientFilter::default();
     let shown = page.clients.len() as u64;
@@ -286,6 +295,17 @@ pub async fn clients(
             query.status,
             "Any status",
             &[("activated", "Activated"), ("refused", "Refused")],
+        ),
+        state_options: options(
+            query.state.map(|s| s.as_str()),
+            "Any health",
+            &[
+                ("current", "Current"),
+                ("overdue", "Overdue"),
+                ("at-risk", "At risk"),
+                ("lapsed", "Lapsed"),
+                ("failing", "Failing"),
+            ],
         ),
         family_options: options(
             query.family,

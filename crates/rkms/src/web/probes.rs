@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::blocking::blocking;
+use super::fleet;
 use super::state::WebState;
 use crate::clock::now_unix;
 
@@ -42,9 +44,21 @@ pub async fn readyz(State(state): State<Arc<WebState>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: the host's metrics with the client store's counters.
+/// `GET /metrics`: the host's metrics with the client store's counters and the fleet's
+/// health (`rkms_clients{state}`, `rkms_clients_by_family{family,state}`: counted by the
+/// store, reused for [`fleet::FLEET_CACHE`]; left out while the store cannot be read).
 pub async fn metrics(State(state): State<Arc<WebState>>) -> Response {
     let mut text = state.metrics.encode(state.writer.as_deref());
+    let now = now_unix();
+    let health = blocking(&state, move |s| fleet::of_host(s, now)).await;
+    match health {
+        Ok(Some(h)) => {
+            let at = text.rfind("# EOF").unwrap_or(text.len());
+            text.insert_str(at, &fleet::metrics_text(&h));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("/metrics: fleet health left out: {}", e.message()),
+    }
     if let Some(dns) = state.health.dns_publish() {
         // Before the exposition's closing "# EOF".
         let at = text.rfind("# EOF").unwrap_or(text.len());

@@ -39,6 +39,9 @@ pub struct WebState {
     /// The token every request except `/livez` and `/readyz` must present (bearer, or the
     /// password of HTTP basic auth), or `None` for no authentication.
     pub web_token: Option<String>,
+    /// The fleet health counts computed last (reused for a few seconds by the overview,
+    /// `/api/v1/fleet` and `/metrics`).
+    pub fleet_cache: super::fleet::FleetCache,
 }
 
 impl WebState {

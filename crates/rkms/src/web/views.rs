@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use rkms_catalog::Catalog;
 use rkms_store::{
-    ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientStore, IdSet, Search,
+    expires_at, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
+    HealthThresholds, IdSet, Search, SECONDS_PER_DAY,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -38,15 +39,30 @@ pub struct ClientView {
     pub status: &'static str,
     /// The licence status in words.
     pub license_status_name: &'static str,
+    /// Fleet health: `current`, `overdue`, `at-risk`, `lapsed` or `failing` (at the time of
+    /// the request, with the host's renewal interval).
+    pub state: ClientState,
+    /// When the activation runs out (180 days after `last_activated`), RFC 3339; `null` when
+    /// the record was never activated.
+    pub expires: Option<String>,
+    /// Whole days until the activation runs out (negative: ran out that long ago); `null` when
+    /// never activated.
+    pub days_to_expiry: Option<i64>,
 }
 
 impl ClientView {
-    /// Adds the catalog's names to `record` (an IPv4-mapped address is shown as IPv4).
-    pub fn new(catalog: &Catalog, mut record: ClientRecord) -> Self {
+    /// Adds the catalog's names and the health state at `health` to `record` (an
+    /// IPv4-mapped address is shown as IPv4).
+    pub fn new(catalog: &Catalog, mut record: ClientRecord, health: &HealthThresholds) -> Self {
         if let Cow::Owned(a) = canonical_address_text(&record.last_address) {
             record.last_address = a;
         }
+        let expires = record.last_activated.map(expires_at);
         ClientView {
+            state: health.state(&record),
+            expires: expires.map(format::rfc3339),
+            days_to_expiry: expires
+                .map(|e| e.saturating_sub(health.now).div_euclid(SECONDS_PER_DAY)),
             product: catalog.product_name(&record.sku_id, &record.kms_id, &record.application_id),
             family: family(catalog, &record.application_id, &record.kms_id),
             status: if record.last_hresult == 0 {
@@ -82,6 +98,33 @@ impl ClientView {
     /// The latest HRESULT as `0x…`.
     pub fn hresult_text(&self) -> String {
         format::hresult(self.record.last_hresult)
+    }
+
+    /// When the activation runs out, for people (`never activated` without one).
+    pub fn expires_text(&self) -> String {
+        match self.record.last_activated {
+            Some(t) => format::date(expires_at(t)),
+            None => "never activated".into(),
+        }
+    }
+
+    /// Days to expiry, for people: `in 12 days`, `today`, `5 days ago`, or empty.
+    pub fn days_to_expiry_text(&self) -> String {
+        match self.days_to_expiry {
+            None => String::new(),
+            Some(0) => "today".into(),
+            Some(1) => "in 1 day".into(),
+            Some(-1) => "1 day ago".into(),
+            Some(d) if d > 0 => format!("in {d} days"),
+            Some(d) => format!("{} days ago", -d),
+        }
+    }
+
+    /// The last successful activation, for people.
+    pub fn last_activated_text(&self) -> String {
+        self.record
+            .last_activated
+            .map_or_else(|| "never".into(), format::datetime)
     }
 
     /// The CMID's first group, for narrow tables (the full CMID is on the client's page).
@@ -144,7 +187,7 @@ impl EventView {
 }
 
 /// Columns the client list sorts by.
-pub const SORT_KEYS: [&str; 9] = [
+pub const SORT_KEYS: [&str; 10] = [
     "workstation",
     "cmid",
     "product",
@@ -154,10 +197,11 @@ pub const SORT_KEYS: [&str; 9] = [
     "requests",
     "address",
     "protocol",
+    "expires",
 ];
 
 /// Query parameters of the client list (page and API alike).
-pub const CLIENT_PARAMS: [&str; 12] = [
+pub const CLIENT_PARAMS: [&str; 13] = [
     "q",
     "sort",
     "order",
@@ -165,6 +209,7 @@ pub const CLIENT_PARAMS: [&str; 12] = [
     "offset",
     "page",
     "status",
+    "state",
     "family",
     "kms_id",
     "sku_id",
@@ -193,6 +238,8 @@ pub struct ClientQuery {
     pub offset: u64,
     /// Only `activated` or `refused` clients.
     pub status: Option<&'static str>,
+    /// Only clients in this health state.
+    pub state: Option<ClientState>,
     /// Only this product family.
     pub family: Option<&'static str>,
     /// Store filter: KMS ID, SKU, application, `last_seen >= since`.
@@ -202,11 +249,21 @@ pub struct ClientQuery {
 impl ClientQuery {
     /// Reads [`CLIENT_PARAMS`] from `params`. `page` (1-based) is another way to give `offset`.
     pub fn parse(params: &Params) -> Result<Self, WebError> {
-        let sort = params.choice("sort", &SORT_KEYS)?.unwrap_or("last_seen");
+        let state = params
+            .choice("state", &ClientState::names())?
+            .and_then(ClientState::parse);
+        // A list of one state reads best soonest to run out first.
+        let default_sort = if state.is_some() {
+            "expires"
+        } else {
+            "last_seen"
+        };
+        let sort = params.choice("sort", &SORT_KEYS)?.unwrap_or(default_sort);
         let order = params.choice("order", &["asc", "desc"])?;
         let descending = match order {
             Some(o) => o == "desc",
-            // Times and counts read best newest/largest first; names alphabetically.
+            // Times and counts read best newest/largest first; names alphabetically; expiry
+            // soonest first.
             None => matches!(sort, "first_seen" | "last_seen" | "requests"),
         };
         let limit = params
@@ -231,6 +288,7 @@ impl ClientQuery {
             limit: limit.unsigned_abs(),
             offset: offset.unsigned_abs(),
             status: params.choice("status", &["activated", "refused"])?,
+            state,
             family: params.choice(
                 "family",
                 &["windows-client", "windows-server", "office", "unknown"],
@@ -290,9 +348,14 @@ fn server_kms_ids(catalog: &Catalog) -> Vec<Uuid> {
 /// The store filter of `query`: the family becomes sets of application and KMS IDs, the
 /// search text the IDs whose names match, the product sort the SKUs ranked by name (names
 /// live in the catalog, the records in the store).
-pub fn store_filter(catalog: &Catalog, query: &ClientQuery) -> ClientFilter {
+pub fn store_filter(
+    catalog: &Catalog,
+    query: &ClientQuery,
+    health: &HealthThresholds,
+) -> ClientFilter {
     let mut filter = ClientFilter {
         activated: query.status.map(|s| s == "activated"),
+        state: query.state.map(|s| (s, *health)),
         ascending: !query.descending,
         limit: Some(query.limit),
         offset: Some(query.offset),
@@ -359,6 +422,7 @@ pub fn store_filter(catalog: &Catalog, query: &ClientQuery) -> ClientFilter {
         "requests" => ClientSort::Requests,
         "address" => ClientSort::Address,
         "protocol" => ClientSort::Protocol,
+        "expires" => ClientSort::Expiry,
         _ => ClientSort::LastSeen,
     };
     filter
@@ -370,12 +434,13 @@ pub fn list_clients(
     store: &dyn ClientStore,
     catalog: &Catalog,
     query: &ClientQuery,
+    health: &HealthThresholds,
 ) -> Result<ClientPage, WebError> {
-    let filter = store_filter(catalog, query);
+    let filter = store_filter(catalog, query, health);
     let (records, count) = store.list_and_count(&filter)?;
     let clients = records
         .into_iter()
-        .map(|r| ClientView::new(catalog, r))
+        .map(|r| ClientView::new(catalog, r, health))
         .collect();
     Ok(ClientPage {
         total: count.records,
@@ -399,13 +464,14 @@ pub async fn client_detail(
             return Ok((Vec::new(), Vec::new()));
         };
         let policy = s.policy();
+        let health = super::fleet::thresholds(s, crate::clock::now_unix());
         let records: Vec<ClientView> = store
             .list(&ClientFilter {
                 cmid: Some(id),
                 ..Default::default()
             })?
             .into_iter()
-            .map(|r| ClientView::new(policy.catalog(), r))
+            .map(|r| ClientView::new(policy.catalog(), r, &health))
             .collect();
         let history: Vec<EventView> = store
             .history(&id, history_limit)?
@@ -446,5 +512,20 @@ mod tests {
         assert!(ClientQuery::parse(&p).is_err());
         let p = Params::parse(Some("sort=nope"), &CLIENT_PARAMS).unwrap();
         assert!(ClientQuery::parse(&p).is_err());
+    }
+
+    #[test]
+    fn a_state_lists_soonest_to_expire_first() {
+        let p = Params::parse(Some("state=at-risk"), &CLIENT_PARAMS).unwrap();
+        let q = ClientQuery::parse(&p).unwrap();
+        assert_eq!(
+            (q.state, q.sort, q.descending),
+            (Some(ClientState::AtRisk), "expires", false)
+        );
+        let p = Params::parse(Some("state=lapsed&sort=workstation"), &CLIENT_PARAMS).unwrap();
+        assert_eq!(ClientQuery::parse(&p).unwrap().sort, "workstation");
+        let p = Params::parse(Some("state=soon"), &CLIENT_PARAMS).unwrap();
+        let e = ClientQuery::parse(&p).unwrap_err().message().to_owned();
+        assert!(e.contains("at-risk"), "{e}");
     }
 }

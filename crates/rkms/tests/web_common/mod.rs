@@ -117,6 +117,7 @@ pub async fn start(options: Options) -> Host {
         db: "none".into(),
         health,
         web_token: options.token.clone(),
+        fleet_cache: rkms::web::FleetCache::default(),
     });
     let web_listener = web::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let web = web_listener.local_addr().unwrap();
