@@ -1,8 +1,9 @@
 //! The OpenWrt service files (contrib/openwrt): the procd init script is sourced by `/bin/sh`
 //! with stand-ins for OpenWrt's UCI (`config_load`, `config_get`, …) and procd
-//! (`procd_open_instance`, `procd_set_param`, …) functions, its `start_service` run, and the
-//! command line it hands procd checked: against the expected options, and by running it with
-//! the built binary and activating against it.
+//! (`procd_open_instance`, `procd_set_param`, …) functions and `mkdir` (done only inside the
+//! test's directory), its `start_service` run, and the command line it hands procd checked:
+//! against the expected options, and by running it with the built binary and activating
+//! against it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,8 +15,8 @@ fn repo() -> PathBuf {
 
 /// OpenWrt's UCI and procd shell functions, reduced to what an init script calls: a UCI file is
 /// shell syntax (`config TYPE 'NAME'`, `option KEY 'VALUE'`, `list KEY 'VALUE'`), loaded by
-/// sourcing it as /lib/functions.sh does; procd's calls are written one argument per line
-/// (in hex after an `x`, so any value survives) to $PROCD_LOG.
+/// sourcing it as /lib/functions.sh does; procd's calls (and mkdir's) are written one argument
+/// per line (in hex after an `x`, so any value survives) to $PROCD_LOG.
 const STUBS: &str = r#"
 config() { _section="$2"; }
 option() { eval "CONFIG_${_section}_$1=\$2"; }
@@ -54,6 +55,13 @@ procd_record() {
         echo >>"$PROCD_LOG"
     done
     echo "--" >>"$PROCD_LOG"
+}
+# mkdir is recorded, and done only inside the test's directory (never /etc/rkms here).
+mkdir() {
+    procd_record mkdir "$@"
+    case "$*" in
+    *"$UCI_CONFIG_DIR"*) command mkdir "$@" ;;
+    esac
 }
 procd_open_instance() { procd_record open_instance; }
 procd_close_instance() { procd_record close_instance; }
@@ -199,6 +207,7 @@ fn shipped_uci_config_gives_serve_with_listen_persistent_db_web_off_and_respawn(
     assert_eq!(
         run.names(),
         [
+            "mkdir",
             "open_instance",
             "set_param",
             "append_param",
@@ -213,6 +222,8 @@ fn shipped_uci_config_gives_serve_with_listen_persistent_db_web_off_and_respawn(
             "reload_trigger",
         ]
     );
+    // The database's directory, on the flash overlay.
+    assert_eq!(run.calls[0], strs(&["mkdir", "-p", "/etc/rkms"]));
     assert_eq!(run.param("respawn"), Some(vec![]));
     assert_eq!(run.param("stdout"), Some(strs(&["1"])));
     assert_eq!(run.param("stderr"), Some(strs(&["1"])));
