@@ -95,7 +95,11 @@ case "$target" in
     # A plain static executable (not static-pie): `file` says "statically linked" and the
     # kernel loads it with no interpreter at all.
     var="CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
-    export "$var=-C target-feature=+crt-static -C relocation-model=static"
+    flags="-C target-feature=+crt-static -C relocation-model=static"
+    # A standard library built here comes without rustup's self-contained C start files
+    # (crt1.o, …): Zig supplies its own, with its musl.
+    [ ${#build_std[@]} = 0 ] || flags="$flags -C link-self-contained=no"
+    export "$var=$flags"
     ;;
 x86_64-pc-windows-gnu)
     if ! have x86_64-w64-mingw32-gcc; then
