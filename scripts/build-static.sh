@@ -116,7 +116,7 @@ x86_64-pc-windows-gnu)
     ;;
 esac
 
-log "${build[*]} --locked --profile $profile --target $target -p rkms ${features[*]:-}${build_std[*]:-} (target dir $target_dir)"
+log "${build[*]} --locked --profile $profile --target $target -p rkms ${features[*]:-}${build_std[*]:+ ${build_std[*]}} (target dir $target_dir)"
 start=$SECONDS
 CARGO_TARGET_DIR="$target_dir" "${build[@]}" --locked --profile "$profile" --target "$target" \
     -p rkms ${features[@]+"${features[@]}"} ${build_std[@]+"${build_std[@]}"} >&2
