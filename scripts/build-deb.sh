@@ -55,6 +55,27 @@ pkg="$work/pkg"
 
 umask 022
 install -D -m 0755 "$bin" "$pkg/usr/bin/rkms"
+# Stripped, as dh_strip does (no symbol table, no .comment), with the architecture's binutils
+# (installed from apt if missing). Release binaries come stripped already; the CI's dev builds
+# do not.
+case "$arch" in
+amd64) triple=x86_64-linux-gnu ;;
+arm64) triple=aarch64-linux-gnu ;;
+armhf) triple=arm-linux-gnueabihf ;;
+esac
+strip_tool="$triple-strip"
+if ! command -v "$strip_tool" >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends \
+        "binutils-$triple" >/dev/null 2>&1 ||
+        { timeout 600 apt-get update -qq >/dev/null 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq \
+                --no-install-recommends "binutils-$triple" >/dev/null 2>&1; } || true
+fi
+command -v "$strip_tool" >/dev/null || {
+    echo "build-deb: $strip_tool not found (Debian package binutils-$triple)" >&2
+    exit 3
+}
+"$strip_tool" --strip-all --remove-section=.comment "$pkg/usr/bin/rkms"
 
 # Units: the installed binary's path, the packaged README.
 units="$pkg/usr/lib/systemd/system"
