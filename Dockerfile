@@ -19,22 +19,36 @@
 
 ARG RUST_VERSION=1
 
-FROM rust:${RUST_VERSION}-alpine AS build
-# gcc and the musl headers for the bundled SQLite; Alpine's Rust links statically by default.
-# The versions are those of the rust image's Alpine release.
-# hadolint ignore=DL3018
-RUN apk add --no-cache gcc musl-dev ca-certificates
+# The build runs on the build machine's own platform and cross-compiles for the image's
+# (TARGETARCH: amd64, arm64 or arm/v7 with `docker buildx build --platform ...`), with the
+# recipe of the release archives: scripts/build-static.sh (Zig from PyPI links the static musl
+# binary and compiles the C of ring and SQLite).
+FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS build
+# python3-venv for Zig and cargo-zigbuild (PyPI); file to check the binary is static.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3-venv file ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+ARG TARGETARCH
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p rkms \
+    case "${TARGETARCH:-amd64}" in \
+      amd64) target=x86_64-unknown-linux-musl ;; \
+      arm64) target=aarch64-unknown-linux-musl ;; \
+      arm) target=armv7-unknown-linux-musleabihf ;; \
+      *) echo "no rkms build for $TARGETARCH" >&2; exit 1 ;; \
+    esac \
+ && bin="$(scripts/build-static.sh "$target" full release | tail -n1)" \
+ && file -b "$bin" | grep -q "statically linked" \
  && mkdir -p /out/data /out/tmp \
- && cp target/release/rkms /out/rkms \
+ && cp "$bin" /out/rkms \
  && chown 10001:10001 /out/data \
  && chmod 0700 /out/data \
  && chmod 1777 /out/tmp \
- && /out/rkms --version
+ && if [ "$target" = "$(uname -m)-unknown-linux-musl" ]; then /out/rkms --version; fi
 
 FROM scratch
 LABEL org.opencontainers.image.title="rkms" \

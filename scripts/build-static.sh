@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The one build recipe for rkms' release binaries: a static binary for one target, full or lean.
+# scripts/release.sh, scripts/cross-check.sh, scripts/deb-check.sh and the Dockerfile all build
+# through it.
+#
+#   scripts/build-static.sh TARGET [full|lean] [PROFILE]
+#
+#   TARGET   x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
+#            armv7-unknown-linux-musleabihf (static, linked by cargo-zigbuild with Zig) or
+#            x86_64-pc-windows-gnu (linked by Debian's MinGW-w64, set in .cargo/config.toml)
+#   full     every feature (the default build); lean: --no-default-features --features sqlite
+#   PROFILE  cargo profile, default release (CI uses dev: same recipe, faster to build)
+#
+# Installs what it needs: the Rust target (rustup), Zig and cargo-zigbuild from PyPI into a
+# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides), the MinGW-w64
+# linker from apt. Full and lean builds of one target share the target directory (and every
+# compiled dependency): copy the binary before building the other variant.
+# The last line of standard output is the path of the binary. Exit status 3: a tool could not
+# be installed (callers report a skip); other non-zero: the build failed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+target="${1:?usage: build-static.sh TARGET [full|lean] [PROFILE]}"
+variant="${2:-full}"
+profile="${3:-release}"
+tools="${RKMS_RELEASE_TOOLS:-$root/target/release-tools}"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+
+log() { echo "build-static: $*" >&2; }
+unavailable() {
+    log "$*"
+    exit 3
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+
+case "$variant" in
+full) features=() ;;
+lean)
+    features=(--no-default-features --features sqlite)
+    ;;
+*)
+    log "variant must be full or lean, not '$variant'"
+    exit 2
+    ;;
+esac
+
+# Installs Debian packages (as root with apt-get), updating the package lists once if needed.
+apt_install() {
+    have apt-get && [ "$(id -u)" = 0 ] || return 1
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 && return 0
+    timeout 600 apt-get update -qq >/dev/null 2>&1 || return 1
+    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
+}
+
+# The target's standard library from rustup; where it cannot be downloaded (a mirror without
+# it), compiled here from rust-src with cargo's -Zbuild-std (RUSTC_BOOTSTRAP=1 lets the stable
+# toolchain take that flag; the result is the same standard library).
+build_std=()
+if have rustup; then
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        log "rustup target add $target"
+        if ! timeout 600 rustup target add "$target" >&2; then
+            case "$target" in
+            *-linux-musl*)
+                log "the standard library for $target cannot be downloaded: building it from rust-src"
+                timeout 600 rustup component add rust-src >&2 ||
+                    unavailable "Rust target $target unavailable (no rust-std, no rust-src)"
+                export RUSTC_BOOTSTRAP=1
+                build_std=("-Zbuild-std=std,panic_abort")
+                ;;
+            *) unavailable "Rust target $target unavailable" ;;
+            esac
+        fi
+    fi
+fi
+
+build=(cargo build)
+case "$target" in
+*-linux-musl*)
+    # Zig links against its own musl and compiles the C in ring and the bundled SQLite for
+    # every target: one toolchain, no per-target cross compiler.
+    venv="$tools/venv"
+    if [ ! -x "$venv/bin/cargo-zigbuild" ] || [ ! -x "$venv/bin/python-zig" ]; then
+        log "installing Zig and cargo-zigbuild from PyPI into $venv"
+        { [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2; } ||
+            unavailable "cannot create a Python virtual environment (python3 -m venv)"
+        timeout 900 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            ziglang cargo-zigbuild >&2 || unavailable "cannot install ziglang and cargo-zigbuild from PyPI"
+    fi
+    # cargo-zigbuild finds Zig as `python3 -m ziglang` of the virtual environment.
+    export PATH="$venv/bin:$PATH"
+    build=(cargo-zigbuild zigbuild)
+    # A plain static executable (not static-pie): `file` says "statically linked" and the
+    # kernel loads it with no interpreter at all.
+    var="CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+    flags="-C target-feature=+crt-static -C relocation-model=static"
+    # A standard library built here comes without rustup's self-contained C start files
+    # (crt1.o, …): Zig supplies its own, with its musl.
+    [ ${#build_std[@]} = 0 ] || flags="$flags -C link-self-contained=no"
+    export "$var=$flags"
+    ;;
+x86_64-pc-windows-gnu)
+    if ! have x86_64-w64-mingw32-gcc; then
+        log "installing Debian's gcc-mingw-w64-x86-64 (the Windows linker)"
+        apt_install gcc-mingw-w64-x86-64 || true
+    fi
+    if ! have x86_64-w64-mingw32-gcc; then
+        unavailable "MinGW-w64 linker (gcc-mingw-w64-x86-64) unavailable"
+    fi
+    ;;
+*)
+    log "unsupported target $target"
+    exit 2
+    ;;
+esac
+
+log "${build[*]} --locked --profile $profile --target $target -p rkms ${features[*]:-}${build_std[*]:+ ${build_std[*]}} (target dir $target_dir)"
+start=$SECONDS
+CARGO_TARGET_DIR="$target_dir" "${build[@]}" --locked --profile "$profile" --target "$target" \
+    -p rkms ${features[@]+"${features[@]}"} ${build_std[@]+"${build_std[@]}"} >&2
+case "$profile" in
+dev) outdir=debug ;;
+*) outdir="$profile" ;;
+esac
+bin="$target_dir/$target/$outdir/rkms"
+case "$target" in
+*windows*) bin="$bin.exe" ;;
+esac
+[ -f "$bin" ] || {
+    log "no binary at $bin after the build"
+    exit 1
+}
+log "built $bin ($(du -h "$bin" | cut -f1)) in $((SECONDS - start)) s"
+echo "$bin"

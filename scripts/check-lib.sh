@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# Shell functions shared by scripts/cross-check.sh and scripts/deb-check.sh (sourced, not run):
+# installing Debian packages, free loopback ports, waiting for a listener, verified activations,
+# and ending what a check started.
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Installs Debian packages (as root with apt-get), updating the package lists once if needed.
+APT_UPDATED=
+apt_install() {
+    have apt-get && [ "$(id -u)" = 0 ] || return 1
+    export DEBIAN_FRONTEND=noninteractive
+    if timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; then
+        return 0
+    fi
+    [ -z "$APT_UPDATED" ] || return 1
+    APT_UPDATED=1
+    timeout 600 apt-get update -qq >/dev/null 2>&1 || return 1
+    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
+}
+
+# A loopback port nothing listens on.
+free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Waits (at most $2 seconds) until 127.0.0.1:$1 accepts connections; $3: the pid to watch.
+wait_port() {
+    local deadline=$((SECONDS + $2))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.25
+    done
+    return 1
+}
+
+# Processes to end on exit (their ids), and the scratch directory.
+PIDS=()
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/rkms-check.XXXXXX")"
+cleanup_check() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup_check EXIT
+
+fail() {
+    echo "FAILED: $*" >&2
+    local f
+    for f in "$WORK"/*.log; do
+        [ -f "$f" ] || continue
+        echo "--- $f (end)" >&2
+        tail -n 20 "$f" >&2
+    done
+    exit 1
+}
+
+# activate LABEL COMMAND...: runs an activation (`--json` added), checks its exit status and
+# that the client verified the answer.
+activate() {
+    local label="$1" out
+    shift
+    if ! out="$("$@" --json 2>"$WORK/activate-err.log")"; then
+        echo "$out" >&2
+        fail "$label: exit status not 0"
+    fi
+    if ! grep -q '"verified":true' <<<"$out" || ! grep -q '"activated":true' <<<"$out"; then
+        echo "$out" >&2
+        fail "$label: the answer was not verified"
+    fi
+    echo "ok: $label (verified)"
+}
+
+# assert_static BINARY LABEL: `file` says it is statically linked.
+assert_static() {
+    local desc
+    desc="$(file -b "$1")"
+    [[ "$desc" == *"statically linked"* ]] || fail "$2 ($1) is not statically linked: $desc"
+    echo "ok: $2: ${desc%%, BuildID*}"
+}
+
+# run_without_libc BINARY [QEMU]: runs `BINARY --version` in an empty root directory (no libc,
+# no dynamic loader, nothing but the binary and, for another architecture, the static qemu).
+run_without_libc() {
+    local bin="$1" qemu="${2:-}" jail="$WORK/jail.$RANDOM" out
+    if [ "$(id -u)" != 0 ] || ! have chroot; then
+        echo "note: not root: the run in an empty root directory is skipped"
+        return 0
+    fi
+    mkdir -p "$jail"
+    cp "$bin" "$jail/rkms"
+    if [ -n "$qemu" ]; then
+        cp "$(command -v "$qemu")" "$jail/qemu"
+        out="$(chroot "$jail" /qemu /rkms --version)" || fail "$bin --version in an empty root"
+    else
+        out="$(chroot "$jail" /rkms --version)" || fail "$bin --version in an empty root"
+    fi
+    rm -rf "$jail"
+    echo "ok: runs in an empty root directory (no libc): $out"
+}
