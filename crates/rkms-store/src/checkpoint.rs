@@ -15,10 +15,15 @@
 //! holds more than [`RESTART_FRAMES`] after the passive checkpoint, a `RESTART` checkpoint
 //! copies the rest (little, right after the passive one) and starts the log over. It holds
 //! off new commits while it runs, and waits at most [`RESTART_WAIT`] for a reader still on
-//! an older snapshot (a long dashboard query): then it gives up until the next interval.
+//! an older snapshot (a long dashboard query). A `RESTART` also needs the write lock, which a
+//! writer committing back to back may never leave free long enough: then the thread asks the
+//! writer ([`Checkpointer::restart_wanted`]) to start the log over itself, between two of its
+//! transactions, where nothing competes for that lock.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -40,6 +45,8 @@ const BUSY_WAIT: Duration = Duration::from_secs(5);
 /// The background checkpoint of one database; stops (after a last checkpoint) when dropped.
 #[derive(Debug)]
 pub struct Checkpointer {
+    /// Set when a `RESTART` could not finish: the writer should start the log over.
+    wanted: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -53,6 +60,8 @@ impl Checkpointer {
         )?;
         conn.busy_timeout(BUSY_WAIT)?;
         let (stop, stopped) = mpsc::channel::<()>();
+        let wanted = Arc::new(AtomicBool::new(false));
+        let ask = wanted.clone();
         let thread = std::thread::Builder::new()
             .name("rkms-sqlite-checkpoint".into())
             .spawn(move || loop {
@@ -64,7 +73,12 @@ impl Checkpointer {
                 // writer reports its own write errors.
                 if let Ok((log, _)) = checkpoint(&conn) {
                     if log > RESTART_FRAMES {
-                        let _ = restart(&conn);
+                        // The first column of the answer: 1 when the checkpoint could not
+                        // finish (a writer or an older reader held it off).
+                        let done = restart(&conn).is_ok_and(|(busy, _, _)| busy == 0);
+                        if !done {
+                            ask.store(true, Ordering::Relaxed);
+                        }
                     }
                 }
                 if last {
@@ -78,9 +92,17 @@ impl Checkpointer {
                 )
             })?;
         Ok(Checkpointer {
+            wanted,
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+impl Checkpointer {
+    /// Whether the log should be started over by the writer (once: the request is cleared).
+    pub fn restart_wanted(&self) -> bool {
+        self.wanted.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -92,14 +114,23 @@ pub fn checkpoint(conn: &Connection) -> Result<(i64, i64), rusqlite::Error> {
 }
 
 /// Copies the rest of the log and starts it over, waiting at most [`RESTART_WAIT`] for
-/// readers: (log frames, frames copied). When readers kept it from finishing, the next
-/// write does not start the log over and the next interval tries again.
-pub fn restart(conn: &Connection) -> Result<(i64, i64), rusqlite::Error> {
+/// readers and writers: (busy, log frames, frames copied), `busy` 1 when they kept it from
+/// finishing (the next write then does not start the log over).
+pub fn restart(conn: &Connection) -> Result<(i64, i64, i64), rusqlite::Error> {
+    restart_then(conn, BUSY_WAIT)
+}
+
+/// [`restart`], then the connection's busy timeout set back to `busy_wait` (the writer's
+/// connection runs it between two transactions when [`Checkpointer::restart_wanted`]).
+pub fn restart_then(
+    conn: &Connection,
+    busy_wait: Duration,
+) -> Result<(i64, i64, i64), rusqlite::Error> {
     conn.busy_timeout(RESTART_WAIT)?;
     let result = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
-        Ok((row.get(1)?, row.get(2)?))
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
     });
-    conn.busy_timeout(BUSY_WAIT)?;
+    conn.busy_timeout(busy_wait)?;
     result
 }
 

@@ -163,7 +163,7 @@ pub struct SqliteStore {
     version: u32,
     migrated_from: u32,
     /// Checkpoints the write-ahead log off the commit path (read-write stores only).
-    _checkpointer: Option<crate::checkpoint::Checkpointer>,
+    checkpointer: Option<crate::checkpoint::Checkpointer>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -227,7 +227,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             version: SCHEMA_VERSION,
             migrated_from,
-            _checkpointer: Some(checkpointer),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -258,7 +258,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             version: found,
             migrated_from: found,
-            _checkpointer: None,
+            checkpointer: None,
         })
     }
 
@@ -669,6 +669,16 @@ impl SqliteStore {
             inner
                 .conn
                 .pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
+        }
+        // The checkpoint thread could not start the log over (commits kept the write lock
+        // busy): the writer does, between two transactions. A failure leaves it to later.
+        if result.is_ok()
+            && self
+                .checkpointer
+                .as_ref()
+                .is_some_and(|c| c.restart_wanted())
+        {
+            let _ = crate::checkpoint::restart_then(&inner.conn, BUSY_TIMEOUT);
         }
         result
     }
