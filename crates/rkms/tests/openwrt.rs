@@ -371,6 +371,10 @@ fn shipped_config_command_serves_an_activation_with_its_database() {
 /// answer, with the configured ePID and HwId, and the database is where `db` says; the
 /// dashboard runs with the token procd's environment gives it.
 #[test]
+#[cfg_attr(
+    not(feature = "web"),
+    ignore = "the UCI web option needs a build with the web feature"
+)]
 fn every_uci_option_is_accepted_by_rkms_serve_and_takes_effect() {
     let (a, b) = (
         format!("127.0.0.1:{}", free_port()),
