@@ -222,35 +222,86 @@ fn pykms_server_documented_forms() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `connect -d false` on '::' serves IPv6 clients only, and `-F FILESTDOUT FILE` logs to the
-/// file and to standard error.
-#[test]
-fn pykms_server_ipv6_only_and_filestdout() {
-    if !ipv6_loopback() {
-        eprintln!("skipped: no IPv6 loopback on this machine");
-        return;
-    }
-    let dir = temp_dir("pykms-v6only");
-    let port = free_port();
-    let log = dir.join("server.log");
-    let stderr = dir.join("stderr.txt");
-    let mut child = clean(rkms_bin())
-        .args(["pykms-server", "::", &port.to_string(), "-F", "FILESTDOUT"])
-        .arg(&log)
-        .args(["-V", "INFO", "connect", "-d", "false"])
-        .current_dir(&dir)
+/// Starts `rkms pykms-server ARGS…` in `dir`, standard error to `dir/stderr.txt`, and waits
+/// (at most 10 s) until `log` says it listens.
+fn start_logged(args: &[&str], dir: &Path, log: &Path) -> std::process::Child {
+    let child = clean(rkms_bin())
+        .arg("pykms-server")
+        .args(args)
+        .current_dir(dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr.txt")).unwrap())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline
-        && !std::fs::read_to_string(&log)
+        && !std::fs::read_to_string(log)
             .unwrap_or_default()
             .contains("listening")
     {
         std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// `-F FILESTDOUT FILE` logs to the file and to standard error.
+#[test]
+fn pykms_server_filestdout_logs_to_the_file_and_standard_error() {
+    let dir = temp_dir("pykms-filestdout");
+    let port = free_port().to_string();
+    let log = dir.join("server.log");
+    let args = [
+        "127.0.0.1",
+        &port,
+        "-F",
+        "FILESTDOUT",
+        log.to_str().unwrap(),
+        "-V",
+        "INFO",
+    ];
+    let mut child = start_logged(&args, &dir, &log);
+    let (code, r) = activate(&format!("127.0.0.1:{port}"), &[]);
+    assert_eq!(code, 0, "{r:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let file = std::fs::read_to_string(&log).unwrap();
+    let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap();
+    for (name, text) in [("file", &file), ("standard error", &err)] {
+        assert!(text.contains("listening"), "{name}: {text}");
+        assert!(text.contains("activated"), "{name}: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `connect -d false` on '::' serves IPv6 clients only; on a machine without IPv6 the host
+/// says it cannot listen (rather than serving IPv4 instead).
+#[test]
+fn pykms_server_dual_false_on_every_address_serves_ipv6_only() {
+    let dir = temp_dir("pykms-v6only");
+    let port = free_port();
+    let log = dir.join("server.log");
+    let p = port.to_string();
+    let args = [
+        "::",
+        &p,
+        "-F",
+        log.to_str().unwrap(),
+        "-V",
+        "INFO",
+        "connect",
+        "-d",
+        "false",
+    ];
+    let mut child = start_logged(&args, &dir, &log);
+    if !ipv6_loopback() {
+        let status = child.wait().unwrap();
+        let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap()
+            + &std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!status.success(), "started without IPv6: {err}");
+        assert!(err.contains("cannot listen on [::]"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
     }
     let (code, r) = activate(&format!("[::1]:{port}"), &[]);
     assert_eq!(code, 0, "{r:?}");
@@ -262,12 +313,6 @@ fn pykms_server_ipv6_only_and_filestdout() {
     assert!(v4.is_err(), "an IPv4 connection was accepted");
     let _ = child.kill();
     let _ = child.wait();
-    let file = std::fs::read_to_string(&log).unwrap();
-    let err = std::fs::read_to_string(&stderr).unwrap();
-    for (name, text) in [("file", &file), ("standard error", &err)] {
-        assert!(text.contains("listening"), "{name}: {text}");
-        assert!(text.contains("activated"), "{name}: {text}");
-    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
