@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shell functions shared by scripts/cross-check.sh and scripts/deb-check.sh (sourced, not run):
+# Shell functions shared by scripts/cross-check.sh, scripts/deb-check.sh and
+# scripts/windows-check.sh (sourced, not run):
 # installing Debian packages, free loopback ports, waiting for a listener, verified activations,
 # and ending what a check started.
 
@@ -47,8 +48,10 @@ wait_port() {
     return 1
 }
 
-# Processes to end on exit (their ids), and the scratch directory.
+# Processes to end on exit (their ids), the scratch directory, and further logs whose end a
+# failure shows (besides $WORK/*.log).
 PIDS=()
+FAIL_LOGS=()
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/rkms-check.XXXXXX")"
 cleanup_check() {
     local p
@@ -62,7 +65,7 @@ trap cleanup_check EXIT
 fail() {
     echo "FAILED: $*" >&2
     local f
-    for f in "$WORK"/*.log; do
+    for f in "$WORK"/*.log "${FAIL_LOGS[@]}"; do
         [ -f "$f" ] || continue
         echo "--- $f (end)" >&2
         tail -n 20 "$f" >&2

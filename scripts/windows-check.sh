@@ -17,21 +17,8 @@ TARGET=x86_64-pc-windows-gnu
 OUT="${CARGO_TARGET_DIR:-target}"
 started=$SECONDS
 
-have() { command -v "$1" >/dev/null 2>&1; }
-
-# Installs Debian packages (as root with apt-get), updating the package lists once if needed.
-APT_UPDATED=
-apt_install() {
-    have apt-get && [ "$(id -u)" = 0 ] || return 1
-    export DEBIAN_FRONTEND=noninteractive
-    if timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; then
-        return 0
-    fi
-    [ -z "$APT_UPDATED" ] || return 1
-    APT_UPDATED=1
-    timeout 600 apt-get update -qq >/dev/null 2>&1 || return 1
-    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
-}
+# shellcheck source=scripts/check-lib.sh
+. scripts/check-lib.sh
 
 # --- (a) the cross build ---------------------------------------------------------------------
 echo "== Windows target ($TARGET)"
@@ -75,75 +62,17 @@ if ! WINE="$(find_wine)"; then
 fi
 WINESERVER="$(command -v wineserver || echo /usr/lib/wine/wineserver)"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/rkms-wine.XXXXXX")"
 export WINEPREFIX="$WORK/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 unset DISPLAY WAYLAND_DISPLAY
-PIDS=()
+# A failure also shows the end of the service's own log.
+FAIL_LOGS+=("$WINEPREFIX/drive_c/ProgramData/rkms/logs/rkms.log")
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
     if [ -x "$WINESERVER" ]; then
         timeout 30 "$WINESERVER" -k >/dev/null 2>&1 || true
     fi
-    rm -rf "$WORK"
+    cleanup_check
 }
 trap cleanup EXIT
-
-fail() {
-    echo "FAILED: $*" >&2
-    local f
-    for f in "$WORK"/*.log "$WINEPREFIX/drive_c/ProgramData/rkms/logs/rkms.log"; do
-        [ -f "$f" ] || continue
-        echo "--- $f (end)" >&2
-        tail -n 20 "$f" >&2
-    done
-    exit 1
-}
-
-# A port nothing listens on.
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-
-# Waits (at most $2 seconds) until 127.0.0.1:$1 accepts connections; $3: the pid to watch.
-wait_port() {
-    local deadline=$((SECONDS + $2))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
-            return 1
-        fi
-        sleep 0.25
-    done
-    return 1
-}
-
-# Runs an activation (`--json` added) and checks its exit status and that the answer was verified.
-activate() {
-    local label="$1" out
-    shift
-    if ! out="$("$@" --json 2>"$WORK/activate-err.log")"; then
-        echo "$out" >&2
-        fail "$label: exit status not 0"
-    fi
-    if ! grep -q '"verified":true' <<<"$out" || ! grep -q '"activated":true' <<<"$out"; then
-        echo "$out" >&2
-        fail "$label: the answer was not verified"
-    fi
-    echo "ok: $label (verified)"
-}
 
 wine_exe() { timeout 90 "$WINE" "$EXE" "$@"; }
 
