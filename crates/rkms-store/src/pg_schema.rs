@@ -17,7 +17,7 @@
 //! edit a shipped one, and add each new one here and in [`crate::schema`] alike.
 
 use crate::schema::{
-    Migration, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
+    Migration, DEFERRED_SEARCH_DESCRIPTION, DEFERRED_SEARCH_VERSION, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
     SEARCH_INDEX_VERSION,
 };
 
@@ -122,6 +122,13 @@ pub const PG_MIGRATIONS: &[Migration] = &[
               CREATE INDEX clients_expiry ON clients (last_activated, last_hresult, cmid);
               CREATE INDEX clients_family_health
                   ON clients (application_id, kms_id, last_hresult, last_activated);",
+    },
+    Migration {
+        version: DEFERRED_SEARCH_VERSION,
+        description: DEFERRED_SEARCH_DESCRIPTION,
+        // SQLite's step only; PostgreSQL's search table stays kept by its triggers (GIN's
+        // own pending list already batches the index's upkeep).
+        sql: "SELECT 1;",
     },
 ];
 

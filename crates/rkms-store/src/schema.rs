@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: LAST_ACTIVATED_DESCRIPTION,
         sql: LAST_ACTIVATED_SQL,
     },
+    Migration {
+        version: DEFERRED_SEARCH_VERSION,
+        description: DEFERRED_SEARCH_DESCRIPTION,
+        sql: DEFERRED_SEARCH_SQL,
+    },
 ];
 
 /// The schema version that adds the search index (one self-contained migration, here and
@@ -235,6 +240,74 @@ const LAST_ACTIVATED_SQL: &str = "
     CREATE INDEX clients_expiry ON clients (last_activated, last_hresult, cmid);
     CREATE INDEX clients_family_health ON clients (app, kms, last_hresult, last_activated);
 ";
+
+/// The schema version that moves the search index's upkeep out of the write that changes a
+/// record (SQLite): one self-contained migration, renumbered by changing this constant only.
+pub const DEFERRED_SEARCH_VERSION: u32 = 7;
+
+/// What the [`DEFERRED_SEARCH_VERSION`] migration does (PostgreSQL has the step too, and
+/// changes nothing: its search table is kept by triggers as before).
+pub const DEFERRED_SEARCH_DESCRIPTION: &str =
+    "search index kept up to date in the background (SQLite): a new or changed record is \
+     listed in search_pending and indexed later in batches, searches test the listed records \
+     directly meanwhile; nothing changes on PostgreSQL";
+
+/// The [`DEFERRED_SEARCH_VERSION`] migration (SQLite). Writing a record's trigrams into the
+/// FTS5 index in the transaction that answers its activation cost more than the rest of the
+/// record (each small transaction adds a segment for the index to merge). Now the triggers
+/// only list the record in `search_pending` (`indexed`: whether the index holds an older
+/// text of it, to be deleted first), and [`crate::SqliteStore`] indexes the listed records
+/// in batches when its writer has time ([`crate::ClientStore::upkeep`]). (A record listed
+/// already stays listed as it is: `NOT EXISTS` rather than `OR IGNORE`, which the upsert
+/// that fires the trigger would override.) A search tests the
+/// listed records as well as the index's candidates, so it finds a record as soon as its
+/// write commits. A deleted record leaves the index and the list at once. Every record is
+/// kept; the index is as it was.
+const DEFERRED_SEARCH_SQL: &str = concat!(
+    "CREATE TABLE search_pending (
+         id      INTEGER PRIMARY KEY,
+         indexed INTEGER NOT NULL
+     );
+     DROP TRIGGER clients_search_insert;
+     DROP TRIGGER clients_search_update;
+     DROP TRIGGER clients_search_delete;
+     CREATE TRIGGER clients_search_insert AFTER INSERT ON clients BEGIN
+         INSERT INTO search_pending (id, indexed) SELECT new.id, 0
+             WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE id = new.id);
+     END;
+     CREATE TRIGGER clients_search_update
+         AFTER UPDATE OF workstation, last_address, last_epid ON clients
+         WHEN new.workstation IS NOT old.workstation OR new.last_epid IS NOT old.last_epid
+             OR ",
+    address_host_sql!("instr", "new."),
+    " IS NOT ",
+    address_host_sql!("instr", "old."),
+    "
+     BEGIN
+         INSERT INTO search_pending (id, indexed) SELECT new.id, 1
+             WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE id = new.id);
+     END;
+     CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN
+         DELETE FROM clients_search WHERE rowid = old.id
+             AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.id AND indexed = 0);
+         DELETE FROM search_pending WHERE id = old.id;
+     END;"
+);
+
+/// Indexes the records listed in `search_pending` up to id `?1` (a batch: see
+/// [`crate::ClientStore::upkeep`]), then takes them off the list: an older text leaves the
+/// index, the current one enters it. Three statements, run in order in one transaction.
+#[cfg(feature = "sqlite")]
+pub(crate) const INDEX_PENDING_SQL: [&str; 3] = [
+    "DELETE FROM clients_search WHERE rowid IN
+         (SELECT id FROM search_pending WHERE id <= ?1 AND indexed = 1)",
+    concat!(
+        "INSERT INTO clients_search (rowid, text) SELECT c.id, ",
+        search_text_sql!("instr", "char(10)", "c."),
+        " FROM search_pending p JOIN clients c ON c.id = p.id WHERE p.id <= ?1"
+    ),
+    "DELETE FROM search_pending WHERE id <= ?1",
+];
 
 /// Schema 4: every GUID of the tables becomes a 16-byte blob (CMIDs) or an integer key into
 /// `guids` (application, SKU and KMS IDs, a few hundred distinct values), and the per-day

@@ -84,6 +84,9 @@ struct Inner {
     conn: Connection,
     ids: HashMap<Uuid, i64>,
     guids: HashMap<i64, Uuid>,
+    /// At least the number of records listed in `search_pending` (records written since
+    /// the list was last counted are added whether they joined it or not).
+    unindexed: u64,
 }
 
 impl Inner {
@@ -218,11 +221,13 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(|e| open_error(path, &e))?;
         conn.set_prepared_statement_cache_capacity(64);
+        let unindexed = count_unindexed(&conn).map_err(|e| open_error(path, &e))?;
         Ok(Self {
             inner: Mutex::new(Inner {
                 conn,
                 ids: HashMap::new(),
                 guids: HashMap::new(),
+                unindexed,
             }),
             path: path.to_path_buf(),
             version: SCHEMA_VERSION,
@@ -254,6 +259,8 @@ impl SqliteStore {
                 conn,
                 ids: HashMap::new(),
                 guids: HashMap::new(),
+                // Read-only: indexing is the writing host's job.
+                unindexed: 0,
             }),
             path: path.to_path_buf(),
             version: found,
@@ -288,6 +295,21 @@ impl SqliteStore {
 impl ClientStore for SqliteStore {
     fn record(&self, a: &Activation) -> Result<(), StoreError> {
         self.record_batch(std::slice::from_ref(a))
+    }
+
+    fn upkeep(&self, idle: bool) -> Result<bool, StoreError> {
+        if self.checkpointer.is_none() {
+            // Read-only: indexing is the writing host's job.
+            return Ok(false);
+        }
+        let mut inner = self.inner();
+        if inner.unindexed == 0 {
+            return Ok(false);
+        }
+        if !idle && inner.unindexed < UPKEEP_BACKLOG {
+            return Ok(true);
+        }
+        Self::index_pending(&mut inner)
     }
 
     fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
@@ -752,7 +774,34 @@ impl SqliteStore {
         };
         tx.commit()?;
         inner.remember(found);
+        inner.unindexed = inner.unindexed.saturating_add(records.len() as u64);
         Ok(())
+    }
+
+    /// One batch of [`ClientStore::upkeep`]: indexes the first [`UPKEEP_BATCH`] records of
+    /// `search_pending` in one transaction; returns whether more are listed.
+    fn index_pending(inner: &mut Inner) -> Result<bool, StoreError> {
+        let tx = inner
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let last: Option<i64> = tx
+            .prepare_cached(
+                "SELECT max(id) FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?1)",
+            )?
+            .query_row(params![UPKEEP_BATCH], |row| row.get(0))?;
+        if let Some(last) = last {
+            for sql in schema::INDEX_PENDING_SQL {
+                tx.prepare_cached(sql)?.execute(params![last])?;
+            }
+        }
+        let left = if last.is_some() {
+            count_unindexed(&tx)?
+        } else {
+            0
+        };
+        tx.commit()?;
+        inner.unindexed = left;
+        Ok(left > 0)
     }
 
     /// History events matching `condition` (a `WHERE` clause over `args`, or empty), newest
@@ -963,6 +1012,21 @@ impl SearchPlan {
     }
 }
 
+/// Records indexed in one [`ClientStore::upkeep`] transaction: an activation arriving
+/// meanwhile waits for it (a few milliseconds).
+const UPKEEP_BATCH: i64 = 256;
+
+/// Records waiting for the search index past which the writer indexes a batch after every
+/// write even under load (the list, which every indexed search reads whole, stops growing).
+const UPKEEP_BACKLOG: u64 = 50_000;
+
+/// The number of records listed in `search_pending`.
+fn count_unindexed(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM search_pending")?
+        .query_row([], |row| row.get::<_, i64>(0))
+        .map(i64::unsigned_abs)
+}
+
 /// Most candidates (index matches, which may be more than the records matching) an index
 /// search reads; a search with more is a [`SearchPlan::Scan`], which finds a page of them
 /// sooner in the list's order.
@@ -1134,9 +1198,14 @@ fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) ->
         }
         SearchPlan::Ids(ids) => {
             // The candidates come first in the text, so their parameter does too.
+            // Records not indexed yet (written since the writer last had time) are
+            // candidates too.
             out.push(Value::Text(ids.clone()));
             out.append(&mut args);
-            format!("c.id IN (SELECT value FROM json_each(?)) AND {test}")
+            format!(
+                "c.id IN (SELECT value FROM json_each(?) UNION ALL SELECT id FROM search_pending) \
+                 AND {test}"
+            )
         }
     }
 }

@@ -66,6 +66,17 @@ pub trait ClientStore: Send + Sync {
         Ok((self.list(filter)?, self.count_matching(filter)?))
     }
 
+    /// Deferred work the store does when its writer has time ([`crate::Writer`] calls it):
+    /// SQLite indexes the records whose searched text changed (see
+    /// [`crate::schema::DEFERRED_SEARCH_VERSION`]). `idle`: no activation is waiting, so a
+    /// batch may be done; otherwise (between two writes under load) work is done only when
+    /// so much has piled up that it must not grow further. One batch at most, in one short
+    /// transaction; returns whether work is left. None by default.
+    fn upkeep(&self, idle: bool) -> Result<bool, StoreError> {
+        let _ = idle;
+        Ok(false)
+    }
+
     /// Conditions the operator should hear of, found when the store was opened (for example
     /// a search index PostgreSQL could not create): one sentence each. None by default.
     fn notices(&self) -> Vec<String> {

@@ -41,6 +41,10 @@ pub const MAX_BATCH: usize = 512;
 /// as soon as one such turn brings nothing new).
 const GATHER_YIELDS: usize = 8;
 
+/// How long the queue must stay empty before the writer does a batch of the store's
+/// deferred work ([`ClientStore::upkeep`]).
+const UPKEEP_IDLE: Duration = Duration::from_millis(5);
+
 /// Batches of the retry buffer written in a row before the writer takes new activations
 /// again (while the buffer drains after an outage).
 const DRAIN_BATCHES: usize = 16;
@@ -286,6 +290,8 @@ impl Writer {
                         outage: None,
                         backoff: Duration::ZERO,
                         next_attempt: Instant::now(),
+                        // Work may have been left by an earlier run (or an import).
+                        upkeep_left: true,
                     }
                     .run(&receiver);
                 })
@@ -472,6 +478,8 @@ struct Worker<'a> {
     backoff: Duration,
     /// When the buffer may be written next.
     next_attempt: Instant,
+    /// Whether the store may have deferred work left ([`ClientStore::upkeep`]).
+    upkeep_left: bool,
 }
 
 impl Worker<'_> {
@@ -483,7 +491,16 @@ impl Worker<'_> {
         let mut batch: Vec<Activation> = Vec::with_capacity(MAX_BATCH);
         let mut acks: Vec<Option<Ack>> = Vec::with_capacity(MAX_BATCH);
         loop {
-            let first = if self.buffer.is_empty() {
+            let first = if self.buffer.is_empty() && self.upkeep_left {
+                match receiver.recv_timeout(UPKEEP_IDLE) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.upkeep(true);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.buffer.is_empty() {
                 match receiver.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
@@ -556,6 +573,9 @@ impl Worker<'_> {
                     after();
                 }
             }
+            if self.outage.is_none() {
+                self.upkeep(false);
+            }
             self.stats
                 .buffered
                 .store(self.buffer.len() as u64, Ordering::Relaxed);
@@ -574,6 +594,12 @@ impl Worker<'_> {
 
     /// Writes the buffer, oldest first, in batches of [`MAX_BATCH`], at most `limit` of them.
     /// Returns whether the buffer is empty (and the store working) afterwards.
+    /// A batch of the store's deferred work, if it wants one now (`idle`: nothing waits).
+    /// A failure (the database busy or failing) leaves the work for after the next write.
+    fn upkeep(&mut self, idle: bool) {
+        self.upkeep_left = self.store.upkeep(idle).unwrap_or(false);
+    }
+
     fn drain(&mut self, limit: usize) -> bool {
         let mut batches = 0;
         while !self.buffer.is_empty() {

@@ -208,6 +208,16 @@ fn sqlite_and_memory_searches_match_the_reference() {
         store.record_batch(&varied()).unwrap();
     }
     assert_searches_match(&memory, "memory");
+    // Before the index catches up (every record listed), half-way, and after.
+    assert_searches_match(&sqlite, "sqlite, not indexed yet");
+    let varied = varied();
+    let (first, second) = varied.split_at(varied.len() / 2);
+    let half = SqliteStore::open(&dir.join("half.db")).unwrap();
+    half.record_batch(first).unwrap();
+    catch_up(&half);
+    half.record_batch(second).unwrap();
+    assert_searches_match(&half, "sqlite, half indexed");
+    catch_up(&sqlite);
     assert_searches_match(&sqlite, "sqlite");
     assert_eq!(
         sqlite.list(&ClientFilter::default()).unwrap(),
@@ -283,20 +293,43 @@ fn assert_index_follows_changes(store: &dyn ClientStore, label: &str) {
     assert_eq!(found("new-name"), 0, "{label}");
 }
 
+/// Records listed for the search index (written, not indexed yet), read through a raw
+/// connection.
+fn unindexed(raw: &Connection) -> i64 {
+    raw.query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Runs the store's deferred work until none is left; returns the batches it took.
+fn catch_up(store: &dyn ClientStore) -> usize {
+    let mut batches = 1;
+    while store.upkeep(true).unwrap() {
+        batches += 1;
+        assert!(batches < 10_000, "upkeep never ends");
+    }
+    batches
+}
+
 #[test]
 fn sqlite_index_follows_changes_but_not_renewals() {
     let dir = TempDir::new("search-changes");
     let path = dir.join("clients.db");
     let sqlite = SqliteStore::open(&path).unwrap();
+    // Every step is searched before the index catches up (the record is listed) and after.
+    assert_index_follows_changes(&sqlite, "sqlite, not indexed yet");
+    catch_up(&sqlite);
     assert_index_follows_changes(&sqlite, "sqlite");
-    // A renewal (same name, host and ePID) leaves the index untouched: its data table (the
-    // segments and the totals record every index write rewrites) stays byte for byte.
+    catch_up(&sqlite);
+    // A renewal (same name, host and ePID) leaves the index untouched: nothing is listed for
+    // it, and the index's data table (the segments and the totals record every index write
+    // rewrites) stays byte for byte.
     sqlite
         .record(&Activation {
             address: "192.0.2.1:999".into(),
             ..activation(id(1), id(0xa), DAY)
         })
         .unwrap();
+    catch_up(&sqlite);
     let raw = Connection::open(&path).unwrap();
     let index = || -> String {
         raw.query_row(
@@ -316,6 +349,8 @@ fn sqlite_index_follows_changes_but_not_renewals() {
             })
             .unwrap();
     }
+    assert_eq!(unindexed(&raw), 0, "renewals listed for the search index");
+    assert!(!sqlite.upkeep(true).unwrap());
     assert_eq!(index(), before, "renewals wrote the search index");
     sqlite
         .record(&Activation {
@@ -323,7 +358,83 @@ fn sqlite_index_follows_changes_but_not_renewals() {
             ..activation(id(1), id(0xa), DAY + 100)
         })
         .unwrap();
+    // Listed, not indexed yet: the index is as it was, and the search finds the new name.
+    assert_eq!(unindexed(&raw), 1);
+    assert_eq!(index(), before, "the write itself indexed");
+    assert_eq!(sqlite.list(&search("renamed")).unwrap().len(), 1);
+    catch_up(&sqlite);
+    assert_eq!(unindexed(&raw), 0);
     assert_ne!(index(), before, "a rename did not reach the search index");
+    assert_eq!(sqlite.list(&search("renamed")).unwrap().len(), 1);
+}
+
+/// The index catches up in batches: many new records are found while listed, the list
+/// empties batch by batch, and afterwards every search gives the reference's answer from
+/// the index alone. Records deleted while listed leave both.
+#[test]
+fn sqlite_index_catches_up_in_batches() {
+    let dir = TempDir::new("search-upkeep");
+    let path = dir.join("clients.db");
+    let sqlite = SqliteStore::open(&path).unwrap();
+    let raw = Connection::open(&path).unwrap();
+    let batch: Vec<Activation> = (0..1_000u128)
+        .map(|i| Activation {
+            workstation: format!("HOST-{i:04}"),
+            ..activation(Uuid::from_u128(0x5000 + i), id(0xa), DAY + i as i64)
+        })
+        .collect();
+    sqlite.record_batch(&batch).unwrap();
+    assert_eq!(unindexed(&raw), 1_000);
+    assert_eq!(sqlite.list(&search("host-0777")).unwrap().len(), 1);
+    // Busy (activations waiting): nothing is done below the backlog limit.
+    assert!(sqlite.upkeep(false).unwrap());
+    assert_eq!(unindexed(&raw), 1_000);
+    // Deleted while listed: gone from the list, never indexed.
+    assert_eq!(sqlite.prune_workstation("host-0500").unwrap().0, 1);
+    assert_eq!(unindexed(&raw), 999);
+    assert!(catch_up(&sqlite) > 1, "one batch did everything");
+    assert_eq!(unindexed(&raw), 0);
+    let indexed: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) FROM clients_search WHERE clients_search MATCH '\"ost\"'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 999);
+    assert_searches_match(&sqlite, "sqlite after catching up");
+    assert_eq!(sqlite.list(&search("host-0500")).unwrap().len(), 0);
+    assert_eq!(sqlite.list(&search("host-0777")).unwrap().len(), 1);
+}
+
+/// The writer does the index's upkeep when no activation waits: records written through it
+/// are indexed soon after, without anybody asking.
+#[test]
+fn sqlite_writer_indexes_when_idle() {
+    let dir = TempDir::new("search-writer");
+    let path = dir.join("clients.db");
+    let sqlite: std::sync::Arc<dyn ClientStore> =
+        std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    let writer = rkms_store::Writer::new(std::sync::Arc::clone(&sqlite), Box::new(|_| {}));
+    for i in 0..700u128 {
+        assert!(writer.submit(Activation {
+            workstation: format!("IDLE-{i}"),
+            ..activation(Uuid::from_u128(0x9000 + i), id(0xa), DAY)
+        }));
+    }
+    writer.flush();
+    let raw = Connection::open(&path).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while unindexed(&raw) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} records still not indexed",
+            unindexed(&raw)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(sqlite.list(&search("idle-699")).unwrap().len(), 1);
+    drop(writer);
 }
 
 /// More matches than [`MATCH_COUNT_LIMIT`] (and than the index reads as candidates): the

@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -515,8 +515,11 @@ fn migrated_and_fresh_schemas_match() {
     assert_eq!(columns(&fresh), columns(&old));
     // clients (key and 16 fields), activations, guids, activation_days, and the search
     // index (FTS5: its table, 1 column, and shadow tables _config 2, _data 2, _docsize 3,
-    // _idx 3).
-    assert_eq!(columns(&fresh).len(), 17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3);
+    // _idx 3), and the records listed for it (search_pending, 2).
+    assert_eq!(
+        columns(&fresh).len(),
+        17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3 + 2
+    );
 }
 
 /// Migration 2 exactly as rkms shipped it, applied on top of [`V1_DDL`].
@@ -905,10 +908,108 @@ fn a_steady_stream_of_commits_does_not_grow_the_log_without_bound() {
     assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), n);
 }
 
+/// Turns a database of the current schema back into the one before the deferred search
+/// migration (schema 6): the records listed for the index are indexed, the list goes, and
+/// the triggers of schema 5 (which index in the write itself) come back.
+/// (Assumes that migration is the latest one.)
+fn downgrade_to_v6(path: &std::path::Path) {
+    let store = SqliteStore::open(path).unwrap();
+    while store.upkeep(true).unwrap() {}
+    drop(store);
+    let v5 =
+        rkms_store::schema::MIGRATIONS[rkms_store::schema::SEARCH_INDEX_VERSION as usize - 1].sql;
+    let triggers = &v5[v5.find("CREATE TRIGGER").unwrap()..];
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch(
+        "DROP TRIGGER clients_search_insert;
+         DROP TRIGGER clients_search_update;
+         DROP TRIGGER clients_search_delete;
+         DROP TABLE search_pending;",
+    )
+    .unwrap();
+    raw.execute_batch(triggers).unwrap();
+    raw.pragma_update(
+        None,
+        "user_version",
+        rkms_store::schema::DEFERRED_SEARCH_VERSION - 1,
+    )
+    .unwrap();
+}
+
+/// A schema-6 database with records (its search index written by the triggers of schema 5)
+/// is migrated keeping every record and its index: searches answer as before and nothing is
+/// listed; later writes are listed, found at once and indexed when the store catches up.
+#[test]
+fn migrates_v6_database_deferring_the_search_index() {
+    use rkms_store::schema::DEFERRED_SEARCH_VERSION;
+    let dir = TempDir::new("v6");
+    let path = dir.join("clients.db");
+    let store = SqliteStore::open(&path).unwrap();
+    common::fill(&store);
+    drop(store);
+    downgrade_to_v6(&path);
+    // Written under schema 6: indexed by its triggers in the write.
+    let raw = Connection::open(&path).unwrap();
+    let index_rows = |raw: &Connection| -> i64 {
+        raw.query_row(
+            "SELECT COUNT(*) FROM clients_search WHERE clients_search MATCH '\"ФИС\"'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = index_rows(&raw);
+    assert_eq!(before, 100);
+    drop(raw);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), DEFERRED_SEARCH_VERSION - 1);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    common::fill(&reference);
+    assert_eq!(
+        store.list(&ClientFilter::default()).unwrap(),
+        reference.list(&ClientFilter::default()).unwrap(),
+        "every record kept"
+    );
+    let raw = Connection::open(&path).unwrap();
+    let listed = |raw: &Connection| -> i64 {
+        raw.query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(listed(&raw), 0);
+    assert_eq!(index_rows(&raw), before, "the index was kept");
+    let search = |text: &str| {
+        store
+            .list(&ClientFilter {
+                search: Some(rkms_store::Search {
+                    text: text.into(),
+                    ..rkms_store::Search::default()
+                }),
+                ..ClientFilter::default()
+            })
+            .unwrap()
+            .len()
+    };
+    let offices = search("ОФИС-");
+    assert!(offices > 0);
+    // A new record after the migration: listed, found, indexed later.
+    store
+        .record(&Activation {
+            workstation: "ОФИС-NEW".into(),
+            ..activation(id(9_999), id(0xa), 1_800_000_000)
+        })
+        .unwrap();
+    assert_eq!(listed(&raw), 1);
+    assert_eq!(search("ОФИС-"), offices + 1);
+    while store.upkeep(true).unwrap() {}
+    assert_eq!(listed(&raw), 0);
+    assert_eq!(search("ОФИС-"), offices + 1);
+}
+
 /// Turns a database of the current schema back into the one before the `last_activated`
 /// migration (schema 5): without `clients.last_activated` and its indexes.
-/// (Assumes that migration is the latest one.)
 fn downgrade_to_v4(path: &std::path::Path) {
+    downgrade_to_v6(path);
     let raw = Connection::open(path).unwrap();
     raw.execute_batch(
         "DROP INDEX clients_expiry;
