@@ -45,7 +45,7 @@ macro_rules! backend {
 backend! { "sqlite":
     pub mod checkpoint;
     mod sqlite;
-    pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
+    pub use sqlite::{SqliteStore, BUSY_TIMEOUT, DEFAULT_PAGE_CACHE_KIB};
 }
 
 backend! { "postgres":
@@ -64,8 +64,8 @@ pub use health::{
 pub use history::{day_start, ActivationEvent, DailyCount, SECONDS_PER_DAY};
 pub use memory::{MemoryStore, MEMORY_CLIENT_LIMIT, MEMORY_HISTORY_LIMIT};
 pub use open::{
-    check_spec, describe_spec, open_store, open_store_read_only, open_store_with_mode, StoreKind,
-    DB_MODE, NO_DATABASE,
+    check_spec, describe_spec, open_store, open_store_read_only, open_store_with,
+    open_store_with_mode, StoreKind, DB_MODE, NO_DATABASE,
 };
 pub use pykms::{import_pykms, read_pykms, ImportReport};
 pub use record::{

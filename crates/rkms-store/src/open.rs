@@ -155,16 +155,31 @@ pub const DB_MODE: u32 = 0o600;
 /// the umask (SQLite gives its `-wal` and `-shm` files the database's permissions). An
 /// existing file keeps its permissions. `mode` is ignored on other systems.
 pub fn open_store_with_mode(spec: &str, mode: u32) -> Result<Box<dyn ClientStore>, StoreError> {
+    open_store_with(spec, mode, 0)
+}
+
+/// [`open_store_with_mode`], an SQLite file's writing connection with a page cache of
+/// `sqlite_cache_kib` KiB ([`crate::SqliteStore::open_with_cache`]; 0: the default of
+/// [`crate::SqliteStore::open`]). Other stores ignore it.
+pub fn open_store_with(
+    spec: &str,
+    mode: u32,
+    sqlite_cache_kib: u64,
+) -> Result<Box<dyn ClientStore>, StoreError> {
     Ok(match Backend::of(spec)? {
         #[cfg(feature = "postgres")]
         Backend::Postgres(url) => Box::new(crate::PgStore::open(url)?),
         #[cfg(feature = "sqlite")]
         Backend::Sqlite(path) => {
             create_database_file(path, mode);
-            Box::new(crate::SqliteStore::open(path)?)
+            let cache = match sqlite_cache_kib {
+                0 => crate::DEFAULT_PAGE_CACHE_KIB,
+                kib => kib,
+            };
+            Box::new(crate::SqliteStore::open_with_cache(path, cache)?)
         }
         _ => {
-            let _ = mode;
+            let _ = (mode, sqlite_cache_kib);
             Box::new(MemoryStore::new())
         }
     })

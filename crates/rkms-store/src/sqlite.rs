@@ -82,6 +82,9 @@ const GUID_CACHE_LIMIT: usize = 4096;
 /// other processes write; keys are cached only once their transaction has committed.
 struct Inner {
     conn: Connection,
+    /// The page cache of the connection (`PRAGMA cache_size`: negative, KiB), restored after
+    /// a bulk write.
+    cache_kib: i64,
     ids: HashMap<Uuid, i64>,
     guids: HashMap<i64, Uuid>,
     /// At least the number of records listed in `search_pending` (records written since
@@ -188,7 +191,16 @@ impl SqliteStore {
     /// or a directory that cannot be written, gives [`StoreError::Open`] with the path and
     /// SQLite's message.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_PAGE_CACHE_KIB)
+    }
+
+    /// [`Self::open`] with a page cache of `cache_kib` KiB for the connection that writes
+    /// (a serving host's `--db-cache`): a larger cache keeps more of the indexes in memory,
+    /// so each record written reads and rewrites fewer pages. SQLite fills it only as far as
+    /// the pages used.
+    pub fn open_with_cache(path: &Path, cache_kib: u64) -> Result<Self, StoreError> {
         check_directory(path)?;
+        let cache_kib = -i64::try_from(cache_kib.max(1)).unwrap_or(i64::MAX);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -211,7 +223,7 @@ impl SqliteStore {
             .map_err(|e| open_error(path, &e))?;
         // A small page cache: writes touch a few pages each and the operating system caches
         // the file anyway; SQLite's default (2 MB) would be most of the host's memory.
-        conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)
+        conn.pragma_update(None, "cache_size", cache_kib)
             .map_err(|e| open_error(path, &e))?;
         let migrated_from = schema::migrate(&mut conn, path)?;
         // Commits only append to the log; a thread of its own copies it into the database
@@ -225,6 +237,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Mutex::new(Inner {
                 conn,
+                cache_kib,
                 ids: HashMap::new(),
                 guids: HashMap::new(),
                 unindexed,
@@ -257,6 +270,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Mutex::new(Inner {
                 conn,
+                cache_kib: -2000,
                 ids: HashMap::new(),
                 guids: HashMap::new(),
                 // Read-only: indexing is the writing host's job.
@@ -690,7 +704,7 @@ impl SqliteStore {
         if bulk {
             inner
                 .conn
-                .pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
+                .pragma_update(None, "cache_size", inner.cache_kib)?;
         }
         // The checkpoint thread could not start the log over (commits kept the write lock
         // busy): the writer does, between two transactions. A failure leaves it to later.
@@ -1425,8 +1439,10 @@ fn parent_directory(path: &Path) -> &Path {
     }
 }
 
-/// SQLite's page cache size (`PRAGMA cache_size`, negative: in KiB).
-const PAGE_CACHE_KIB: i64 = -256;
+/// The page cache (KiB) of [`SqliteStore::open`] (tools, tests): small, since writes touch
+/// a few pages each and the operating system caches the file anyway; a serving host chooses
+/// its own ([`SqliteStore::open_with_cache`]).
+pub const DEFAULT_PAGE_CACHE_KIB: u64 = 256;
 
 /// Rows from which a write is a bulk write, with a page cache of [`BULK_CACHE_KIB`].
 const BULK_ROWS: usize = 20_000;
@@ -1457,6 +1473,52 @@ pub(crate) fn open_error(path: &Path, e: &rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cache_size(store: &SqliteStore) -> i64 {
+        store
+            .inner()
+            .conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The writing connection gets the page cache asked for, and keeps it after a bulk write
+    /// (which borrows a larger one for its transaction).
+    #[test]
+    fn the_page_cache_is_the_one_asked_for_and_comes_back_after_a_bulk_write() {
+        let dir = std::env::temp_dir().join(format!("rkms-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("clients.db");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            cache_size(&SqliteStore::open(&path).unwrap()),
+            -(DEFAULT_PAGE_CACHE_KIB as i64)
+        );
+        let store = SqliteStore::open_with_cache(&path, 4096).unwrap();
+        assert_eq!(cache_size(&store), -4096);
+        let events: Vec<ActivationEvent> = (0..(BULK_ROWS as i64 + 1))
+            .map(|n| {
+                ActivationEvent::from_activation(&Activation {
+                    cmid: Uuid::from_u128(n as u128),
+                    application_id: Uuid::from_u128(1),
+                    sku_id: Uuid::from_u128(2),
+                    kms_id: Uuid::from_u128(3),
+                    workstation: "PC".into(),
+                    license_status: 2,
+                    grace_minutes: 0,
+                    is_vm: false,
+                    protocol: "6.0".into(),
+                    time: 1_800_000_000 + n,
+                    address: "192.0.2.1:1".into(),
+                    epid: String::new(),
+                    hresult: 0,
+                })
+            })
+            .collect();
+        store.write(&[], &events).unwrap();
+        assert_eq!(cache_size(&store), -4096);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_bare_file_name_lives_in_the_current_directory() {

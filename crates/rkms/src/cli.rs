@@ -11,6 +11,10 @@ use crate::addr::parse_listen;
 use crate::interval::parse_minutes;
 use crate::policy::{Allow, Randomization};
 
+/// The default `--db-cache` (KiB): 16 MiB, or 256 KiB in the builds for small devices (those
+/// without the dashboard).
+pub const DEFAULT_DB_CACHE_KIB: u64 = if cfg!(feature = "web") { 16_384 } else { 256 };
+
 /// rkms: a KMS host emulator and test client.
 #[derive(Debug, Parser)]
 #[command(name = "rkms", version, about, long_about = None, propagate_version = true)]
@@ -401,6 +405,13 @@ pub struct ServeArgs {
     /// records of the last moments may be lost in a crash).
     #[arg(help_heading = "Storage", long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(0..=60_000), env = "RKMS_STORE_WAIT")]
     pub store_wait: u64,
+    /// KiB of SQLite page cache for writing the client database: a larger cache keeps more of
+    /// the indexes in memory, so each record costs fewer page reads and writes (about a third
+    /// less CPU per new client with 16 MiB than with 256 KiB); SQLite fills it only as far as
+    /// the pages it uses. Default 16384 (16 MiB); 256 in builds without the dashboard (`web`),
+    /// made for small devices.
+    #[arg(help_heading = "Storage", long, value_name = "KIB", default_value_t = DEFAULT_DB_CACHE_KIB, value_parser = clap::value_parser!(u64).range(64..=4_194_304), env = "RKMS_DB_CACHE")]
+    pub db_cache: u64,
     /// Days of activation history kept: older events are deleted in the background, a small
     /// batch at a time, never holding up activations (the per-day counts stay). 0 keeps
     /// every event.

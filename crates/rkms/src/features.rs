@@ -75,6 +75,7 @@ const FEATURE_OPTIONS: &[(&str, &str, &[&str])] = &[
         "share a PostgreSQL database with other hosts",
         &["count-refresh"],
     ),
+    ("sqlite", "keep clients in an SQLite file", &["db-cache"]),
 ];
 
 /// Whether the `rkms serve` option `long` belongs to a feature this build has (or to none).

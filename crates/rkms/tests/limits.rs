@@ -138,7 +138,7 @@ fn private_only_serves_loopback() {
 }
 
 #[test]
-fn backlog_and_store_wait_zero_are_accepted_and_serve() {
+fn backlog_and_store_wait_zero_and_a_small_db_cache_are_accepted_and_serve() {
     let dir = std::env::temp_dir().join(format!("rkms-limits-db-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("c.db");
@@ -148,6 +148,8 @@ fn backlog_and_store_wait_zero_are_accepted_and_serve() {
         "16",
         "--store-wait",
         "0",
+        "--db-cache",
+        "64",
         "--db",
         db.to_str().unwrap(),
     ]);
@@ -175,6 +177,13 @@ fn backlog_and_store_wait_zero_are_accepted_and_serve() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A page cache below 64 KiB is refused by name.
+    let out = std::process::Command::new(common::rkms_bin())
+        .args(["serve", "--db-cache", "8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--db-cache"));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

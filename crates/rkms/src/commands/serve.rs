@@ -139,7 +139,8 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
         rkms_store::DB_MODE
     };
     let store: Arc<dyn ClientStore> = Arc::from(
-        rkms_store::open_store_with_mode(&spec, mode).map_err(|e| format!("--db {shown}: {e}"))?,
+        rkms_store::open_store_with(&spec, mode, args.db_cache)
+            .map_err(|e| format!("--db {shown}: {e}"))?,
     );
     let durable = spec != NO_DATABASE;
     if durable {
