@@ -31,6 +31,7 @@ pub struct CopyReport {
 /// `from` should not be written meanwhile (stop the hosts using it). Once done, the numbers
 /// of records and events in `to` are checked against those copied.
 pub fn copy_all(from: &dyn ClientStore, to: &dyn ClientStore) -> Result<CopyReport, StoreError> {
+    to.catch_up()?;
     let (records, events) = (to.count()?, to.activations_since(i64::MIN)?);
     if records > 0 || events > 0 {
         return Err(StoreError::Copy(format!(

@@ -200,7 +200,8 @@ fn read_sqlite(
 }
 
 /// Reads a py-kms database with [`read_pykms`] and writes its rows into `store` in one
-/// [`ClientStore::record_batch`] (all or nothing).
+/// [`ClientStore::record_batch`] (all or nothing), then brings the store's deferred work up
+/// to date ([`ClientStore::catch_up`]: the imported records are indexed for search).
 pub fn import_pykms(
     store: &dyn ClientStore,
     path: &Path,
@@ -208,6 +209,7 @@ pub fn import_pykms(
 ) -> Result<ImportReport, StoreError> {
     let (activations, report) = read_pykms(path, resolve)?;
     store.record_batch(&activations)?;
+    store.catch_up()?;
     Ok(report)
 }
 

@@ -323,7 +323,24 @@ impl ClientStore for SqliteStore {
         if !idle && inner.unindexed < UPKEEP_BACKLOG {
             return Ok(true);
         }
-        Self::index_pending(&mut inner)
+        Self::index_pending(&mut inner, UPKEEP_BATCH)
+    }
+
+    fn catch_up(&self) -> Result<(), StoreError> {
+        if self.checkpointer.is_none() {
+            return Ok(());
+        }
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        inner
+            .conn
+            .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+        let mut result = Ok(true);
+        while matches!(result, Ok(true)) {
+            result = Self::index_pending(inner, CATCH_UP_BATCH);
+        }
+        inner.conn.pragma_update(None, "cache_size", inner.cache_kib)?;
+        result.map(|_| ())
     }
 
     fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
@@ -792,9 +809,9 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// One batch of [`ClientStore::upkeep`]: indexes the first [`UPKEEP_BATCH`] records of
+    /// One batch of [`ClientStore::upkeep`]: indexes the first `batch` records of
     /// `search_pending` in one transaction; returns whether more are listed.
-    fn index_pending(inner: &mut Inner) -> Result<bool, StoreError> {
+    fn index_pending(inner: &mut Inner, batch: i64) -> Result<bool, StoreError> {
         let tx = inner
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -802,7 +819,7 @@ impl SqliteStore {
             .prepare_cached(
                 "SELECT max(id) FROM (SELECT id FROM search_pending ORDER BY id LIMIT ?1)",
             )?
-            .query_row(params![UPKEEP_BATCH], |row| row.get(0))?;
+            .query_row(params![batch], |row| row.get(0))?;
         if let Some(last) = last {
             for sql in schema::INDEX_PENDING_SQL {
                 tx.prepare_cached(sql)?.execute(params![last])?;
@@ -1029,6 +1046,9 @@ impl SearchPlan {
 /// Records indexed in one [`ClientStore::upkeep`] transaction: an activation arriving
 /// meanwhile waits for it (a few milliseconds).
 const UPKEEP_BATCH: i64 = 256;
+
+/// Records indexed in one transaction by [`ClientStore::catch_up`] (a tool's bulk write).
+const CATCH_UP_BATCH: i64 = 100_000;
 
 /// Records waiting for the search index past which the writer indexes a batch after every
 /// write even under load (the list, which every indexed search reads whole, stops growing).

@@ -77,6 +77,13 @@ pub trait ClientStore: Send + Sync {
         Ok(false)
     }
 
+    /// Does all the deferred work of [`Self::upkeep`] now, in large batches (after a bulk
+    /// write by a tool: an import, a copy).
+    fn catch_up(&self) -> Result<(), StoreError> {
+        while self.upkeep(true)? {}
+        Ok(())
+    }
+
     /// Conditions the operator should hear of, found when the store was opened (for example
     /// a search index PostgreSQL could not create): one sentence each. None by default.
     fn notices(&self) -> Vec<String> {

@@ -194,6 +194,13 @@ fn imports_into_sqlite_store_and_leaves_source_alone() {
     let store = SqliteStore::open(&dir.join("clients.db")).unwrap();
     check_import(&store, &source);
     assert_eq!(std::fs::read(&source).unwrap(), before);
+    // The imported records are in the search index already: nothing is left listed.
+    let listed: i64 = rusqlite::Connection::open(dir.join("clients.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(listed, 0);
+    assert!(!store.upkeep(true).unwrap());
 }
 
 #[test]
