@@ -742,6 +742,7 @@ impl SqliteStore {
         events: &[ActivationEvent],
     ) -> Result<(), StoreError> {
         let tx = inner.conn.transaction()?;
+        let rebuilt = drop_indexes_for_bulk(&tx, records.len() + events.len())?;
         let found = {
             let mut keys = Keys::new(&tx, &inner.ids);
             let mut days: BTreeMap<(i64, i64, i64, bool), i64> = BTreeMap::new();
@@ -803,6 +804,9 @@ impl SqliteStore {
             }
             keys.found
         };
+        for sql in &rebuilt {
+            tx.execute_batch(sql)?;
+        }
         tx.commit()?;
         inner.remember(found);
         inner.unindexed = inner.unindexed.saturating_add(records.len() as u64);
@@ -1053,6 +1057,38 @@ const CATCH_UP_BATCH: i64 = 100_000;
 /// Records waiting for the search index past which the writer indexes a batch after every
 /// write even under load (the list, which every indexed search reads whole, stops growing).
 const UPKEEP_BACKLOG: u64 = 50_000;
+
+/// For a bulk write of `rows` rows at least as many as the tables hold (an import into a new
+/// or small database): drops the secondary indexes of `clients` and `activations` (not the key
+/// the upserts need) and returns the statements that create them again, to run once the rows
+/// are in. Building an index from a whole table sorts it once; inserting a million rows into
+/// it in the order they come reads and rewrites its pages all over (most of an import's time).
+/// Nothing is dropped for smaller writes.
+fn drop_indexes_for_bulk(tx: &Transaction<'_>, rows: usize) -> Result<Vec<String>, StoreError> {
+    if rows <= BULK_ROWS {
+        return Ok(Vec::new());
+    }
+    let held: i64 = tx.query_row(
+        "SELECT coalesce((SELECT max(id) FROM clients), 0) \
+              + coalesce((SELECT max(rowid) FROM activations), 0)",
+        [],
+        |row| row.get(0),
+    )?;
+    if held.unsigned_abs() > rows as u64 {
+        return Ok(Vec::new());
+    }
+    let indexes: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ('clients', 'activations') AND name <> 'clients_key' ORDER BY name",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (name, _) in &indexes {
+        tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+}
 
 /// The number of records listed in `search_pending`.
 fn count_unindexed(conn: &Connection) -> rusqlite::Result<u64> {
@@ -1500,6 +1536,88 @@ mod tests {
             .conn
             .query_row("PRAGMA cache_size", [], |r| r.get(0))
             .unwrap()
+    }
+
+    fn indexes(store: &SqliteStore) -> Vec<(String, String)> {
+        let inner = store.inner();
+        let mut stmt = inner
+            .conn
+            .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn integrity(store: &SqliteStore) -> String {
+        store
+            .inner()
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn activation(n: u128, time: i64) -> Activation {
+        Activation {
+            cmid: Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)),
+            application_id: Uuid::from_u128(1 + n % 2),
+            sku_id: Uuid::from_u128(2),
+            kms_id: Uuid::from_u128(3 + n % 3),
+            workstation: format!("PC-{}", n % 7_919),
+            license_status: 2,
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: "6.0".into(),
+            time,
+            address: "192.0.2.1:1".into(),
+            epid: String::new(),
+            hresult: if n % 13 == 0 { 0xC004_F038 } else { 0 },
+        }
+    }
+
+    /// A bulk write into a small database drops the secondary indexes and builds them again
+    /// from the rows: the same indexes, holding what the tables hold, and the same records as
+    /// the same requests written in small batches. Into a larger database nothing is dropped.
+    #[test]
+    fn a_bulk_write_into_a_small_database_rebuilds_the_same_indexes() {
+        let dir = std::env::temp_dir().join(format!("rkms-rebuild-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bulk = SqliteStore::open(&dir.join("bulk.db")).unwrap();
+        let small = SqliteStore::open(&dir.join("small.db")).unwrap();
+        let before = indexes(&bulk);
+        assert!(before.len() >= 8, "{before:?}");
+        let requests: Vec<Activation> = (0..(BULK_ROWS as u128 / 2 + 10))
+            .map(|n| activation(n, 1_800_000_000 + (n as i64 * 7_919) % 86_400))
+            .collect();
+        bulk.record_batch(&requests).unwrap();
+        for chunk in requests.chunks(500) {
+            small.record_batch(chunk).unwrap();
+        }
+        assert_eq!(indexes(&bulk), before);
+        assert_eq!(integrity(&bulk), "ok");
+        let all = ClientFilter::default();
+        assert_eq!(bulk.list(&all).unwrap(), small.list(&all).unwrap());
+        assert_eq!(
+            bulk.events_page(0, u64::MAX).unwrap(),
+            small.events_page(0, u64::MAX).unwrap()
+        );
+        // Sorted by name and by state (read through the rebuilt indexes) alike.
+        let by_name = ClientFilter {
+            sort: ClientSort::Workstation,
+            limit: Some(50),
+            ..ClientFilter::default()
+        };
+        assert_eq!(bulk.list(&by_name).unwrap(), small.list(&by_name).unwrap());
+        // A smaller write afterwards goes through the indexes, which still match the tables.
+        let more: Vec<Activation> = (0..(BULK_ROWS as u128 / 4 + 10))
+            .map(|n| activation(1_000_000 + n, 1_800_100_000))
+            .collect();
+        bulk.record_batch(&more).unwrap();
+        assert_eq!(indexes(&bulk), before);
+        assert_eq!(integrity(&bulk), "ok");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The writing connection gets the page cache asked for, and keeps it after a bulk write
