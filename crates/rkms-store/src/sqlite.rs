@@ -1572,7 +1572,7 @@ mod tests {
             time,
             address: "192.0.2.1:1".into(),
             epid: String::new(),
-            hresult: if n % 13 == 0 { 0xC004_F038 } else { 0 },
+            hresult: if n.is_multiple_of(13) { 0xC004_F038 } else { 0 },
         }
     }
 
