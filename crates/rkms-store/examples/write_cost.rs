@@ -3,7 +3,8 @@
 //! sends) into a fresh database in transactions of 1, 4, 16, 64 and 256, and prints the CPU
 //! time (user + system, this thread) per record.
 //!
-//! `cargo run --release -p rkms-store --example write_cost [N]` (default 20,000 per size).
+//! `cargo run --release -p rkms-store --example write_cost [N] [CACHE_KIB]` (default 20,000
+//! per size, and the page cache of `SqliteStore::open`; a host's `--db-cache` is CACHE_KIB).
 
 use std::time::Instant;
 
@@ -35,6 +36,10 @@ fn activation(n: u64) -> Activation {
 }
 
 fn main() {
+    let cache_kib: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(rkms_store::DEFAULT_PAGE_CACHE_KIB);
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -45,7 +50,7 @@ fn main() {
     println!("|---:|---:|---:|");
     for batch in [1usize, 4, 16, 64, 256] {
         let path = dir.join(format!("batch{batch}.db"));
-        let store = SqliteStore::open(&path).expect("open the database");
+        let store = SqliteStore::open_with_cache(&path, cache_kib).expect("open the database");
         let records: Vec<Activation> = (0..n).map(activation).collect();
         let (cpu0, wall0) = (cpu_ns(), Instant::now());
         for chunk in records.chunks(batch) {
