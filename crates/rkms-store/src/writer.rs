@@ -592,14 +592,15 @@ impl Worker<'_> {
         self.stats.buffered.store(0, Ordering::Relaxed);
     }
 
-    /// Writes the buffer, oldest first, in batches of [`MAX_BATCH`], at most `limit` of them.
-    /// Returns whether the buffer is empty (and the store working) afterwards.
     /// A batch of the store's deferred work, if it wants one now (`idle`: nothing waits).
-    /// A failure (the database busy or failing) leaves the work for after the next write.
+    /// A failure (the database busy or failing) leaves the work for after the next write
+    /// (write failures themselves are reported by the writes).
     fn upkeep(&mut self, idle: bool) {
         self.upkeep_left = self.store.upkeep(idle).unwrap_or(false);
     }
 
+    /// Writes the buffer, oldest first, in batches of [`MAX_BATCH`], at most `limit` of them.
+    /// Returns whether the buffer is empty (and the store working) afterwards.
     fn drain(&mut self, limit: usize) -> bool {
         let mut batches = 0;
         while !self.buffer.is_empty() {
