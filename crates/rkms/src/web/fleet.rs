@@ -165,15 +165,11 @@ pub fn of_host(state: &WebState, now: i64) -> Result<Option<Arc<FleetHealth>>, W
         return Ok(None);
     };
     let policy = state.policy();
+    let renewal_interval = policy.config().renewal_interval;
     state
         .fleet_cache
-        .get_or(FLEET_CACHE, || {
-            compute(
-                store.as_ref(),
-                policy.catalog(),
-                now,
-                policy.config().renewal_interval,
-            )
+        .get_or(FLEET_CACHE, renewal_interval, || {
+            compute(store.as_ref(), policy.catalog(), now, renewal_interval)
         })
         .map(Some)
 }
@@ -185,16 +181,21 @@ pub struct FleetCache {
 }
 
 impl FleetCache {
-    /// The cached counts if younger than `max_age`, else `compute()`'s (then cached).
+    /// The cached counts if younger than `max_age` and computed with the renewal interval
+    /// in force (`renewal_interval_minutes`: a reload may have changed it), else
+    /// `compute()`'s (then cached).
     pub fn get_or(
         &self,
         max_age: Duration,
+        renewal_interval_minutes: u32,
         compute: impl FnOnce() -> Result<FleetHealth, WebError>,
     ) -> Result<Arc<FleetHealth>, WebError> {
         {
             let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((when, health)) = last.as_ref() {
-                if when.elapsed() < max_age {
+                if when.elapsed() < max_age
+                    && health.renewal_interval_minutes == renewal_interval_minutes
+                {
                     return Ok(health.clone());
                 }
             }
@@ -274,14 +275,14 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_reuses_recent_counts_only() {
+    fn the_cache_reuses_recent_counts_of_the_same_renewal_interval_only() {
         let cache = FleetCache::default();
-        let make = |total| {
+        let make = |total, renewal_interval_minutes| {
             move || {
                 Ok(FleetHealth {
                     at: String::new(),
                     at_unix: 0,
-                    renewal_interval_minutes: 1,
+                    renewal_interval_minutes,
                     validity_days: 180,
                     at_risk_days: 30,
                     states: StateCounts::default(),
@@ -290,8 +291,11 @@ mod tests {
                 })
             }
         };
-        assert_eq!(cache.get_or(FLEET_CACHE, make(1)).unwrap().total, 1);
-        assert_eq!(cache.get_or(FLEET_CACHE, make(2)).unwrap().total, 1);
-        assert_eq!(cache.get_or(Duration::ZERO, make(3)).unwrap().total, 3);
+        assert_eq!(cache.get_or(FLEET_CACHE, 1, make(1, 1)).unwrap().total, 1);
+        assert_eq!(cache.get_or(FLEET_CACHE, 1, make(2, 1)).unwrap().total, 1);
+        assert_eq!(cache.get_or(Duration::ZERO, 1, make(3, 1)).unwrap().total, 3);
+        // A reload changed the renewal interval: the states move, the counts are made again.
+        assert_eq!(cache.get_or(FLEET_CACHE, 60, make(4, 60)).unwrap().total, 4);
+        assert_eq!(cache.get_or(FLEET_CACHE, 60, make(5, 60)).unwrap().total, 4);
     }
 }
