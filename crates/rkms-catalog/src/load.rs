@@ -20,8 +20,10 @@ use crate::error::{CatalogError, Section};
 use crate::lookup::{fold, Catalog, Index, FALLBACK_EPID_PROFILE};
 use crate::model::{Application, Csvlk, EpidProfile, HostBuild, KmsItem, Sku};
 
-/// The built-in product database (a verbatim copy of the spec pack's `products.json`).
-pub const BUILTIN_PRODUCTS_JSON: &str = include_str!("../data/products.json");
+/// The built-in product database: the spec pack's `products.json` (`data/products.json`) with
+/// the white space between tokens left out by the build script (the same JSON value).
+pub const BUILTIN_PRODUCTS_JSON: &str =
+    include_str!(concat!(env!("OUT_DIR"), "/products.min.json"));
 
 /// Value of the optional top-level `format` key.
 const FORMAT: &str = "kms-products";
