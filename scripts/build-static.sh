@@ -3,12 +3,13 @@
 # scripts/release.sh, scripts/cross-check.sh, scripts/deb-check.sh and the Dockerfile all build
 # through it.
 #
-#   scripts/build-static.sh TARGET [full|lean] [PROFILE]
+#   scripts/build-static.sh TARGET [full|lean|none] [PROFILE]
 #
 #   TARGET   x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
 #            armv7-unknown-linux-musleabihf (static, linked by cargo-zigbuild with Zig) or
 #            x86_64-pc-windows-gnu (linked by Debian's MinGW-w64, set in .cargo/config.toml)
-#   full     every feature (the default build); lean: --no-default-features --features sqlite
+#   full     every feature (the default build); lean: --no-default-features --features sqlite;
+#            none: --no-default-features (memory store only; not released, measured in README)
 #   PROFILE  cargo profile, default release (CI uses dev: same recipe, faster to build);
 #            release-small: the smallest binaries (see below)
 #
@@ -29,7 +30,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-target="${1:?usage: build-static.sh TARGET [full|lean] [PROFILE]}"
+target="${1:?usage: build-static.sh TARGET [full|lean|none] [PROFILE]}"
 variant="${2:-full}"
 profile="${3:-release}"
 tools="${RKMS_RELEASE_TOOLS:-$root/target/release-tools}"
@@ -47,8 +48,11 @@ full) features=() ;;
 lean)
     features=(--no-default-features --features sqlite)
     ;;
+none)
+    features=(--no-default-features)
+    ;;
 *)
-    log "variant must be full or lean, not '$variant'"
+    log "variant must be full, lean or none, not '$variant'"
     exit 2
     ;;
 esac

@@ -9,9 +9,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use file_rotate::compression::Compression;
-use file_rotate::suffix::AppendCount;
-use file_rotate::{ContentLimit, FileRotate};
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::field::RecordFields;
@@ -24,7 +21,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::escape;
 
 mod buffered;
+mod rotate;
 pub use buffered::BufferedLog;
+pub use rotate::RotatingFile;
 
 /// The log's writer, for [`flush`].
 static WRITER: OnceLock<BufferedLog> = OnceLock::new();
@@ -87,20 +86,8 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
                     ));
                 }
             }
-            // Probe that the file can be written before handing it to the rotator.
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            let rotate = RotatingFile::open(path, s.max_size.max(1024), s.keep)
                 .map_err(|e| format!("--log-file {}: {e}", path.display()))?;
-            let rotate = FileRotate::new(
-                path,
-                AppendCount::new(s.keep.max(1)),
-                ContentLimit::BytesSurpassed(s.max_size.max(1024) as usize),
-                Compression::None,
-                #[cfg(unix)]
-                None,
-            );
             // Written in pieces of at most an eighth of the size, so that each file stays
             // within the size and a piece (or one line).
             let piece = (s.max_size.max(1024) / 8).min(buffered::BATCH_BYTES as u64) as usize;
@@ -126,7 +113,10 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         .clone();
     // Under systemd, journald stamps each line itself.
     let journald = s.file.is_none() && std::env::var_os("JOURNAL_STREAM").is_some();
+    // The builder's own level (info unless told) would come before `filter`: all levels
+    // pass it, `filter` chooses.
     let builder = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(writer)
         .with_target(false);
     let result = if s.json {
