@@ -3,13 +3,22 @@
 # scripts/release.sh, scripts/cross-check.sh, scripts/deb-check.sh and the Dockerfile all build
 # through it.
 #
-#   scripts/build-static.sh TARGET [full|lean] [PROFILE]
+#   scripts/build-static.sh TARGET [full|lean|none] [PROFILE]
 #
 #   TARGET   x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
 #            armv7-unknown-linux-musleabihf (static, linked by cargo-zigbuild with Zig) or
 #            x86_64-pc-windows-gnu (linked by Debian's MinGW-w64, set in .cargo/config.toml)
-#   full     every feature (the default build); lean: --no-default-features --features sqlite
-#   PROFILE  cargo profile, default release (CI uses dev: same recipe, faster to build)
+#   full     every feature (the default build); lean: --no-default-features --features sqlite;
+#            none: --no-default-features (memory store only; not released, measured in README)
+#   PROFILE  cargo profile, default release (CI uses dev: same recipe, faster to build);
+#            release-small: the smallest binaries (see below)
+#
+# With release-small, a Linux target's standard library is compiled here too, from rustup's
+# rust-src, with the binary's size settings: optimised for size (std's optimize_for_size), no
+# unwinding (panic_abort) and no unwind tables, no backtrace symbolisation (a panic still prints
+# its message and location, then aborts; RUST_BACKTRACE shows no frames), and the C code
+# (SQLite) without unwind tables too. cargo's -Zbuild-std
+# is unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain take it (no nightly needed).
 #
 # Installs what it needs: the Rust target (rustup), Zig and cargo-zigbuild from PyPI into a
 # virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides), the MinGW-w64
@@ -21,7 +30,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-target="${1:?usage: build-static.sh TARGET [full|lean] [PROFILE]}"
+target="${1:?usage: build-static.sh TARGET [full|lean|none] [PROFILE]}"
 variant="${2:-full}"
 profile="${3:-release}"
 tools="${RKMS_RELEASE_TOOLS:-$root/target/release-tools}"
@@ -39,8 +48,11 @@ full) features=() ;;
 lean)
     features=(--no-default-features --features sqlite)
     ;;
+none)
+    features=(--no-default-features)
+    ;;
 *)
-    log "variant must be full or lean, not '$variant'"
+    log "variant must be full, lean or none, not '$variant'"
     exit 2
     ;;
 esac
@@ -76,6 +88,20 @@ if have rustup; then
     fi
 fi
 
+# release-small: the standard library built for size (see the top).
+small_flags=""
+if [ "$profile" = release-small ] && [[ "$target" == *-linux-musl* ]] && [ ${#build_std[@]} = 0 ]; then
+    if have rustup && ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+        timeout 600 rustup component add rust-src >&2 || unavailable "rust-src unavailable (needed by release-small)"
+    fi
+    export RUSTC_BOOTSTRAP=1
+    build_std=("-Zbuild-std=std,panic_abort" "-Zbuild-std-features=optimize_for_size")
+    small_flags=" -C force-unwind-tables=no"
+    # The C code (SQLite) without unwind tables either.
+    cflags="CFLAGS_${target//-/_}"
+    export "$cflags=${!cflags:-} -fno-asynchronous-unwind-tables -fno-unwind-tables"
+fi
+
 build=(cargo build)
 case "$target" in
 *-linux-musl*)
@@ -99,6 +125,7 @@ case "$target" in
     # A standard library built here comes without rustup's self-contained C start files
     # (crt1.o, …): Zig supplies its own, with its musl.
     [ ${#build_std[@]} = 0 ] || flags="$flags -C link-self-contained=no"
+    flags="$flags$small_flags"
     export "$var=$flags"
     ;;
 x86_64-pc-windows-gnu)

@@ -5,8 +5,9 @@
 #
 #   scripts/release-files.sh RKMS DIR
 #
-# RKMS is a binary that runs on this machine, built with the same features as the binary being
-# packaged (its pages and completions describe that build). DIR receives:
+# RKMS is a binary that runs on this machine, built with the `completions` feature (the default
+# build: the lean one has no `rkms completions`). The command line is defined the same way in
+# every build, so its pages and completions describe the lean build as well. DIR receives:
 #   README.md LICENSE-MIT LICENSE-APACHE rkms.toml
 #   man/rkms.1 man/rkms-serve.1 ...          (roff, one page per subcommand)
 #   completions/rkms.bash completions/_rkms (zsh) completions/rkms.fish
@@ -25,7 +26,10 @@ cp "$root/contrib/systemd/rkms.service" "$root/contrib/systemd/rkms.socket" \
     "$root/contrib/systemd/README.md" "$dir/systemd/"
 cp -p "$root/contrib/openwrt/rkms.init" "$root/contrib/openwrt/rkms.config" \
     "$root/contrib/openwrt/README.md" "$dir/openwrt/"
-"$rkms" completions man --dir "$dir/man"
+if ! "$rkms" completions man --dir "$dir/man"; then
+    echo "release-files: $rkms cannot write the man pages (a build without the \`completions\` feature?)" >&2
+    exit 1
+fi
 [ -s "$dir/man/rkms.1" ] || {
     echo "release-files: $rkms wrote no rkms.1" >&2
     exit 1

@@ -117,9 +117,11 @@ for variant in full lean; do
 done
 build "$windows_target" full
 
-# Pages and completions come from the x86_64 binary of the same variant (it runs here).
+# Pages and completions come from the x86_64 full binary (it runs here) for both variants: the
+# lean build has no `rkms completions` (the `completions` feature), and the command line is
+# the same in every build (tests/layering.rs checks that cli.rs depends on no feature).
 for variant in full lean; do
-    "$root/scripts/release-files.sh" "$work/bin/x86_64-unknown-linux-musl-$variant/rkms" "$work/files-$variant"
+    "$root/scripts/release-files.sh" "$work/bin/x86_64-unknown-linux-musl-full/rkms" "$work/files-$variant"
 done
 
 # Reproducible archives: sorted names, fixed owner and times, gzip without a name or time.

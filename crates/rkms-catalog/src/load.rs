@@ -6,13 +6,14 @@
 //! error can name its section and entry. Rules that involve several entries (duplicates,
 //! cross-references) run afterwards.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use time::{Date, Month};
 use uuid::Uuid;
 
@@ -20,8 +21,10 @@ use crate::error::{CatalogError, Section};
 use crate::lookup::{fold, Catalog, Index, FALLBACK_EPID_PROFILE};
 use crate::model::{Application, Csvlk, EpidProfile, HostBuild, KmsItem, Sku};
 
-/// The built-in product database (a verbatim copy of the spec pack's `products.json`).
-pub const BUILTIN_PRODUCTS_JSON: &str = include_str!("../data/products.json");
+/// The built-in product database: the spec pack's `products.json` (`data/products.json`) with
+/// the white space between tokens left out by the build script (the same JSON value).
+pub const BUILTIN_PRODUCTS_JSON: &str =
+    include_str!(concat!(env!("OUT_DIR"), "/products.min.json"));
 
 /// Value of the optional top-level `format` key.
 const FORMAT: &str = "kms-products";
@@ -49,7 +52,11 @@ impl Catalog {
     /// are ignored. If `format` / `format_version` are present they must be `kms-products` / 1.
     pub fn from_json_str(json: &str) -> Result<Catalog, CatalogError> {
         let mut doc = parse_document(json)?;
-        let mut take = |section| -> Result<Vec<Value>, CatalogError> {
+        // Every section is looked for first (a missing one is reported before any entry);
+        // each is then read into JSON values only when its entries are converted, so that the
+        // values of one section at a time are in memory (a host's peak memory), not the
+        // whole document's.
+        let mut take = |section| -> Result<Pending<'_>, CatalogError> {
             take_section(&mut doc, section)?.ok_or(CatalogError::MissingSection { section })
         };
         let applications = take(Section::Applications)?;
@@ -61,13 +68,13 @@ impl Catalog {
         let lcids = take(Section::Lcids)?;
 
         let parts = Parts {
-            applications: Entries::loaded(parse_applications(applications)?),
-            epid_profiles: Entries::loaded(parse_epid_profiles(epid_profiles)?),
-            csvlks: Entries::loaded(parse_csvlks(csvlks)?),
-            kms_items: Entries::loaded(parse_kms_items(kms_items)?),
-            skus: Entries::loaded(parse_skus(skus)?),
-            host_builds: Entries::loaded(parse_host_builds(host_builds)?),
-            lcids: Entries::loaded(parse_lcids(lcids)?),
+            applications: Entries::loaded(parse_applications(applications.values()?)?),
+            epid_profiles: Entries::loaded(parse_epid_profiles(epid_profiles.values()?)?),
+            csvlks: Entries::loaded(parse_csvlks(csvlks.values()?)?),
+            kms_items: Entries::loaded(parse_kms_items(kms_items.values()?)?),
+            skus: Entries::loaded(parse_skus(skus.values()?)?),
+            host_builds: Entries::loaded(parse_host_builds(host_builds.values()?)?),
+            lcids: Entries::loaded(parse_lcids(lcids.values()?)?),
         };
         parts.finish()
     }
@@ -84,8 +91,8 @@ impl Catalog {
         let mut doc = parse_document(other_json)?;
         let mut sections: HashMap<Section, Vec<Value>> = HashMap::new();
         for section in Section::ALL {
-            if let Some(values) = take_section(&mut doc, section)? {
-                sections.insert(section, values);
+            if let Some(pending) = take_section(&mut doc, section)? {
+                sections.insert(section, pending.values()?);
             }
         }
         if sections.is_empty() {
@@ -148,8 +155,13 @@ pub fn is_product_key_format(s: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Document level
 
-fn parse_document(json: &str) -> Result<Map<String, Value>, CatalogError> {
-    let value: Value = serde_json::from_str(json).map_err(|e| {
+/// The top-level object: each key with its value's text, checked to be JSON but not read
+/// further (see [`Pending`]).
+type Document<'a> = BTreeMap<String, &'a RawValue>;
+
+fn parse_document(json: &str) -> Result<Document<'_>, CatalogError> {
+    // The whole text is checked here, so that a syntax error has its place in the file.
+    let whole: &RawValue = serde_json::from_str(json).map_err(|e| {
         let (line, column) = (e.line(), e.column());
         let full = e.to_string();
         let suffix = format!(" at line {line} column {column}");
@@ -160,22 +172,27 @@ fn parse_document(json: &str) -> Result<Map<String, Value>, CatalogError> {
             message,
         }
     })?;
-    let Value::Object(map) = value else {
+    if !whole.get().trim_start().starts_with('{') {
         return Err(CatalogError::Document {
             reason: format!(
                 "the top level must be a JSON object, found {}",
-                json_kind(&value)
+                raw_kind(whole)
             ),
         });
-    };
-    if let Some(format) = map.get("format") {
+    }
+    let map: Document<'_> =
+        serde_json::from_str(whole.get()).map_err(|e| CatalogError::Document {
+            reason: e.to_string(),
+        })?;
+    let value = |key: &str| map.get(key).and_then(|raw| read::<Value>(raw).ok());
+    if let Some(format) = value("format") {
         if format.as_str() != Some(FORMAT) {
             return Err(CatalogError::Document {
                 reason: format!("`format` is {format}, expected \"{FORMAT}\""),
             });
         }
     }
-    if let Some(version) = map.get("format_version") {
+    if let Some(version) = value("format_version") {
         if version.as_u64() != Some(FORMAT_VERSION) {
             return Err(CatalogError::Document {
                 reason: format!(
@@ -187,29 +204,51 @@ fn parse_document(json: &str) -> Result<Map<String, Value>, CatalogError> {
     Ok(map)
 }
 
-/// Removes a section from the document: `None` if absent, an error if not an array.
-fn take_section(
-    doc: &mut Map<String, Value>,
-    section: Section,
-) -> Result<Option<Vec<Value>>, CatalogError> {
-    match doc.remove(section.key()) {
-        None => Ok(None),
-        Some(Value::Array(values)) => Ok(Some(values)),
-        Some(other) => Err(CatalogError::Section {
-            section,
-            reason: format!("must be an array, found {}", json_kind(&other)),
-        }),
+/// A JSON text already checked by [`parse_document`], read as `T`.
+fn read<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> serde_json::Result<T> {
+    serde_json::from_str(raw.get())
+}
+
+/// What kind of JSON value `raw` holds ("an array", …).
+fn raw_kind(raw: &RawValue) -> &'static str {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// A section found to be an array, whose entries are read by [`Pending::values`].
+struct Pending<'a> {
+    section: Section,
+    raw: &'a RawValue,
+}
+
+impl Pending<'_> {
+    /// The section's entries as JSON values.
+    fn values(self) -> Result<Vec<Value>, CatalogError> {
+        read(self.raw).map_err(|e| CatalogError::Section {
+            section: self.section,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Removes a section from the document: `None` if absent, an error if not an array.
+fn take_section<'a>(
+    doc: &mut Document<'a>,
+    section: Section,
+) -> Result<Option<Pending<'a>>, CatalogError> {
+    match doc.remove(section.key()) {
+        None => Ok(None),
+        Some(raw) if raw.get().trim_start().starts_with('[') => Ok(Some(Pending { section, raw })),
+        Some(other) => Err(CatalogError::Section {
+            section,
+            reason: format!("must be an array, found {}", raw_kind(other)),
+        }),
     }
 }
 

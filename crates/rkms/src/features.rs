@@ -1,7 +1,8 @@
-//! The Cargo features this rkms was built with (`web`, `postgres`, `dns`, `sqlite`; all in
-//! the default build), and the refusal of the options of a feature left out: an option is never
-//! silently ignored because its part is missing, whether it comes from the command line, an
-//! `RKMS_*` variable or the configuration file.
+//! The Cargo features this rkms was built with (`web`, `postgres`, `dns`, `sqlite`,
+//! `completions`; all in the default build), and the refusal of the options of a feature left
+//! out: an option is never silently ignored because its part is missing, whether it comes from
+//! the command line, an `RKMS_*` variable or the configuration file (`rkms completions` is
+//! refused by a build without `completions`).
 //!
 //! Options that take a value the feature alone can use are refused by their parser (`--web
 //! ADDR:PORT`, `--dns-publish ZONE`, …; `--db` values by the store, `rkms_store::StoreError::NotBuilt`);
@@ -16,6 +17,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("postgres", cfg!(feature = "postgres")),
     ("dns", cfg!(feature = "dns")),
     ("sqlite", cfg!(feature = "sqlite")),
+    ("completions", cfg!(feature = "completions")),
 ];
 
 /// The features this build has, comma-separated ("none" for none).

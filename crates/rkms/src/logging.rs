@@ -9,19 +9,21 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use file_rotate::compression::Compression;
-use file_rotate::suffix::AppendCount;
-use file_rotate::{ContentLimit, FileRotate};
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::FormatFields;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::escape;
 
 mod buffered;
+mod rotate;
 pub use buffered::BufferedLog;
+pub use rotate::RotatingFile;
 
 /// The log's writer, for [`flush`].
 static WRITER: OnceLock<BufferedLog> = OnceLock::new();
@@ -68,10 +70,10 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         .as_deref()
         .unwrap_or(levels[(base + s.verbose as usize).min(levels.len() - 1)]);
     let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if s.level.is_none() && s.verbose == 0 => {
-            EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new(chosen))
+        Ok(spec) if s.level.is_none() && s.verbose == 0 && !spec.trim().is_empty() => {
+            rust_log_filter(&spec)?
         }
-        _ => EnvFilter::new(format!("{chosen},rkms={chosen}")),
+        _ => Targets::new().with_default(level_filter(chosen)),
     };
     let (writer, ansi, piece) = match &s.file {
         Some(path) => {
@@ -84,20 +86,8 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
                     ));
                 }
             }
-            // Probe that the file can be written before handing it to the rotator.
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            let rotate = RotatingFile::open(path, s.max_size.max(1024), s.keep)
                 .map_err(|e| format!("--log-file {}: {e}", path.display()))?;
-            let rotate = FileRotate::new(
-                path,
-                AppendCount::new(s.keep.max(1)),
-                ContentLimit::BytesSurpassed(s.max_size.max(1024) as usize),
-                Compression::None,
-                #[cfg(unix)]
-                None,
-            );
             // Written in pieces of at most an eighth of the size, so that each file stays
             // within the size and a piece (or one line).
             let piece = (s.max_size.max(1024) / 8).min(buffered::BATCH_BYTES as u64) as usize;
@@ -123,22 +113,88 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
         .clone();
     // Under systemd, journald stamps each line itself.
     let journald = s.file.is_none() && std::env::var_os("JOURNAL_STREAM").is_some();
+    // The builder's own level (info unless told) would come before `filter`: all levels
+    // pass it, `filter` chooses.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(writer)
         .with_target(false);
     let result = if s.json {
-        builder.json().flatten_event(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(filter)
+            .try_init()
     } else if journald {
         builder
             .fmt_fields(SafeFields)
             .with_ansi(false)
             .without_time()
+            .finish()
+            .with(filter)
             .try_init()
     } else {
-        builder.fmt_fields(SafeFields).with_ansi(ansi).try_init()
+        builder
+            .fmt_fields(SafeFields)
+            .with_ansi(ansi)
+            .finish()
+            .with(filter)
+            .try_init()
     };
     result.map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+/// The level of a name rkms' options give (error … trace), info for another.
+fn level_filter(name: &str) -> LevelFilter {
+    name.parse().unwrap_or(LevelFilter::INFO)
+}
+
+/// The filter `RUST_LOG` asks for: comma-separated directives, each a level (`debug`, also
+/// `off`, or 1-5), a target (`rkms`: every level) or `target=level`
+/// (`warn,rkms::server=debug`); the most specific target wins. Anything else is refused with
+/// the directive at fault (span and field filters, `target[span{field}]=level`, are not
+/// supported).
+pub fn rust_log_filter(spec: &str) -> Result<Targets, String> {
+    let mut filter = Targets::new();
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bad = |why: &str| {
+            format!(
+                "RUST_LOG: '{}': {why} (expected LEVEL, TARGET or TARGET=LEVEL, separated by \
+                 commas, LEVEL one of off, error, warn, info, debug, trace)",
+                escape::terminal(directive)
+            )
+        };
+        let (target, level) = match directive.split_once('=') {
+            Some((target, level)) => {
+                let level = level
+                    .trim()
+                    .parse::<LevelFilter>()
+                    .map_err(|_| bad("not a level"))?;
+                (Some(target.trim()), level)
+            }
+            None => match directive.parse::<LevelFilter>() {
+                Ok(level) => (None, level),
+                Err(_) => (Some(directive), LevelFilter::TRACE),
+            },
+        };
+        match target {
+            None => filter = filter.with_default(level),
+            Some(target) => {
+                let valid = !target.is_empty()
+                    && target
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'));
+                if !valid {
+                    return Err(bad(
+                        "not a target (span and field filters are not supported)",
+                    ));
+                }
+                filter = filter.with_target(target, level);
+            }
+        }
+    }
+    Ok(filter)
 }
 
 /// Writes every piece to both writers (the log file and standard error): a failure of the
@@ -326,5 +382,41 @@ mod tests {
         assert!(text.contains(" e=\"bad\\nline\""), "{text}");
         assert!(text.contains(" n=5"), "{text}");
         assert!(text.contains(" d=\"\\\"quo\\\\\\\"te\\\"\""), "{text}");
+    }
+
+    #[test]
+    fn rust_log_takes_levels_and_targets() {
+        use tracing::Level;
+        let f = rust_log_filter("warn, rkms::server=debug,rkms_store").unwrap();
+        assert!(f.would_enable("rkms::commands", &Level::WARN));
+        assert!(!f.would_enable("rkms::commands", &Level::INFO));
+        assert!(f.would_enable("rkms::server::connection", &Level::DEBUG));
+        assert!(!f.would_enable("rkms::server", &Level::TRACE));
+        assert!(f.would_enable("rkms_store::writer", &Level::TRACE));
+        let f = rust_log_filter("INFO,rkms=off").unwrap();
+        assert!(f.would_enable("tokio", &Level::INFO));
+        assert!(!f.would_enable("rkms::server", &Level::ERROR));
+        let f = rust_log_filter("2").unwrap();
+        assert!(f.would_enable("rkms", &Level::WARN));
+        assert!(!f.would_enable("rkms", &Level::INFO));
+    }
+
+    #[test]
+    fn a_bad_rust_log_is_refused_naming_the_directive() {
+        for (spec, directive) in [
+            ("info,rkms=loud", "rkms=loud"),
+            ("rkms[conn]=debug", "rkms[conn]=debug"),
+            ("=debug", "=debug"),
+            ("debug,rkms{a=1}", "rkms{a=1}"),
+        ] {
+            let e = rust_log_filter(spec).unwrap_err();
+            assert!(
+                e.starts_with(&format!("RUST_LOG: '{directive}': ")),
+                "{spec}: {e}"
+            );
+            assert!(e.contains("TARGET=LEVEL"), "{e}");
+        }
+        let e = rust_log_filter("x=\u{1b}[2J").unwrap_err();
+        assert!(!e.contains('\u{1b}'), "{e:?}");
     }
 }

@@ -204,3 +204,24 @@ fn sqlite_is_refused_without_sqlite() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(not(feature = "completions"))]
+#[test]
+fn completions_are_refused_without_completions() {
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "man"],
+        &["completions", "man", "--dir", "/nonexistent/rkms-man"],
+    ] {
+        let (code, err) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_refused("completions", (code, err), "rkms completions");
+    }
+    assert!(!std::path::Path::new("/nonexistent/rkms-man").exists());
+    // The subcommand stays in the help, which says what it would do.
+    let out = Command::new(rkms_bin())
+        .args(["completions", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

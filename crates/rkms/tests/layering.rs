@@ -80,3 +80,20 @@ fn cli_depends_on_nothing_above_it() {
 fn config_uses_platform_not_the_service() {
     assert_never_uses("config", &["service", "commands"]);
 }
+
+/// The command line is defined the same way in every build (an option of a feature left out is
+/// refused when used, not left out of the definitions), so the man pages and completions one
+/// build generates describe every build: the release gives the lean archives those of the full
+/// build (scripts/release.sh), the lean binary having no `rkms completions`.
+#[test]
+fn the_command_line_does_not_depend_on_features() {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli.rs");
+    for f in sources(&cli) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !text.contains("feature ="),
+            "{} depends on a Cargo feature",
+            f.display()
+        );
+    }
+}

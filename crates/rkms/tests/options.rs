@@ -729,3 +729,40 @@ fn serve_threads_sets_the_runtime_threads() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
 }
+
+/// `RUST_LOG` (read when neither -v nor --log-level is given): levels and `target=level`
+/// directives are taken, anything else refused at start naming the directive.
+#[test]
+fn rust_log_directives_are_taken_or_refused_by_name() {
+    let run = |rust_log: &str, args: &[&str]| {
+        Command::new(rkms_bin())
+            .args(args)
+            .arg("epid")
+            .env_remove("RKMS_LOG_LEVEL")
+            .env_remove("RKMS_CONFIG")
+            .env("RUST_LOG", rust_log)
+            .output()
+            .unwrap()
+    };
+    for good in ["debug", "warn,rkms::commands=trace", "rkms", " ", "OFF"] {
+        let out = run(good, &[]);
+        assert!(out.status.success(), "{good:?}: {out:?}");
+    }
+    for (bad, directive) in [
+        ("rkms[conn]=debug", "rkms[conn]=debug"),
+        ("info,rkms=loud", "rkms=loud"),
+    ] {
+        let out = run(bad, &[]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("error: RUST_LOG: '{directive}': ")),
+            "{err}"
+        );
+        // -v and --log-level take precedence: RUST_LOG is then not read.
+        let out = run(bad, &["--log-level", "warn"]);
+        assert!(out.status.success(), "{bad}: {out:?}");
+        let out = run(bad, &["-v"]);
+        assert!(out.status.success(), "{bad}: {out:?}");
+    }
+}

@@ -131,7 +131,17 @@ fn check_dns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `rkms completions SHELL|man`, refused by a build without the `completions` feature.
+#[cfg(not(feature = "completions"))]
+pub fn completions(_args: CompletionsArgs) -> u8 {
+    usage(&format!(
+        "rkms completions: {}",
+        crate::features::unbuilt("completions", "print shell completions or man pages")
+    ))
+}
+
 /// `rkms completions SHELL|man`.
+#[cfg(feature = "completions")]
 pub fn completions(args: CompletionsArgs) -> u8 {
     let mut cmd = crate::cli::command();
     if args.shell != "man" && (args.dir.is_some() || !args.subcommand.is_empty()) {
