@@ -137,6 +137,10 @@ fn private_only_serves_loopback() {
     assert_eq!(read_pdu(&mut s).unwrap()[2], 2);
 }
 
+#[cfg_attr(
+    not(feature = "sqlite"),
+    ignore = "keeps its records in an SQLite file: needs the `sqlite` feature"
+)]
 #[test]
 fn backlog_and_store_wait_zero_and_a_small_db_cache_are_accepted_and_serve() {
     let dir = std::env::temp_dir().join(format!("rkms-limits-db-{}", std::process::id()));

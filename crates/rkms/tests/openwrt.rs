@@ -353,6 +353,10 @@ fn serve_and_activate(run: &Run, addrs: &[String]) -> Vec<String> {
 /// The shipped configuration's command, run with the built binary (on a free loopback port,
 /// the database in the run's directory): it serves a verified activation and keeps its
 /// database where the UCI file says.
+#[cfg_attr(
+    not(feature = "sqlite"),
+    ignore = "keeps its records in an SQLite file: needs the `sqlite` feature"
+)]
 #[test]
 fn shipped_config_command_serves_an_activation_with_its_database() {
     let addr = format!("127.0.0.1:{}", free_port());
