@@ -11,10 +11,6 @@ use crate::addr::parse_listen;
 use crate::interval::parse_minutes;
 use crate::policy::{Allow, Randomization};
 
-/// The default `--db-cache` (KiB): 16 MiB, or 256 KiB in the builds for small devices (those
-/// without the dashboard).
-pub const DEFAULT_DB_CACHE_KIB: u64 = if cfg!(feature = "web") { 16_384 } else { 256 };
-
 /// rkms: a KMS host emulator and test client.
 #[derive(Debug, Parser)]
 #[command(name = "rkms", version, about, long_about = None, propagate_version = true)]
@@ -410,8 +406,8 @@ pub struct ServeArgs {
     /// less CPU per new client with 16 MiB than with 256 KiB); SQLite fills it only as far as
     /// the pages it uses. Default 16384 (16 MiB); 256 in builds without the dashboard (`web`),
     /// made for small devices.
-    #[arg(help_heading = "Storage", long, value_name = "KIB", default_value_t = DEFAULT_DB_CACHE_KIB, value_parser = clap::value_parser!(u64).range(64..=4_194_304), env = "RKMS_DB_CACHE")]
-    pub db_cache: u64,
+    #[arg(help_heading = "Storage", long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(64..=4_194_304), env = "RKMS_DB_CACHE")]
+    pub db_cache: Option<u64>,
     /// Days of activation history kept: older events are deleted in the background, a small
     /// batch at a time, never holding up activations (the per-day counts stay). 0 keeps
     /// every event.

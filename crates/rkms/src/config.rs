@@ -185,6 +185,9 @@ pub fn example() -> String {
             }
         } else if multi {
             "[]".into()
+        } else if long == "db-cache" {
+            // Its default depends on the build (see its help above).
+            "16384".into()
         } else if long == "products" {
             // The file must exist: shown as an example, not as a line to uncomment.
             out.push_str("# Not set by default (the built-in catalog). For example:\n");

@@ -128,6 +128,10 @@ fn check_listen(listen: &[std::net::SocketAddr]) -> Result<(), String> {
 }
 
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
+/// The default `--db-cache` (KiB): 16 MiB, or 256 KiB in the builds for small devices (those
+/// without the dashboard). The command line itself is the same in every build.
+pub const DEFAULT_DB_CACHE_KIB: u64 = if cfg!(feature = "web") { 16_384 } else { 256 };
+
 pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, String), String> {
     let (spec, default) = db_spec(args)?;
     // Never show a database password in logs, errors or the dashboard.
@@ -139,7 +143,7 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
         rkms_store::DB_MODE
     };
     let store: Arc<dyn ClientStore> = Arc::from(
-        rkms_store::open_store_with(&spec, mode, args.db_cache)
+        rkms_store::open_store_with(&spec, mode, args.db_cache.unwrap_or(DEFAULT_DB_CACHE_KIB))
             .map_err(|e| format!("--db {shown}: {e}"))?,
     );
     let durable = spec != NO_DATABASE;
