@@ -428,16 +428,16 @@ mod tests {
             workstation: "w".repeat(1 + (i % 40) as usize),
             license_status: i % 6,
             grace_minutes: i,
-            is_vm: i % 2 == 0,
+            is_vm: i.is_multiple_of(2),
             protocol: ["4.0", "5.0", "6.0"][(i % 3) as usize].into(),
             time: i64::from(i),
             address: format!("192.0.2.{}", i % 250),
-            epid: if i % 4 == 0 {
+            epid: if i.is_multiple_of(4) {
                 String::new()
             } else {
                 format!("epid-{i}")
             },
-            hresult: if i % 7 == 0 { 0xC004_F042 } else { 0 },
+            hresult: if i.is_multiple_of(7) { 0xC004_F042 } else { 0 },
         };
         let total = 3 * MEMORY_CLIENT_LIMIT as u32;
         let all: Vec<Activation> = (0..total).map(activation).collect();
