@@ -61,6 +61,34 @@ impl ActivationEvent {
         }
     }
 
+    /// Makes this event the one [`Self::from_activation`] gives for `a`, reusing the memory of
+    /// its strings (an in-memory store recycles the oldest event this way).
+    pub fn reset_to(&mut self, a: &Activation) {
+        // Every field named, so that a new field cannot be forgotten here.
+        let Self {
+            time,
+            cmid,
+            application_id,
+            sku_id,
+            kms_id,
+            workstation,
+            license_status,
+            protocol,
+            address,
+            hresult,
+        } = self;
+        *time = a.time;
+        *cmid = a.cmid;
+        *application_id = a.application_id;
+        *sku_id = a.sku_id;
+        *kms_id = a.kms_id;
+        workstation.clone_from(&a.workstation);
+        *license_status = a.license_status;
+        protocol.clone_from(&a.protocol);
+        address.clone_from(&a.address);
+        *hresult = a.hresult;
+    }
+
     /// Whether the host activated the client (HRESULT 0).
     pub fn succeeded(&self) -> bool {
         self.hresult == 0
@@ -86,6 +114,46 @@ pub struct DailyCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event reset to an activation is the event that activation gives, whatever it held.
+    #[test]
+    fn reset_to_gives_the_event_from_activation() {
+        let a = Activation {
+            cmid: Uuid::from_u128(1),
+            application_id: Uuid::from_u128(2),
+            sku_id: Uuid::from_u128(3),
+            kms_id: Uuid::from_u128(4),
+            workstation: "a rather long workstation name".into(),
+            license_status: 1,
+            grace_minutes: 0,
+            is_vm: false,
+            protocol: "6.0".into(),
+            time: 100,
+            address: "192.0.2.1".into(),
+            epid: "ePID".into(),
+            hresult: 0,
+        };
+        let b = Activation {
+            cmid: Uuid::from_u128(5),
+            application_id: Uuid::from_u128(6),
+            sku_id: Uuid::from_u128(7),
+            kms_id: Uuid::from_u128(8),
+            workstation: "PC".into(),
+            license_status: 3,
+            grace_minutes: 9,
+            is_vm: true,
+            protocol: "4.0".into(),
+            time: 50,
+            address: "2001:db8::1".into(),
+            epid: String::new(),
+            hresult: 0xC004_F042,
+        };
+        let mut e = ActivationEvent::from_activation(&a);
+        e.reset_to(&b);
+        assert_eq!(e, ActivationEvent::from_activation(&b));
+        e.reset_to(&a);
+        assert_eq!(e, ActivationEvent::from_activation(&a));
+    }
 
     #[test]
     fn days_start_at_utc_midnight() {

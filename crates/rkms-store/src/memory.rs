@@ -32,6 +32,9 @@ struct Inner {
     records: HashMap<(Uuid, Uuid), ClientRecord>,
     /// History events in the order recorded.
     events: VecDeque<ActivationEvent>,
+    /// Records the last eviction forgot (at most a tenth of the limit): a new client's record
+    /// reuses one and its strings' memory instead of allocating its own.
+    spare: Vec<ClientRecord>,
 }
 
 impl Default for Inner {
@@ -42,6 +45,7 @@ impl Default for Inner {
         Self {
             records: HashMap::with_capacity(MEMORY_CLIENT_LIMIT),
             events: VecDeque::with_capacity(MEMORY_HISTORY_LIMIT),
+            spare: Vec::new(),
         }
     }
 }
@@ -49,8 +53,15 @@ impl Default for Inner {
 impl Inner {
     /// Makes room for the record under `key` if it is new and the table is full.
     fn make_room(&mut self, key: &(Uuid, Uuid)) {
-        if self.records.len() >= MEMORY_CLIENT_LIMIT && !self.records.contains_key(key) {
-            evict_oldest(&mut self.records, MEMORY_CLIENT_LIMIT / 10);
+        if !self.records.contains_key(key) {
+            self.make_room_for_new();
+        }
+    }
+
+    /// Makes room for a record not in the table if the table is full.
+    fn make_room_for_new(&mut self) {
+        if self.records.len() >= MEMORY_CLIENT_LIMIT {
+            evict_oldest(&mut self.records, MEMORY_CLIENT_LIMIT / 10, &mut self.spare);
         }
     }
 
@@ -60,6 +71,19 @@ impl Inner {
             self.events.pop_front();
         }
         self.events.push_back(e);
+    }
+
+    /// Appends the history event of `a`; when the history is full the oldest event is
+    /// forgotten and its memory reused for this one.
+    fn push_event_of(&mut self, a: &Activation) {
+        if self.events.len() >= MEMORY_HISTORY_LIMIT {
+            if let Some(mut oldest) = self.events.pop_front() {
+                oldest.reset_to(a);
+                self.events.push_back(oldest);
+                return;
+            }
+        }
+        self.events.push_back(ActivationEvent::from_activation(a));
     }
 }
 
@@ -93,41 +117,60 @@ impl MemoryStore {
 
 fn upsert(inner: &mut Inner, a: &Activation) {
     let key = (a.cmid, a.application_id);
-    inner.make_room(&key);
-    inner
-        .records
-        .entry(key)
-        .and_modify(|r| r.merge(a))
-        .or_insert_with(|| ClientRecord::from_activation(a));
-    inner.push_event(ActivationEvent::from_activation(a));
+    if let Some(r) = inner.records.get_mut(&key) {
+        r.merge(a);
+    } else {
+        inner.make_room_for_new();
+        let record = match inner.spare.pop() {
+            Some(mut r) => {
+                r.reset_to(a);
+                r
+            }
+            None => ClientRecord::from_activation(a),
+        };
+        inner.records.insert(key, record);
+    }
+    inner.push_event_of(a);
 }
 
 /// Removes the `n` least recently seen records (amortised: called once per `n` inserts):
 /// every record seen before the `n`-th smallest `last_seen`, then records seen exactly then
-/// (in no particular order) until `n` are gone.
-fn evict_oldest(records: &mut HashMap<(Uuid, Uuid), ClientRecord>, n: usize) {
+/// (in no particular order) until `n` are gone. The removed records are kept in `spare`
+/// (up to `n` of them) for new clients' records to reuse.
+fn evict_oldest(
+    records: &mut HashMap<(Uuid, Uuid), ClientRecord>,
+    n: usize,
+    spare: &mut Vec<ClientRecord>,
+) {
     if n == 0 {
         return;
     }
+    let room = n.saturating_sub(spare.len());
     let mut seen: Vec<i64> = records.values().map(|r| r.last_seen).collect();
     if seen.len() <= n {
-        records.clear();
+        spare.extend(records.drain().map(|(_, r)| r).take(room));
         return;
     }
     let (older, cutoff, _) = seen.select_nth_unstable(n - 1);
     let cutoff = *cutoff;
     // Everything seen before the cutoff sits in `older` (fewer than n); ties fill up to n.
     let mut ties = n - older.iter().filter(|&&t| t < cutoff).count();
-    records.retain(|_, r| {
+    let removed = records.extract_if(|_, r| {
         if r.last_seen < cutoff {
-            false
+            true
         } else if r.last_seen == cutoff && ties > 0 {
             ties -= 1;
-            false
-        } else {
             true
+        } else {
+            false
         }
     });
+    // Every removal runs (the iterator is used up), only `room` records are kept.
+    for (i, (_, r)) in removed.enumerate() {
+        if i < room {
+            spare.push(r);
+        }
+    }
 }
 
 impl ClientStore for MemoryStore {
@@ -346,7 +389,7 @@ mod tests {
             let r = record(last_seen);
             records.insert((r.cmid, r.application_id), r);
         }
-        evict_oldest(&mut records, 100);
+        evict_oldest(&mut records, 100, &mut Vec::new());
         assert_eq!(records.len(), 900);
         assert!(records.values().all(|r| r.last_seen == 1));
     }
@@ -358,14 +401,78 @@ mod tests {
             let r = record(last_seen);
             records.insert((r.cmid, r.application_id), r);
         }
-        evict_oldest(&mut records, 4);
+        let mut spare = Vec::new();
+        evict_oldest(&mut records, 4, &mut spare);
+        assert_eq!(spare.len(), 4);
         let mut left: Vec<i64> = records.values().map(|r| r.last_seen).collect();
         left.sort_unstable();
         assert_eq!(left, [3, 3, 5, 9]);
-        evict_oldest(&mut records, 0);
+        evict_oldest(&mut records, 0, &mut spare);
         assert_eq!(records.len(), 4);
-        evict_oldest(&mut records, 4);
+        // The spare list is full: records are still removed, none more kept.
+        evict_oldest(&mut records, 4, &mut spare);
         assert!(records.is_empty());
+        assert_eq!(spare.len(), 4);
+    }
+
+    /// Records and events that reuse forgotten ones hold exactly what the new activation
+    /// gives, nothing of what they held before.
+    #[test]
+    fn recycled_records_and_events_hold_only_the_new_activation() {
+        let store = MemoryStore::new();
+        let activation = |i: u32| Activation {
+            cmid: Uuid::from_u128(u128::from(i) + 1),
+            application_id: Uuid::from_u128(7),
+            sku_id: Uuid::from_u128(u128::from(i % 3)),
+            kms_id: Uuid::from_u128(u128::from(i % 5)),
+            workstation: "w".repeat(1 + (i % 40) as usize),
+            license_status: i % 6,
+            grace_minutes: i,
+            is_vm: i.is_multiple_of(2),
+            protocol: ["4.0", "5.0", "6.0"][(i % 3) as usize].into(),
+            time: i64::from(i),
+            address: format!("192.0.2.{}", i % 250),
+            epid: if i.is_multiple_of(4) {
+                String::new()
+            } else {
+                format!("epid-{i}")
+            },
+            hresult: if i.is_multiple_of(7) { 0xC004_F042 } else { 0 },
+        };
+        let total = 3 * MEMORY_CLIENT_LIMIT as u32;
+        let all: Vec<Activation> = (0..total).map(activation).collect();
+        for a in &all {
+            store.record(a).unwrap();
+        }
+        let kept = store.list(&ClientFilter::default()).unwrap();
+        assert!(kept.len() > MEMORY_CLIENT_LIMIT / 2);
+        for r in &kept {
+            let i = (r.cmid.as_u128() - 1) as usize;
+            assert_eq!(*r, ClientRecord::from_activation(&all[i]));
+        }
+        // The newest clients are the ones kept.
+        assert!(kept.iter().any(|r| r.cmid == all[all.len() - 1].cmid));
+        let events = store
+            .recent_activations(MEMORY_HISTORY_LIMIT as u64)
+            .unwrap();
+        assert_eq!(events.len(), MEMORY_HISTORY_LIMIT);
+        for (e, a) in events.iter().zip(all.iter().rev()) {
+            assert_eq!(*e, ActivationEvent::from_activation(a));
+        }
+        // A returning client is merged, not recycled.
+        let mut again = all[all.len() - 1].clone();
+        again.time += 1;
+        store.record(&again).unwrap();
+        let r = store
+            .list(&ClientFilter::default())
+            .unwrap()
+            .into_iter()
+            .find(|r| r.cmid == again.cmid)
+            .unwrap();
+        assert_eq!(
+            (r.requests, r.first_seen, r.last_seen),
+            (2, again.time - 1, again.time)
+        );
     }
 
     /// A full store makes room for a new client by forgetting the least recently seen.

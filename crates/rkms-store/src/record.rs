@@ -82,11 +82,51 @@ impl ClientRecord {
         if a.time >= self.last_seen {
             let requests = self.requests;
             let first_seen = self.first_seen;
-            *self = Self::from_activation(a);
+            self.reset_to(a);
             self.requests = requests;
             self.first_seen = first_seen;
         }
         self.last_activated = last_activated;
+    }
+
+    /// Makes this record the one [`Self::from_activation`] gives for `a`, reusing the memory
+    /// of its strings (an in-memory store recycles the records it forgets this way).
+    pub fn reset_to(&mut self, a: &Activation) {
+        // Every field named, so that a new field cannot be forgotten here.
+        let Self {
+            cmid,
+            application_id,
+            sku_id,
+            kms_id,
+            workstation,
+            license_status,
+            grace_minutes,
+            is_vm,
+            protocol,
+            first_seen,
+            last_seen,
+            requests,
+            last_address,
+            last_epid,
+            last_hresult,
+            last_activated,
+        } = self;
+        *cmid = a.cmid;
+        *application_id = a.application_id;
+        *sku_id = a.sku_id;
+        *kms_id = a.kms_id;
+        workstation.clone_from(&a.workstation);
+        *license_status = a.license_status;
+        *grace_minutes = a.grace_minutes;
+        *is_vm = a.is_vm;
+        protocol.clone_from(&a.protocol);
+        *first_seen = a.time;
+        *last_seen = a.time;
+        *requests = 1;
+        last_address.clone_from(&a.address);
+        last_epid.clone_from(&a.epid);
+        *last_hresult = a.hresult;
+        *last_activated = (a.hresult == 0).then_some(a.time);
     }
 }
 
@@ -486,6 +526,28 @@ mod tests {
             ("D", 5),
             "a tie takes the later report"
         );
+    }
+
+    /// A record reset to an activation is the record that activation creates, whatever it
+    /// held before.
+    #[test]
+    fn reset_to_gives_the_record_from_activation() {
+        let mut r = ClientRecord::from_activation(&at(100, "A long workstation name"));
+        r.merge(&at(300, "C"));
+        let mut other = at(50, "Z");
+        other.hresult = 0xC004_F042;
+        other.epid = "a different ePID".into();
+        other.address = "192.0.2.9".into();
+        other.protocol = "4.0".into();
+        other.cmid = Uuid::from_u128(9);
+        other.application_id = Uuid::from_u128(10);
+        other.sku_id = Uuid::from_u128(11);
+        other.kms_id = Uuid::from_u128(12);
+        (other.license_status, other.grace_minutes, other.is_vm) = (3, 5, true);
+        r.reset_to(&other);
+        assert_eq!(r, ClientRecord::from_activation(&other));
+        r.reset_to(&at(7, "B"));
+        assert_eq!(r, ClientRecord::from_activation(&at(7, "B")));
     }
 
     #[test]

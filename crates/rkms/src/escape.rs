@@ -47,7 +47,8 @@ fn push_escape(out: &mut String, c: char) {
 
 /// `text` safe for a terminal: unsafe characters ([`is_unsafe`]) escaped, the rest kept.
 pub fn terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    // Printable ASCII (the usual case) is safe: a byte test instead of decoding characters.
+    if text.bytes().all(|b| matches!(b, b' '..=b'~')) || !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -63,6 +64,14 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
 
 /// Whether a log value must go in quotes.
 fn needs_quotes(text: &str) -> bool {
+    // Printable ASCII without space, `=` or `"` (the usual case) needs none: a byte test
+    // instead of decoding characters.
+    if text
+        .bytes()
+        .all(|b| matches!(b, b'!'..=b'~') && b != b'=' && b != b'"')
+    {
+        return text.is_empty();
+    }
     text.is_empty()
         || text
             .chars()
@@ -243,6 +252,36 @@ mod tests {
         assert_eq!(terminal("abc\u{202e}fdp.exe"), "abc\\u{202e}fdp.exe");
         assert_eq!(terminal("\u{0}"), "\\u{0}");
         assert_eq!(terminal("\u{7f}"), "\\u{7f}");
+    }
+
+    /// The byte tests that skip decoding for printable ASCII decide as the character rules
+    /// do, for every ASCII character alone, beside a letter and beside a non-ASCII one.
+    #[test]
+    fn ascii_fast_paths_decide_as_the_character_rules() {
+        let slow_quotes = |t: &str| {
+            t.is_empty()
+                || t.chars()
+                    .any(|c| is_unsafe(c) || c.is_whitespace() || c == '=' || c == '"')
+        };
+        for b in 0u8..=0x7f {
+            let c = char::from(b);
+            for text in [
+                c.to_string(),
+                format!("a{c}b"),
+                format!("{c}\u{e9}"),
+                format!("\u{202e}{c}"),
+            ] {
+                assert_eq!(needs_quotes(&text), slow_quotes(&text), "{text:?}");
+                let unsafe_chars = text.chars().any(is_unsafe);
+                assert_eq!(
+                    matches!(terminal(&text), Cow::Owned(_)),
+                    unsafe_chars,
+                    "{text:?}"
+                );
+            }
+        }
+        assert!(needs_quotes(""));
+        assert_eq!(terminal(""), "");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Text lines escape what clients control ([`SafeFields`]): one event is always one line with
 //! one of each field. Colours only on a terminal, never with `NO_COLOR` set.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -22,6 +22,7 @@ use crate::escape;
 
 mod buffered;
 mod rotate;
+mod stamp;
 pub use buffered::BufferedLog;
 pub use rotate::RotatingFile;
 
@@ -118,6 +119,7 @@ pub fn init(s: &LogSettings) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_writer(writer)
+        .with_timer(stamp::CachedSystemTime)
         .with_target(false);
     let result = if s.json {
         builder
@@ -240,6 +242,14 @@ impl<'writer> FormatFields<'writer> for SafeFields {
     }
 }
 
+thread_local! {
+    /// The text of the field being written (see [`SafeVisitor::record_debug`]).
+    static DEBUG_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Largest field text buffer kept for the next field (a longer one is given back).
+const DEBUG_TEXT_KEPT: usize = 4096;
+
 /// Writes one event's fields (see [`SafeFields`]).
 struct SafeVisitor<'a> {
     writer: Writer<'a>,
@@ -263,10 +273,16 @@ impl SafeVisitor<'_> {
         } else {
             " "
         };
+        // Pieces written as they are (no formatting machinery: one line per activation).
+        let w = &mut self.writer;
         self.result = if name == "message" {
-            write!(self.writer, "{sep}{}", escape::terminal(value))
+            w.write_str(sep)
+                .and_then(|()| w.write_str(&escape::terminal(value)))
         } else {
-            write!(self.writer, "{sep}{name}={}", escape::log_value(value))
+            w.write_str(sep)
+                .and_then(|()| w.write_str(name))
+                .and_then(|()| w.write_str("="))
+                .and_then(|()| w.write_str(&escape::log_value(value)))
         };
     }
 }
@@ -281,7 +297,19 @@ impl Visit for SafeVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field, &format!("{value:?}"));
+        // The value's text goes through a buffer kept by the thread (no allocation per field);
+        // a value whose formatting logs itself gets a buffer of its own.
+        DEBUG_TEXT.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let _ = write!(text, "{value:?}");
+                self.write(field, &text);
+                if text.capacity() > DEBUG_TEXT_KEPT {
+                    *text = String::new();
+                }
+            }
+            Err(_) => self.write(field, &format!("{value:?}")),
+        });
     }
 }
 

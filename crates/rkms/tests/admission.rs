@@ -382,3 +382,61 @@ fn the_host_raises_its_open_file_limit() {
     let soft = line.split_whitespace().nth(3).unwrap();
     assert_eq!(soft, hard, "{line}");
 }
+
+/// The idle deadline moves with every request: a connection used more often than the idle
+/// timeout stays open well past it, and is closed one idle timeout after its last request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_timeout_counts_from_the_last_request() {
+    let server = Server::start(&["--idle-timeout", "2"]);
+    let (bind, request) = good();
+    let mut s = connect_from(CLIENT, server.addr).await.unwrap();
+    s.write_all(&bind).await.unwrap();
+    assert_eq!(read_pdu(&mut s).await.unwrap()[2], 12);
+    // 4 s of requests 0.5 s apart: twice the idle timeout.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        s.write_all(&request).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), read_pdu(&mut s))
+            .await
+            .expect("answered in time");
+        assert_eq!(r.expect("still open")[2], 2, "answered");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let last = Instant::now();
+    let mut b = [0u8; 1];
+    let r = tokio::time::timeout(Duration::from_secs(6), s.read(&mut b)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "closed by the idle timeout"
+    );
+    let idle = last.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1000) && idle < Duration::from_millis(4500),
+        "closed {idle:?} after the last request"
+    );
+}
+
+/// At shutdown a kept connection waiting for its next request is closed at once (not at its
+/// idle timeout), and the host exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_a_kept_connection_waiting_for_its_next_request() {
+    let mut server = Server::start(&["--idle-timeout", "60"]);
+    let (bind, request) = good();
+    let mut s = connect_from(CLIENT, server.addr).await.unwrap();
+    s.write_all(&bind).await.unwrap();
+    assert_eq!(read_pdu(&mut s).await.unwrap()[2], 12);
+    s.write_all(&request).await.unwrap();
+    assert_eq!(read_pdu(&mut s).await.unwrap()[2], 2);
+    let pid = server.child().id();
+    let t = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let mut b = [0u8; 1];
+    let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b)).await;
+    assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "closed at shutdown");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let status = server.child().wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}

@@ -29,6 +29,8 @@ struct ConnectionHost<'a> {
     peer: SocketAddr,
     /// The client's address as recorded, formatted once per connection.
     address: String,
+    /// The client's address and port as logged, formatted once per connection.
+    peer_text: String,
     shared: &'a Shared,
     /// Resolves when the last activation's record is written.
     pending: Option<oneshot::Receiver<bool>>,
@@ -84,13 +86,13 @@ impl KmsHost for ConnectionHost<'_> {
             macro_rules! activation_line {
                 ($level:ident) => {
                     $level!(
-                        client = %self.peer,
+                        client = %self.peer_text,
                         workstation = %workstation,
                         cmid = %rq.cmid,
                         product = %product,
                         sku = %rq.sku_id,
                         kms_id = %rq.kms_id,
-                        protocol = %request.version,
+                        protocol = %protocol_str(request.version),
                         "{result}"
                     )
                 };
@@ -112,7 +114,7 @@ impl KmsHost for ConnectionHost<'_> {
                 license_status: rq.license_status,
                 grace_minutes: rq.grace_time,
                 is_vm: rq.is_client_vm != 0,
-                protocol: request.version.to_string(),
+                protocol: protocol_text(request.version),
                 time: now,
                 address: self.address.clone(),
                 epid: decision
@@ -142,6 +144,22 @@ impl KmsHost for ConnectionHost<'_> {
         }
         decision.answer
     }
+}
+
+/// The protocol version as recorded and logged (`6.0`), without the formatting machinery for
+/// the usual ones.
+fn protocol_str(version: rkms_proto::kms::Version) -> std::borrow::Cow<'static, str> {
+    match (version.major, version.minor) {
+        (4, 0) => "4.0".into(),
+        (5, 0) => "5.0".into(),
+        (6, 0) => "6.0".into(),
+        _ => version.to_string().into(),
+    }
+}
+
+/// [`protocol_str`] as an owned string, for the record.
+fn protocol_text(version: rkms_proto::kms::Version) -> String {
+    protocol_str(version).into_owned()
 }
 
 /// The outcome part of an activation's log line.
@@ -243,12 +261,20 @@ pub(crate) async fn serve_io<R, W>(
         pending: None,
         bad: BadInput::new(peer),
         address: peer.ip().to_string(),
+        peer_text: peer.to_string(),
         peer,
     };
     // Bytes received and not yet handled. Its memory is given back whenever it is empty, so
     // an idle connection holds no buffer at all (10,000 idle connections stay small).
     let mut buf: Vec<u8> = Vec::new();
     let mut pdu_started: Option<tokio::time::Instant> = None;
+    // One timer and one shutdown wait for the connection's life: each wait for bytes moves the
+    // timer's deadline (a later deadline is an update in place, not a new timer to register
+    // and cancel per request).
+    let idle = tokio::time::sleep_until(later_by(tokio::time::Instant::now(), config.idle_timeout));
+    tokio::pin!(idle);
+    let shutdown = stop.changed();
+    tokio::pin!(shutdown);
     loop {
         // Handle every complete PDU already buffered.
         loop {
@@ -357,24 +383,26 @@ pub(crate) async fn serve_io<R, W>(
         } else if pdu_started.is_none() {
             pdu_started = Some(tokio::time::Instant::now());
         }
-        let wait = match pdu_started {
-            Some(t) => config.idle_timeout.saturating_sub(t.elapsed()),
-            None => config.idle_timeout,
-        };
+        let from = pdu_started.unwrap_or_else(tokio::time::Instant::now);
+        idle.as_mut().reset(later_by(from, config.idle_timeout));
+        // Shutdown first, so that a client that always has bytes ready cannot hold it off;
+        // then the bytes, then the deadline (as a timeout around the read would).
         let read = tokio::select! {
-            r = tokio::time::timeout(wait, reader.read_into(&mut buf)) => r,
-            _ = stop.changed() => {
+            biased;
+            _ = &mut shutdown => {
                 debug!(client = %peer, "closing connection for shutdown");
                 return;
             }
+            r = reader.read_into(&mut buf) => Ok(r),
+            () = &mut idle => Err(()),
         };
         match read {
-            Err(_) if pdu_started.is_some() => {
+            Err(()) if pdu_started.is_some() => {
                 warn!(client = %peer, "closing: a PDU was not completed within {:?}", config.idle_timeout);
                 shared.metrics.malformed("slow_pdu");
                 return;
             }
-            Err(_) => {
+            Err(()) => {
                 debug!(client = %peer, "idle timeout after {:?}", config.idle_timeout);
                 shared.metrics.idle_timeout();
                 return;
@@ -397,6 +425,13 @@ pub(crate) async fn serve_io<R, W>(
     }
 }
 
+/// `from` + `wait`, or a year on when that is past what an instant holds.
+fn later_by(from: tokio::time::Instant, wait: std::time::Duration) -> tokio::time::Instant {
+    from.checked_add(wait)
+        .or_else(|| from.checked_add(std::time::Duration::from_secs(365 * 86_400)))
+        .unwrap_or(from)
+}
+
 /// Room made in the receive buffer before each read (KMS PDUs are at most ~300 bytes).
 const READ_SIZE: usize = 512;
 
@@ -413,4 +448,20 @@ impl Drop for OpenGuard<'_> {
 async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &[u8]) -> std::io::Result<()> {
     w.write_all(reply).await?;
     w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkms_proto::kms::Version;
+
+    #[test]
+    fn protocol_text_is_the_version_as_displayed() {
+        for major in 0..8 {
+            for minor in 0..3 {
+                let v = Version { major, minor };
+                assert_eq!(protocol_text(v), v.to_string());
+            }
+        }
+    }
 }
