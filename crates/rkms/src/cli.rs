@@ -404,7 +404,7 @@ pub struct ServeArgs {
     /// KiB of SQLite page cache for writing the client database: a larger cache keeps more of
     /// the indexes in memory, so each record costs fewer page reads and writes (about a third
     /// less CPU per new client with 16 MiB than with 256 KiB); SQLite fills it only as far as
-    /// the pages it uses. Default 16384 (16 MiB); 256 in builds without the dashboard (`web`),
+    /// the pages it uses. When not set: 16384 (16 MiB); 256 in builds without the dashboard (`web`),
     /// made for small devices.
     #[arg(help_heading = "Storage", long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(64..=4_194_304), env = "RKMS_DB_CACHE")]
     pub db_cache: Option<u64>,

@@ -185,9 +185,6 @@ pub fn example() -> String {
             }
         } else if multi {
             "[]".into()
-        } else if long == "db-cache" {
-            // Its default depends on the build (see its help above).
-            "16384".into()
         } else if long == "products" {
             // The file must exist: shown as an example, not as a line to uncomment.
             out.push_str("# Not set by default (the built-in catalog). For example:\n");
@@ -215,6 +212,8 @@ fn example_value(long: &str) -> Option<&'static str> {
         "db" if cfg!(feature = "sqlite") => "\"/var/lib/rkms/clients.db\"",
         "db" if cfg!(feature = "postgres") => "\"postgres://rkms@db.example/rkms\"",
         "db" => "\"none\"",
+        // Its default depends on the build (see its help): shown as an example.
+        "db-cache" => "16384",
         "rate-limit" => "60",
         "threads" => "2",
         "web-token" => "\"replace-with-a-long-random-token\"",
