@@ -233,52 +233,32 @@ fn sighup_reloads_without_dropping_connections() {
 fn log_file_rotates_by_size_and_json_format() {
     let dir = temp_dir("logs");
     let log = dir.join("rkms.log");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = KillOnDrop(
-        Command::new(rkms_bin())
-            .args([
-                "serve",
-                "--db",
-                "none",
-                "--web",
-                "off",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args([
-                "--log-file",
-                log.to_str().unwrap(),
-                "--log-max-size",
-                "2048",
-                "--log-keep",
-                "2",
-                "--log-format",
-                "json",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Port 0, the bound address read from the log (also on standard error): a port chosen
+    // beforehand could be taken meanwhile by another test's server, which this test would
+    // then talk to.
+    let mut server = Server::start(&[
+        "--db",
+        "none",
+        "--log-file",
+        log.to_str().unwrap(),
+        "--log-stderr",
+        "--log-max-size",
+        "2048",
+        "--log-keep",
+        "2",
+        "--log-format",
+        "json",
+    ]);
     let (bind, request) = good();
-    let mut s = connect_retry(&addr);
+    let mut s = connect(server.addr);
     send(&mut s, &bind);
     read_pdu(&mut s).unwrap();
     for _ in 0..60 {
         send(&mut s, &request);
         read_pdu(&mut s).unwrap();
     }
-    kill(child.0.id(), "-TERM");
-    child.0.wait().unwrap();
+    kill(server.child().id(), "-TERM");
+    server.child().wait().unwrap();
     assert!(log.exists() && dir.join("rkms.log.1").exists() && dir.join("rkms.log.2").exists());
     assert!(
         !dir.join("rkms.log.3").exists(),
@@ -305,32 +285,6 @@ fn log_file_rotates_by_size_and_json_format() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-dir"));
-}
-
-/// A child process killed when the test ends, even when it panics (no orphan keeps pipes open).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Connects, retrying briefly (the listener may still be starting under load).
-fn connect_retry(addr: &str) -> std::net::TcpStream {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(s) = std::net::TcpStream::connect(addr) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            return s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "cannot connect to {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[cfg(feature = "web")]
