@@ -155,16 +155,16 @@ pub const DB_MODE: u32 = 0o600;
 /// the umask (SQLite gives its `-wal` and `-shm` files the database's permissions). An
 /// existing file keeps its permissions. `mode` is ignored on other systems.
 pub fn open_store_with_mode(spec: &str, mode: u32) -> Result<Box<dyn ClientStore>, StoreError> {
-    open_store_with(spec, mode, 0)
+    open_store_with(spec, mode, None)
 }
 
 /// [`open_store_with_mode`], an SQLite file's writing connection with a page cache of
-/// `sqlite_cache_kib` KiB ([`crate::SqliteStore::open_with_cache`]; 0: the default of
+/// `sqlite_cache_kib` KiB ([`crate::SqliteStore::open_with_cache`]; `None`: the default of
 /// [`crate::SqliteStore::open`]). Other stores ignore it.
 pub fn open_store_with(
     spec: &str,
     mode: u32,
-    sqlite_cache_kib: u64,
+    sqlite_cache_kib: Option<u64>,
 ) -> Result<Box<dyn ClientStore>, StoreError> {
     Ok(match Backend::of(spec)? {
         #[cfg(feature = "postgres")]
@@ -172,10 +172,7 @@ pub fn open_store_with(
         #[cfg(feature = "sqlite")]
         Backend::Sqlite(path) => {
             create_database_file(path, mode);
-            let cache = match sqlite_cache_kib {
-                0 => crate::DEFAULT_PAGE_CACHE_KIB,
-                kib => kib,
-            };
+            let cache = sqlite_cache_kib.unwrap_or(crate::DEFAULT_PAGE_CACHE_KIB);
             Box::new(crate::SqliteStore::open_with_cache(path, cache)?)
         }
         _ => {

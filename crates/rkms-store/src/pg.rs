@@ -181,19 +181,6 @@ enum SearchPlan {
 /// [`SearchPlan::Scan`], which finds a page of them sooner in the list's order.
 const SEARCH_CANDIDATE_LIMIT: i64 = 20_000;
 
-/// `text` as a `LIKE` pattern matching it anywhere (backslash escapes).
-fn like_anywhere(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(ch);
-    }
-    pattern.push('%');
-    pattern
-}
 
 /// `cmid` in the range of CMIDs `search` names the beginning of, if it does.
 fn cmid_range_condition(search: &Search, args: &mut Vec<Param>) -> Option<String> {
@@ -622,7 +609,7 @@ impl PgStore {
             return Ok(SearchPlan::Scan);
         }
         let mut args = Vec::new();
-        let pattern = arg(&mut args, Param::Text(like_anywhere(&text)));
+        let pattern = arg(&mut args, Param::Text(crate::record::like_anywhere(&text)));
         let mut sql =
             format!("SELECT cmid, application_id FROM client_search WHERE text LIKE {pattern}");
         if let Some(range) = cmid_range_condition(search, &mut args) {

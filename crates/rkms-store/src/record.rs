@@ -277,6 +277,22 @@ pub struct Search {
     pub application_ids: Vec<Uuid>,
 }
 
+/// `text` as a SQL `LIKE` pattern matching it anywhere, `%`, `_` and `\` escaped with a
+/// backslash (`ESCAPE '\'`): the database backends' test of a searched text.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn like_anywhere(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Searched texts shorter than this are not looked up in the trigram index (it holds
 /// three-character pieces): the backends read the records in the list's order instead,
 /// counting matches up to [`MATCH_COUNT_LIMIT`].

@@ -1229,15 +1229,7 @@ fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) ->
     let mut args = Vec::new();
     let text = search.text.to_ascii_lowercase();
     // LIKE is ASCII case-insensitive, like the search.
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(ch);
-    }
-    pattern.push('%');
+    let pattern = crate::record::like_anywhere(&text);
     let mut any = vec![
         "c.workstation LIKE ? ESCAPE '\\'".to_owned(),
         format!(

@@ -263,31 +263,8 @@ fn migrates_a_v3_database_with_data_keeping_every_record_and_event() {
     for m in &PG_MIGRATIONS[..3] {
         c.batch_execute(m.sql).unwrap();
     }
-    for r in reference.list(&ClientFilter::default()).unwrap() {
-        c.execute(
-            "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
-             license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
-             is_vm, grace_minutes, last_hresult) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            &[
-                &r.cmid,
-                &r.application_id,
-                &r.sku_id,
-                &r.kms_id,
-                &r.workstation,
-                &i64::from(r.license_status),
-                &r.protocol,
-                &r.first_seen,
-                &r.last_seen,
-                &(r.requests as i64),
-                &r.last_address,
-                &r.last_epid,
-                &r.is_vm,
-                &i64::from(r.grace_minutes),
-                &i64::from(r.last_hresult),
-            ],
-        )
-        .unwrap();
+    for r in &reference.list(&ClientFilter::default()).unwrap() {
+        common::insert_v3_client(&mut c, r);
     }
     for e in reference.events_page(0, u64::MAX).unwrap() {
         c.execute(

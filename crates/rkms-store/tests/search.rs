@@ -569,30 +569,7 @@ fn postgres_v4_database_is_migrated_and_searchable() {
     }
     let all = reference.list(&ClientFilter::default()).unwrap();
     for r in &all {
-        c.execute(
-            "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
-             license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
-             is_vm, grace_minutes, last_hresult) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            &[
-                &r.cmid,
-                &r.application_id,
-                &r.sku_id,
-                &r.kms_id,
-                &r.workstation,
-                &i64::from(r.license_status),
-                &r.protocol,
-                &r.first_seen,
-                &r.last_seen,
-                &(r.requests as i64),
-                &r.last_address,
-                &r.last_epid,
-                &r.is_vm,
-                &i64::from(r.grace_minutes),
-                &i64::from(r.last_hresult),
-            ],
-        )
-        .unwrap();
+        common::insert_v3_client(&mut c, r);
     }
     let store = PgStore::open(schema.url()).unwrap();
     assert_eq!(store.migrated_from(), 4);

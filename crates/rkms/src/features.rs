@@ -131,6 +131,7 @@ mod tests {
             ("web-token", "web"),
             ("dns-ttl", "dns"),
             ("count-refresh", "postgres"),
+            ("db-cache", "sqlite"),
         ] {
             let built = FEATURES.iter().any(|(f, on)| *f == feature && *on);
             for origin in [

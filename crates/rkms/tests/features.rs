@@ -187,6 +187,11 @@ fn sqlite_is_refused_without_sqlite() {
     let (code, err) = run(&["serve", "--db", db.to_str().unwrap()], &[]);
     assert_refused("sqlite", (code, err.clone()), db.to_str().unwrap());
     assert_eq!(code, 2, "refused before the host starts: {err}");
+    assert_refused(
+        "sqlite",
+        run(&["serve", "--db", "none", "--db-cache", "1024"], &[]),
+        "--db-cache",
+    );
     assert!(!db.exists(), "nothing is created");
     let file = config_file("db.toml", &format!("db = \"sqlite:{}\"\n", db.display()));
     assert_refused(

@@ -285,3 +285,32 @@ macro_rules! pass_reads_to {
     };
 }
 pub(crate) use pass_reads_to;
+
+/// Inserts `r` into the `clients` table of a PostgreSQL schema at version 3 or 4 (GUIDs as
+/// `uuid`, before `last_activated`), as rkms of that schema wrote it.
+pub fn insert_v3_client(c: &mut postgres::Client, r: &rkms_store::ClientRecord) {
+    c.execute(
+        "INSERT INTO clients (cmid, application_id, sku_id, kms_id, workstation, \
+         license_status, protocol, first_seen, last_seen, requests, last_address, last_epid, \
+         is_vm, grace_minutes, last_hresult) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        &[
+            &r.cmid,
+            &r.application_id,
+            &r.sku_id,
+            &r.kms_id,
+            &r.workstation,
+            &i64::from(r.license_status),
+            &r.protocol,
+            &r.first_seen,
+            &r.last_seen,
+            &(r.requests as i64),
+            &r.last_address,
+            &r.last_epid,
+            &r.is_vm,
+            &i64::from(r.grace_minutes),
+            &i64::from(r.last_hresult),
+        ],
+    )
+    .unwrap();
+}

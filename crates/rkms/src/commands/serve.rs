@@ -143,8 +143,12 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
         rkms_store::DB_MODE
     };
     let store: Arc<dyn ClientStore> = Arc::from(
-        rkms_store::open_store_with(&spec, mode, args.db_cache.unwrap_or(DEFAULT_DB_CACHE_KIB))
-            .map_err(|e| format!("--db {shown}: {e}"))?,
+        rkms_store::open_store_with(
+            &spec,
+            mode,
+            Some(args.db_cache.unwrap_or(DEFAULT_DB_CACHE_KIB)),
+        )
+        .map_err(|e| format!("--db {shown}: {e}"))?,
     );
     let durable = spec != NO_DATABASE;
     if durable {
