@@ -41,7 +41,6 @@ unavailable() {
     log "$*"
     exit 3
 }
-have() { command -v "$1" >/dev/null 2>&1; }
 
 case "$variant" in
 full) features=() ;;
@@ -57,14 +56,8 @@ none)
     ;;
 esac
 
-# Installs Debian packages (as root with apt-get), updating the package lists once if needed.
-apt_install() {
-    have apt-get && [ "$(id -u)" = 0 ] || return 1
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 && return 0
-    timeout 600 apt-get update -qq >/dev/null 2>&1 || return 1
-    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
-}
+# shellcheck source=scripts/apt-lib.sh
+. scripts/apt-lib.sh
 
 # The target's standard library from rustup; where it cannot be downloaded (a mirror without
 # it), compiled here from rust-src with cargo's -Zbuild-std (RUSTC_BOOTSTRAP=1 lets the stable

@@ -4,21 +4,8 @@
 # installing Debian packages, free loopback ports, waiting for a listener, verified activations,
 # and ending what a check started.
 
-have() { command -v "$1" >/dev/null 2>&1; }
-
-# Installs Debian packages (as root with apt-get), updating the package lists once if needed.
-APT_UPDATED=
-apt_install() {
-    have apt-get && [ "$(id -u)" = 0 ] || return 1
-    export DEBIAN_FRONTEND=noninteractive
-    if timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; then
-        return 0
-    fi
-    [ -z "$APT_UPDATED" ] || return 1
-    APT_UPDATED=1
-    timeout 600 apt-get update -qq >/dev/null 2>&1 || return 1
-    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
-}
+# shellcheck source=scripts/apt-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-lib.sh"
 
 # A loopback port nothing listens on.
 free_port() {

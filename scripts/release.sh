@@ -45,14 +45,8 @@ trap 'rm -rf "$work"' EXIT
 started=$SECONDS
 summary=()
 
-have() { command -v "$1" >/dev/null 2>&1; }
-apt_install() {
-    have apt-get && [ "$(id -u)" = 0 ] || return 1
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 && return 0
-    timeout 600 apt-get update -qq >/dev/null 2>&1 || return 1
-    timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
-}
+# shellcheck source=scripts/apt-lib.sh
+. scripts/apt-lib.sh
 need() {
     local cmd="$1" pkg="$2"
     have "$cmd" || apt_install "$pkg" || true

@@ -468,6 +468,16 @@ fn dockerignore_keeps_build_output_and_history_out_of_the_context() {
         lines.contains(&"!scripts/build-static.sh"),
         ".dockerignore must let scripts/build-static.sh in"
     );
+    // And every script it sources.
+    for line in read("scripts/build-static.sh").lines() {
+        if let Some(sourced) = line.trim().strip_prefix(". scripts/") {
+            let needle = format!("!scripts/{sourced}");
+            assert!(
+                lines.contains(&needle.as_str()),
+                ".dockerignore must let scripts/{sourced} in (build-static.sh sources it)"
+            );
+        }
+    }
     for needed in ["crates", "Cargo.toml", "Cargo.lock"] {
         assert!(
             !lines.iter().any(|l| l.trim_end_matches('/') == needed),
