@@ -3,8 +3,9 @@
 //! sends) into a fresh database in transactions of 1, 4, 16, 64 and 256, and prints the CPU
 //! time (user + system, this thread) per record.
 //!
-//! `cargo run --release -p rkms-store --example write_cost [N] [CACHE_KIB]` (default 20,000
-//! per size, and the page cache of `SqliteStore::open`; a host's `--db-cache` is CACHE_KIB).
+//! `cargo run --release -p rkms-store --example write_cost [N] [CACHE_KIB] [BATCHES]` (default
+//! 20,000 per size, the page cache of `SqliteStore::open` (a host's `--db-cache` is
+//! CACHE_KIB), and the sizes 1,4,16,64,256).
 
 use std::time::Instant;
 
@@ -48,7 +49,14 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temporary directory");
     println!("| records per transaction | CPU µs per record | wall µs per record |");
     println!("|---:|---:|---:|");
-    for batch in [1usize, 4, 16, 64, 256] {
+    let batches: Vec<usize> = match std::env::args().nth(3) {
+        Some(list) => list
+            .split(',')
+            .map(|b| b.parse().expect("BATCHES: sizes separated by commas"))
+            .collect(),
+        None => vec![1, 4, 16, 64, 256],
+    };
+    for batch in batches {
         let path = dir.join(format!("batch{batch}.db"));
         let store = SqliteStore::open_with_cache(&path, cache_kib).expect("open the database");
         let records: Vec<Activation> = (0..n).map(activation).collect();
