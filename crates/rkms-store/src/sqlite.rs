@@ -210,7 +210,6 @@ impl SqliteStore {
             .map_err(|e| open_error(path, &e))?;
         // Refuse a newer schema (and a non-database file) before changing anything in it.
         schema::read_version(&conn, path)?;
-        if let Ok(ps) = std::env::var("XPS") { conn.pragma_update(None, "page_size", ps.parse::<i64>().unwrap()).unwrap(); }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(|e| open_error(path, &e))?;
