@@ -17,7 +17,7 @@
 //! edit a shipped one, and add each new one here and in [`crate::schema`] alike.
 
 use crate::schema::{
-    Migration, DEFERRED_SEARCH_DESCRIPTION, DEFERRED_SEARCH_VERSION, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
+    Migration, DEFERRED_SEARCH_DESCRIPTION, DEFERRED_SEARCH_VERSION, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, LISTING_TRIGGERS_DESCRIPTION, LISTING_TRIGGERS_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
     SEARCH_INDEX_VERSION,
 };
 
@@ -128,6 +128,12 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         description: DEFERRED_SEARCH_DESCRIPTION,
         // SQLite's step only; PostgreSQL's search table stays kept by its triggers (GIN's
         // own pending list already batches the index's upkeep).
+        sql: "SELECT 1;",
+    },
+    Migration {
+        version: LISTING_TRIGGERS_VERSION,
+        description: LISTING_TRIGGERS_DESCRIPTION,
+        // SQLite's triggers only.
         sql: "SELECT 1;",
     },
 ];

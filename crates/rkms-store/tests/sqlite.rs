@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -911,7 +911,7 @@ fn a_steady_stream_of_commits_does_not_grow_the_log_without_bound() {
 /// Turns a database of the current schema back into the one before the deferred search
 /// migration (schema 6): the records listed for the index are indexed, the list goes, and
 /// the triggers of schema 5 (which index in the write itself) come back.
-/// (Assumes that migration is the latest one.)
+/// (Assumes that the later migrations only change the triggers it replaces.)
 fn downgrade_to_v6(path: &std::path::Path) {
     let store = SqliteStore::open(path).unwrap();
     while store.upkeep(true).unwrap() {}
@@ -1097,4 +1097,179 @@ fn migrates_v4_database_deriving_the_last_activation() {
         SqliteStore::open(&path).unwrap().migrated_from(),
         SCHEMA_VERSION
     );
+}
+
+/// Turns a database of the current schema back into schema 7: the triggers that list a
+/// record for the search index are those of schema 7 again.
+/// (Assumes that the listing-triggers migration is the latest one.)
+fn downgrade_to_v7(path: &std::path::Path) {
+    let v7 = rkms_store::schema::MIGRATIONS
+        [rkms_store::schema::DEFERRED_SEARCH_VERSION as usize - 1]
+        .sql;
+    let triggers = &v7[v7.find("CREATE TRIGGER clients_search_insert").unwrap()
+        ..v7.find("CREATE TRIGGER clients_search_delete").unwrap()];
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch(
+        "DROP TRIGGER clients_search_insert;
+         DROP TRIGGER clients_search_update;",
+    )
+    .unwrap();
+    raw.execute_batch(triggers).unwrap();
+    raw.pragma_update(
+        None,
+        "user_version",
+        rkms_store::schema::LISTING_TRIGGERS_VERSION - 1,
+    )
+    .unwrap();
+}
+
+/// Whether a trigger that lists records for the search index runs through a temporary table
+/// (the `OpenEphemeral` opcode in the plan of its statement, with `new.id` = 1): each write
+/// of a record then creates and frees one.
+fn listing_uses_temporary_table(raw: &Connection) -> bool {
+    ["clients_search_insert", "clients_search_update"]
+        .iter()
+        .any(|name| {
+            let sql: String = raw
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let body = &sql[sql.find("BEGIN").unwrap() + "BEGIN".len()..sql.rfind("END").unwrap()];
+            let body = body.trim().trim_end_matches(';').replace("new.id", "1");
+            let mut plan = raw.prepare(&format!("EXPLAIN {body}")).unwrap();
+            let opcodes: Vec<String> = plan
+                .query_map([], |r| r.get::<_, String>(1))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(opcodes.iter().any(|o| o == "Insert"), "{name}: {opcodes:?}");
+            opcodes.iter().any(|o| o == "OpenEphemeral")
+        })
+}
+
+/// A schema-7 database, some of its records listed for the search index and some indexed,
+/// is migrated keeping every record, the list and the index; its triggers then list records
+/// without a temporary table, and renewals of listed and indexed records are found by their
+/// new names at once and after the index catches up.
+#[test]
+fn migrates_v7_database_listing_records_without_a_temporary_table() {
+    use rkms_store::schema::LISTING_TRIGGERS_VERSION;
+    let dir = TempDir::new("v7");
+    let path = dir.join("clients.db");
+    let store = SqliteStore::open(&path).unwrap();
+    common::fill(&store);
+    while store.upkeep(true).unwrap() {}
+    // Listed, not yet indexed.
+    for n in 0..5u128 {
+        store
+            .record(&Activation {
+                workstation: format!("LISTED-{n}"),
+                ..activation(id(2_000 + n), id(0xa), 1_800_000_000)
+            })
+            .unwrap();
+    }
+    drop(store);
+    downgrade_to_v7(&path);
+    let raw = Connection::open(&path).unwrap();
+    assert!(
+        listing_uses_temporary_table(&raw),
+        "schema 7's triggers read the table they write"
+    );
+    let listed = |raw: &Connection| -> i64 {
+        raw.query_row("SELECT COUNT(*) FROM search_pending", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(listed(&raw), 5);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), LISTING_TRIGGERS_VERSION - 1);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    assert!(!listing_uses_temporary_table(&raw));
+    assert_eq!(listed(&raw), 5, "the list was kept");
+    let reference = SqliteStore::open(&dir.join("reference.db")).unwrap();
+    common::fill(&reference);
+    for n in 0..5u128 {
+        reference
+            .record(&Activation {
+                workstation: format!("LISTED-{n}"),
+                ..activation(id(2_000 + n), id(0xa), 1_800_000_000)
+            })
+            .unwrap();
+    }
+    assert_eq!(
+        store.list(&ClientFilter::default()).unwrap(),
+        reference.list(&ClientFilter::default()).unwrap(),
+        "every record kept"
+    );
+    let search = |text: &str| {
+        store
+            .list(&ClientFilter {
+                search: Some(rkms_store::Search {
+                    text: text.into(),
+                    ..rkms_store::Search::default()
+                }),
+                ..ClientFilter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.workstation)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search("LISTED-").len(), 5);
+    // Renamed twice in one batch: a listed record (id 2,000) and an indexed one (id 7); and a
+    // new record. The upsert that fires the update trigger must not turn "already listed"
+    // into an error.
+    let renamed = |n: u128, name: &str, t: i64| Activation {
+        workstation: name.into(),
+        ..activation(id(n), id(0xa), t)
+    };
+    store
+        .record_batch(&[
+            renamed(2_000, "RENAMED-A", 1_800_000_100),
+            renamed(7, "RENAMED-B", 1_800_000_100),
+            renamed(7, "RENAMED-C", 1_800_000_200),
+            renamed(2_000, "RENAMED-D", 1_800_000_200),
+            renamed(3_000, "NEWCOMER", 1_800_000_200),
+        ])
+        .unwrap();
+    store
+        .record(&renamed(7, "RENAMED-E", 1_800_000_300))
+        .unwrap();
+    let check = |when: &str| {
+        assert_eq!(search("RENAMED-D"), ["RENAMED-D"], "{when}");
+        assert_eq!(search("RENAMED-E"), ["RENAMED-E"], "{when}");
+        assert_eq!(search("NEWCOMER"), ["NEWCOMER"], "{when}");
+        assert!(search("RENAMED-A").is_empty(), "{when}");
+        assert!(search("RENAMED-C").is_empty(), "{when}");
+        assert_eq!(search("LISTED-").len(), 4, "{when}");
+    };
+    check("listed");
+    // The indexed record (7) is listed as one whose older text leaves the index.
+    let indexed: i64 = raw
+        .query_row(
+            "SELECT p.indexed FROM search_pending p JOIN clients c ON c.id = p.id \
+             WHERE c.workstation = 'RENAMED-E'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 1);
+    while store.upkeep(true).unwrap() {}
+    assert_eq!(listed(&raw), 0);
+    check("indexed");
+    // The index itself holds the current names only (a trigram of each name, the end of
+    // its prefix and its letter: the index's detail level answers single trigrams).
+    let in_index = |trigram: &str| -> i64 {
+        raw.query_row(
+            "SELECT COUNT(*) FROM clients_search WHERE clients_search MATCH ?1",
+            [format!("\"{trigram}\"")],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(in_index("D-D"), 1);
+    assert_eq!(in_index("D-E"), 1);
+    assert_eq!(in_index("D-A") + in_index("D-B") + in_index("D-C"), 0);
 }
