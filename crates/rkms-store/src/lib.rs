@@ -67,13 +67,16 @@ pub use open::{
     check_spec, describe_spec, open_store, open_store_read_only, open_store_with,
     open_store_with_mode, StoreKind, DB_MODE, NO_DATABASE,
 };
-pub use pykms::{import_pykms, read_pykms, ImportReport};
+pub use pykms::{
+    import_pykms, import_pykms_in_batches, read_pykms, read_pykms_batches, ImportReport,
+    IMPORT_BATCH_ROWS,
+};
 pub use record::{
     address_host, Activation, ClientFilter, ClientRecord, ClientSort, IdSet, MatchCount, Search,
     MACHINES_COUNT_LIMIT, MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 pub use schema::SCHEMA_VERSION;
-pub use store::ClientStore;
+pub use store::{BatchSink, BatchSource, ClientStore};
 pub use writer::{
     Ack, AfterAcks, ErrorCallback, ResumeCallback, Resumed, WriteStatus, Writer, WriterOptions,
     DEFAULT_BUFFER_CAPACITY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RETRY_INITIAL, DEFAULT_RETRY_MAX,

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Activation, ClientStore, StoreError};
+use crate::{Activation, BatchSink, ClientStore, StoreError};
 // Reading the file needs SQLite; a build without the `sqlite` feature refuses it by name.
 #[cfg(feature = "sqlite")]
 use {
@@ -85,132 +85,219 @@ pub fn read_pykms(
     path: &Path,
     resolve: SkuResolver<'_>,
 ) -> Result<(Vec<Activation>, ImportReport), StoreError> {
-    #[cfg(feature = "sqlite")]
-    let read = |resolve| read_sqlite(path, resolve);
-    #[cfg(not(feature = "sqlite"))]
-    let read = |_: SkuResolver<'_>| {
-        Err(StoreError::NotBuilt {
-            feature: "sqlite",
-            what: format!("the py-kms database {} (a SQLite file)", path.display()),
-        })
-    };
-    read(resolve)
+    let mut all = Vec::new();
+    let report = read_pykms_batches(path, resolve, usize::MAX, &mut |batch| {
+        all.extend(batch);
+        Ok(())
+    })?;
+    Ok((all, report))
 }
 
-/// [`read_pykms`], the file being opened with SQLite.
-#[cfg(feature = "sqlite")]
-fn read_sqlite(
+/// [`read_pykms`], the activations passed to `sink` `batch_rows` at a time (the last batch
+/// may be shorter) instead of returned: a large database is never held in memory whole.
+/// Stops at the first error of `sink`, which it returns.
+pub fn read_pykms_batches(
     path: &Path,
     resolve: SkuResolver<'_>,
-) -> Result<(Vec<Activation>, ImportReport), StoreError> {
-    check_directory(path)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
-    let columns = table_columns(&conn, path)?;
-    if columns.is_empty() {
-        return Err(import_error(
-            path,
-            "no `clients` table: not a py-kms database".into(),
-        ));
-    }
-    if let Some(missing) = PYKMS_COLUMNS
-        .iter()
-        .find(|c| !columns.iter().any(|k| k == *c))
+    batch_rows: usize,
+    sink: &mut BatchSink<'_>,
+) -> Result<ImportReport, StoreError> {
+    #[cfg(feature = "sqlite")]
+    return PykmsFile::open(path)?.read(resolve, batch_rows, sink);
+    #[cfg(not(feature = "sqlite"))]
     {
-        return Err(import_error(
-            path,
-            format!("the `clients` table has no `{missing}` column"),
-        ));
+        let _ = (resolve, batch_rows, sink);
+        Err(not_built(path))
     }
-    let address = if columns.iter().any(|c| c == PYKMS_ADDRESS_COLUMN) {
-        PYKMS_ADDRESS_COLUMN
-    } else {
-        "NULL"
-    };
-    let sql = format!(
-        "SELECT clientMachineId, machineName, skuId, licenseStatus, lastRequestTime, kmsEpid, \
-         {address} FROM clients ORDER BY rowid"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
-    let mut activations = Vec::new();
-    let mut report = ImportReport::default();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let mut resolved_names: HashMap<String, Option<(Uuid, Uuid, Uuid)>> = HashMap::new();
-    while let Some(row) = rows.next()? {
-        let cmid_text = text(row.get(0)?);
-        let Ok(cmid) = Uuid::parse_str(cmid_text.trim()) else {
-            report
-                .invalid
-                .push(format!("clientMachineId {cmid_text:?} is not a GUID"));
-            continue;
-        };
-        let Some(time) = unix_time(row.get(4)?) else {
-            report
-                .invalid
-                .push(format!("{cmid}: lastRequestTime is not a unix time"));
-            continue;
-        };
-        // An impossible time would stay in the record and its history for ever (and once
-        // broke the dashboard's statistics): the row is refused.
-        if !possible_time(time, now) {
-            report.impossible_times += 1;
-            report.invalid.push(format!(
-                "{cmid}: lastRequestTime {time} is not a possible time (before 2006 or in the \
-                 future)"
-            ));
-            continue;
-        }
-        let sku_name = text(row.get(2)?);
-        // A database holds few distinct product names: resolve each once.
-        let resolved = match resolved_names.get(&sku_name) {
-            Some(r) => *r,
-            None => {
-                let r = resolve(&sku_name);
-                if resolved_names.len() < RESOLVED_NAMES_LIMIT {
-                    resolved_names.insert(sku_name.clone(), r);
-                }
-                r
-            }
-        };
-        let Some((application_id, sku_id, kms_id)) = resolved else {
-            report.unmapped.push((cmid, sku_name));
-            continue;
-        };
-        activations.push(Activation {
-            cmid,
-            application_id,
-            sku_id,
-            kms_id,
-            workstation: text(row.get(1)?),
-            license_status: pykms_license_status(&text(row.get(3)?)),
-            grace_minutes: 0,
-            is_vm: false,
-            protocol: String::new(),
-            time,
-            address: text(row.get(6)?),
-            epid: text(row.get(5)?),
-            hresult: 0,
-        });
-    }
-    report.imported = activations.len() as u64;
-    Ok((activations, report))
 }
 
+#[cfg(not(feature = "sqlite"))]
+fn not_built(path: &Path) -> StoreError {
+    StoreError::NotBuilt {
+        feature: "sqlite",
+        what: format!("the py-kms database {} (a SQLite file)", path.display()),
+    }
+}
+
+/// A py-kms database opened read-only, its `clients` table checked.
+#[cfg(feature = "sqlite")]
+struct PykmsFile {
+    conn: Connection,
+    /// The address column to read (`machineIp`, or `NULL` when the table has none).
+    address: &'static str,
+}
+
+#[cfg(feature = "sqlite")]
+impl PykmsFile {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        check_directory(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
+        let columns = table_columns(&conn, path)?;
+        if columns.is_empty() {
+            return Err(import_error(
+                path,
+                "no `clients` table: not a py-kms database".into(),
+            ));
+        }
+        if let Some(missing) = PYKMS_COLUMNS
+            .iter()
+            .find(|c| !columns.iter().any(|k| k == *c))
+        {
+            return Err(import_error(
+                path,
+                format!("the `clients` table has no `{missing}` column"),
+            ));
+        }
+        let address = if columns.iter().any(|c| c == PYKMS_ADDRESS_COLUMN) {
+            PYKMS_ADDRESS_COLUMN
+        } else {
+            "NULL"
+        };
+        Ok(Self { conn, address })
+    }
+
+    /// The number of rows of the `clients` table.
+    fn rows(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM clients", [], |row| row.get(0))?;
+        Ok(n.unsigned_abs())
+    }
+
+    /// Reads the rows into activations (see [`read_pykms`]), passed to `sink` `batch_rows`
+    /// at a time.
+    fn read(
+        &self,
+        resolve: SkuResolver<'_>,
+        batch_rows: usize,
+        sink: &mut BatchSink<'_>,
+    ) -> Result<ImportReport, StoreError> {
+        let batch_rows = batch_rows.max(1);
+        let sql = format!(
+            "SELECT clientMachineId, machineName, skuId, licenseStatus, lastRequestTime, \
+             kmsEpid, {} FROM clients ORDER BY rowid",
+            self.address
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut activations = Vec::new();
+        let mut report = ImportReport::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let mut resolved_names: HashMap<String, Option<(Uuid, Uuid, Uuid)>> = HashMap::new();
+        while let Some(row) = rows.next()? {
+            let cmid_text = text(row.get(0)?);
+            let Ok(cmid) = Uuid::parse_str(cmid_text.trim()) else {
+                report
+                    .invalid
+                    .push(format!("clientMachineId {cmid_text:?} is not a GUID"));
+                continue;
+            };
+            let Some(time) = unix_time(row.get(4)?) else {
+                report
+                    .invalid
+                    .push(format!("{cmid}: lastRequestTime is not a unix time"));
+                continue;
+            };
+            // An impossible time would stay in the record and its history for ever (and
+            // once broke the dashboard's statistics): the row is refused.
+            if !possible_time(time, now) {
+                report.impossible_times += 1;
+                report.invalid.push(format!(
+                    "{cmid}: lastRequestTime {time} is not a possible time (before 2006 or in \
+                     the future)"
+                ));
+                continue;
+            }
+            let sku_name = text(row.get(2)?);
+            // A database holds few distinct product names: resolve each once.
+            let resolved = match resolved_names.get(&sku_name) {
+                Some(r) => *r,
+                None => {
+                    let r = resolve(&sku_name);
+                    if resolved_names.len() < RESOLVED_NAMES_LIMIT {
+                        resolved_names.insert(sku_name.clone(), r);
+                    }
+                    r
+                }
+            };
+            let Some((application_id, sku_id, kms_id)) = resolved else {
+                report.unmapped.push((cmid, sku_name));
+                continue;
+            };
+            activations.push(Activation {
+                cmid,
+                application_id,
+                sku_id,
+                kms_id,
+                workstation: text(row.get(1)?),
+                license_status: pykms_license_status(&text(row.get(3)?)),
+                grace_minutes: 0,
+                is_vm: false,
+                protocol: String::new(),
+                time,
+                address: text(row.get(6)?),
+                epid: text(row.get(5)?),
+                hresult: 0,
+            });
+            if activations.len() >= batch_rows {
+                report.imported += activations.len() as u64;
+                sink(std::mem::take(&mut activations))?;
+            }
+        }
+        if !activations.is_empty() {
+            report.imported += activations.len() as u64;
+            sink(activations)?;
+        }
+        Ok(report)
+    }
+}
+
+/// Rows of a py-kms database [`import_pykms`] reads and writes at a time.
+pub const IMPORT_BATCH_ROWS: usize = 10_000;
+
 /// Reads a py-kms database with [`read_pykms`] and writes its rows into `store` in one
-/// [`ClientStore::record_batch`] (all or nothing), then brings the store's deferred work up
-/// to date ([`ClientStore::catch_up`]: the imported records are indexed for search).
+/// transaction (all or nothing: [`ClientStore::record_all`]), [`IMPORT_BATCH_ROWS`] at a time,
+/// then brings the store's deferred work up to date ([`ClientStore::catch_up`]: the imported
+/// records are indexed for search).
 pub fn import_pykms(
     store: &dyn ClientStore,
     path: &Path,
     resolve: SkuResolver<'_>,
 ) -> Result<ImportReport, StoreError> {
-    let (activations, report) = read_pykms(path, resolve)?;
-    store.record_batch(&activations)?;
-    store.catch_up()?;
-    Ok(report)
+    import_pykms_in_batches(store, path, resolve, IMPORT_BATCH_ROWS)
+}
+
+/// [`import_pykms`], `batch_rows` rows at a time: the SQLite store then holds one batch in
+/// memory, however large the database.
+pub fn import_pykms_in_batches(
+    store: &dyn ClientStore,
+    path: &Path,
+    resolve: SkuResolver<'_>,
+    batch_rows: usize,
+) -> Result<ImportReport, StoreError> {
+    #[cfg(feature = "sqlite")]
+    {
+        let file = PykmsFile::open(path)?;
+        let expected = file.rows()?;
+        let mut report = ImportReport::default();
+        store.record_all(
+            &mut |sink| {
+                report = file.read(resolve, batch_rows, sink)?;
+                Ok(())
+            },
+            expected,
+        )?;
+        store.catch_up()?;
+        Ok(report)
+    }
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = (store, resolve, batch_rows);
+        Err(not_built(path))
+    }
 }
 
 /// The licence status number for py-kms' wording: "Unlicensed" 0, "Activated"/"Licensed" 1,

@@ -347,18 +347,32 @@ impl ClientStore for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        // Repeated CMIDs of a batch become one upsert, folded in order like successive ones.
-        let mut folded: HashMap<(Uuid, Uuid), ClientRecord> = HashMap::new();
-        for a in batch {
-            folded
-                .entry((a.cmid, a.application_id))
-                .and_modify(|r| r.merge(a))
-                .or_insert_with(|| ClientRecord::from_activation(a));
-        }
-        let events: Vec<ActivationEvent> =
-            batch.iter().map(ActivationEvent::from_activation).collect();
-        let records: Vec<ClientRecord> = folded.into_values().collect();
+        let (records, events) = fold(batch);
         self.write(&records, &events)
+    }
+
+    fn record_all(
+        &self,
+        source: crate::BatchSource<'_>,
+        expected: u64,
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        // Records and events: about two rows a request.
+        let rows = usize::try_from(expected.saturating_mul(2)).unwrap_or(usize::MAX);
+        let bulk = rows > BULK_ROWS;
+        if bulk {
+            inner
+                .conn
+                .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+        }
+        let result = Self::write_all_in(inner, source, rows);
+        if bulk {
+            inner
+                .conn
+                .pragma_update(None, "cache_size", inner.cache_kib)?;
+        }
+        result
     }
 
     fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
@@ -743,67 +757,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let tx = inner.conn.transaction()?;
         let rebuilt = drop_indexes_for_bulk(&tx, records.len() + events.len())?;
-        let found = {
-            let mut keys = Keys::new(&tx, &inner.ids);
-            let mut days: BTreeMap<(i64, i64, i64, bool), i64> = BTreeMap::new();
-            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            for e in events {
-                let (app, sku, kms) = (
-                    keys.key(&e.application_id)?,
-                    keys.key(&e.sku_id)?,
-                    keys.key(&e.kms_id)?,
-                );
-                insert.execute(params![
-                    e.time,
-                    e.cmid.as_bytes().as_slice(),
-                    app,
-                    sku,
-                    kms,
-                    e.workstation,
-                    i64::from(e.license_status),
-                    e.protocol,
-                    e.address,
-                    i64::from(e.hresult),
-                ])?;
-                *days
-                    .entry((day_start(e.time), app, kms, e.succeeded()))
-                    .or_default() += 1;
-            }
-            let mut daily = tx.prepare_cached(ADD_DAILY)?;
-            for ((day, app, kms, ok), n) in days {
-                daily.execute(params![day, app, kms, ok, n])?;
-            }
-            let mut upsert = tx.prepare_cached(UPSERT)?;
-            // In key order: neighbouring index entries, fewer pages touched.
-            let mut sorted: Vec<&ClientRecord> = records.iter().collect();
-            sorted.sort_unstable_by_key(|r| (r.cmid, r.application_id));
-            for r in sorted {
-                let (app, sku, kms) = (
-                    keys.key(&r.application_id)?,
-                    keys.key(&r.sku_id)?,
-                    keys.key(&r.kms_id)?,
-                );
-                upsert.execute(params![
-                    r.cmid.as_bytes().as_slice(),
-                    app,
-                    sku,
-                    kms,
-                    r.workstation,
-                    i64::from(r.license_status),
-                    i64::from(r.grace_minutes),
-                    r.is_vm,
-                    r.protocol,
-                    r.first_seen,
-                    r.last_seen,
-                    saturating_i64(r.requests),
-                    r.last_address,
-                    r.last_epid,
-                    i64::from(r.last_hresult),
-                    r.last_activated.unwrap_or(NEVER_ACTIVATED),
-                ])?;
-            }
-            keys.found
-        };
+        let found = write_rows(&tx, &inner.ids, records, events)?;
         for sql in &rebuilt {
             tx.execute_batch(sql)?;
         }
@@ -813,6 +767,118 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// [`ClientStore::record_all`] in one transaction, each batch written as it comes
+    /// (`rows`: about how many rows the whole will write).
+    fn write_all_in(
+        inner: &mut Inner,
+        source: crate::BatchSource<'_>,
+        rows: usize,
+    ) -> Result<u64, StoreError> {
+        let tx = inner.conn.transaction()?;
+        let rebuilt = drop_indexes_for_bulk(&tx, rows)?;
+        let mut found = HashMap::new();
+        let (mut recorded, mut records_written) = (0u64, 0u64);
+        source(&mut |batch: Vec<Activation>| {
+            let (records, events) = fold(&batch);
+            found.extend(write_rows(&tx, &inner.ids, &records, &events)?);
+            recorded += batch.len() as u64;
+            records_written += records.len() as u64;
+            Ok(())
+        })?;
+        for sql in &rebuilt {
+            tx.execute_batch(sql)?;
+        }
+        tx.commit()?;
+        inner.remember(found);
+        inner.unindexed = inner.unindexed.saturating_add(records_written);
+        Ok(recorded)
+    }
+}
+
+/// A batch of requests as the rows it writes: one client record per (CMID, application),
+/// repeated ones folded in order like successive upserts, and one event per request.
+fn fold(batch: &[Activation]) -> (Vec<ClientRecord>, Vec<ActivationEvent>) {
+    let mut folded: HashMap<(Uuid, Uuid), ClientRecord> = HashMap::new();
+    for a in batch {
+        folded
+            .entry((a.cmid, a.application_id))
+            .and_modify(|r| r.merge(a))
+            .or_insert_with(|| ClientRecord::from_activation(a));
+    }
+    let events = batch.iter().map(ActivationEvent::from_activation).collect();
+    (folded.into_values().collect(), events)
+}
+
+/// Writes `records` (upserted) and `events` (appended, and added to the per-day counts) in
+/// transaction `tx`; returns the GUID keys it looked up or added (beyond `cached`).
+fn write_rows(
+    tx: &Transaction<'_>,
+    cached: &HashMap<Uuid, i64>,
+    records: &[ClientRecord],
+    events: &[ActivationEvent],
+) -> Result<HashMap<Uuid, i64>, StoreError> {
+    let mut keys = Keys::new(tx, cached);
+    let mut days: BTreeMap<(i64, i64, i64, bool), i64> = BTreeMap::new();
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+    for e in events {
+        let (app, sku, kms) = (
+            keys.key(&e.application_id)?,
+            keys.key(&e.sku_id)?,
+            keys.key(&e.kms_id)?,
+        );
+        insert.execute(params![
+            e.time,
+            e.cmid.as_bytes().as_slice(),
+            app,
+            sku,
+            kms,
+            e.workstation,
+            i64::from(e.license_status),
+            e.protocol,
+            e.address,
+            i64::from(e.hresult),
+        ])?;
+        *days
+            .entry((day_start(e.time), app, kms, e.succeeded()))
+            .or_default() += 1;
+    }
+    let mut daily = tx.prepare_cached(ADD_DAILY)?;
+    for ((day, app, kms, ok), n) in days {
+        daily.execute(params![day, app, kms, ok, n])?;
+    }
+    let mut upsert = tx.prepare_cached(UPSERT)?;
+    // In key order: neighbouring index entries, fewer pages touched.
+    let mut sorted: Vec<&ClientRecord> = records.iter().collect();
+    sorted.sort_unstable_by_key(|r| (r.cmid, r.application_id));
+    for r in sorted {
+        let (app, sku, kms) = (
+            keys.key(&r.application_id)?,
+            keys.key(&r.sku_id)?,
+            keys.key(&r.kms_id)?,
+        );
+        upsert.execute(params![
+            r.cmid.as_bytes().as_slice(),
+            app,
+            sku,
+            kms,
+            r.workstation,
+            i64::from(r.license_status),
+            i64::from(r.grace_minutes),
+            r.is_vm,
+            r.protocol,
+            r.first_seen,
+            r.last_seen,
+            saturating_i64(r.requests),
+            r.last_address,
+            r.last_epid,
+            i64::from(r.last_hresult),
+            r.last_activated.unwrap_or(NEVER_ACTIVATED),
+        ])?;
+    }
+    Ok(keys.found)
+}
+
+impl SqliteStore {
     /// One batch of [`ClientStore::upkeep`]: indexes the first `batch` records of
     /// `search_pending` in one transaction; returns whether more are listed.
     fn index_pending(inner: &mut Inner, batch: i64) -> Result<bool, StoreError> {

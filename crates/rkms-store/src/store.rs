@@ -9,6 +9,14 @@ use crate::{
     HealthThresholds, MatchCount, StoreError,
 };
 
+/// Where [`ClientStore::record_all`] takes its requests from: called once, it passes each
+/// batch in order to the sink it is given, and stops at the first error (its own or the
+/// sink's), which it returns.
+pub type BatchSource<'a> = &'a mut dyn FnMut(&mut BatchSink<'_>) -> Result<(), StoreError>;
+
+/// What a [`BatchSource`] passes its batches to.
+pub type BatchSink<'a> = dyn FnMut(Vec<Activation>) -> Result<(), StoreError> + 'a;
+
 /// A durable (or, for `--db none`, in-memory) record of KMS clients. Calls are synchronous and
 /// may touch the disk: the async server goes through [`crate::Writer`] for writes.
 pub trait ClientStore: Send + Sync {
@@ -20,6 +28,25 @@ pub trait ClientStore: Send + Sync {
     /// Records several requests, in order, as one transaction: all or none are written (client
     /// records and history events alike).
     fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError>;
+
+    /// Records every request `source` hands over, in order, as one transaction like
+    /// [`Self::record_batch`], where the requests come in batches (an import): `source` is
+    /// called once and passes each batch to the sink it is given. `expected` is about how
+    /// many requests there will be (a backend may prepare for a bulk write). Returns how many
+    /// were recorded.
+    ///
+    /// The default implementation collects every batch, then calls [`Self::record_batch`];
+    /// the SQLite store writes each batch as it comes, so that only one is held in memory.
+    fn record_all(&self, source: BatchSource<'_>, expected: u64) -> Result<u64, StoreError> {
+        let _ = expected;
+        let mut all = Vec::new();
+        source(&mut |batch| {
+            all.extend(batch);
+            Ok(())
+        })?;
+        self.record_batch(&all)?;
+        Ok(all.len() as u64)
+    }
 
     /// Number of distinct CMIDs recorded for `kms_id` whose latest request was at or after
     /// `since` and succeeded (`last_hresult == 0`) — the host's client count (PROTOCOL.md §9.1)

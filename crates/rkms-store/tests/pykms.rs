@@ -343,3 +343,138 @@ fn impossible_times_are_refused_and_counted() {
     let expected: Vec<i64> = times.iter().filter(|t| t.1).map(|t| t.0).collect();
     assert_eq!(kept, expected);
 }
+
+/// A py-kms database of `n` rows: 40 machines, each seen again and again (so that one
+/// machine's rows fall in different batches), every tenth row of an unknown product and every
+/// thirteenth with a bad time.
+fn large_fixture(path: &Path, n: i64) {
+    let con = Connection::open(path).unwrap();
+    con.execute_batch(
+        PYKMS_IP_DDL
+            .replace(", PRIMARY KEY(clientMachineId, applicationId)", "")
+            .as_str(),
+    )
+    .unwrap();
+    let mut insert = con
+        .prepare("INSERT INTO clients VALUES (?1, ?2, 'Windows', ?3, 'Activated', ?4, ?5, 1, ?6)")
+        .unwrap();
+    for row in 0..n {
+        let machine = row % 40;
+        let sku = if row % 10 == 9 {
+            "Unknown product"
+        } else if machine % 2 == 0 {
+            W10_PRO
+        } else {
+            OFFICE
+        };
+        let time = if row % 13 == 12 {
+            -5
+        } else {
+            1_700_000_000 + row * 60
+        };
+        insert
+            .execute(rusqlite::params![
+                id(0x1000 + machine as u128).to_string(),
+                format!("PC-{machine}-{row}"),
+                sku,
+                time,
+                format!("epid-{row}"),
+                format!("192.0.2.{}", row % 250),
+            ])
+            .unwrap();
+    }
+}
+
+/// Importing in batches (here 7 rows at a time, a machine's rows spread over many batches)
+/// gives the same records, history and report as reading the whole database and writing it
+/// in one batch.
+#[test]
+fn import_in_batches_equals_one_batch() {
+    let dir = TempDir::new("pykms-batches");
+    let source = dir.join("pykms_database.db");
+    large_fixture(&source, 500);
+    let batched = SqliteStore::open(&dir.join("batched.db")).unwrap();
+    let report = rkms_store::import_pykms_in_batches(&batched, &source, &resolve, 7).unwrap();
+    let whole = SqliteStore::open(&dir.join("whole.db")).unwrap();
+    let (activations, expected) = read_pykms(&source, &resolve).unwrap();
+    whole.record_batch(&activations).unwrap();
+    assert_eq!(report, expected);
+    assert_eq!(report.imported, activations.len() as u64);
+    assert!(report.imported > 300 && !report.unmapped.is_empty() && !report.invalid.is_empty());
+    // Machines 9, 19, 29 and 39 have only rows of the unknown product.
+    assert_eq!(batched.count().unwrap(), 36);
+    assert_eq!(
+        batched.list(&ClientFilter::default()).unwrap(),
+        whole.list(&ClientFilter::default()).unwrap()
+    );
+    assert_eq!(
+        batched.events_page(0, 1_000).unwrap(),
+        whole.events_page(0, 1_000).unwrap()
+    );
+    // Every imported record is found by search (indexed once the import returns).
+    let found = batched
+        .list(&ClientFilter {
+            search: Some(rkms_store::Search {
+                text: "PC-".into(),
+                ..rkms_store::Search::default()
+            }),
+            ..ClientFilter::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 36);
+    // The memory store (the trait's default: every batch collected, then one write) agrees.
+    let memory = MemoryStore::new();
+    rkms_store::import_pykms_in_batches(&memory, &source, &resolve, 7).unwrap();
+    assert_eq!(
+        memory.list(&ClientFilter::default()).unwrap(),
+        whole.list(&ClientFilter::default()).unwrap()
+    );
+}
+
+/// A source failing after some batches were written leaves nothing behind: the batches of
+/// `record_all` are one transaction.
+#[test]
+fn record_all_is_all_or_nothing() {
+    let dir = TempDir::new("record-all");
+    let sqlite = SqliteStore::open(&dir.join("clients.db")).unwrap();
+    let memory = MemoryStore::new();
+    for store in [&sqlite as &dyn ClientStore, &memory] {
+        let mut calls = 0;
+        let e = store
+            .record_all(
+                &mut |sink| {
+                    for n in 0..3u128 {
+                        calls += 1;
+                        sink(vec![common::activation(id(n), id(0xa), 1_800_000_000)])?;
+                    }
+                    Err(StoreError::Unsupported(
+                        "a source failing after three batches",
+                    ))
+                },
+                3,
+            )
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Unsupported(_)), "{e}");
+        assert_eq!(calls, 3);
+        assert_eq!(store.count().unwrap(), 0);
+        assert!(store.recent_activations(10).unwrap().is_empty());
+        // And a source that succeeds writes every batch.
+        let n = store
+            .record_all(
+                &mut |sink| {
+                    for n in 0..3u128 {
+                        sink(vec![
+                            common::activation(id(n), id(0xa), 1_800_000_000),
+                            common::activation(id(n), id(0xa), 1_800_000_060),
+                        ])?;
+                    }
+                    Ok(())
+                },
+                6,
+            )
+            .unwrap();
+        assert_eq!(n, 6);
+        assert_eq!(store.count().unwrap(), 3);
+        assert_eq!(store.recent_activations(10).unwrap().len(), 6);
+    }
+}
