@@ -764,18 +764,8 @@ impl ClientStore for PgStore {
     }
 
     fn record_batch(&self, batch: &[Activation]) -> Result<(), StoreError> {
-        // One row per key (an upsert cannot touch a row twice), folded in order like
-        // successive upserts; keys in order, so that hosts lock rows in the same order.
-        let mut folded: BTreeMap<(Uuid, Uuid), ClientRecord> = BTreeMap::new();
-        for a in batch {
-            folded
-                .entry((a.cmid, a.application_id))
-                .and_modify(|r| r.merge(a))
-                .or_insert_with(|| ClientRecord::from_activation(a));
-        }
-        let records: Vec<ClientRecord> = folded.into_values().collect();
-        let events: Vec<ActivationEvent> =
-            batch.iter().map(ActivationEvent::from_activation).collect();
+        // Keys in order, so that hosts lock rows in the same order.
+        let (records, events) = crate::record::fold_batch(batch);
         self.write(&records, &events)
     }
 

@@ -506,6 +506,28 @@ impl MatchCount {
     }
 }
 
+/// A batch of requests as the rows it writes: one client record per (CMID, application), in
+/// key order, the requests of each folded in order like successive upserts (an upsert cannot
+/// touch a row twice), and one history event per request.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn fold_batch(
+    batch: &[crate::Activation],
+) -> (Vec<ClientRecord>, Vec<crate::ActivationEvent>) {
+    let mut folded: std::collections::BTreeMap<(Uuid, Uuid), ClientRecord> =
+        std::collections::BTreeMap::new();
+    for a in batch {
+        folded
+            .entry((a.cmid, a.application_id))
+            .and_modify(|r| r.merge(a))
+            .or_insert_with(|| ClientRecord::from_activation(a));
+    }
+    let events = batch
+        .iter()
+        .map(crate::ActivationEvent::from_activation)
+        .collect();
+    (folded.into_values().collect(), events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -347,7 +347,7 @@ impl ClientStore for SqliteStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let (records, events) = fold(batch);
+        let (records, events) = crate::record::fold_batch(batch);
         self.write(&records, &events)
     }
 
@@ -356,23 +356,9 @@ impl ClientStore for SqliteStore {
         source: crate::BatchSource<'_>,
         expected: u64,
     ) -> Result<u64, StoreError> {
-        let mut guard = self.inner();
-        let inner = &mut *guard;
         // Records and events: about two rows a request.
         let rows = usize::try_from(expected.saturating_mul(2)).unwrap_or(usize::MAX);
-        let bulk = rows > BULK_ROWS;
-        if bulk {
-            inner
-                .conn
-                .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
-        }
-        let result = Self::write_all_in(inner, source, rows);
-        if bulk {
-            inner
-                .conn
-                .pragma_update(None, "cache_size", inner.cache_kib)?;
-        }
-        result
+        self.write_with(rows, |inner| Self::write_all_in(inner, source, rows))
     }
 
     fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {
@@ -721,24 +707,35 @@ impl SqliteStore {
         if records.is_empty() && events.is_empty() {
             return Ok(());
         }
+        self.write_with(records.len() + events.len(), |inner| {
+            Self::write_in(inner, records, events)
+        })
+    }
+
+    /// Runs `write`, one transaction of about `rows` rows, on the connection. A bulk write (an
+    /// import) touches index pages all over: it gets a page cache of its own for the
+    /// transaction, shrunk back after. Then, when the checkpoint thread could not start the
+    /// log over (commits kept the write lock busy), the writer does, between two
+    /// transactions; a failure leaves it to later.
+    fn write_with<T>(
+        &self,
+        rows: usize,
+        write: impl FnOnce(&mut Inner) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut guard = self.inner();
         let inner = &mut *guard;
-        // A bulk write (an import) touches index pages all over: give it a page cache of its
-        // own for the transaction, then shrink it back.
-        let bulk = records.len() + events.len() > BULK_ROWS;
+        let bulk = rows > BULK_ROWS;
         if bulk {
             inner
                 .conn
                 .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
         }
-        let result = Self::write_in(inner, records, events);
+        let result = write(inner);
         if bulk {
             inner
                 .conn
                 .pragma_update(None, "cache_size", inner.cache_kib)?;
         }
-        // The checkpoint thread could not start the log over (commits kept the write lock
-        // busy): the writer does, between two transactions. A failure leaves it to later.
         if result.is_ok()
             && self
                 .checkpointer
@@ -779,7 +776,7 @@ impl SqliteStore {
         let mut found = HashMap::new();
         let (mut recorded, mut records_written) = (0u64, 0u64);
         source(&mut |batch: Vec<Activation>| {
-            let (records, events) = fold(&batch);
+            let (records, events) = crate::record::fold_batch(&batch);
             found.extend(write_rows(&tx, &inner.ids, &records, &events)?);
             recorded += batch.len() as u64;
             records_written += records.len() as u64;
@@ -793,20 +790,6 @@ impl SqliteStore {
         inner.unindexed = inner.unindexed.saturating_add(records_written);
         Ok(recorded)
     }
-}
-
-/// A batch of requests as the rows it writes: one client record per (CMID, application),
-/// repeated ones folded in order like successive upserts, and one event per request.
-fn fold(batch: &[Activation]) -> (Vec<ClientRecord>, Vec<ActivationEvent>) {
-    let mut folded: HashMap<(Uuid, Uuid), ClientRecord> = HashMap::new();
-    for a in batch {
-        folded
-            .entry((a.cmid, a.application_id))
-            .and_modify(|r| r.merge(a))
-            .or_insert_with(|| ClientRecord::from_activation(a));
-    }
-    let events = batch.iter().map(ActivationEvent::from_activation).collect();
-    (folded.into_values().collect(), events)
 }
 
 /// Writes `records` (upserted) and `events` (appended, and added to the per-day counts) in

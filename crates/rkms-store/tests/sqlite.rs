@@ -978,18 +978,7 @@ fn migrates_v6_database_deferring_the_search_index() {
     };
     assert_eq!(listed(&raw), 0);
     assert_eq!(index_rows(&raw), before, "the index was kept");
-    let search = |text: &str| {
-        store
-            .list(&ClientFilter {
-                search: Some(rkms_store::Search {
-                    text: text.into(),
-                    ..rkms_store::Search::default()
-                }),
-                ..ClientFilter::default()
-            })
-            .unwrap()
-            .len()
-    };
+    let search = |text: &str| searched(&store, text).len();
     let offices = search("ОФИС-");
     assert!(offices > 0);
     // A new record after the migration: listed, found, indexed later.
@@ -1099,6 +1088,22 @@ fn migrates_v4_database_deriving_the_last_activation() {
     );
 }
 
+/// The workstation names of the records a search for `text` finds.
+fn searched(store: &SqliteStore, text: &str) -> Vec<String> {
+    store
+        .list(&ClientFilter {
+            search: Some(rkms_store::Search {
+                text: text.into(),
+                ..rkms_store::Search::default()
+            }),
+            ..ClientFilter::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| r.workstation)
+        .collect()
+}
+
 /// Turns a database of the current schema back into schema 7: the triggers that list a
 /// record for the search index are those of schema 7 again.
 /// (Assumes that the listing-triggers migration is the latest one.)
@@ -1203,20 +1208,7 @@ fn migrates_v7_database_listing_records_without_a_temporary_table() {
         reference.list(&ClientFilter::default()).unwrap(),
         "every record kept"
     );
-    let search = |text: &str| {
-        store
-            .list(&ClientFilter {
-                search: Some(rkms_store::Search {
-                    text: text.into(),
-                    ..rkms_store::Search::default()
-                }),
-                ..ClientFilter::default()
-            })
-            .unwrap()
-            .into_iter()
-            .map(|r| r.workstation)
-            .collect::<Vec<_>>()
-    };
+    let search = |text: &str| searched(&store, text);
     assert_eq!(search("LISTED-").len(), 5);
     // Renamed twice in one batch: a listed record (id 2,000) and an indexed one (id 7); and a
     // new record. The upsert that fires the update trigger must not turn "already listed"
