@@ -348,6 +348,10 @@ const LISTING_TRIGGERS_SQL: &str = concat!(
 /// Indexes the records listed in `search_pending` up to id `?1` (a batch: see
 /// [`crate::ClientStore::upkeep`]), then takes them off the list: an older text leaves the
 /// index, the current one enters it. Three statements, run in order in one transaction.
+/// The join reads the list first (`CROSS JOIN` fixes SQLite's join order): left to choose,
+/// the planner carried `p.id <= ?1` over to `c.id` and read every record up to the batch's
+/// last id, which is all of them, for each batch (70% of a host's writer thread with a
+/// million records).
 #[cfg(feature = "sqlite")]
 pub(crate) const INDEX_PENDING_SQL: [&str; 3] = [
     "DELETE FROM clients_search WHERE rowid IN
@@ -355,7 +359,7 @@ pub(crate) const INDEX_PENDING_SQL: [&str; 3] = [
     concat!(
         "INSERT INTO clients_search (rowid, text) SELECT c.id, ",
         search_text_sql!("instr", "char(10)", "c."),
-        " FROM search_pending p JOIN clients c ON c.id = p.id WHERE p.id <= ?1"
+        " FROM search_pending p CROSS JOIN clients c ON c.id = p.id WHERE p.id <= ?1"
     ),
     "DELETE FROM search_pending WHERE id <= ?1",
 ];
