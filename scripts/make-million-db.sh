@@ -73,13 +73,15 @@ db.execute("PRAGMA journal_mode=WAL")
 db.execute("CREATE TEMP TABLE copies(n INTEGER)")
 db.executemany("INSERT INTO copies VALUES (?)", [(i,) for i in range(1, k)])
 db.execute("DROP INDEX activations_time")
-db.execute("DROP INDEX activations_cmid")
 db.execute("INSERT INTO activations (time, cmid, app, sku, kms, workstation, license_status, "
            "protocol, address, hresult) SELECT a.time - c.n * 86400, a.cmid, a.app, a.sku, a.kms, "
            "a.workstation, a.license_status, a.protocol, a.address, a.hresult "
            "FROM copies c, activations a ORDER BY c.n DESC, a.rowid")
 db.execute("CREATE INDEX activations_time ON activations (time)")
-db.execute("CREATE INDEX activations_cmid ON activations (cmid, time)")
+# Each client record's seconds with events (schema 9), rebuilt from the whole history.
+db.execute("DELETE FROM client_events")
+db.execute("INSERT INTO client_events (client, time) SELECT DISTINCT c.id, a.time "
+           "FROM activations a JOIN clients c ON c.cmid = a.cmid AND c.app = a.app ORDER BY 1, 2")
 db.execute("DELETE FROM activation_days")
 db.execute("INSERT INTO activation_days (day, app, kms, ok, count) "
            "SELECT time - ((time % 86400) + 86400) % 86400, app, kms, hresult = 0, COUNT(*) "

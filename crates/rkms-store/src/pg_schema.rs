@@ -17,7 +17,7 @@
 //! edit a shipped one, and add each new one here and in [`crate::schema`] alike.
 
 use crate::schema::{
-    Migration, DEFERRED_SEARCH_DESCRIPTION, DEFERRED_SEARCH_VERSION, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, LISTING_TRIGGERS_DESCRIPTION, LISTING_TRIGGERS_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
+    Migration, DEFERRED_SEARCH_DESCRIPTION, DEFERRED_SEARCH_VERSION, LAST_ACTIVATED_DESCRIPTION, LAST_ACTIVATED_VERSION, LISTING_TRIGGERS_DESCRIPTION, LISTING_TRIGGERS_VERSION, CLIENT_EVENTS_DESCRIPTION, CLIENT_EVENTS_VERSION, MIGRATIONS, SEARCH_INDEX_DESCRIPTION,
     SEARCH_INDEX_VERSION,
 };
 
@@ -134,6 +134,12 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         version: LISTING_TRIGGERS_VERSION,
         description: LISTING_TRIGGERS_DESCRIPTION,
         // SQLite's triggers only.
+        sql: "SELECT 1;",
+    },
+    Migration {
+        version: CLIENT_EVENTS_VERSION,
+        description: CLIENT_EVENTS_DESCRIPTION,
+        // SQLite's history index only (PostgreSQL's index on the events' CMIDs stays).
         sql: "SELECT 1;",
     },
 ];

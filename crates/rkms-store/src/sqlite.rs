@@ -8,7 +8,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, Row, Transaction};
+use rusqlite::{
+    params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transaction,
+};
 use uuid::Uuid;
 
 use crate::history::day_start;
@@ -43,7 +45,8 @@ const ADD_DAILY: &str = "INSERT INTO activation_days (day, app, kms, ok, count) 
      ON CONFLICT (day, app, kms, ok) DO UPDATE SET count = count + excluded.count";
 
 /// Folds a whole record into the table, like [`ClientRecord::absorb`]: the upsert behind both
-/// `record_batch` (a batch is first folded into one record per key) and `import`.
+/// `record_batch` (a batch is first folded into one record per key) and `import`; returns
+/// the record's id.
 const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, license_status, \
          grace_minutes, is_vm, protocol, first_seen, last_seen, requests, last_address, \
          last_epid, last_hresult, last_activated)
@@ -62,7 +65,12 @@ const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, lic
          last_address   = iif(excluded.last_seen >= last_seen, excluded.last_address, last_address),
          last_epid      = iif(excluded.last_seen >= last_seen, excluded.last_epid, last_epid),
          last_hresult   = iif(excluded.last_seen >= last_seen, excluded.last_hresult, last_hresult),
-         last_seen      = max(last_seen, excluded.last_seen)";
+         last_seen      = max(last_seen, excluded.last_seen)
+     RETURNING id";
+
+/// Links an event to its client record: the record has events at that second.
+const LINK_EVENT: &str =
+    "INSERT INTO client_events (client, time) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 
 /// The keys of the KMS IDs of clients whose latest request succeeded, one index seek each
 /// (a skip scan of `clients_active`), in order.
@@ -456,8 +464,13 @@ impl ClientStore for SqliteStore {
     }
 
     fn history(&self, cmid: &Uuid, limit: u64) -> Result<Vec<ActivationEvent>, StoreError> {
+        // The seconds at which each record of the CMID has events (`client_events`), then
+        // that record's events at those seconds, in that order: `CROSS JOIN` fixes it.
         self.events(
-            "WHERE cmid = ?1",
+            "WHERE rowid IN (SELECT a.rowid FROM clients c \
+                 CROSS JOIN client_events e ON e.client = c.id \
+                 CROSS JOIN activations a ON a.time = e.time \
+                 WHERE c.cmid = ?1 AND a.cmid = c.cmid AND a.app = c.app)",
             &[Value::Blob(cmid.as_bytes().to_vec())],
             limit,
         )
@@ -801,8 +814,44 @@ fn write_rows(
     events: &[ActivationEvent],
 ) -> Result<HashMap<Uuid, i64>, StoreError> {
     let mut keys = Keys::new(tx, cached);
+    // The records first: each event is then linked to its record's id (`client_events`).
+    let mut ids: HashMap<(Uuid, Uuid), i64> = HashMap::with_capacity(records.len());
+    let mut upsert = tx.prepare_cached(UPSERT)?;
+    // In key order: neighbouring index entries, fewer pages touched.
+    let mut sorted: Vec<&ClientRecord> = records.iter().collect();
+    sorted.sort_unstable_by_key(|r| (r.cmid, r.application_id));
+    for r in sorted {
+        let (app, sku, kms) = (
+            keys.key(&r.application_id)?,
+            keys.key(&r.sku_id)?,
+            keys.key(&r.kms_id)?,
+        );
+        let id: i64 = upsert.query_row(
+            params![
+                r.cmid.as_bytes().as_slice(),
+                app,
+                sku,
+                kms,
+                r.workstation,
+                i64::from(r.license_status),
+                i64::from(r.grace_minutes),
+                r.is_vm,
+                r.protocol,
+                r.first_seen,
+                r.last_seen,
+                saturating_i64(r.requests),
+                r.last_address,
+                r.last_epid,
+                i64::from(r.last_hresult),
+                r.last_activated.unwrap_or(NEVER_ACTIVATED),
+            ],
+            |row| row.get(0),
+        )?;
+        ids.insert((r.cmid, r.application_id), id);
+    }
     let mut days: BTreeMap<(i64, i64, i64, bool), i64> = BTreeMap::new();
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+    let mut link = tx.prepare_cached(LINK_EVENT)?;
     for e in events {
         let (app, sku, kms) = (
             keys.key(&e.application_id)?,
@@ -821,6 +870,18 @@ fn write_rows(
             e.address,
             i64::from(e.hresult),
         ])?;
+        // An event written without its record (an import of history alone) is linked to
+        // the record when there is one.
+        let client = match ids.get(&(e.cmid, e.application_id)) {
+            Some(id) => Some(*id),
+            None => tx
+                .prepare_cached("SELECT id FROM clients WHERE cmid = ?1 AND app = ?2")?
+                .query_row(params![e.cmid.as_bytes().as_slice(), app], |row| row.get(0))
+                .optional()?,
+        };
+        if let Some(client) = client {
+            link.execute(params![client, e.time])?;
+        }
         *days
             .entry((day_start(e.time), app, kms, e.succeeded()))
             .or_default() += 1;
@@ -828,35 +889,6 @@ fn write_rows(
     let mut daily = tx.prepare_cached(ADD_DAILY)?;
     for ((day, app, kms, ok), n) in days {
         daily.execute(params![day, app, kms, ok, n])?;
-    }
-    let mut upsert = tx.prepare_cached(UPSERT)?;
-    // In key order: neighbouring index entries, fewer pages touched.
-    let mut sorted: Vec<&ClientRecord> = records.iter().collect();
-    sorted.sort_unstable_by_key(|r| (r.cmid, r.application_id));
-    for r in sorted {
-        let (app, sku, kms) = (
-            keys.key(&r.application_id)?,
-            keys.key(&r.sku_id)?,
-            keys.key(&r.kms_id)?,
-        );
-        upsert.execute(params![
-            r.cmid.as_bytes().as_slice(),
-            app,
-            sku,
-            kms,
-            r.workstation,
-            i64::from(r.license_status),
-            i64::from(r.grace_minutes),
-            r.is_vm,
-            r.protocol,
-            r.first_seen,
-            r.last_seen,
-            saturating_i64(r.requests),
-            r.last_address,
-            r.last_epid,
-            i64::from(r.last_hresult),
-            r.last_activated.unwrap_or(NEVER_ACTIVATED),
-        ])?;
     }
     Ok(keys.found)
 }
@@ -1639,7 +1671,7 @@ mod tests {
         let bulk = SqliteStore::open(&dir.join("bulk.db")).unwrap();
         let small = SqliteStore::open(&dir.join("small.db")).unwrap();
         let before = indexes(&bulk);
-        assert!(before.len() >= 8, "{before:?}");
+        assert!(before.len() >= 7, "{before:?}");
         let requests: Vec<Activation> = (0..(BULK_ROWS as u128 / 2 + 10))
             .map(|n| activation(n, 1_800_000_000 + (n as i64 * 7_919) % 86_400))
             .collect();

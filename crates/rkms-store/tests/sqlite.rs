@@ -32,7 +32,7 @@ fn new_database_is_wal_at_latest_version() {
     let dir = TempDir::new("fresh");
     let path = dir.join("clients.db");
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(SCHEMA_VERSION, 8);
+    assert_eq!(SCHEMA_VERSION, 9);
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     assert_eq!(store.migrated_from(), 0);
     assert_eq!(store.path(), path);
@@ -55,7 +55,6 @@ fn new_database_is_wal_at_latest_version() {
     assert_eq!(
         indexes,
         [
-            "activations_cmid",
             "activations_time",
             "clients_active",
             "clients_expiry",
@@ -515,10 +514,11 @@ fn migrated_and_fresh_schemas_match() {
     assert_eq!(columns(&fresh), columns(&old));
     // clients (key and 16 fields), activations, guids, activation_days, and the search
     // index (FTS5: its table, 1 column, and shadow tables _config 2, _data 2, _docsize 3,
-    // _idx 3), and the records listed for it (search_pending, 2).
+    // _idx 3), the records listed for it (search_pending, 2), and the seconds of each
+    // record's events (client_events, 2).
     assert_eq!(
         columns(&fresh).len(),
-        17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3 + 2
+        17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3 + 2 + 2
     );
 }
 
@@ -911,11 +911,13 @@ fn a_steady_stream_of_commits_does_not_grow_the_log_without_bound() {
 /// Turns a database of the current schema back into the one before the deferred search
 /// migration (schema 6): the records listed for the index are indexed, the list goes, and
 /// the triggers of schema 5 (which index in the write itself) come back.
-/// (Assumes that the later migrations only change the triggers it replaces.)
+/// (Assumes that the migrations after the listing-triggers one are those
+/// [`downgrade_to_v8`] undoes.)
 fn downgrade_to_v6(path: &std::path::Path) {
     let store = SqliteStore::open(path).unwrap();
     while store.upkeep(true).unwrap() {}
     drop(store);
+    downgrade_to_v8(path);
     let v5 =
         rkms_store::schema::MIGRATIONS[rkms_store::schema::SEARCH_INDEX_VERSION as usize - 1].sql;
     let triggers = &v5[v5.find("CREATE TRIGGER").unwrap()..];
@@ -1106,8 +1108,8 @@ fn searched(store: &SqliteStore, text: &str) -> Vec<String> {
 
 /// Turns a database of the current schema back into schema 7: the triggers that list a
 /// record for the search index are those of schema 7 again.
-/// (Assumes that the listing-triggers migration is the latest one.)
 fn downgrade_to_v7(path: &std::path::Path) {
+    downgrade_to_v8(path);
     let v7 = rkms_store::schema::MIGRATIONS
         [rkms_store::schema::DEFERRED_SEARCH_VERSION as usize - 1]
         .sql;
@@ -1264,4 +1266,125 @@ fn migrates_v7_database_listing_records_without_a_temporary_table() {
     assert_eq!(in_index("D-D"), 1);
     assert_eq!(in_index("D-E"), 1);
     assert_eq!(in_index("D-A") + in_index("D-B") + in_index("D-C"), 0);
+}
+
+/// Turns a database of the current schema back into schema 8: the history indexed by CMID
+/// (`activations_cmid`) instead of `client_events`.
+/// (Assumes that the client-events migration is the latest one.)
+fn downgrade_to_v8(path: &std::path::Path) {
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch(
+        "DROP TRIGGER activations_forget;
+         DROP TRIGGER clients_forget;
+         DROP TABLE client_events;
+         CREATE INDEX activations_cmid ON activations (cmid, time);",
+    )
+    .unwrap();
+    raw.pragma_update(
+        None,
+        "user_version",
+        rkms_store::schema::CLIENT_EVENTS_VERSION - 1,
+    )
+    .unwrap();
+}
+
+/// `client_events` holds exactly the (record, second) pairs of the history's events whose
+/// record exists.
+fn assert_client_events_match(path: &std::path::Path) {
+    let raw = Connection::open(path).unwrap();
+    let pairs = |sql: &str| -> Vec<(i64, i64)> {
+        raw.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let held = pairs("SELECT client, time FROM client_events ORDER BY 1, 2");
+    let derived = pairs(
+        "SELECT DISTINCT c.id, a.time FROM activations a \
+         JOIN clients c ON c.cmid = a.cmid AND c.app = a.app ORDER BY 1, 2",
+    );
+    assert!(!derived.is_empty());
+    assert_eq!(held, derived);
+}
+
+/// A schema-8 database (history indexed by CMID) is migrated keeping every record and event:
+/// each client's history reads the same through `client_events`, which matches the history;
+/// pruning events or records keeps it matching, and the history of a pruned second or
+/// record is gone.
+#[test]
+fn migrates_v8_database_finding_history_through_client_events() {
+    use rkms_store::schema::CLIENT_EVENTS_VERSION;
+    let dir = TempDir::new("v8");
+    let path = dir.join("clients.db");
+    let store = SqliteStore::open(&path).unwrap();
+    common::fill(&store);
+    // Several events of one record in one second, and in others; one CMID, two applications.
+    let twice = id(700);
+    for t in [
+        1_800_000_000,
+        1_800_000_000,
+        1_800_000_000,
+        1_800_000_500,
+        1_800_001_000,
+    ] {
+        store.record(&activation(twice, id(0xa), t)).unwrap();
+    }
+    store
+        .record(&Activation {
+            application_id: common::office_app(),
+            ..activation(twice, id(0xb), 1_800_000_000)
+        })
+        .unwrap();
+    store
+        .record(&Activation {
+            workstation: "GONE-1".into(),
+            ..activation(id(800), id(0xa), 1_800_003_000)
+        })
+        .unwrap();
+    let cmids: Vec<uuid::Uuid> = (0..300u128).map(id).chain([twice, id(800)]).collect();
+    let histories = |store: &SqliteStore| -> Vec<Vec<rkms_store::ActivationEvent>> {
+        cmids
+            .iter()
+            .map(|c| store.history(c, 1_000).unwrap())
+            .collect()
+    };
+    let before = histories(&store);
+    assert_eq!(before[before.len() - 2].len(), 6);
+    assert!(before.iter().all(|h| !h.is_empty()));
+    let events = store.events_page(0, u64::MAX).unwrap();
+    drop(store);
+    downgrade_to_v8(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), CLIENT_EVENTS_VERSION - 1);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    assert_eq!(histories(&store), before);
+    assert_eq!(
+        store.events_page(0, u64::MAX).unwrap(),
+        events,
+        "every event kept"
+    );
+    assert_client_events_match(&path);
+    // Written after the migration: linked as written.
+    store
+        .record(&activation(twice, id(0xa), 1_800_002_000))
+        .unwrap();
+    assert_eq!(store.history(&twice, 1_000).unwrap().len(), 7);
+    assert_client_events_match(&path);
+    // Pruning the history: the second at which `twice` had three events goes with the last.
+    let pruned = store.prune_history(1_800_000_001, 10_000).unwrap();
+    assert!(pruned >= 4, "{pruned}");
+    let left = store.history(&twice, 1_000).unwrap();
+    assert_eq!(
+        left.iter().map(|e| e.time).collect::<Vec<_>>(),
+        [1_800_002_000, 1_800_001_000, 1_800_000_500]
+    );
+    assert_client_events_match(&path);
+    // Pruning records by workstation: their seconds go, other records keep theirs.
+    let (records, _) = store.prune_workstation("GONE-1").unwrap();
+    assert_eq!(records, 1);
+    assert!(store.history(&id(800), 1_000).unwrap().is_empty());
+    assert_eq!(store.history(&twice, 1_000).unwrap(), left);
+    assert_client_events_match(&path);
 }

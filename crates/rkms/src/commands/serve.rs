@@ -127,6 +127,33 @@ fn check_listen(listen: &[std::net::SocketAddr]) -> Result<(), String> {
     Ok(())
 }
 
+/// How often a host still opening its database (migrating it) says so.
+const OPEN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs `work` on a thread of its own and returns what it returns; meanwhile calls `report`
+/// every `every` until it is done (never when it is done within `every`).
+fn wait_reporting<T: Send>(
+    work: impl FnOnce() -> T + Send,
+    every: Duration,
+    mut report: impl FnMut(),
+) -> T {
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel();
+        let worker = scope.spawn(move || {
+            let value = work();
+            let _ = done.send(());
+            value
+        });
+        // Ends when the work is done, or when it panicked (the sender dropped).
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(every) {
+            report();
+        }
+        worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// Opens the client store named by `--db` and seeds the policy's pools from it.
 /// The default `--db-cache` (KiB): 16 MiB, or 256 KiB in the builds for small devices (those
 /// without the dashboard). The command line itself is the same in every build.
@@ -142,14 +169,36 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
     } else {
         rkms_store::DB_MODE
     };
-    let store: Arc<dyn ClientStore> = Arc::from(
-        rkms_store::open_store_with(
-            &spec,
-            mode,
-            Some(args.db_cache.unwrap_or(DEFAULT_DB_CACHE_KIB)),
-        )
-        .map_err(|e| format!("--db {shown}: {e}"))?,
+    // Opening migrates an older schema first, which can take a minute or more with tens of
+    // millions of history events: say so, and keep the service manager from giving up.
+    let started = std::time::Instant::now();
+    let mut told = false;
+    let opened = wait_reporting(
+        || {
+            rkms_store::open_store_with(
+                &spec,
+                mode,
+                Some(args.db_cache.unwrap_or(DEFAULT_DB_CACHE_KIB)),
+            )
+        },
+        OPEN_PROGRESS_EVERY,
+        || {
+            if !told {
+                info!(
+                    database = %shown,
+                    "still opening the client database: an older schema is being brought up \
+                     to date (about a minute per 20 million history events); the host listens \
+                     once it is done"
+                );
+                told = true;
+            }
+            platform::notify_starting("bringing the client database up to date");
+        },
     );
+    let store: Arc<dyn ClientStore> = Arc::from(opened.map_err(|e| format!("--db {shown}: {e}"))?);
+    if told {
+        info!(database = %shown, seconds = started.elapsed().as_secs(), "client database up to date");
+    }
     let durable = spec != NO_DATABASE;
     if durable {
         info!(database = %shown, default, "client database");
@@ -778,6 +827,37 @@ fn rlimit_now() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_work_is_reported_until_done_and_quick_work_never() {
+        let mut reports = 0;
+        let value = wait_reporting(
+            || {
+                std::thread::sleep(Duration::from_millis(260));
+                7
+            },
+            Duration::from_millis(50),
+            || reports += 1,
+        );
+        assert_eq!(value, 7);
+        assert!((3..=6).contains(&reports), "{reports} reports");
+        let mut reports = 0;
+        assert_eq!(
+            wait_reporting(|| "quick", Duration::from_secs(5), || reports += 1),
+            "quick"
+        );
+        assert_eq!(reports, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "the work's own panic")]
+    fn a_panic_of_the_work_is_passed_on() {
+        wait_reporting(
+            || -> u8 { panic!("the work's own panic") },
+            Duration::from_millis(10),
+            || {},
+        );
+    }
     use rkms_store::{Activation, MemoryStore};
 
     #[cfg(all(feature = "web", feature = "sqlite"))]

@@ -113,6 +113,30 @@ fn notify_ready_systemd() {
     }
 }
 
+/// How much longer each [`notify_starting`] asks systemd to wait for the host to be ready.
+#[cfg(unix)]
+const STARTING_EXTENSION_USEC: u32 = 30_000_000;
+
+/// Tells systemd (Type=notify) that the host is still starting and why (`status`, shown by
+/// `systemctl status`), asking it to wait 30 s more than its start timeout and resetting its
+/// watchdog: a long migration of the client database is not a hung start. Called every few
+/// seconds while it lasts; does nothing elsewhere.
+pub fn notify_starting(status: &str) {
+    #[cfg(unix)]
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(
+            false,
+            &[
+                sd_notify::NotifyState::Status(status),
+                sd_notify::NotifyState::ExtendTimeoutUsec(STARTING_EXTENSION_USEC),
+                sd_notify::NotifyState::Watchdog,
+            ],
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = status;
+}
+
 /// Tells the service manager (systemd, or Windows' when run as a service) the host is stopping.
 pub fn notify_stopping() {
     #[cfg(windows)]
