@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -66,13 +66,32 @@ impl Catalog {
     ///
     /// Only if the embedded `products.json` is invalid, which the crate's tests rule out.
     pub fn builtin() -> &'static Catalog {
-        static BUILTIN: OnceLock<Catalog> = OnceLock::new();
-        BUILTIN.get_or_init(|| {
-            Catalog::from_json_str(&builtin_products_json())
-                .expect("the embedded products.json is invalid (the crate's tests check it)")
-        })
+        builtin_cell()
     }
 
+    /// The built-in catalog of [`Catalog::builtin`] as a shared handle: the same copy, not a
+    /// clone of it (a host holds one catalog).
+    ///
+    /// # Panics
+    ///
+    /// Only if the embedded `products.json` is invalid, which the crate's tests rule out.
+    pub fn builtin_shared() -> Arc<Catalog> {
+        Arc::clone(builtin_cell())
+    }
+}
+
+/// The built-in catalog, parsed on first use.
+fn builtin_cell() -> &'static Arc<Catalog> {
+    static BUILTIN: OnceLock<Arc<Catalog>> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        Arc::new(
+            Catalog::from_json_str(&builtin_products_json())
+                .expect("the embedded products.json is invalid (the crate's tests check it)"),
+        )
+    })
+}
+
+impl Catalog {
     /// Parses and validates a full catalog in `products.json` format.
     ///
     /// All seven arrays (`applications`, `epid_profiles`, `csvlks`, `kms_items`, `sku_items`,

@@ -21,6 +21,13 @@ fn builtin_is_parsed_once() {
 }
 
 #[test]
+fn builtin_shared_is_the_builtin_copy_not_a_clone() {
+    let shared = Catalog::builtin_shared();
+    assert!(std::ptr::eq(&*shared, Catalog::builtin()));
+    assert!(std::ptr::eq(&*shared, &*Catalog::builtin_shared()));
+}
+
+#[test]
 fn counts_equal_the_file() {
     let v = builtin_value();
     let c = cat();
