@@ -34,7 +34,7 @@ pub mod render;
 pub mod search;
 
 pub use error::{CatalogError, Section};
-pub use load::{is_product_key_format, BUILTIN_PRODUCTS_JSON};
+pub use load::{builtin_products_json, is_product_key_format};
 pub use lookup::{Catalog, FALLBACK_EPID_PROFILE};
 pub use model::{Application, Csvlk, EpidProfile, HostBuild, KmsItem, Sku};
 pub use render::GuideError;

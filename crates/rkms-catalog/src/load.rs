@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -21,10 +21,38 @@ use crate::error::{CatalogError, Section};
 use crate::lookup::{fold, Catalog, Index, FALLBACK_EPID_PROFILE};
 use crate::model::{Application, Csvlk, EpidProfile, HostBuild, KmsItem, Sku};
 
+/// The built-in product database as the build script embeds it: the spec pack's
+/// `products.json` (`data/products.json`) with the white space between tokens left out,
+/// compressed with DEFLATE (raw, no header): 40 kB in the binary instead of 240 kB.
+const BUILTIN_PRODUCTS_DEFLATED: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/products.min.json.deflate"));
+
+/// The length of the inflated [`BUILTIN_PRODUCTS_DEFLATED`], in bytes.
+const BUILTIN_PRODUCTS_LEN: usize = include!(concat!(env!("OUT_DIR"), "/products.min.json.len"));
+
 /// The built-in product database: the spec pack's `products.json` (`data/products.json`) with
-/// the white space between tokens left out by the build script (the same JSON value).
-pub const BUILTIN_PRODUCTS_JSON: &str =
-    include_str!(concat!(env!("OUT_DIR"), "/products.min.json"));
+/// the white space between tokens left out (the same JSON value), inflated anew on each call
+/// (a few milliseconds; [`Catalog::builtin`] parses it once and keeps the catalog).
+///
+/// # Panics
+///
+/// Only if the embedded data does not inflate to its recorded length of UTF-8 text, which the
+/// crate's tests rule out.
+pub fn builtin_products_json() -> String {
+    let mut text = vec![0; BUILTIN_PRODUCTS_LEN];
+    let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+        &mut text,
+        std::iter::once(BUILTIN_PRODUCTS_DEFLATED),
+        false,
+        true,
+    );
+    assert_eq!(
+        inflated,
+        Ok(BUILTIN_PRODUCTS_LEN),
+        "the embedded products.json does not inflate to its length"
+    );
+    String::from_utf8(text).expect("the embedded products.json is UTF-8")
+}
 
 /// Value of the optional top-level `format` key.
 const FORMAT: &str = "kms-products";
@@ -38,13 +66,32 @@ impl Catalog {
     ///
     /// Only if the embedded `products.json` is invalid, which the crate's tests rule out.
     pub fn builtin() -> &'static Catalog {
-        static BUILTIN: OnceLock<Catalog> = OnceLock::new();
-        BUILTIN.get_or_init(|| {
-            Catalog::from_json_str(BUILTIN_PRODUCTS_JSON)
-                .expect("the embedded products.json is invalid (the crate's tests check it)")
-        })
+        builtin_cell()
     }
 
+    /// The built-in catalog of [`Catalog::builtin`] as a shared handle: the same copy, not a
+    /// clone of it (a host holds one catalog).
+    ///
+    /// # Panics
+    ///
+    /// Only if the embedded `products.json` is invalid, which the crate's tests rule out.
+    pub fn builtin_shared() -> Arc<Catalog> {
+        Arc::clone(builtin_cell())
+    }
+}
+
+/// The built-in catalog, parsed on first use.
+fn builtin_cell() -> &'static Arc<Catalog> {
+    static BUILTIN: OnceLock<Arc<Catalog>> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        Arc::new(
+            Catalog::from_json_str(&builtin_products_json())
+                .expect("the embedded products.json is invalid (the crate's tests check it)"),
+        )
+    })
+}
+
+impl Catalog {
     /// Parses and validates a full catalog in `products.json` format.
     ///
     /// All seven arrays (`applications`, `epid_profiles`, `csvlks`, `kms_items`, `sku_items`,
@@ -89,7 +136,7 @@ impl Catalog {
     /// as a whole; error indexes refer to the extension file. `self` is left unchanged.
     pub fn extended_with(&self, other_json: &str) -> Result<Catalog, CatalogError> {
         let mut doc = parse_document(other_json)?;
-        let mut sections: HashMap<Section, Vec<Value>> = HashMap::new();
+        let mut sections: HashMap<Section, Vec<&RawValue>> = HashMap::new();
         for section in Section::ALL {
             if let Some(pending) = take_section(&mut doc, section)? {
                 sections.insert(section, pending.values()?);
@@ -227,9 +274,10 @@ struct Pending<'a> {
     raw: &'a RawValue,
 }
 
-impl Pending<'_> {
-    /// The section's entries as JSON values.
-    fn values(self) -> Result<Vec<Value>, CatalogError> {
+impl<'a> Pending<'a> {
+    /// The section's entries, each as its JSON text: an entry becomes a JSON value only while
+    /// it is converted (a value tree of a whole section took several times its text's size).
+    fn values(self) -> Result<Vec<&'a RawValue>, CatalogError> {
         read(self.raw).map_err(|e| CatalogError::Section {
             section: self.section,
             reason: e.to_string(),
@@ -368,7 +416,7 @@ fn check_key_range(min: u32, max: u32) -> Result<(), String> {
     }
 }
 
-fn parse_applications(values: Vec<Value>) -> Result<Vec<Application>, CatalogError> {
+fn parse_applications(values: Vec<&RawValue>) -> Result<Vec<Application>, CatalogError> {
     let items = parse_entries(Section::Applications, values, |r: RawApplication| {
         Ok(Application {
             id: parse_guid("id", &r.id)?,
@@ -388,7 +436,7 @@ fn parse_applications(values: Vec<Value>) -> Result<Vec<Application>, CatalogErr
     Ok(items)
 }
 
-fn parse_epid_profiles(values: Vec<Value>) -> Result<Vec<EpidProfile>, CatalogError> {
+fn parse_epid_profiles(values: Vec<&RawValue>) -> Result<Vec<EpidProfile>, CatalogError> {
     let items = parse_entries(Section::EpidProfiles, values, |r: RawEpidProfile| {
         check_key_range(r.min_key_id, r.max_key_id)?;
         Ok(EpidProfile {
@@ -413,7 +461,7 @@ fn parse_epid_profiles(values: Vec<Value>) -> Result<Vec<EpidProfile>, CatalogEr
     Ok(items)
 }
 
-fn parse_csvlks(values: Vec<Value>) -> Result<Vec<Csvlk>, CatalogError> {
+fn parse_csvlks(values: Vec<&RawValue>) -> Result<Vec<Csvlk>, CatalogError> {
     let items = parse_entries(Section::Csvlks, values, |r: RawCsvlk| {
         if let (Some(min), Some(max)) = (r.min_key_id, r.max_key_id) {
             check_key_range(min, max)?;
@@ -451,7 +499,7 @@ fn parse_csvlks(values: Vec<Value>) -> Result<Vec<Csvlk>, CatalogError> {
     Ok(items)
 }
 
-fn parse_kms_items(values: Vec<Value>) -> Result<Vec<KmsItem>, CatalogError> {
+fn parse_kms_items(values: Vec<&RawValue>) -> Result<Vec<KmsItem>, CatalogError> {
     let items = parse_entries(Section::KmsItems, values, |r: RawKmsItem| {
         Ok(KmsItem {
             id: parse_guid("id", &r.id)?,
@@ -479,7 +527,7 @@ fn parse_kms_items(values: Vec<Value>) -> Result<Vec<KmsItem>, CatalogError> {
     Ok(items)
 }
 
-fn parse_skus(values: Vec<Value>) -> Result<Vec<Sku>, CatalogError> {
+fn parse_skus(values: Vec<&RawValue>) -> Result<Vec<Sku>, CatalogError> {
     let items = parse_entries(Section::SkuItems, values, |r: RawSku| {
         // An empty key means "unknown", like null.
         let gvlk = r.gvlk.filter(|g| !g.trim().is_empty());
@@ -519,7 +567,7 @@ fn parse_skus(values: Vec<Value>) -> Result<Vec<Sku>, CatalogError> {
     Ok(items)
 }
 
-fn parse_host_builds(values: Vec<Value>) -> Result<Vec<HostBuild>, CatalogError> {
+fn parse_host_builds(values: Vec<&RawValue>) -> Result<Vec<HostBuild>, CatalogError> {
     let items = parse_entries(Section::HostBuilds, values, |r: RawHostBuild| {
         Ok(HostBuild {
             release_date: parse_date("release_date", &r.release_date)?,
@@ -541,7 +589,7 @@ fn parse_host_builds(values: Vec<Value>) -> Result<Vec<HostBuild>, CatalogError>
     Ok(items)
 }
 
-fn parse_lcids(values: Vec<Value>) -> Result<Vec<u32>, CatalogError> {
+fn parse_lcids(values: Vec<&RawValue>) -> Result<Vec<u32>, CatalogError> {
     let items = parse_entries(Section::Lcids, values, |l: u32| Ok(l))?;
     check_unique(
         Section::Lcids,
@@ -556,13 +604,20 @@ fn parse_lcids(values: Vec<Value>) -> Result<Vec<u32>, CatalogError> {
 /// Deserialises and converts every entry of a section, naming the entry on failure.
 fn parse_entries<R: DeserializeOwned, T>(
     section: Section,
-    values: Vec<Value>,
+    values: Vec<&RawValue>,
     convert: impl Fn(R) -> Result<T, String>,
 ) -> Result<Vec<T>, CatalogError> {
     values
         .into_iter()
         .enumerate()
-        .map(|(index, value)| {
+        .map(|(index, text)| {
+            // The document was checked as a whole: an entry's text is valid JSON.
+            let value: Value = read(text).map_err(|e| CatalogError::Entry {
+                section,
+                index,
+                id: None,
+                reason: e.to_string(),
+            })?;
             let id = entry_label(section, &value);
             let fail = |reason: String| CatalogError::Entry {
                 section,
@@ -868,6 +923,21 @@ fn check_each<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builtin_catalog_is_embedded_deflated() {
+        // Less than a third of the text in the binary, and it inflates to the recorded length
+        // of the minified products.json.
+        assert!(
+            BUILTIN_PRODUCTS_DEFLATED.len() * 3 < BUILTIN_PRODUCTS_LEN,
+            "{} of {}",
+            BUILTIN_PRODUCTS_DEFLATED.len(),
+            BUILTIN_PRODUCTS_LEN
+        );
+        let text = builtin_products_json();
+        assert_eq!(text.len(), BUILTIN_PRODUCTS_LEN);
+        assert!(text.starts_with('{') && text.ends_with('}'));
+    }
 
     #[test]
     fn product_key_format() {

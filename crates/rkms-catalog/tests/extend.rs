@@ -239,7 +239,7 @@ fn extension_documents_that_are_not_extensions() {
 fn full_builtin_as_extension_is_a_no_op() {
     let base = Catalog::builtin();
     let c = base
-        .extended_with(rkms_catalog::BUILTIN_PRODUCTS_JSON)
+        .extended_with(&rkms_catalog::builtin_products_json())
         .unwrap();
     assert_eq!(c.skus().len(), base.skus().len());
     assert_eq!(

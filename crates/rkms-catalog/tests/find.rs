@@ -213,7 +213,7 @@ fn reference_implementation_names_and_words_find_products() {
     }
     // Every vlmcsd and py-kms name resolves to its SKU.
     let json: serde_json::Value =
-        serde_json::from_str(rkms_catalog::BUILTIN_PRODUCTS_JSON).unwrap();
+        serde_json::from_str(&rkms_catalog::builtin_products_json()).unwrap();
     let mut checked = 0;
     for sku in json["sku_items"].as_array().unwrap() {
         for key in ["vlmcsd_name", "pykms_name", "display_name"] {

@@ -74,7 +74,14 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Vec<Entry>, String> {
                 .span()
                 .map(|s| format!(":{}", line_of(text, s.start)))
                 .unwrap_or_default();
-            format!("{}{line}: {}", path.display(), e.message())
+            // The parser says only "duplicate key": name it (its span is the key as written).
+            let key = e
+                .span()
+                .filter(|_| e.message() == "duplicate key")
+                .and_then(|s| text.get(s))
+                .map(|k| format!(" `{}`", k.trim()))
+                .unwrap_or_default();
+            format!("{}{line}: {}{key}", path.display(), e.message())
         })?;
     let mut out = Vec::new();
     for (key, value) in table {
@@ -213,6 +220,19 @@ fn pykms_level(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syntax_errors_name_the_file_line_and_key() {
+        let err = parse_file("listen = \"a\"\nlisten = \"b\"\n", Path::new("x.toml")).unwrap_err();
+        assert_eq!(err, "x.toml:2: duplicate key `listen`");
+        let err = parse_file("listen = \"a\"\nthreads = \n", Path::new("x.toml")).unwrap_err();
+        assert!(err.starts_with("x.toml:2: "), "{err}");
+        let err = parse_file("listen = \"open\n", Path::new("x.toml")).unwrap_err();
+        assert!(
+            err.starts_with("x.toml:1: ") && err.contains("string"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn file_entries_have_lines_and_values() {

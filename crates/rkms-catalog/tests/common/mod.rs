@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use rkms_catalog::{Catalog, CatalogError, Section, BUILTIN_PRODUCTS_JSON};
+use rkms_catalog::{builtin_products_json, Catalog, CatalogError, Section};
 use serde_json::Value;
 
 pub const WINDOWS_APP: &str = "55c92734-d682-4d71-983e-d6ec3f16059f";
@@ -10,7 +10,7 @@ pub const OFFICE2013_APP: &str = "0ff1ce15-a989-479d-af46-f275c6370663";
 
 /// The embedded products.json as a JSON value.
 pub fn builtin_value() -> Value {
-    serde_json::from_str(BUILTIN_PRODUCTS_JSON).expect("embedded products.json is JSON")
+    serde_json::from_str(&builtin_products_json()).expect("embedded products.json is JSON")
 }
 
 /// The array `section` of a products.json value.

@@ -30,10 +30,10 @@ pub fn usage(msg: &str) -> u8 {
 
 /// The built-in catalog, extended with `--products FILE` when given.
 pub fn load_catalog(path: Option<&Path>) -> Result<Arc<Catalog>, String> {
-    let builtin = Catalog::builtin();
     let Some(path) = path else {
-        return Ok(Arc::new(builtin.clone()));
+        return Ok(Catalog::builtin_shared());
     };
+    let builtin = Catalog::builtin();
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("--products {}: {e}", path.display()))?;
     // Editors on Windows may start a UTF-8 file with a byte-order mark.
