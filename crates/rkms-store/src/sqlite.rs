@@ -1614,6 +1614,14 @@ pub(crate) fn open_error(path: &Path, e: &rusqlite::Error) -> StoreError {
 mod tests {
     use super::*;
 
+    /// An empty directory of this process named after `name`, in the temporary directory.
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn cache_size(store: &SqliteStore) -> i64 {
         store
             .inner()
@@ -1665,9 +1673,7 @@ mod tests {
     /// the same requests written in small batches. Into a larger database nothing is dropped.
     #[test]
     fn a_bulk_write_into_a_small_database_rebuilds_the_same_indexes() {
-        let dir = std::env::temp_dir().join(format!("rkms-rebuild-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("rkms-rebuild");
         let bulk = SqliteStore::open(&dir.join("bulk.db")).unwrap();
         let small = SqliteStore::open(&dir.join("small.db")).unwrap();
         let before = indexes(&bulk);
@@ -1710,9 +1716,7 @@ mod tests {
     #[test]
     fn indexing_listed_records_reads_the_list_not_the_table() {
         use rusqlite::StatementStatus;
-        let dir = std::env::temp_dir().join(format!("rkms-upkeep-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("rkms-upkeep");
         let store = SqliteStore::open(&dir.join("clients.db")).unwrap();
         let requests: Vec<Activation> = (0..10_000u128)
             .map(|n| activation(n, 1_800_000_000))
