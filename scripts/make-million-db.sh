@@ -80,8 +80,9 @@ db.execute("INSERT INTO activations (time, cmid, app, sku, kms, workstation, lic
 db.execute("CREATE INDEX activations_time ON activations (time)")
 # Each client record's seconds with events (schema 9), rebuilt from the whole history.
 db.execute("DELETE FROM client_events")
-db.execute("INSERT INTO client_events (client, time) SELECT DISTINCT c.id, a.time "
-           "FROM activations a JOIN clients c ON c.cmid = a.cmid AND c.app = a.app ORDER BY 1, 2")
+db.execute("INSERT INTO client_events (client, time, events) SELECT c.id, a.time, COUNT(*) "
+           "FROM activations a JOIN clients c ON c.cmid = a.cmid AND c.app = a.app "
+           "GROUP BY 1, 2 ORDER BY 1, 2")
 db.execute("DELETE FROM activation_days")
 db.execute("INSERT INTO activation_days (day, app, kms, ok, count) "
            "SELECT time - ((time % 86400) + 86400) % 86400, app, kms, hresult = 0, COUNT(*) "

@@ -358,7 +358,7 @@ pub const CLIENT_EVENTS_VERSION: u32 = 9;
 /// What the [`CLIENT_EVENTS_VERSION`] migration does (PostgreSQL has the step too, and
 /// changes nothing).
 pub const CLIENT_EVENTS_DESCRIPTION: &str =
-    "a client record's history found through client_events (record id, second) instead of \
+    "a client record's history found through client_events (record id, second, events) instead of \
      the activations_cmid index (SQLite): a new client's events are appended instead of \
      written on random pages of an index as large as the history; nothing changes on \
      PostgreSQL";
@@ -368,30 +368,32 @@ pub const CLIENT_EVENTS_DESCRIPTION: &str =
 /// 10,000,000 events): on a database that size most of a host's time per activation went to
 /// reading and rewriting those pages. `client_events` holds, for each client record (by its
 /// id, which grows with new records, so that a new client's entries are appended), the
-/// seconds at which it has events; its history is the events at those seconds with its CMID
-/// and application (`activations_time` finds them). Entries are a third of the size, and no
-/// history row is rewritten: the table is filled from them once, in key order. Triggers keep
-/// it in step: a record's second leaves it with the record's last event of that second, and
-/// every second of a deleted record goes (a client's history is that of its records; an event
-/// whose record is gone stays in the history, found by time and workstation).
+/// seconds at which it has events and how many (`events`); its history is the events at
+/// those seconds with its CMID and application (`activations_time` finds them). Entries are
+/// a third of the size, and no history row is rewritten: the table is filled from them once,
+/// in key order. Triggers keep it in step: a deleted event takes one off its record's second
+/// (the second goes with its last event), and every second of a deleted record goes (a
+/// client's history is that of its records; an event whose record is gone stays in the
+/// history, found by time and workstation).
 const CLIENT_EVENTS_SQL: &str = "
     CREATE TABLE client_events (
         client INTEGER NOT NULL,
         time   INTEGER NOT NULL,
+        events INTEGER NOT NULL,
         PRIMARY KEY (client, time)
     ) WITHOUT ROWID;
-    INSERT INTO client_events (client, time)
-        SELECT DISTINCT c.id, a.time FROM activations a
+    INSERT INTO client_events (client, time, events)
+        SELECT c.id, a.time, COUNT(*) FROM activations a
             JOIN clients c ON c.cmid = a.cmid AND c.app = a.app
-        ORDER BY 1, 2;
+        GROUP BY 1, 2 ORDER BY 1, 2;
     DROP INDEX activations_cmid;
-    CREATE TRIGGER activations_forget AFTER DELETE ON activations
-        WHEN NOT EXISTS (SELECT 1 FROM activations
-                         WHERE time = old.time AND cmid = old.cmid AND app = old.app)
-    BEGIN
-        DELETE FROM client_events
+    CREATE TRIGGER activations_forget AFTER DELETE ON activations BEGIN
+        UPDATE client_events SET events = events - 1
             WHERE client = (SELECT id FROM clients WHERE cmid = old.cmid AND app = old.app)
               AND time = old.time;
+        DELETE FROM client_events
+            WHERE client = (SELECT id FROM clients WHERE cmid = old.cmid AND app = old.app)
+              AND time = old.time AND events <= 0;
     END;
     CREATE TRIGGER clients_forget AFTER DELETE ON clients BEGIN
         DELETE FROM client_events WHERE client = old.id;

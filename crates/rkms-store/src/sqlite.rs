@@ -68,9 +68,9 @@ const UPSERT: &str = "INSERT INTO clients (cmid, app, sku, kms, workstation, lic
          last_seen      = max(last_seen, excluded.last_seen)
      RETURNING id";
 
-/// Links an event to its client record: the record has events at that second.
-const LINK_EVENT: &str =
-    "INSERT INTO client_events (client, time) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+/// Links an event to its client record: the record has one more event at that second.
+const LINK_EVENT: &str = "INSERT INTO client_events (client, time, events) VALUES (?1, ?2, 1) \
+     ON CONFLICT (client, time) DO UPDATE SET events = events + 1";
 
 /// The keys of the KMS IDs of clients whose latest request succeeded, one index seek each
 /// (a skip scan of `clients_active`), in order.
@@ -1742,6 +1742,39 @@ mod tests {
             .query_row("SELECT count(*) FROM search_pending", [], |r| r.get(0))
             .unwrap();
         assert_eq!(listed_after, 0);
+        drop(tx);
+        drop(inner);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Deleting the events of a busy second keeps `client_events` in step with work
+    /// proportional to the events deleted: each takes one off its record's count instead of
+    /// looking for the record's other events at that second among all of that second's.
+    #[test]
+    fn pruning_a_busy_second_is_linear() {
+        use rusqlite::StatementStatus;
+        let dir = fresh_dir("rkms-busy-second");
+        let store = SqliteStore::open(&dir.join("clients.db")).unwrap();
+        let n = 3_000u128;
+        let requests: Vec<Activation> = (0..n).map(|i| activation(i, 1_800_000_000)).collect();
+        store.record_batch(&requests).unwrap();
+        let mut inner = store.inner();
+        let tx = inner.conn.transaction().unwrap();
+        let linked: i64 = tx
+            .query_row("SELECT sum(events) FROM client_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(linked, n as i64);
+        let mut stmt = tx
+            .prepare("DELETE FROM activations WHERE time < 1800000001")
+            .unwrap();
+        assert_eq!(stmt.execute([]).unwrap(), n as usize);
+        let steps = stmt.get_status(StatementStatus::VmStep);
+        assert!(steps < 200 * n as i32, "{steps} steps to delete {n} events");
+        drop(stmt);
+        let left: i64 = tx
+            .query_row("SELECT count(*) FROM client_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
         drop(tx);
         drop(inner);
         let _ = std::fs::remove_dir_all(&dir);

@@ -515,10 +515,10 @@ fn migrated_and_fresh_schemas_match() {
     // clients (key and 16 fields), activations, guids, activation_days, and the search
     // index (FTS5: its table, 1 column, and shadow tables _config 2, _data 2, _docsize 3,
     // _idx 3), the records listed for it (search_pending, 2), and the seconds of each
-    // record's events (client_events, 2).
+    // record's events (client_events, 3).
     assert_eq!(
         columns(&fresh).len(),
-        17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3 + 2 + 2
+        17 + 10 + 2 + 5 + 1 + 2 + 2 + 3 + 3 + 2 + 3
     );
 }
 
@@ -1288,22 +1288,22 @@ fn downgrade_to_v8(path: &std::path::Path) {
     .unwrap();
 }
 
-/// `client_events` holds exactly the (record, second) pairs of the history's events whose
-/// record exists.
+/// `client_events` holds exactly the (record, second, number of events) of the history's
+/// events whose record exists.
 fn assert_client_events_match(path: &std::path::Path) {
     let raw = Connection::open(path).unwrap();
-    let pairs = |sql: &str| -> Vec<(i64, i64)> {
+    let pairs = |sql: &str| -> Vec<(i64, i64, i64)> {
         raw.prepare(sql)
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    let held = pairs("SELECT client, time FROM client_events ORDER BY 1, 2");
+    let held = pairs("SELECT client, time, events FROM client_events ORDER BY 1, 2");
     let derived = pairs(
-        "SELECT DISTINCT c.id, a.time FROM activations a \
-         JOIN clients c ON c.cmid = a.cmid AND c.app = a.app ORDER BY 1, 2",
+        "SELECT c.id, a.time, COUNT(*) FROM activations a \
+         JOIN clients c ON c.cmid = a.cmid AND c.app = a.app GROUP BY 1, 2 ORDER BY 1, 2",
     );
     assert!(!derived.is_empty());
     assert_eq!(held, derived);
