@@ -276,15 +276,56 @@ impl SafeVisitor<'_> {
         // Pieces written as they are (no formatting machinery: one line per activation).
         let w = &mut self.writer;
         self.result = if name == "message" {
-            w.write_str(sep)
-                .and_then(|()| w.write_str(&escape::terminal(value)))
+            // Printable ASCII is what `escape::terminal` keeps as it is.
+            w.write_str(sep).and_then(|()| {
+                if classify(value).0 {
+                    w.write_str(value)
+                } else {
+                    w.write_str(&escape::terminal(value))
+                }
+            })
         } else {
             w.write_str(sep)
                 .and_then(|()| w.write_str(name))
                 .and_then(|()| w.write_str("="))
-                .and_then(|()| w.write_str(&escape::log_value(value)))
+                .and_then(|()| write_log_value(w, value))
         };
     }
+}
+
+/// Writes [`escape::log_value`] of `value` to `w`. Printable ASCII (the usual case, also when
+/// it must be quoted, as a product name with spaces) is written in pieces straight into the
+/// line, without a string of its own; anything else goes through [`escape::log_value`].
+fn write_log_value(w: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    let (printable, plain) = classify(value);
+    if !printable {
+        return w.write_str(&escape::log_value(value));
+    }
+    if plain && !value.is_empty() {
+        return w.write_str(value);
+    }
+    w.write_char('"')?;
+    let mut rest = value;
+    while let Some(i) = rest.find(['"', '\\']) {
+        w.write_str(&rest[..i])?;
+        w.write_char('\\')?;
+        w.write_str(&rest[i..=i])?;
+        rest = &rest[i + 1..];
+    }
+    w.write_str(rest)?;
+    w.write_char('"')
+}
+
+/// Whether `text` is all printable ASCII, and whether it holds none of space, `=` and `"`: one
+/// pass over the bytes without an early exit, which the compiler turns into vector
+/// instructions (a log line is a few hundred bytes of such text).
+fn classify(text: &str) -> (bool, bool) {
+    let (mut outside, mut special) = (false, false);
+    for &b in text.as_bytes() {
+        outside |= !(b' '..=b'~').contains(&b);
+        special |= (b == b' ') | (b == b'=') | (b == b'"');
+    }
+    (!outside, !special)
 }
 
 impl Visit for SafeVisitor<'_> {
@@ -410,6 +451,37 @@ mod tests {
         assert!(text.contains(" e=\"bad\\nline\""), "{text}");
         assert!(text.contains(" n=5"), "{text}");
         assert!(text.contains(" d=\"\\\"quo\\\\\\\"te\\\"\""), "{text}");
+    }
+
+    /// Values written in pieces are exactly what `escape::log_value` gives.
+    #[test]
+    fn log_values_written_in_place_equal_escape_log_value() {
+        let values = [
+            "",
+            " ",
+            "plain",
+            "Windows 10 Enterprise",
+            "a=b",
+            "say \"hi\"",
+            "back\\slash",
+            "back\\slash and space",
+            "\"",
+            "\\",
+            "=",
+            "end\\",
+            "tab\there",
+            "new\nline",
+            "caf\u{e9} au lait",
+            "caf\u{e9}",
+            "\u{202e}rtl",
+            "\u{7f}",
+            "~!@#$%^&*()_+",
+        ];
+        for value in values {
+            let mut written = String::new();
+            write_log_value(&mut written, value).unwrap();
+            assert_eq!(written, escape::log_value(value), "{value:?}");
+        }
     }
 
     #[test]
