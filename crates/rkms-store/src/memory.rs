@@ -33,6 +33,11 @@ pub struct MemoryStore {
 /// some 250 bytes.
 type Records = HashMap<(Uuid, Uuid), Box<ClientRecord>>;
 
+/// Forgotten records kept for reuse, boxed as in [`Records`]: a reused record goes into the
+/// table as the box it is, without a new allocation.
+#[allow(clippy::vec_box)]
+type Spare = Vec<Box<ClientRecord>>;
+
 #[derive(Debug)]
 struct Inner {
     records: Records,
@@ -40,7 +45,7 @@ struct Inner {
     events: VecDeque<ActivationEvent>,
     /// Records the last eviction forgot (at most a tenth of the limit): a new client's record
     /// reuses one and its strings' memory instead of allocating its own.
-    spare: Vec<Box<ClientRecord>>,
+    spare: Spare,
 }
 
 impl Default for Inner {
@@ -141,7 +146,7 @@ fn upsert(inner: &mut Inner, a: &Activation) {
 }
 
 /// The record of a new client: a forgotten one reused when there is one.
-fn new_record(spare: &mut Vec<Box<ClientRecord>>, a: &Activation) -> Box<ClientRecord> {
+fn new_record(spare: &mut Spare, a: &Activation) -> Box<ClientRecord> {
     match spare.pop() {
         Some(mut r) => {
             r.reset_to(a);
@@ -155,7 +160,7 @@ fn new_record(spare: &mut Vec<Box<ClientRecord>>, a: &Activation) -> Box<ClientR
 /// every record seen before the `n`-th smallest `last_seen`, then records seen exactly then
 /// (in no particular order) until `n` are gone. The removed records are kept in `spare`
 /// (up to `n` of them) for new clients' records to reuse.
-fn evict_oldest(records: &mut Records, n: usize, spare: &mut Vec<Box<ClientRecord>>) {
+fn evict_oldest(records: &mut Records, n: usize, spare: &mut Spare) {
     if n == 0 {
         return;
     }
