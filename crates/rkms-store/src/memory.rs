@@ -1,5 +1,6 @@
 //! [`MemoryStore`]: the client store kept in a hash map, for `--db none` and tests.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -27,14 +28,24 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
+/// The client records by (CMID, application ID). Each record is boxed: a new client's record
+/// (most often a forgotten one reused) moves in and out of the table as a pointer, not as
+/// some 250 bytes.
+type Records = HashMap<(Uuid, Uuid), Box<ClientRecord>>;
+
+/// Forgotten records kept for reuse, boxed as in [`Records`]: a reused record goes into the
+/// table as the box it is, without a new allocation.
+#[allow(clippy::vec_box)]
+type Spare = Vec<Box<ClientRecord>>;
+
 #[derive(Debug)]
 struct Inner {
-    records: HashMap<(Uuid, Uuid), ClientRecord>,
+    records: Records,
     /// History events in the order recorded.
     events: VecDeque<ActivationEvent>,
     /// Records the last eviction forgot (at most a tenth of the limit): a new client's record
     /// reuses one and its strings' memory instead of allocating its own.
-    spare: Vec<ClientRecord>,
+    spare: Spare,
 }
 
 impl Default for Inner {
@@ -74,12 +85,13 @@ impl Inner {
     }
 
     /// Appends the history event of `a`; when the history is full the oldest event is
-    /// forgotten and its memory reused for this one.
+    /// forgotten and its memory reused for this one, in place (a full ring of events turns
+    /// by one without moving any).
     fn push_event_of(&mut self, a: &Activation) {
         if self.events.len() >= MEMORY_HISTORY_LIMIT {
-            if let Some(mut oldest) = self.events.pop_front() {
+            if let Some(oldest) = self.events.front_mut() {
                 oldest.reset_to(a);
-                self.events.push_back(oldest);
+                self.events.rotate_left(1);
                 return;
             }
         }
@@ -117,31 +129,38 @@ impl MemoryStore {
 
 fn upsert(inner: &mut Inner, a: &Activation) {
     let key = (a.cmid, a.application_id);
-    if let Some(r) = inner.records.get_mut(&key) {
-        r.merge(a);
-    } else {
-        inner.make_room_for_new();
-        let record = match inner.spare.pop() {
-            Some(mut r) => {
-                r.reset_to(a);
-                r
-            }
-            None => ClientRecord::from_activation(a),
-        };
-        inner.records.insert(key, record);
+    let full = inner.records.len() >= MEMORY_CLIENT_LIMIT;
+    // One look-up of the key (hashed once), unless a new client finds the table full.
+    match inner.records.entry(key) {
+        Entry::Occupied(mut r) => r.get_mut().merge(a),
+        Entry::Vacant(place) if !full => {
+            place.insert(new_record(&mut inner.spare, a));
+        }
+        Entry::Vacant(_) => {
+            inner.make_room_for_new();
+            let record = new_record(&mut inner.spare, a);
+            inner.records.insert(key, record);
+        }
     }
     inner.push_event_of(a);
+}
+
+/// The record of a new client: a forgotten one reused when there is one.
+fn new_record(spare: &mut Spare, a: &Activation) -> Box<ClientRecord> {
+    match spare.pop() {
+        Some(mut r) => {
+            r.reset_to(a);
+            r
+        }
+        None => Box::new(ClientRecord::from_activation(a)),
+    }
 }
 
 /// Removes the `n` least recently seen records (amortised: called once per `n` inserts):
 /// every record seen before the `n`-th smallest `last_seen`, then records seen exactly then
 /// (in no particular order) until `n` are gone. The removed records are kept in `spare`
 /// (up to `n` of them) for new clients' records to reuse.
-fn evict_oldest(
-    records: &mut HashMap<(Uuid, Uuid), ClientRecord>,
-    n: usize,
-    spare: &mut Vec<ClientRecord>,
-) {
+fn evict_oldest(records: &mut Records, n: usize, spare: &mut Spare) {
     if n == 0 {
         return;
     }
@@ -204,7 +223,7 @@ impl ClientStore for MemoryStore {
             .records
             .values()
             .filter(|r| filter.matches(r))
-            .cloned()
+            .map(|r| ClientRecord::clone(r))
             .collect();
         out.sort_by(|a, b| filter.compare(a, b));
         let offset = usize::try_from(filter.offset.unwrap_or(0)).unwrap_or(usize::MAX);
@@ -350,7 +369,7 @@ impl ClientStore for MemoryStore {
                 .records
                 .entry(key)
                 .and_modify(|stored| stored.absorb(r))
-                .or_insert_with(|| r.clone());
+                .or_insert_with(|| Box::new(r.clone()));
         }
         for e in events {
             inner.push_event(e.clone());
@@ -387,7 +406,7 @@ mod tests {
         let mut records = HashMap::new();
         for last_seen in std::iter::repeat_n(0, 50).chain(std::iter::repeat_n(1, 950)) {
             let r = record(last_seen);
-            records.insert((r.cmid, r.application_id), r);
+            records.insert((r.cmid, r.application_id), Box::new(r));
         }
         evict_oldest(&mut records, 100, &mut Vec::new());
         assert_eq!(records.len(), 900);
@@ -399,7 +418,7 @@ mod tests {
         let mut records = HashMap::new();
         for last_seen in [5, 3, 3, 3, 1, 2, 2, 9] {
             let r = record(last_seen);
-            records.insert((r.cmid, r.application_id), r);
+            records.insert((r.cmid, r.application_id), Box::new(r));
         }
         let mut spare = Vec::new();
         evict_oldest(&mut records, 4, &mut spare);

@@ -1,5 +1,7 @@
 //! The V4 MAC (a CBC-MAC with the 160-bit V4 cipher) and the V6 time-slot HMAC.
 
+use std::cell::RefCell;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -55,6 +57,40 @@ pub fn v6_hmac(key: &Block16, data: &[u8]) -> Block16 {
     out
 }
 
+std::thread_local! {
+    /// The HMAC keyed for the time slot last used on this thread: the slot changes every
+    /// ~4 hours, so the key's SHA-256 and the HMAC's keyed state are made once per slot,
+    /// not once per response.
+    static V6_SLOT_HMAC: RefCell<Option<(u64, Hmac<Sha256>)>> = const { RefCell::new(None) };
+}
+
+/// [`v6_hmac`] with the key of time slot `slot` ([`v6_hmac_key`]), keyed once per slot.
+pub fn v6_slot_hmac(slot: u64, data: &[u8]) -> Block16 {
+    let keyed = |slot| {
+        <Hmac<Sha256> as Mac>::new_from_slice(&v6_hmac_key(slot))
+            .expect("HMAC takes any key length")
+    };
+    let mut mac = V6_SLOT_HMAC
+        .try_with(|cell| {
+            let mut cached = cell.borrow_mut();
+            match &*cached {
+                Some((s, mac)) if *s == slot => mac.clone(),
+                _ => {
+                    let mac = keyed(slot);
+                    *cached = Some((slot, mac.clone()));
+                    mac
+                }
+            }
+        })
+        // A thread being torn down keys its own.
+        .unwrap_or_else(|_| keyed(slot));
+    mac.update(data);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[16..32]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +108,27 @@ mod tests {
         );
         let seq: Vec<u8> = (0u8..15).collect();
         assert_eq!(v4_mac(&seq).to_vec(), h("d9ced343d1fa93d3a37414a0be533037"));
+    }
+
+    #[test]
+    fn slot_hmac_equals_the_hmac_with_the_slots_key() {
+        let data: Vec<u8> = (0u8..=200).collect();
+        let slots = [v6_time_slot(0x01DB_5F4A_3C2E_1000), 7, 7 + V6_SLOT_STEP, 7];
+        for slot in slots {
+            for len in [0, 1, 63, 64, 65, data.len()] {
+                assert_eq!(
+                    v6_slot_hmac(slot, &data[..len]),
+                    v6_hmac(&v6_hmac_key(slot), &data[..len]),
+                    "slot {slot:x}, {len} bytes"
+                );
+            }
+        }
+        // Each thread keys its own.
+        std::thread::spawn(move || {
+            assert_eq!(v6_slot_hmac(9, &data), v6_hmac(&v6_hmac_key(9), &data));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod mac;
 
 pub use block::{v4_cipher, v5_cipher, v6_cipher, BlockCipher, ExpandedKey, PAR_BLOCKS};
 pub use cbc::{cbc_decrypt_in_place, cbc_encrypt_in_place, pkcs7_pad, pkcs7_unpad};
-pub use mac::{v4_mac, v6_hmac, v6_hmac_key, v6_time_slot, V6_SLOT_STEP};
+pub use mac::{v4_mac, v6_hmac, v6_hmac_key, v6_slot_hmac, v6_time_slot, V6_SLOT_STEP};
 
 /// One 16-byte cipher block.
 pub type Block16 = [u8; 16];

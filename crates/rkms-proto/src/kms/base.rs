@@ -119,7 +119,16 @@ impl BaseRequest {
 
     /// The workstation name up to the first NUL, or an error if it is not valid UTF-16.
     pub fn workstation_name(&self) -> Result<String, std::string::FromUtf16Error> {
-        String::from_utf16(self.workstation_units())
+        let units = self.workstation_units();
+        // ASCII (the usual name) is copied byte for byte rather than decoded character by
+        // character.
+        if units.iter().all(|&u| u < 0x80) {
+            let bytes = units.iter().map(|&u| u as u8).collect();
+            if let Ok(name) = String::from_utf8(bytes) {
+                return Ok(name);
+            }
+        }
+        String::from_utf16(units)
     }
 
     /// The workstation name with invalid UTF-16 replaced by U+FFFD.
@@ -287,6 +296,28 @@ impl BaseResponseRef<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workstation_name_ascii_and_not() {
+        let mut rq = sample();
+        for name in [
+            "",
+            "PC",
+            "pc-01.example",
+            "Zürich-PC",
+            "\u{7f}\u{80}",
+            "名前",
+            "a\u{1F600}b",
+        ] {
+            rq.workstation = BaseRequest::workstation_field(name);
+            assert_eq!(rq.workstation_name().unwrap(), name);
+        }
+        // An unpaired surrogate is refused, also after ASCII.
+        rq.workstation = [0; WORKSTATION_UNITS];
+        rq.workstation[..3].copy_from_slice(&[b'a' as u16, 0xD800, b'b' as u16]);
+        assert!(rq.workstation_name().is_err());
+        assert_eq!(rq.workstation_name_lossy(), "a\u{FFFD}b");
+    }
 
     #[test]
     fn workstation_name_round_trip_and_truncation() {

@@ -12,7 +12,8 @@ pub use base::{
 pub use client::{build_request, ClientRequest, VerifiedResponse, VerifyError};
 pub use hresult::HResult;
 pub use server::{
-    decode_request, handle_request, DecodedRequest, HostAnswer, KmsHost, Refusal, RefusalReason,
+    decode_request, encode_response_into, handle_request, handle_request_into, max_response_len,
+    DecodedRequest, HostAnswer, KmsHost, Refusal, RefusalReason,
 };
 
 /// A KMS protocol version as sent in the first four bytes of a request (`minor`, `major`).

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::base::{pid_size, BaseRequest, BaseResponse, BaseResponseRef, EpidError};
 use super::{response_len, HResult, Version, BASE_REQUEST_LEN, V4_REQUEST_LEN, V5_REQUEST_LEN};
 use crate::crypto::{
-    cbc_decrypt_in_place, cbc_encrypt_in_place, v4_mac, v5_cipher, v6_cipher, v6_hmac, v6_hmac_key,
+    cbc_decrypt_in_place, cbc_encrypt_in_place, v4_mac, v5_cipher, v6_cipher, v6_slot_hmac,
     v6_time_slot, xor16, Block16, BlockCipher,
 };
 
@@ -201,6 +201,27 @@ pub fn handle_request(
     encode_response(&request, &answer, rng)
 }
 
+/// [`handle_request`] appending the response to `out` (the RPC layer builds it straight into
+/// its reply). On a refusal `out` may hold part of a response: the caller truncates it.
+pub fn handle_request_into(
+    payload: &[u8],
+    host: &mut dyn KmsHost,
+    rng: &mut dyn RngCore,
+    out: &mut Vec<u8>,
+) -> Result<(), Refusal> {
+    let request = decode_request(payload)?;
+    let answer = host.answer(&request).map_err(|hresult| Refusal {
+        hresult,
+        reason: RefusalReason::Policy,
+    })?;
+    encode_response_into(&request, &answer, rng, out)
+}
+
+/// The longest response a host sends (V6 with a 63-character ePID).
+pub fn max_response_len() -> usize {
+    response_len(Version::V6, 2 * (63 + 1))
+}
+
 /// Builds the response to a decoded request from the host's answer.
 ///
 /// The response is written into one buffer of its exact final size: for V5/V6 the outer
@@ -210,6 +231,18 @@ pub fn encode_response(
     answer: &HostAnswer,
     rng: &mut dyn RngCore,
 ) -> Result<Vec<u8>, Refusal> {
+    let mut out = Vec::with_capacity(response_len(request.version, pid_size(&answer.epid)));
+    encode_response_into(request, answer, rng, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_response`] appending the response to `out`.
+pub fn encode_response_into(
+    request: &DecodedRequest,
+    answer: &HostAnswer,
+    rng: &mut dyn RngCore,
+    out: &mut Vec<u8>,
+) -> Result<(), Refusal> {
     BaseResponse::check_epid(&answer.epid)
         .map_err(|e| Refusal::invalid(RefusalReason::BadEpid(e)))?;
     let base = BaseResponseRef {
@@ -221,12 +254,13 @@ pub fn encode_response(
         activation_interval: answer.activation_interval,
         renewal_interval: answer.renewal_interval,
     };
-    let mut out = Vec::with_capacity(response_len(request.version, pid_size(&answer.epid)));
+    let start = out.len();
+    out.reserve(response_len(request.version, pid_size(&answer.epid)));
     if request.version.major == 4 {
-        base.encode_into(&mut out);
-        let mac = v4_mac(&out);
+        base.encode_into(out);
+        let mac = v4_mac(&out[start..]);
         out.extend_from_slice(&mac);
-        return Ok(out);
+        return Ok(());
     }
     let d = request
         .decrypted_iv
@@ -241,21 +275,20 @@ pub fn encode_response(
         rng.fill_bytes(&mut salt);
         out.extend_from_slice(&salt);
     }
-    base.encode_into(&mut out);
+    base.encode_into(out);
     out.extend_from_slice(&xor16(&random, &d));
     out.extend_from_slice(&Sha256::digest(random));
     if request.version.major == 6 {
         out.extend_from_slice(&answer.hwid);
         out.extend_from_slice(&d);
-        let key = v6_hmac_key(v6_time_slot(request.base.request_time));
-        let mac = v6_hmac(&key, &out[4..]);
+        let mac = v6_slot_hmac(v6_time_slot(request.base.request_time), &out[start + 4..]);
         out.extend_from_slice(&mac);
     }
     // PKCS#7 over the plaintext (everything after the 4 version bytes).
-    let pad = 16 - (out.len() - 4) % 16;
+    let pad = 16 - (out.len() - start - 4) % 16;
     out.resize(out.len() + pad, pad as u8);
-    cbc_encrypt_in_place(cipher_for(request.version), &[0; 16], &mut out[4..]);
-    Ok(out)
+    cbc_encrypt_in_place(cipher_for(request.version), &[0; 16], &mut out[start + 4..]);
+    Ok(())
 }
 
 pub(crate) fn cipher_for(version: Version) -> &'static dyn BlockCipher {

@@ -72,23 +72,51 @@ pub(crate) fn response_stub_capacity(payload_len: usize) -> usize {
 /// Appends the response stub of [`encode_response_stub`] to `out`. The stub must start at a
 /// 4-aligned offset of `out` (NDR pads the array to 4 bytes from the stub's start).
 pub(crate) fn write_response_stub(out: &mut Vec<u8>, payload: &[u8], syntax: TransferSyntax) {
-    let m = payload.len() as u32;
+    let written: Result<(), std::convert::Infallible> =
+        write_response_stub_with(out, syntax, |out| {
+            out.extend_from_slice(payload);
+            Ok(())
+        });
+    let Ok(()) = written;
+}
+
+/// Appends the response stub of [`write_response_stub`] for the payload that `write_payload`
+/// appends to `out` in its place (the payload is built in the reply itself, not copied into
+/// it). When `write_payload` fails, its error is returned and `out` holds a partial stub
+/// that the caller truncates.
+pub(crate) fn write_response_stub_with<E>(
+    out: &mut Vec<u8>,
+    syntax: TransferSyntax,
+    write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    // The lengths are written once the payload is: zero until then.
+    let prefix = out.len();
     match syntax {
         TransferSyntax::Ndr32 => {
-            out.put_u32(m);
+            out.put_u32(0);
             out.put_u32(REFERENT_ID);
-            out.put_u32(m);
+            out.put_u32(0);
         }
         TransferSyntax::Ndr64 => {
-            out.put_u32(m);
+            out.put_u32(0);
             out.put_u32(0);
             out.put_u64(REFERENT_ID as u64);
-            out.put_u64(m as u64);
+            out.put_u64(0);
         }
     }
-    out.extend_from_slice(payload);
+    let payload = out.len();
+    write_payload(out)?;
+    let m = (out.len() - payload) as u32;
+    out[prefix..prefix + 4].copy_from_slice(&m.to_le_bytes());
+    match syntax {
+        TransferSyntax::Ndr32 => out[prefix + 8..prefix + 12].copy_from_slice(&m.to_le_bytes()),
+        TransferSyntax::Ndr64 => {
+            out[prefix + 16..prefix + 24].copy_from_slice(&u64::from(m).to_le_bytes())
+        }
+    }
     out.pad_to(4);
     out.put_u32(0);
+    Ok(())
 }
 
 /// Builds an error response stub: no buffer, the HRESULT as return value.
@@ -233,6 +261,54 @@ mod tests {
                 assert!(decoded.warnings.is_empty());
             }
         }
+    }
+
+    /// The stub around a payload written in place: the conformant array's lengths filled in
+    /// afterwards, the same bytes as around a payload copied in.
+    #[test]
+    fn response_stub_written_in_place_has_the_ndr_layout() {
+        for len in [0usize, 1, 3, 4, 158, 260] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let m = (len as u32).to_le_bytes();
+            let pad = vec![0u8; (4 - len % 4) % 4];
+            let ndr32 = [
+                &m[..],
+                &0x0002_0000u32.to_le_bytes(),
+                &m,
+                &payload,
+                &pad,
+                &[0; 4],
+            ]
+            .concat();
+            let m64 = (len as u64).to_le_bytes();
+            let ndr64 = [
+                &m[..],
+                &[0; 4],
+                &0x0002_0000u64.to_le_bytes(),
+                &m64,
+                &payload,
+                &pad,
+                &[0; 4],
+            ]
+            .concat();
+            for (syntax, expected) in [
+                (TransferSyntax::Ndr32, ndr32),
+                (TransferSyntax::Ndr64, ndr64),
+            ] {
+                assert_eq!(encode_response_stub(&payload, syntax), expected, "{len}");
+                let mut out = vec![9; 8];
+                write_response_stub_with(&mut out, syntax, |out| {
+                    out.extend_from_slice(&payload);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+                assert_eq!(out[..8], [9; 8]);
+                assert_eq!(out[8..], expected, "{len}");
+            }
+        }
+        let mut out = Vec::new();
+        let failed = write_response_stub_with(&mut out, TransferSyntax::Ndr32, |_| Err("refused"));
+        assert_eq!(failed, Err("refused"));
     }
 
     #[test]

@@ -10,8 +10,7 @@
 use rand_core::RngCore;
 
 use super::ndr::{
-    decode_request_stub, response_stub_capacity, write_error_stub, write_response_stub,
-    ERROR_STUB_CAPACITY,
+    decode_request_stub, response_stub_capacity, write_error_stub, write_response_stub_with,
 };
 use super::pdu::{
     bind_ack_body, bind_nak_pdu, fault_pdu, fault_status, parse_request, ptype, response_pdu,
@@ -19,7 +18,7 @@ use super::pdu::{
     PFC_CONC_MPX, PFC_FIRST, PFC_LAST,
 };
 use super::TransferSyntax;
-use crate::kms::{handle_request, KmsHost, Refusal};
+use crate::kms::{handle_request_into, max_response_len, KmsHost, Refusal};
 
 /// Per-connection RPC settings.
 #[derive(Debug, Clone)]
@@ -417,23 +416,24 @@ impl ServerConnection {
                 )
             }
         };
-        let (reply, result) = match handle_request(payload, host, rng) {
-            Ok(resp) => (
-                response_pdu(
-                    h.call_id,
-                    body.context_id,
-                    response_stub_capacity(resp.len()),
-                    |out| write_response_stub(out, &resp, syntax),
-                ),
-                Ok(()),
-            ),
-            Err(refusal) => (
-                response_pdu(h.call_id, body.context_id, ERROR_STUB_CAPACITY, |out| {
-                    write_error_stub(out, refusal.hresult, syntax)
-                }),
-                Err(refusal),
-            ),
-        };
+        // The KMS response is built in the reply itself (one buffer, no copy); a refusal
+        // replaces what was begun with the error stub.
+        let mut result = Ok(());
+        let reply = response_pdu(
+            h.call_id,
+            body.context_id,
+            response_stub_capacity(max_response_len()),
+            |out| {
+                let stub = out.len();
+                if let Err(refusal) = write_response_stub_with(out, syntax, |out| {
+                    handle_request_into(payload, host, rng, out)
+                }) {
+                    out.truncate(stub);
+                    write_error_stub(out, refusal.hresult, syntax);
+                    result = Err(refusal);
+                }
+            },
+        );
         Output {
             reply: Some(reply),
             event: Event::Kms { syntax, result },

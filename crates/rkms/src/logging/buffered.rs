@@ -49,17 +49,15 @@ fn write_pieces(out: &mut dyn Write, mut data: &[u8], piece: usize) {
     while !data.is_empty() {
         let mut end = data.len();
         if end > piece {
-            end = 0;
-            while end < data.len() {
-                let next = data[end..]
+            // The last line end within the piece (searched back from its end: one line, not
+            // every line of the buffer), else the end of the first line.
+            end = match data[..piece].iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => data
                     .iter()
                     .position(|&b| b == b'\n')
-                    .map_or(data.len(), |i| end + i + 1);
-                if end > 0 && next > piece {
-                    break;
-                }
-                end = next;
-            }
+                    .map_or(data.len(), |i| i + 1),
+            };
         }
         // A log line that cannot be written has nowhere else to go.
         let _ = out.write_all(&data[..end]);
@@ -241,6 +239,19 @@ mod tests {
         }
     }
 
+    /// An output that keeps each write apart.
+    struct RecordingSink<'a>(&'a mut Vec<Vec<u8>>);
+
+    impl Write for RecordingSink<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     fn line(log: &BufferedLog, level: Level, text: &str) {
         let mut w = LogLine {
             inner: &log.inner,
@@ -324,6 +335,33 @@ mod tests {
         let all = Sink::default();
         write_pieces(&mut all.clone(), data, usize::MAX);
         assert_eq!(all.writes(), 1);
+        // Every limit: whole lines, each write within the limit unless it is one longer line,
+        // and as few writes as that allows (each as long as fits).
+        let lines: Vec<String> = (0..40).map(|i| "y".repeat(i * 7 % 23) + "\n").collect();
+        let data = lines.concat();
+        for piece in 1..=data.len() + 1 {
+            let mut written = Vec::new();
+            let mut cut = RecordingSink(&mut written);
+            write_pieces(&mut cut, data.as_bytes(), piece);
+            assert_eq!(written.concat(), data.as_bytes(), "limit {piece}");
+            let mut rest = lines.iter();
+            for w in &written {
+                let mut taken = 0;
+                while taken < w.len() {
+                    taken += rest.next().expect("no more lines").len();
+                }
+                assert_eq!(taken, w.len(), "limit {piece}: a write ends at a line end");
+                let first = w.iter().position(|&b| b == b'\n').unwrap() + 1;
+                assert!(w.len() <= piece || first == w.len(), "limit {piece}");
+            }
+            for pair in written.windows(2) {
+                let next_line = pair[1].iter().position(|&b| b == b'\n').unwrap() + 1;
+                assert!(
+                    pair[0].len() + next_line > piece,
+                    "limit {piece}: could take more"
+                );
+            }
+        }
     }
 
     #[test]

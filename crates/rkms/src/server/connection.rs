@@ -36,6 +36,8 @@ struct ConnectionHost<'a> {
     pending: Option<oneshot::Receiver<bool>>,
     /// Bad input on this connection (logged once, counted).
     bad: BadInput,
+    /// The activation counter last counted on this connection.
+    counted: Option<super::metrics::ActivationCounter>,
 }
 
 impl KmsHost for ConnectionHost<'_> {
@@ -58,7 +60,8 @@ impl KmsHost for ConnectionHost<'_> {
         let decision = policy.decide(request, now, !own_check, &mut rand::thread_rng());
         let metrics = &self.shared.metrics;
         if !own_check {
-            metrics.activation(
+            metrics.activation_cached(
+                &mut self.counted,
                 request.version.major,
                 decision.family,
                 decision.answer.is_ok(),
@@ -74,10 +77,16 @@ impl KmsHost for ConnectionHost<'_> {
             tracing::enabled!(tracing::Level::INFO)
         };
         if shown {
-            let product = policy
-                .catalog()
-                .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
-            // The message is formatted straight into the log line (no string of its own).
+            let product = product_name(policy.catalog(), rq);
+            // Text fields are handed over as `&str` (the subscriber writes them as they are,
+            // without formatting each into a buffer first), the GUIDs encoded on the stack the
+            // way they display. The message is formatted straight into the log line.
+            let mut guids = [uuid::Uuid::encode_buffer(); 3];
+            let [cmid, sku, kms_id] = &mut guids;
+            let cmid: &str = rq.cmid.hyphenated().encode_lower(cmid);
+            let sku: &str = rq.sku_id.hyphenated().encode_lower(sku);
+            let kms_id: &str = rq.kms_id.hyphenated().encode_lower(kms_id);
+            let protocol = protocol_str(request.version);
             let result = LogResult {
                 answer: &decision.answer,
                 required: rq.required_client_count,
@@ -86,13 +95,13 @@ impl KmsHost for ConnectionHost<'_> {
             macro_rules! activation_line {
                 ($level:ident) => {
                     $level!(
-                        client = %self.peer_text,
-                        workstation = %workstation,
-                        cmid = %rq.cmid,
-                        product = %product,
-                        sku = %rq.sku_id,
-                        kms_id = %rq.kms_id,
-                        protocol = %protocol_str(request.version),
+                        client = self.peer_text.as_str(),
+                        workstation = &*workstation,
+                        cmid,
+                        product = &*product,
+                        sku,
+                        kms_id,
+                        protocol = &*protocol,
                         "{result}"
                     )
                 };
@@ -143,6 +152,25 @@ impl KmsHost for ConnectionHost<'_> {
             }
         }
         decision.answer
+    }
+}
+
+/// The product name logged for a request: [`rkms_catalog::Catalog::product_name`], borrowed
+/// from the catalogue when it names the product (no string made per request).
+fn product_name<'a>(
+    catalog: &'a rkms_catalog::Catalog,
+    rq: &rkms_proto::kms::BaseRequest,
+) -> std::borrow::Cow<'a, str> {
+    if let Some(s) = catalog.sku(&rq.sku_id) {
+        s.display_name.as_str().into()
+    } else if let Some(k) = catalog.kms_item(&rq.kms_id) {
+        k.display_name.as_str().into()
+    } else if let Some(a) = catalog.application(&rq.application_id) {
+        a.name.as_str().into()
+    } else {
+        catalog
+            .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id)
+            .into()
     }
 }
 
@@ -260,6 +288,7 @@ pub(crate) async fn serve_io<R, W>(
         shared: &shared,
         pending: None,
         bad: BadInput::new(peer),
+        counted: None,
         address: peer.ip().to_string(),
         peer_text: peer.to_string(),
         peer,
@@ -268,6 +297,9 @@ pub(crate) async fn serve_io<R, W>(
     // an idle connection holds no buffer at all (10,000 idle connections stay small).
     let mut buf: Vec<u8> = Vec::new();
     let mut pdu_started: Option<tokio::time::Instant> = None;
+    // When the last call's reply was written: the wait for the next request starts then (one
+    // clock reading for the call's duration and the idle deadline).
+    let mut answered: Option<tokio::time::Instant> = None;
     // One timer and one shutdown wait for the connection's life: each wait for bytes moves the
     // timer's deadline (a later deadline is an update in place, not a new timer to register
     // and cancel per request).
@@ -361,9 +393,11 @@ pub(crate) async fn serve_io<R, W>(
                 other => debug!(client = %peer, event = ?other, "handled PDU"),
             }
             if is_call {
+                let now = std::time::Instant::now();
+                answered = Some(now.into());
                 shared
                     .metrics
-                    .observe_duration(started.elapsed().as_secs_f64());
+                    .observe_duration(now.saturating_duration_since(started).as_secs_f64());
                 calls += 1;
                 if config.disconnect_after_request {
                     debug!(client = %peer, "closing after the response (--disconnect-after-request)");
@@ -383,7 +417,9 @@ pub(crate) async fn serve_io<R, W>(
         } else if pdu_started.is_none() {
             pdu_started = Some(tokio::time::Instant::now());
         }
-        let from = pdu_started.unwrap_or_else(tokio::time::Instant::now);
+        let from = pdu_started
+            .or(answered.take())
+            .unwrap_or_else(tokio::time::Instant::now);
         idle.as_mut().reset(later_by(from, config.idle_timeout));
         // Shutdown first, so that a client that always has bytes ready cannot hold it off;
         // then the bytes, then the deadline (as a timeout around the read would).
@@ -454,6 +490,55 @@ async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &[u8]) -> std::io:
 mod tests {
     use super::*;
     use rkms_proto::kms::Version;
+
+    /// The product logged is the catalogue's name for the request's SKU, else its KMS ID,
+    /// else its application, else "unknown (SKU)", as `Catalog::product_name` gives it.
+    #[test]
+    fn logged_product_name_is_the_catalogues() {
+        let catalog = rkms_catalog::Catalog::builtin();
+        let sku = catalog.skus().next().unwrap();
+        let kms = catalog.kms_items().next().unwrap();
+        let app = catalog.applications().next().unwrap();
+        let unknown = uuid::Uuid::from_u128(0x1234);
+        let mut rq = rkms_proto::kms::BaseRequest {
+            version: Version { major: 6, minor: 0 },
+            is_client_vm: 0,
+            license_status: 0,
+            grace_time: 0,
+            application_id: unknown,
+            sku_id: unknown,
+            kms_id: unknown,
+            cmid: uuid::Uuid::from_u128(1),
+            required_client_count: 25,
+            request_time: 0,
+            previous_cmid: uuid::Uuid::nil(),
+            workstation: [0; rkms_proto::kms::WORKSTATION_UNITS],
+        };
+        let mut names = Vec::new();
+        for (sku_id, kms_id, application_id) in [
+            (sku.id, kms.id, app.id),
+            (unknown, kms.id, app.id),
+            (unknown, unknown, app.id),
+            (unknown, unknown, unknown),
+        ] {
+            (rq.sku_id, rq.kms_id, rq.application_id) = (sku_id, kms_id, application_id);
+            let name = product_name(catalog, &rq);
+            assert_eq!(
+                name,
+                catalog.product_name(&sku_id, &kms_id, &application_id)
+            );
+            names.push(name.into_owned());
+        }
+        assert_eq!(
+            names[..3],
+            [
+                sku.display_name.as_str(),
+                kms.display_name.as_str(),
+                app.name.as_str()
+            ]
+        );
+        assert!(names[3].starts_with("unknown ("), "{}", names[3]);
+    }
 
     #[test]
     fn protocol_text_is_the_version_as_displayed() {

@@ -29,6 +29,14 @@ pub struct Reason {
     pub reason: std::borrow::Cow<'static, str>,
 }
 
+/// The activation counter of one set of labels (protocol, family, activated), kept by a
+/// connection for [`Metrics::activation_cached`].
+#[derive(Debug, Clone)]
+pub struct ActivationCounter {
+    labels: (u16, &'static str, bool),
+    counter: Counter,
+}
+
 /// The host's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -206,6 +214,36 @@ impl Metrics {
             .inc();
     }
 
+    /// [`Metrics::activation`] through a connection's `cache`: the counter of the labels last
+    /// counted is kept, so that the connection's next activations of the same kind are counted
+    /// without a look-up in the family (a lock and a hash of the labels).
+    pub fn activation_cached(
+        &self,
+        cache: &mut Option<ActivationCounter>,
+        protocol: u16,
+        family: &'static str,
+        activated: bool,
+    ) {
+        let labels = (protocol, family, activated);
+        match cache {
+            Some(c) if c.labels == labels => {
+                c.counter.inc();
+            }
+            _ => {
+                let counter = self
+                    .activations
+                    .get_or_create(&ActivationLabels {
+                        protocol,
+                        family,
+                        result: if activated { "activated" } else { "refused" },
+                    })
+                    .clone();
+                counter.inc();
+                *cache = Some(ActivationCounter { labels, counter });
+            }
+        }
+    }
+
     /// A refused request.
     pub fn refusal(&self, reason: &'static str) {
         self.refusals
@@ -323,5 +361,29 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         )));
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    /// A connection's cached counter counts under the labels of each activation, also when
+    /// they change from one activation to the next.
+    #[test]
+    fn cached_activation_counters_count_under_their_labels() {
+        let m = Metrics::new();
+        let mut cache = None;
+        m.activation_cached(&mut cache, 6, "windows-client", true);
+        m.activation_cached(&mut cache, 6, "windows-client", true);
+        m.activation_cached(&mut cache, 6, "windows-client", false);
+        m.activation_cached(&mut cache, 5, "office", true);
+        m.activation_cached(&mut cache, 6, "windows-client", true);
+        // Another connection's cache counts into the same counters.
+        m.activation_cached(&mut None, 6, "windows-client", true);
+        m.activation(6, "windows-client", false);
+        let text = m.encode(None);
+        for line in [
+            r#"rkms_activations_total{protocol="6",family="windows-client",result="activated"} 4"#,
+            r#"rkms_activations_total{protocol="6",family="windows-client",result="refused"} 2"#,
+            r#"rkms_activations_total{protocol="5",family="office",result="activated"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

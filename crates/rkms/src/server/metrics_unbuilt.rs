@@ -4,6 +4,10 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Kept by a connection for [`Metrics::activation_cached`] (nothing to keep here).
+#[derive(Debug, Clone)]
+pub struct ActivationCounter;
+
 /// The host's metrics: the open connections only.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -18,6 +22,15 @@ impl Metrics {
     }
 
     pub fn activation(&self, _protocol: u16, _family: &'static str, _activated: bool) {}
+
+    pub fn activation_cached(
+        &self,
+        _cache: &mut Option<ActivationCounter>,
+        _protocol: u16,
+        _family: &'static str,
+        _activated: bool,
+    ) {
+    }
 
     pub fn refusal(&self, _reason: &'static str) {}
 
