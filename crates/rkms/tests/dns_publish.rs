@@ -54,7 +54,27 @@ struct Named {
 }
 
 impl Named {
+    /// Starts named on a free port; again on another port (at most 5 times) when another
+    /// program took the port between the choice and named's bind (named then exits, and
+    /// queries to the port would reach the other program).
     fn start(name: &str) -> Named {
+        let mut attempts = 1;
+        loop {
+            match Named::start_once(name) {
+                Ok(named) => return named,
+                Err(log) => {
+                    assert!(
+                        attempts < 5,
+                        "named could not listen on 5 free ports: {log}"
+                    );
+                    attempts += 1;
+                }
+            }
+        }
+    }
+
+    /// Starts named once: `Err` with its log when it could not listen on the port chosen.
+    fn start_once(name: &str) -> Result<Named, String> {
         let dir = std::env::temp_dir().join(format!("rkms-bind-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -117,16 +137,20 @@ impl Named {
             wrong_key,
             key512,
         };
+        // Ready: its last start-up line is just "running" (its first lines say "running on
+        // Linux …" and "running as: …").
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !named.log().contains("running") {
-            assert!(
-                Instant::now() < deadline,
-                "named did not start: {}",
-                named.log()
-            );
+        loop {
+            let log = named.log();
+            if log.lines().any(|l| l.ends_with(" running")) {
+                return Ok(named);
+            }
+            if log.contains("unable to listen") || log.contains("address in use") {
+                return Err(log);
+            }
+            assert!(Instant::now() < deadline, "named did not start: {log}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        named
     }
 
     fn log(&self) -> String {
