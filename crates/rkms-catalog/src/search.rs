@@ -1,6 +1,7 @@
 //! Product names: naming a request's product for logs, resolving a user's `--product`
 //! argument to a SKU, and free-text search over SKUs.
 
+use std::borrow::Cow;
 use uuid::Uuid;
 
 use crate::lookup::{fold, Catalog};
@@ -113,16 +114,17 @@ fn more(total: usize, listed: usize) -> String {
 impl Catalog {
     /// A product name for logs (PROTOCOL.md §6.1): the SKU's name if `sku` is known, else the
     /// KMS item's name if `kms` is known, else the application's name if `app` is known, else
-    /// `unknown (<sku>)` with the SKU ID in canonical form.
-    pub fn product_name(&self, sku: &Uuid, kms: &Uuid, app: &Uuid) -> String {
+    /// `unknown (<sku>)` with the SKU ID in canonical form. A known name is borrowed from the
+    /// catalog (a host logs one per request).
+    pub fn product_name(&self, sku: &Uuid, kms: &Uuid, app: &Uuid) -> Cow<'_, str> {
         if let Some(s) = self.sku(sku) {
-            s.display_name.clone()
+            Cow::Borrowed(&s.display_name)
         } else if let Some(k) = self.kms_item(kms) {
-            k.display_name.clone()
+            Cow::Borrowed(&k.display_name)
         } else if let Some(a) = self.application(app) {
-            a.name.clone()
+            Cow::Borrowed(&a.name)
         } else {
-            format!("unknown ({sku})")
+            Cow::Owned(format!("unknown ({sku})"))
         }
     }
 

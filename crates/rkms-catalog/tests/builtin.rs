@@ -468,6 +468,17 @@ fn product_name_falls_back_sku_kms_app_unknown() {
         c.product_name(&unknown, &unknown, &unknown),
         "unknown (01234567-89ab-cdef-0123-456789abcdef)"
     );
+    // A known name is the catalog's own (a host logs one per request, without a copy).
+    for (s, k, a) in [
+        (sku, kms, app),
+        (unknown, kms, app),
+        (unknown, unknown, app),
+    ] {
+        assert!(matches!(
+            c.product_name(&s, &k, &a),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }
 
 #[test]

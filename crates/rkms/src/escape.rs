@@ -13,7 +13,7 @@
 //!   injection). Other unsafe characters are escaped as for [`terminal`].
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 /// Whether `c` must not reach a terminal or a log line as it is: C0 controls, DEL, C1
@@ -35,20 +35,53 @@ pub fn is_unsafe(c: char) -> bool {
 
 /// Appends the escape of an unsafe character: `\n`, `\r`, `\t`, else `\u{hex}`.
 fn push_escape(out: &mut String, c: char) {
+    let _ = write_escape(out, c);
+}
+
+/// Writes the escape of an unsafe character to `w` (see [`push_escape`]).
+fn write_escape(w: &mut impl fmt::Write, c: char) -> fmt::Result {
     match c {
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        c => {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        }
+        '\n' => w.write_str("\\n"),
+        '\r' => w.write_str("\\r"),
+        '\t' => w.write_str("\\t"),
+        c => write!(w, "\\u{{{:x}}}", c as u32),
     }
+}
+
+/// Whether `text` is all printable ASCII, and whether it holds none of space, `=` and `"`:
+/// eight bytes at a time (a log line is a few hundred bytes of such text).
+pub(crate) fn classify(text: &str) -> (bool, bool) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The high bit of a byte of the result is set for the first byte of `v` that is zero
+    // (later bytes may be marked too; any mark means there is a zero byte).
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let every = |b: u8| u64::from_ne_bytes([b; 8]);
+    let (mut outside, mut special) = (0u64, 0u64);
+    let mut chunks = text.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_ne_bytes(word);
+        // A byte below 0x20 (its value minus 0x20 borrows, and its high bit was clear), with
+        // the high bit set (0x80 and above), or DEL.
+        outside |=
+            (v.wrapping_sub(every(0x20)) & !v & HIGH) | (v & HIGH) | zero_byte(v ^ every(0x7f));
+        special |=
+            zero_byte(v ^ every(b' ')) | zero_byte(v ^ every(b'=')) | zero_byte(v ^ every(b'"'));
+    }
+    let (mut outside, mut special) = (outside != 0, special != 0);
+    for &b in chunks.remainder() {
+        outside |= !(b' '..=b'~').contains(&b);
+        special |= matches!(b, b' ' | b'=' | b'"');
+    }
+    (!outside, !special)
 }
 
 /// `text` safe for a terminal: unsafe characters ([`is_unsafe`]) escaped, the rest kept.
 pub fn terminal(text: &str) -> Cow<'_, str> {
-    // Printable ASCII (the usual case) is safe: a byte test instead of decoding characters.
-    if text.bytes().all(|b| matches!(b, b' '..=b'~')) || !text.chars().any(is_unsafe) {
+    // Printable ASCII (the usual case) is safe: a word test instead of decoding characters.
+    if classify(text).0 || !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -64,13 +97,11 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
 
 /// Whether a log value must go in quotes.
 fn needs_quotes(text: &str) -> bool {
-    // Printable ASCII without space, `=` or `"` (the usual case) needs none: a byte test
-    // instead of decoding characters.
-    if text
-        .bytes()
-        .all(|b| matches!(b, b'!'..=b'~') && b != b'=' && b != b'"')
-    {
-        return text.is_empty();
+    // Printable ASCII (the usual case) needs them when empty or holding a space, `=` or `"`:
+    // a word test instead of decoding characters.
+    let (printable, plain) = classify(text);
+    if printable {
+        return text.is_empty() || !plain;
     }
     text.is_empty()
         || text
@@ -85,17 +116,37 @@ pub fn log_value(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_unsafe(c) => push_escape(&mut out, c),
-            c => out.push(c),
+    let _ = write_quoted(&mut out, text);
+    Cow::Owned(out)
+}
+
+/// Writes [`log_value`] of `text` to `w` without a string of its own (a log line's fields).
+pub fn write_log_value(w: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    if needs_quotes(text) {
+        write_quoted(w, text)
+    } else {
+        w.write_str(text)
+    }
+}
+
+/// `text` in double quotes, `\`, `"` and unsafe characters escaped; the runs between them
+/// written whole.
+fn write_quoted(w: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    w.write_char('"')?;
+    let mut run = 0;
+    for (i, c) in text.char_indices() {
+        if c == '"' || c == '\\' || is_unsafe(c) {
+            w.write_str(&text[run..i])?;
+            match c {
+                '"' => w.write_str("\\\"")?,
+                '\\' => w.write_str("\\\\")?,
+                c => write_escape(w, c)?,
+            }
+            run = i + c.len_utf8();
         }
     }
-    out.push('"');
-    Cow::Owned(out)
+    w.write_str(&text[run..])?;
+    w.write_char('"')
 }
 
 /// Whether a spreadsheet would read a cell starting with `c` as a formula.
@@ -368,5 +419,89 @@ mod tests {
         assert_eq!(canonical_address_text("2001:db8::1"), "2001:db8::1");
         assert_eq!(canonical_address_text("not an address"), "not an address");
         assert_eq!(canonical_address_text(""), "");
+    }
+
+    /// The word-at-a-time check agrees with a byte-at-a-time one, for every byte at every
+    /// place of a word and around it.
+    #[test]
+    fn classify_agrees_with_each_byte() {
+        let slow = |t: &[u8]| {
+            (
+                t.iter().all(|b| (b' '..=b'~').contains(b)),
+                !t.iter().any(|b| matches!(b, b' ' | b'=' | b'"')),
+            )
+        };
+        for len in 0..20 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    for fill in [b'a', b'~', b'!', b' '] {
+                        let mut t = vec![fill; len];
+                        t[at] = byte;
+                        // Only valid text is classified: bytes from 0x80 as a two-byte char.
+                        let text = String::from_utf8_lossy(&t).into_owned();
+                        assert_eq!(classify(&text), slow(text.as_bytes()), "{t:?}");
+                    }
+                }
+            }
+        }
+        let long = "activated (count 50 for required 25) é".repeat(3);
+        assert_eq!(classify(&long), (false, false));
+        assert_eq!(
+            classify("2de67392-b7a7-462a-b1ca-108dd189f588"),
+            (true, true)
+        );
+    }
+
+    /// Values written in place (and through `log_value`) are what the rule of the module
+    /// documentation gives, applied a character at a time.
+    #[test]
+    fn log_values_written_in_place_follow_the_rule() {
+        let by_rule = |t: &str| -> String {
+            if !t.is_empty()
+                && !t
+                    .chars()
+                    .any(|c| is_unsafe(c) || c.is_whitespace() || c == '=' || c == '"')
+            {
+                return t.to_owned();
+            }
+            let mut out = String::from("\"");
+            for c in t.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if is_unsafe(c) => push_escape(&mut out, c),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        };
+        let values = [
+            "",
+            " ",
+            "plain",
+            "Windows 10 Enterprise",
+            "a=b",
+            "say \"hi\"",
+            "back\\slash",
+            "back\\slash and space",
+            "\"",
+            "\\",
+            "=",
+            "end\\",
+            "tab\there",
+            "new\nline",
+            "caf\u{e9} au lait",
+            "caf\u{e9}",
+            "\u{202e}rtl",
+            "\u{7f}",
+            "~!@#$%^&*()_+",
+        ];
+        for value in values {
+            let mut written = String::new();
+            write_log_value(&mut written, value).unwrap();
+            assert_eq!(written, by_rule(value), "{value:?}");
+            assert_eq!(log_value(value), by_rule(value), "{value:?}");
+        }
     }
 }

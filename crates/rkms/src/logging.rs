@@ -276,74 +276,16 @@ impl SafeVisitor<'_> {
         // Pieces written as they are (no formatting machinery: one line per activation).
         let w = &mut self.writer;
         self.result = if name == "message" {
-            // Printable ASCII is what `escape::terminal` keeps as it is.
-            w.write_str(sep).and_then(|()| {
-                if classify(value).0 {
-                    w.write_str(value)
-                } else {
-                    w.write_str(&escape::terminal(value))
-                }
-            })
+            // Borrowed as it is when there is nothing to escape (the usual case).
+            w.write_str(sep)
+                .and_then(|()| w.write_str(&escape::terminal(value)))
         } else {
             w.write_str(sep)
                 .and_then(|()| w.write_str(name))
                 .and_then(|()| w.write_str("="))
-                .and_then(|()| write_log_value(w, value))
+                .and_then(|()| escape::write_log_value(w, value))
         };
     }
-}
-
-/// Writes [`escape::log_value`] of `value` to `w`. Printable ASCII (the usual case, also when
-/// it must be quoted, as a product name with spaces) is written in pieces straight into the
-/// line, without a string of its own; anything else goes through [`escape::log_value`].
-fn write_log_value(w: &mut impl fmt::Write, value: &str) -> fmt::Result {
-    let (printable, plain) = classify(value);
-    if !printable {
-        return w.write_str(&escape::log_value(value));
-    }
-    if plain && !value.is_empty() {
-        return w.write_str(value);
-    }
-    w.write_char('"')?;
-    let mut rest = value;
-    while let Some(i) = rest.find(['"', '\\']) {
-        w.write_str(&rest[..i])?;
-        w.write_char('\\')?;
-        w.write_str(&rest[i..=i])?;
-        rest = &rest[i + 1..];
-    }
-    w.write_str(rest)?;
-    w.write_char('"')
-}
-
-/// Whether `text` is all printable ASCII, and whether it holds none of space, `=` and `"`:
-/// eight bytes at a time (a log line is a few hundred bytes of such text).
-fn classify(text: &str) -> (bool, bool) {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // The high bit of a byte of the result is set for the first byte of `v` that is zero
-    // (later bytes may be marked too; any mark means there is a zero byte).
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let every = |b: u8| u64::from_ne_bytes([b; 8]);
-    let (mut outside, mut special) = (0u64, 0u64);
-    let mut chunks = text.as_bytes().chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_ne_bytes(word);
-        // A byte below 0x20 (its value minus 0x20 borrows, and its high bit was clear), with
-        // the high bit set (0x80 and above), or DEL.
-        outside |=
-            (v.wrapping_sub(every(0x20)) & !v & HIGH) | (v & HIGH) | zero_byte(v ^ every(0x7f));
-        special |=
-            zero_byte(v ^ every(b' ')) | zero_byte(v ^ every(b'=')) | zero_byte(v ^ every(b'"'));
-    }
-    let (mut outside, mut special) = (outside != 0, special != 0);
-    for &b in chunks.remainder() {
-        outside |= !(b' '..=b'~').contains(&b);
-        special |= matches!(b, b' ' | b'=' | b'"');
-    }
-    (!outside, !special)
 }
 
 impl Visit for SafeVisitor<'_> {
@@ -469,68 +411,6 @@ mod tests {
         assert!(text.contains(" e=\"bad\\nline\""), "{text}");
         assert!(text.contains(" n=5"), "{text}");
         assert!(text.contains(" d=\"\\\"quo\\\\\\\"te\\\"\""), "{text}");
-    }
-
-    /// The word-at-a-time check agrees with a byte-at-a-time one, for every byte at every
-    /// place of a word and around it.
-    #[test]
-    fn classify_agrees_with_each_byte() {
-        let slow = |t: &[u8]| {
-            (
-                t.iter().all(|b| (b' '..=b'~').contains(b)),
-                !t.iter().any(|b| matches!(b, b' ' | b'=' | b'"')),
-            )
-        };
-        for len in 0..20 {
-            for at in 0..len {
-                for byte in 0..=255u8 {
-                    for fill in [b'a', b'~', b'!', b' '] {
-                        let mut t = vec![fill; len];
-                        t[at] = byte;
-                        // Only valid text is classified: bytes from 0x80 as a two-byte char.
-                        let text = String::from_utf8_lossy(&t).into_owned();
-                        assert_eq!(classify(&text), slow(text.as_bytes()), "{t:?}");
-                    }
-                }
-            }
-        }
-        let long = "activated (count 50 for required 25) é".repeat(3);
-        assert_eq!(classify(&long), (false, false));
-        assert_eq!(
-            classify("2de67392-b7a7-462a-b1ca-108dd189f588"),
-            (true, true)
-        );
-    }
-
-    /// Values written in pieces are exactly what `escape::log_value` gives.
-    #[test]
-    fn log_values_written_in_place_equal_escape_log_value() {
-        let values = [
-            "",
-            " ",
-            "plain",
-            "Windows 10 Enterprise",
-            "a=b",
-            "say \"hi\"",
-            "back\\slash",
-            "back\\slash and space",
-            "\"",
-            "\\",
-            "=",
-            "end\\",
-            "tab\there",
-            "new\nline",
-            "caf\u{e9} au lait",
-            "caf\u{e9}",
-            "\u{202e}rtl",
-            "\u{7f}",
-            "~!@#$%^&*()_+",
-        ];
-        for value in values {
-            let mut written = String::new();
-            write_log_value(&mut written, value).unwrap();
-            assert_eq!(written, escape::log_value(value), "{value:?}");
-        }
     }
 
     #[test]

@@ -38,6 +38,17 @@ impl Version {
         Version { major, minor: 0 }
     }
 
+    /// The version as displayed (`6.0`), without formatting for the supported ones (a host
+    /// logs and records it for every request).
+    pub fn text(self) -> std::borrow::Cow<'static, str> {
+        match (self.major, self.minor) {
+            (4, 0) => "4.0".into(),
+            (5, 0) => "5.0".into(),
+            (6, 0) => "6.0".into(),
+            _ => self.to_string().into(),
+        }
+    }
+
     /// Whether this is 4.0, 5.0 or 6.0.
     pub fn is_supported(self) -> bool {
         self.minor == 0 && (4..=6).contains(&self.major)
@@ -82,5 +93,24 @@ pub fn response_len(version: Version, pid_size: usize) -> usize {
         4 => 60 + pid_size,
         5 => 4 + pad16(108 + pid_size),
         _ => 4 + pad16(148 + pid_size),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Version;
+
+    #[test]
+    fn text_is_the_version_as_displayed() {
+        for major in 0..8 {
+            for minor in 0..3 {
+                let v = Version { major, minor };
+                assert_eq!(v.text(), v.to_string());
+            }
+        }
+        assert!(matches!(
+            Version::V6.text(),
+            std::borrow::Cow::Borrowed("6.0")
+        ));
     }
 }

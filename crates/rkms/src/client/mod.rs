@@ -110,7 +110,9 @@ impl Target {
             .kms_item_resolved(&sku.kms_id)
             .map_or(sku.ncount_policy, |k| k.ncount_policy);
         Target {
-            name: catalog.product_name(&sku.id, &sku.kms_id, &sku.app_id),
+            name: catalog
+                .product_name(&sku.id, &sku.kms_id, &sku.app_id)
+                .into_owned(),
             app_id: sku.app_id,
             kms_id: sku.kms_id,
             sku_id: sku.id,
@@ -273,7 +275,7 @@ fn target_for(catalog: &Catalog, sku: &rkms_catalog::Sku, opts: &ActivateOptions
     let kms_id = opts.kms_id.unwrap_or(own.kms_id);
     let app_id = opts.app_id.unwrap_or(own.app_id);
     Target {
-        name: catalog.product_name(&sku_id, &kms_id, &app_id),
+        name: catalog.product_name(&sku_id, &kms_id, &app_id).into_owned(),
         app_id,
         kms_id,
         sku_id,

@@ -174,7 +174,7 @@ fn fail(msg: &str) -> u8 {
     1
 }
 
-fn product_name(catalog: &Catalog, r: &ClientRecord) -> String {
+fn product_name<'a>(catalog: &'a Catalog, r: &ClientRecord) -> std::borrow::Cow<'a, str> {
     catalog.product_name(&r.sku_id, &r.kms_id, &r.application_id)
 }
 
@@ -264,7 +264,7 @@ fn list(args: &ClientsArgs, catalog: &Catalog, path: &str) -> u8 {
                 r.application_id.to_string(),
                 r.sku_id.to_string(),
                 r.kms_id.to_string(),
-                product_name(catalog, r),
+                product_name(catalog, r).into_owned(),
                 r.workstation.clone(),
                 r.license_status.to_string(),
                 r.is_vm.to_string(),

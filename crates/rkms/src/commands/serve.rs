@@ -154,11 +154,11 @@ fn wait_reporting<T: Send>(
     })
 }
 
-/// Opens the client store named by `--db` and seeds the policy's pools from it.
 /// The default `--db-cache` (KiB): 16 MiB, or 256 KiB in the builds for small devices (those
 /// without the dashboard). The command line itself is the same in every build.
 pub const DEFAULT_DB_CACHE_KIB: u64 = if cfg!(feature = "web") { 16_384 } else { 256 };
 
+/// Opens the client store named by `--db` and seeds the policy's pools from it.
 pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, String), String> {
     let (spec, default) = db_spec(args)?;
     // Never show a database password in logs, errors or the dashboard.
@@ -170,7 +170,8 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
         rkms_store::DB_MODE
     };
     // Opening migrates an older schema first, which can take a minute or more with tens of
-    // millions of history events: say so, and keep the service manager from giving up.
+    // millions of history events (or waits for a slow database server): say so, and keep the
+    // service manager from giving up.
     let started = std::time::Instant::now();
     let mut told = false;
     let opened = wait_reporting(
@@ -186,18 +187,18 @@ pub fn open_store(args: &ServeArgs, policy: &Policy) -> Result<(StoreHandle, Str
             if !told {
                 info!(
                     database = %shown,
-                    "still opening the client database: an older schema is being brought up \
-                     to date (about a minute per 20 million history events); the host listens \
-                     once it is done"
+                    "still opening the client database (bringing an older schema up to date \
+                     takes about a minute per 20 million history events); the host listens \
+                     once it is open"
                 );
                 told = true;
             }
-            platform::notify_starting("bringing the client database up to date");
+            platform::notify_starting("opening the client database");
         },
     );
     let store: Arc<dyn ClientStore> = Arc::from(opened.map_err(|e| format!("--db {shown}: {e}"))?);
     if told {
-        info!(database = %shown, seconds = started.elapsed().as_secs(), "client database up to date");
+        info!(database = %shown, seconds = started.elapsed().as_secs(), "client database open");
     }
     let durable = spec != NO_DATABASE;
     if durable {
@@ -827,6 +828,7 @@ fn rlimit_now() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rkms_store::{Activation, MemoryStore};
 
     #[test]
     fn slow_work_is_reported_until_done_and_quick_work_never() {
@@ -858,7 +860,6 @@ mod tests {
             || {},
         );
     }
-    use rkms_store::{Activation, MemoryStore};
 
     #[cfg(all(feature = "web", feature = "sqlite"))]
     fn serve_args(argv: &[&str]) -> ServeArgs {

@@ -38,6 +38,9 @@ impl FormatTime for CachedSystemTime {
                 write_second(&mut second.1, secs);
                 second.0 = secs;
             }
+            if second.1.is_empty() {
+                return tracing_subscriber::fmt::time::SystemTime.format_time(w);
+            }
             w.write_str(&second.1)?;
             let mut micros = since.subsec_micros();
             let mut digits = *b"000000Z";
@@ -50,32 +53,25 @@ impl FormatTime for CachedSystemTime {
     }
 }
 
-/// Appends `YYYY-MM-DDTHH:MM:SS.` for `secs` seconds after 1970 (at most [`LAST_SECOND`]).
+/// Appends `YYYY-MM-DDTHH:MM:SS.` for `secs` seconds after 1970 (at most [`LAST_SECOND`];
+/// nothing for a time the `time` crate cannot represent).
 fn write_second(out: &mut String, secs: u64) {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    let (year, month, day) = civil_date(days);
+    let Some(t) = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+    else {
+        return;
+    };
     let _ = write!(
         out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     );
-}
-
-/// The proleptic Gregorian date `days` days after 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ fn notify_ready_systemd() {
 const STARTING_EXTENSION_USEC: u32 = 30_000_000;
 
 /// Tells systemd (Type=notify) that the host is still starting and why (`status`, shown by
-/// `systemctl status`), asking it to wait 30 s more than its start timeout and resetting its
+/// `systemctl status`), asking it to wait at least 30 s more from now and resetting its
 /// watchdog: a long migration of the client database is not a hung start. Called every few
 /// seconds while it lasts; does nothing elsewhere.
 pub fn notify_starting(status: &str) {

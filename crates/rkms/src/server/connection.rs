@@ -60,7 +60,7 @@ impl KmsHost for ConnectionHost<'_> {
         let decision = policy.decide(request, now, !own_check, &mut rand::thread_rng());
         let metrics = &self.shared.metrics;
         if !own_check {
-            metrics.activation_cached(
+            metrics.activation(
                 &mut self.counted,
                 request.version.major,
                 decision.family,
@@ -77,7 +77,9 @@ impl KmsHost for ConnectionHost<'_> {
             tracing::enabled!(tracing::Level::INFO)
         };
         if shown {
-            let product = product_name(policy.catalog(), rq);
+            let product = policy
+                .catalog()
+                .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
             // Text fields are handed over as `&str` (the subscriber writes them as they are,
             // without formatting each into a buffer first), the GUIDs encoded on the stack the
             // way they display. The message is formatted straight into the log line.
@@ -86,7 +88,7 @@ impl KmsHost for ConnectionHost<'_> {
             let cmid: &str = rq.cmid.hyphenated().encode_lower(cmid);
             let sku: &str = rq.sku_id.hyphenated().encode_lower(sku);
             let kms_id: &str = rq.kms_id.hyphenated().encode_lower(kms_id);
-            let protocol = protocol_str(request.version);
+            let protocol = request.version.text();
             let result = LogResult {
                 answer: &decision.answer,
                 required: rq.required_client_count,
@@ -123,7 +125,7 @@ impl KmsHost for ConnectionHost<'_> {
                 license_status: rq.license_status,
                 grace_minutes: rq.grace_time,
                 is_vm: rq.is_client_vm != 0,
-                protocol: protocol_text(request.version),
+                protocol: request.version.text().into_owned(),
                 time: now,
                 address: self.address.clone(),
                 epid: decision
@@ -153,41 +155,6 @@ impl KmsHost for ConnectionHost<'_> {
         }
         decision.answer
     }
-}
-
-/// The product name logged for a request: [`rkms_catalog::Catalog::product_name`], borrowed
-/// from the catalogue when it names the product (no string made per request).
-fn product_name<'a>(
-    catalog: &'a rkms_catalog::Catalog,
-    rq: &rkms_proto::kms::BaseRequest,
-) -> std::borrow::Cow<'a, str> {
-    if let Some(s) = catalog.sku(&rq.sku_id) {
-        s.display_name.as_str().into()
-    } else if let Some(k) = catalog.kms_item(&rq.kms_id) {
-        k.display_name.as_str().into()
-    } else if let Some(a) = catalog.application(&rq.application_id) {
-        a.name.as_str().into()
-    } else {
-        catalog
-            .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id)
-            .into()
-    }
-}
-
-/// The protocol version as recorded and logged (`6.0`), without the formatting machinery for
-/// the usual ones.
-fn protocol_str(version: rkms_proto::kms::Version) -> std::borrow::Cow<'static, str> {
-    match (version.major, version.minor) {
-        (4, 0) => "4.0".into(),
-        (5, 0) => "5.0".into(),
-        (6, 0) => "6.0".into(),
-        _ => version.to_string().into(),
-    }
-}
-
-/// [`protocol_str`] as an owned string, for the record.
-fn protocol_text(version: rkms_proto::kms::Version) -> String {
-    protocol_str(version).into_owned()
 }
 
 /// The outcome part of an activation's log line.
@@ -484,69 +451,4 @@ impl Drop for OpenGuard<'_> {
 async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &[u8]) -> std::io::Result<()> {
     w.write_all(reply).await?;
     w.flush().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rkms_proto::kms::Version;
-
-    /// The product logged is the catalogue's name for the request's SKU, else its KMS ID,
-    /// else its application, else "unknown (SKU)", as `Catalog::product_name` gives it.
-    #[test]
-    fn logged_product_name_is_the_catalogues() {
-        let catalog = rkms_catalog::Catalog::builtin();
-        let sku = catalog.skus().next().unwrap();
-        let kms = catalog.kms_items().next().unwrap();
-        let app = catalog.applications().next().unwrap();
-        let unknown = uuid::Uuid::from_u128(0x1234);
-        let mut rq = rkms_proto::kms::BaseRequest {
-            version: Version { major: 6, minor: 0 },
-            is_client_vm: 0,
-            license_status: 0,
-            grace_time: 0,
-            application_id: unknown,
-            sku_id: unknown,
-            kms_id: unknown,
-            cmid: uuid::Uuid::from_u128(1),
-            required_client_count: 25,
-            request_time: 0,
-            previous_cmid: uuid::Uuid::nil(),
-            workstation: [0; rkms_proto::kms::WORKSTATION_UNITS],
-        };
-        let mut names = Vec::new();
-        for (sku_id, kms_id, application_id) in [
-            (sku.id, kms.id, app.id),
-            (unknown, kms.id, app.id),
-            (unknown, unknown, app.id),
-            (unknown, unknown, unknown),
-        ] {
-            (rq.sku_id, rq.kms_id, rq.application_id) = (sku_id, kms_id, application_id);
-            let name = product_name(catalog, &rq);
-            assert_eq!(
-                name,
-                catalog.product_name(&sku_id, &kms_id, &application_id)
-            );
-            names.push(name.into_owned());
-        }
-        assert_eq!(
-            names[..3],
-            [
-                sku.display_name.as_str(),
-                kms.display_name.as_str(),
-                app.name.as_str()
-            ]
-        );
-        assert!(names[3].starts_with("unknown ("), "{}", names[3]);
-    }
-
-    #[test]
-    fn protocol_text_is_the_version_as_displayed() {
-        for major in 0..8 {
-            for minor in 0..3 {
-                let v = Version { major, minor };
-                assert_eq!(protocol_text(v), v.to_string());
-            }
-        }
-    }
 }

@@ -30,7 +30,7 @@ pub struct Reason {
 }
 
 /// The activation counter of one set of labels (protocol, family, activated), kept by a
-/// connection for [`Metrics::activation_cached`].
+/// connection for [`Metrics::activation`].
 #[derive(Debug, Clone)]
 pub struct ActivationCounter {
     labels: (u16, &'static str, bool),
@@ -203,21 +203,11 @@ impl Metrics {
         }
     }
 
-    /// An answered activation request.
-    pub fn activation(&self, protocol: u16, family: &'static str, activated: bool) {
-        self.activations
-            .get_or_create(&ActivationLabels {
-                protocol,
-                family,
-                result: if activated { "activated" } else { "refused" },
-            })
-            .inc();
-    }
-
-    /// [`Metrics::activation`] through a connection's `cache`: the counter of the labels last
-    /// counted is kept, so that the connection's next activations of the same kind are counted
-    /// without a look-up in the family (a lock and a hash of the labels).
-    pub fn activation_cached(
+    /// An activation request answered (`activated`) or refused, counted by protocol and
+    /// product family through a connection's `cache` (`&mut None` without one): the counter
+    /// of the labels last counted is kept, so that the connection's next activations of the
+    /// same kind are counted without a look-up in the family (a lock and a hash of the labels).
+    pub fn activation(
         &self,
         cache: &mut Option<ActivationCounter>,
         protocol: u16,
@@ -340,8 +330,8 @@ mod tests {
     #[test]
     fn exposition_names_and_labels() {
         let m = Metrics::new();
-        m.activation(6, "windows-client", true);
-        m.activation(6, "windows-client", true);
+        m.activation(&mut None, 6, "windows-client", true);
+        m.activation(&mut None, 6, "windows-client", true);
         m.refusal("kms_id_mismatch");
         m.fault(0x1C01_0003);
         m.malformed("frame_too_long");
@@ -369,14 +359,14 @@ mod tests {
     fn cached_activation_counters_count_under_their_labels() {
         let m = Metrics::new();
         let mut cache = None;
-        m.activation_cached(&mut cache, 6, "windows-client", true);
-        m.activation_cached(&mut cache, 6, "windows-client", true);
-        m.activation_cached(&mut cache, 6, "windows-client", false);
-        m.activation_cached(&mut cache, 5, "office", true);
-        m.activation_cached(&mut cache, 6, "windows-client", true);
+        m.activation(&mut cache, 6, "windows-client", true);
+        m.activation(&mut cache, 6, "windows-client", true);
+        m.activation(&mut cache, 6, "windows-client", false);
+        m.activation(&mut cache, 5, "office", true);
+        m.activation(&mut cache, 6, "windows-client", true);
         // Another connection's cache counts into the same counters.
-        m.activation_cached(&mut None, 6, "windows-client", true);
-        m.activation(6, "windows-client", false);
+        m.activation(&mut None, 6, "windows-client", true);
+        m.activation(&mut None, 6, "windows-client", false);
         let text = m.encode(None);
         for line in [
             r#"rkms_activations_total{protocol="6",family="windows-client",result="activated"} 4"#,

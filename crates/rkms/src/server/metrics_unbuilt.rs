@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// Kept by a connection for [`Metrics::activation_cached`] (nothing to keep here).
+/// Kept by a connection for [`Metrics::activation`] (nothing to keep here).
 #[derive(Debug, Clone)]
 pub struct ActivationCounter;
 
@@ -21,9 +21,7 @@ impl Metrics {
         Self::default()
     }
 
-    pub fn activation(&self, _protocol: u16, _family: &'static str, _activated: bool) {}
-
-    pub fn activation_cached(
+    pub fn activation(
         &self,
         _cache: &mut Option<ActivationCounter>,
         _protocol: u16,

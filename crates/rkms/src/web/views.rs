@@ -63,7 +63,9 @@ impl ClientView {
             expires: expires.map(format::rfc3339),
             days_to_expiry: expires
                 .map(|e| e.saturating_sub(health.now).div_euclid(SECONDS_PER_DAY)),
-            product: catalog.product_name(&record.sku_id, &record.kms_id, &record.application_id),
+            product: catalog
+                .product_name(&record.sku_id, &record.kms_id, &record.application_id)
+                .into_owned(),
             family: family(catalog, &record.application_id, &record.kms_id),
             status: if record.last_hresult == 0 {
                 "activated"
@@ -154,7 +156,9 @@ impl EventView {
             event.address = a;
         }
         EventView {
-            product: catalog.product_name(&event.sku_id, &event.kms_id, &event.application_id),
+            product: catalog
+                .product_name(&event.sku_id, &event.kms_id, &event.application_id)
+                .into_owned(),
             family: family(catalog, &event.application_id, &event.kms_id),
             status: if event.succeeded() {
                 "activated"
