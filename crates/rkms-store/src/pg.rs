@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::pg_tls::{self, TlsParams};
 use crate::open::redact_url;
 use crate::schema::{NEVER_ACTIVATED, SCHEMA_VERSION};
 use crate::{
-    Activation, ActivationEvent, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
+    Activation, ActivationEvent, BatchSource, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
     DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, Search, StoreError,
     MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
@@ -722,24 +723,99 @@ impl PgStore {
         if records.is_empty() && events.is_empty() {
             return Ok(());
         }
-        let days = DayArrays::new(events);
-        let records = RecordArrays::new(records);
-        let events = EventArrays::new(events);
         self.run(Slot::Write, &|conn| {
-            let insert = conn.prepare(INSERT_EVENTS)?;
-            let upsert = conn.prepare(UPSERT_RECORDS)?;
-            let daily = conn.prepare(ADD_DAILY)?;
+            let statements = WriteStatements::prepare(conn)?;
             let mut tx = conn.client.transaction()?;
-            if !events.time.is_empty() {
-                tx.execute(&insert, &events.params())?;
-                tx.execute(&daily, &days.params())?;
-            }
-            if !records.cmid.is_empty() {
-                tx.execute(&upsert, &records.params())?;
-            }
+            statements.write(&mut tx, records, events)?;
             tx.commit()?;
             Ok(())
         })
+    }
+
+    /// [`ClientStore::record_all`]'s writing side, on a thread of its own: writes each batch
+    /// received as it comes, in one transaction, committed when `None` arrives. Returns how
+    /// many requests were recorded, or `None` when the sending side hung up without `None`
+    /// (its source failed: the transaction is rolled back).
+    fn write_stream(
+        &self,
+        received: &Receiver<Option<Vec<Activation>>>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut guard = self.slot(Slot::Write);
+        if !matches!(guard.as_ref(), Some(conn) if !conn.client.is_closed()) {
+            *guard = None;
+            *guard = Some(self.connect()?);
+        }
+        let conn = guard.as_mut().expect("connected above");
+        let written = (|| -> Result<Option<u64>, Failure> {
+            let statements = WriteStatements::prepare(conn)?;
+            let mut tx = conn.client.transaction()?;
+            let mut recorded = 0u64;
+            loop {
+                match received.recv() {
+                    Ok(Some(batch)) => {
+                        let (records, events) = crate::record::fold_batch(&batch);
+                        statements.write(&mut tx, &records, &events)?;
+                        recorded += batch.len() as u64;
+                    }
+                    Ok(None) => {
+                        tx.commit()?;
+                        return Ok(Some(recorded));
+                    }
+                    Err(_) => return Ok(None),
+                }
+            }
+        })();
+        match written {
+            Ok(r) => Ok(r),
+            Err(Failure::Store(e)) => Err(e),
+            // Not retried: the batches already written went with the transaction.
+            Err(Failure::Pg(e)) if connection_lost(&e, &conn.client) => {
+                let e = self.unavailable(&e);
+                *guard = None;
+                Err(e)
+            }
+            Err(Failure::Pg(e)) => {
+                conn.statements.clear();
+                Err(statement_error(&e))
+            }
+        }
+    }
+}
+
+/// The statements that write a batch of client records and history events.
+struct WriteStatements {
+    insert: Statement,
+    upsert: Statement,
+    daily: Statement,
+}
+
+impl WriteStatements {
+    fn prepare(conn: &mut Conn) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            insert: conn.prepare(INSERT_EVENTS)?,
+            upsert: conn.prepare(UPSERT_RECORDS)?,
+            daily: conn.prepare(ADD_DAILY)?,
+        })
+    }
+
+    /// Upserts `records` (at most one per key) and appends `events` in transaction `tx`.
+    fn write(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), postgres::Error> {
+        let days = DayArrays::new(events);
+        let records = RecordArrays::new(records);
+        let events = EventArrays::new(events);
+        if !events.time.is_empty() {
+            tx.execute(&self.insert, &events.params())?;
+            tx.execute(&self.daily, &days.params())?;
+        }
+        if !records.cmid.is_empty() {
+            tx.execute(&self.upsert, &records.params())?;
+        }
+        Ok(())
     }
 }
 
@@ -767,6 +843,37 @@ impl ClientStore for PgStore {
         // Keys in order, so that hosts lock rows in the same order.
         let (records, events) = crate::record::fold_batch(batch);
         self.write(&records, &events)
+    }
+
+    /// Each batch is written as it comes, by a thread holding the transaction (the driver
+    /// must not run on a runtime's thread, and the source, reading a file, stays on this
+    /// one): only the batch in hand and the one being written are in memory.
+    fn record_all(&self, source: BatchSource<'_>, expected: u64) -> Result<u64, StoreError> {
+        let _ = expected;
+        let (batches, received) = sync_channel::<Option<Vec<Activation>>>(1);
+        std::thread::scope(|s| {
+            let writer = s.spawn(move || self.write_stream(&received));
+            let fed = source(&mut |batch| {
+                batches.send(Some(batch)).map_err(|_| {
+                    // The writer stopped on an error, which it returns below.
+                    StoreError::Unsupported("the database write stopped")
+                })
+            });
+            if fed.is_ok() {
+                let _ = batches.send(None);
+            }
+            drop(batches);
+            let written = writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            match (written?, fed) {
+                (Some(n), _) => Ok(n),
+                (None, Err(e)) => Err(e),
+                (None, Ok(())) => Err(StoreError::Unsupported(
+                    "the database write stopped before the last batch",
+                )),
+            }
+        })
     }
 
     fn distinct_clients_since(&self, kms_id: &Uuid, since: i64) -> Result<u64, StoreError> {

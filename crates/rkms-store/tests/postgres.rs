@@ -874,3 +874,121 @@ fn migrates_a_v4_database_deriving_the_last_activation() {
         (0xC004_F038, Some(1_800_000_000))
     );
 }
+
+/// `record_all` (an import) is one transaction in PostgreSQL too: a source failing after some
+/// batches leaves nothing behind, and one that succeeds writes every batch, repeated clients
+/// in different batches folded into one record.
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
+#[test]
+fn record_all_is_all_or_nothing() {
+    let Some(schema) = PgSchema::new("record_all") else {
+        return;
+    };
+    let store = PgStore::open(schema.url()).unwrap();
+    let mut calls = 0;
+    let e = store
+        .record_all(
+            &mut |sink| {
+                for n in 0..3u128 {
+                    calls += 1;
+                    sink(vec![activation(id(n), id(0xa), 1_800_000_000)])?;
+                }
+                Err(StoreError::Unsupported(
+                    "a source failing after three batches",
+                ))
+            },
+            3,
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unsupported(m) if m.contains("three batches")));
+    assert_eq!(calls, 3);
+    assert_eq!(store.count().unwrap(), 0);
+    assert!(store.recent_activations(10).unwrap().is_empty());
+    let n = store
+        .record_all(
+            &mut |sink| {
+                for time in [1_800_000_000, 1_800_000_060] {
+                    sink(
+                        (0..3u128)
+                            .map(|n| activation(id(n), id(0xa), time))
+                            .collect(),
+                    )?;
+                }
+                Ok(())
+            },
+            6,
+        )
+        .unwrap();
+    assert_eq!(n, 6);
+    assert_eq!(store.count().unwrap(), 3);
+    assert_eq!(store.recent_activations(10).unwrap().len(), 6);
+    let r = &store
+        .list(&ClientFilter {
+            cmid: Some(id(1)),
+            ..ClientFilter::default()
+        })
+        .unwrap()[0];
+    assert_eq!(
+        (r.requests, r.first_seen, r.last_seen),
+        (2, 1_800_000_000, 1_800_000_060)
+    );
+    // The connection it used still works for ordinary writes.
+    store
+        .record(&activation(id(9), id(0xa), 1_800_000_100))
+        .unwrap();
+    assert_eq!(store.count().unwrap(), 4);
+}
+
+/// `record_all` writes each batch while the source is still reading the next, instead of
+/// collecting them all first (a million-row import held the whole file in memory): before the
+/// source hands over its third batch, the import's transaction already holds its write lock on
+/// the history table (seen from another connection).
+#[cfg_attr(
+    not(rkms_test_postgres),
+    ignore = "needs PostgreSQL: set RKMS_TEST_POSTGRES (scripts/with-postgres.sh does)"
+)]
+#[test]
+fn record_all_writes_each_batch_as_it_comes() {
+    let Some(schema) = PgSchema::new("record_all_stream") else {
+        return;
+    };
+    let store = PgStore::open(schema.url()).unwrap();
+    let mut observer = schema.client();
+    let table = format!("{}.activations", schema.name());
+    let mut writing_seen = false;
+    let n = store
+        .record_all(
+            &mut |sink| {
+                for n in 0..4u128 {
+                    if n == 2 {
+                        let deadline = Instant::now() + Duration::from_secs(10);
+                        while !writing_seen && Instant::now() < deadline {
+                            let locks: i64 = observer
+                                .query_one(
+                                    "SELECT COUNT(*) FROM pg_locks WHERE granted \
+                                     AND mode = 'RowExclusiveLock' \
+                                     AND relation = $1::text::regclass",
+                                    &[&table],
+                                )
+                                .unwrap()
+                                .get(0);
+                            writing_seen = locks > 0;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    sink(vec![activation(id(n), id(0xa), 1_800_000_000)])?;
+                }
+                Ok(())
+            },
+            4,
+        )
+        .unwrap();
+    assert!(
+        writing_seen,
+        "no batch was written while the source was still reading"
+    );
+    assert_eq!((n, store.count().unwrap()), (4, 4));
+}
