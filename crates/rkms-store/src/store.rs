@@ -36,7 +36,8 @@ pub trait ClientStore: Send + Sync {
     /// were recorded.
     ///
     /// The default implementation collects every batch, then calls [`Self::record_batch`];
-    /// the SQLite store writes each batch as it comes, so that only one is held in memory.
+    /// the SQLite and PostgreSQL stores write each batch as it comes, so that only one or two
+    /// are held in memory.
     fn record_all(&self, source: BatchSource<'_>, expected: u64) -> Result<u64, StoreError> {
         let _ = expected;
         let mut all = Vec::new();
