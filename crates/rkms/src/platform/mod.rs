@@ -119,8 +119,10 @@ const STARTING_EXTENSION_USEC: u32 = 30_000_000;
 
 /// Tells systemd (Type=notify) that the host is still starting and why (`status`, shown by
 /// `systemctl status`), asking it to wait at least 30 s more from now and resetting its
-/// watchdog: a long migration of the client database is not a hung start. Called every few
-/// seconds while it lasts; does nothing elsewhere.
+/// watchdog: a long migration of the client database is not a hung start. Under Windows'
+/// service manager, reports a new check point of the pending start (30 s wait hint), which
+/// `rkms service start` takes as progress. Called every few seconds while it lasts; does
+/// nothing elsewhere.
 pub fn notify_starting(status: &str) {
     #[cfg(unix)]
     if std::env::var_os("NOTIFY_SOCKET").is_some() {
@@ -135,6 +137,8 @@ pub fn notify_starting(status: &str) {
     }
     #[cfg(not(unix))]
     let _ = status;
+    #[cfg(windows)]
+    windows::report_starting();
 }
 
 /// Tells the service manager (systemd, or Windows' when run as a service) the host is stopping.

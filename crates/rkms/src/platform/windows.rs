@@ -59,6 +59,12 @@ pub fn report_running() {
     report(ServiceState::Running, None);
 }
 
+/// The host is still starting (opening or migrating its database): the service manager hears
+/// a new check point (no-op outside the service).
+pub fn report_starting() {
+    report(ServiceState::StartPending, None);
+}
+
 /// The host is stopping (no-op outside the service).
 pub fn report_stopping() {
     report(ServiceState::StopPending, None);

@@ -56,6 +56,9 @@ pub struct Status {
     pub state: State,
     /// The process, while it runs.
     pub pid: Option<u32>,
+    /// The service's progress counter while it starts or stops (Windows' check point): a
+    /// service that takes long, opening a large database, advances it as it goes.
+    pub checkpoint: u32,
 }
 
 /// What is registered with the service manager.
@@ -400,21 +403,28 @@ pub fn install_spec(ctx: &Context) -> Result<ServiceSpec, String> {
     })
 }
 
-/// Waits (up to `ctx.polls` checks) until the service's state satisfies `done`; returns the
-/// last status seen.
+/// Waits until the service's state satisfies `done`, for up to `ctx.polls` checks without
+/// progress: while the service advances its check point (a start migrating a large
+/// database) the count starts again. Returns the last status seen.
 fn wait_until(
     mgr: &dyn ServiceManager,
     ctx: &Context,
     done: impl Fn(State) -> bool,
 ) -> Result<Option<Status>, ManagerError> {
     let mut last = mgr.query(SERVICE_NAME)?;
-    for _ in 0..ctx.polls {
-        match last {
-            Some(s) if !done(s.state) => {}
-            _ => break,
-        }
+    let mut still = 0;
+    while still < ctx.polls {
+        let Some(before) = last.filter(|s| !done(s.state)) else {
+            break;
+        };
         std::thread::sleep(ctx.poll);
         last = mgr.query(SERVICE_NAME)?;
+        match last {
+            Some(now) if now.state == before.state && now.checkpoint != before.checkpoint => {
+                still = 0;
+            }
+            _ => still += 1,
+        }
     }
     Ok(last)
 }
@@ -567,7 +577,7 @@ pub fn execute(
                     Ok(0)
                 }
                 Some((State::StartPending, _)) => Err(format!(
-                    "the service is still starting after {} s: see `rkms service status` and {}",
+                    "the service is still starting, with no progress for {} s: see `rkms service status` and {}",
                     wait_secs(ctx),
                     ctx.paths.log_file
                 )),
@@ -608,6 +618,7 @@ pub fn execute(
                 Some(Status {
                     state: State::Running,
                     pid,
+                    ..
                 }) => (
                     match pid {
                         Some(p) => format!("running (process {p})"),

@@ -19,6 +19,8 @@ struct Fake {
     crash: bool,
     /// The service never finishes stopping.
     stuck: bool,
+    /// A pending service advances its check point at every status query.
+    progressing: bool,
     lag: u32,
     pending: Cell<u32>,
 }
@@ -59,6 +61,12 @@ impl ServiceManager for Fake {
         };
         if self.pending.get() > 0 {
             self.pending.set(self.pending.get() - 1);
+            if self.progressing {
+                let mut services = self.services.borrow_mut();
+                let (_, s) = services.get_mut(name).expect("installed");
+                s.checkpoint += 1;
+                return Ok(Some(*s));
+            }
             return Ok(Some(status));
         }
         let next = match status.state {
@@ -79,6 +87,7 @@ impl ServiceManager for Fake {
         let stopped = Status {
             state: State::Stopped,
             pid: None,
+            checkpoint: 0,
         };
         let mut services = self.services.borrow_mut();
         if services.contains_key(&spec.name) {
@@ -428,6 +437,33 @@ fn start_status_stop_round_trip() {
             .filter(|c| *c == "start rkms" || *c == "stop rkms")
             .count(),
         2
+    );
+}
+
+/// A start that takes longer than `rkms service start` waits (a large database migrating) is
+/// waited for as long as the service reports progress; without progress the command gives up
+/// after its wait and says where to look.
+#[test]
+fn a_slow_start_is_waited_for_while_it_reports_progress() {
+    // Pending for 60 status queries, three times the 20 that `ctx` allows without progress.
+    let mut m = Fake {
+        progressing: true,
+        ..Fake::lagging(60)
+    };
+    assert_eq!(run(&mut m, &["rkms", "service", "install"]).0, Ok(0));
+    let (r, out) = run(&mut m, &["rkms", "service", "start"]);
+    assert_eq!(
+        (r, out.as_str()),
+        (Ok(0), "the service \"rkms\" is running (process 4242)\n")
+    );
+
+    let mut m = Fake::lagging(60);
+    assert_eq!(run(&mut m, &["rkms", "service", "install"]).0, Ok(0));
+    let err = run(&mut m, &["rkms", "service", "start"]).0.unwrap_err();
+    assert!(
+        err.contains("still starting, with no progress")
+            && err.contains(r"C:\ProgramData\rkms\logs\rkms.log"),
+        "{err}"
     );
 }
 

@@ -91,6 +91,7 @@ impl ServiceManager for Scm {
         Ok(Some(Status {
             state,
             pid: status.process_id.filter(|p| *p != 0),
+            checkpoint: status.checkpoint,
         }))
     }
 
