@@ -3,9 +3,13 @@
 //! sends) into a fresh database in transactions of 1, 4, 16, 64 and 256, and prints the CPU
 //! time (user + system, this thread) per record.
 //!
-//! `cargo run --release -p rkms-store --example write_cost [N] [CACHE_KIB] [BATCHES]` (default
-//! 20,000 per size, the page cache of `SqliteStore::open` (a host's `--db-cache` is
-//! CACHE_KIB), and the sizes 1,4,16,64,256).
+//! `cargo run --release -p rkms-store --example write_cost [N] [CACHE_KIB] [BATCHES] [SCHEMA]`
+//! (default 20,000 per size, the page cache of `SqliteStore::open` (a host's `--db-cache` is
+//! CACHE_KIB; `-` for the default), and the sizes 1,4,16,64,256). SCHEMA measures what the
+//! schema costs: `full` (default) as a host writes; `no-indexes`, every secondary index
+//! dropped (only the keys the writes look records up by are left); `bare`, the triggers that
+//! list records for the search index dropped too: the least SQLite can do per record with
+//! these tables; `without:INDEX,…`, the indexes named dropped (what each one costs).
 
 use std::time::Instant;
 
@@ -36,10 +40,46 @@ fn activation(n: u64) -> Activation {
     }
 }
 
+/// Drops the secondary indexes (all but the unique keys the upserts need; only those named in
+/// `only` if given) and, with `triggers`, the triggers of `path`'s schema.
+fn strip(path: &std::path::Path, indexes: bool, triggers: bool, only: Option<&[&str]>) {
+    let conn = rusqlite::Connection::open(path).expect("open the database");
+    let mut drops = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')")
+        .expect("read the schema");
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .expect("read the schema");
+    for row in rows {
+        let (kind, name, sql) = row.expect("read the schema");
+        let sql = sql.unwrap_or_default().to_uppercase();
+        let unique = sql.starts_with("CREATE UNIQUE INDEX");
+        let chosen = only.is_none_or(|names| names.contains(&name.as_str()));
+        if (kind == "index" && indexes && !sql.is_empty() && !unique && chosen)
+            || (kind == "trigger" && triggers && name.starts_with("clients_search"))
+        {
+            drops.push(format!("DROP {kind} {name}"));
+        }
+    }
+    drop(stmt);
+    for sql in &drops {
+        conn.execute_batch(sql).expect("drop");
+    }
+    eprintln!("dropped: {}", drops.join(", "));
+}
+
 fn main() {
     let cache_kib: u64 = std::env::args()
         .nth(2)
-        .and_then(|a| a.parse().ok())
+        .filter(|a| a != "-")
+        .map(|a| a.parse().expect("CACHE_KIB: a number of KiB, or -"))
         .unwrap_or(rkms_store::DEFAULT_PAGE_CACHE_KIB);
     let n: u64 = std::env::args()
         .nth(1)
@@ -56,9 +96,22 @@ fn main() {
             .collect(),
         None => vec![1, 4, 16, 64, 256],
     };
+    let schema = std::env::args().nth(4).unwrap_or_else(|| "full".into());
+    let (drop_indexes, drop_triggers, only) = match schema.as_str() {
+        "full" => (false, false, None),
+        "no-indexes" => (true, false, None),
+        "bare" => (true, true, None),
+        other => match other.strip_prefix("without:") {
+            Some(names) => (true, false, Some(names.split(',').collect::<Vec<_>>())),
+            None => panic!("SCHEMA: full, no-indexes, bare or without:INDEX,…, not {other:?}"),
+        },
+    };
     for batch in batches {
         let path = dir.join(format!("batch{batch}.db"));
         let store = SqliteStore::open_with_cache(&path, cache_kib).expect("open the database");
+        if drop_indexes || drop_triggers {
+            strip(&path, drop_indexes, drop_triggers, only.as_deref());
+        }
         let records: Vec<Activation> = (0..n).map(activation).collect();
         let (cpu0, wall0) = (cpu_ns(), Instant::now());
         for chunk in records.chunks(batch) {
