@@ -432,13 +432,20 @@ fn import_in_batches_equals_one_batch() {
 }
 
 /// A source failing after some batches were written leaves nothing behind: the batches of
-/// `record_all` are one transaction.
+/// `record_all` are one transaction (every store: SQLite, memory, and PostgreSQL when
+/// `RKMS_TEST_POSTGRES` is set). A client repeated in several batches is one record.
 #[test]
 fn record_all_is_all_or_nothing() {
     let dir = TempDir::new("record-all");
     let sqlite = SqliteStore::open(&dir.join("clients.db")).unwrap();
     let memory = MemoryStore::new();
-    for store in [&sqlite as &dyn ClientStore, &memory] {
+    let schema = common::PgSchema::new("record_all");
+    let pg = schema
+        .as_ref()
+        .map(|s| rkms_store::PgStore::open(s.url()).unwrap());
+    let mut stores = vec![&sqlite as &dyn ClientStore, &memory];
+    stores.extend(pg.as_ref().map(|s| s as &dyn ClientStore));
+    for store in stores {
         let mut calls = 0;
         let e = store
             .record_all(
@@ -476,5 +483,32 @@ fn record_all_is_all_or_nothing() {
         assert_eq!(n, 6);
         assert_eq!(store.count().unwrap(), 3);
         assert_eq!(store.recent_activations(10).unwrap().len(), 6);
+        let n = store
+            .record_all(
+                &mut |sink| {
+                    for time in [1_800_000_120, 1_800_000_180] {
+                        sink(vec![common::activation(id(1), id(0xa), time)])?;
+                    }
+                    Ok(())
+                },
+                2,
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        let r = &store
+            .list(&ClientFilter {
+                cmid: Some(id(1)),
+                ..ClientFilter::default()
+            })
+            .unwrap()[0];
+        assert_eq!(
+            (r.requests, r.first_seen, r.last_seen),
+            (4, 1_800_000_000, 1_800_000_180)
+        );
+        // The store still takes ordinary writes.
+        store
+            .record(&common::activation(id(9), id(0xa), 1_800_000_200))
+            .unwrap();
+        assert_eq!(store.count().unwrap(), 4);
     }
 }
