@@ -39,19 +39,56 @@ fn foreign(intercept: Option<rkms::compat::Intercept>) -> Option<u8> {
     }
 }
 
-fn run(argv: Vec<OsString>) -> u8 {
+/// Runs `f` on a short-lived thread and returns its result (on the calling thread if no thread
+/// can be started). For clap's work on the command line: the builder functions its derive
+/// generates keep the whole definition in one stack frame (`rkms::cli::Command`'s 64 kB and
+/// `serve`'s 45 kB with the size-optimised build), and the pages of a stack once touched stay
+/// resident. A thread's stack is unmapped when it ends; the main thread's would stay, for as
+/// long as a host runs (about 130 kB of its resident memory).
+fn off_main<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let slot = std::sync::Mutex::new(Some(f));
+    let take = || slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let on_thread = std::thread::scope(|s| {
+        let thread = std::thread::Builder::new()
+            .name("rkms-cli".into())
+            // The main thread's size (unoptimised builds take far more than 64 kB).
+            .stack_size(8 << 20)
+            .spawn_scoped(s, || take().map(|f| f()));
+        // A panic on the thread (only in the test profile: release builds abort) goes on here.
+        thread
+            .ok()
+            .and_then(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    });
+    match on_thread {
+        Some(result) => result,
+        // The thread could not start, so `f` is still in its slot.
+        None => match take() {
+            Some(f) => f(),
+            None => unreachable!("off_main: the closure ran on its thread"),
+        },
+    }
+}
+
+/// The parsed command line, or the exit code (usage errors were reported).
+type Parsed = Result<(Cli, config::Merged, Option<std::path::PathBuf>), u8>;
+
+fn parse(argv: &[OsString]) -> Parsed {
     // Help, version and usage errors exit here, as clap prints them; another program's
     // habits (vlmcsd's -L/-P, --port) get a hint to rkms' own option.
-    if let Err(e) = rkms::cli::command().try_get_matches_from(&argv) {
+    if let Err(e) = rkms::cli::command().try_get_matches_from(argv) {
         if let Some(hint) = rkms::cli::habit_hint(&e) {
             eprintln!("error: {hint}");
-            return 2;
+            return Err(2);
         }
         e.exit();
     }
-    let (cli, merged, path) = match config::parse_with_config(&argv) {
+    config::parse_with_config(argv).map_err(|e| commands::usage(&e))
+}
+
+fn run(argv: Vec<OsString>) -> u8 {
+    let (cli, merged, path) = match off_main(|| parse(&argv)) {
         Ok(parsed) => parsed,
-        Err(e) => return commands::usage(&e),
+        Err(code) => return code,
     };
 
     let default_level = match cli.command {
@@ -111,7 +148,7 @@ fn run(argv: Vec<OsString>) -> u8 {
         Command::Serve(args) => {
             let mut full = argv.clone();
             full.extend(merged.0.iter().cloned());
-            let settings = commands::config::settings(&full, &merged.1);
+            let settings = off_main(|| commands::config::settings(&full, &merged.1));
             // SIGHUP re-reads the configuration file and environment with the same command line.
             let reload = move || match config::parse_with_config(&argv) {
                 Ok((
