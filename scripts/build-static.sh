@@ -17,9 +17,10 @@
 # rust-src, with the binary's size settings: optimised for size (std's optimize_for_size), no
 # unwinding (panic_abort) and no unwind tables, no backtrace symbolisation and no source
 # locations in panics (-Zlocation-detail=none: a panic still prints its message, then aborts;
-# RUST_BACKTRACE shows no frames), and the C code (SQLite) without unwind tables too. All code,
-# Rust and C, goes through LLVM's machine outliner (repeated instruction sequences become one
-# shared function: about 90 kB less, about 2 µs more server CPU per request; see README).
+# RUST_BACKTRACE shows no frames), and the C code (SQLite) without unwind tables too. In the
+# lean and none builds (small devices) all code, Rust and C, goes through LLVM's machine
+# outliner (repeated instruction sequences become one shared function: about 90 kB less, about
+# 2 µs more server CPU per request; see README); the full build does without.
 # cargo's -Zbuild-std and -Z flags are unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain
 # take them (no nightly needed).
 #
@@ -92,11 +93,17 @@ if [ "$profile" = release-small ] && [[ "$target" == *-linux-musl* ]] && [ ${#bu
     fi
     export RUSTC_BOOTSTRAP=1
     build_std=("-Zbuild-std=std,panic_abort" "-Zbuild-std-features=optimize_for_size")
-    small_flags=" -C force-unwind-tables=no -Z location-detail=none -C llvm-args=-enable-machine-outliner"
-    # The C code (SQLite) without unwind tables either, and outlined too. (`-mllvm=` in one
-    # word: cargo-zigbuild's wrapper would take a separate `-enable-…` for the linker's -e.)
+    small_flags=" -C force-unwind-tables=no -Z location-detail=none"
+    # The C code (SQLite) without unwind tables either.
     cflags="CFLAGS_${target//-/_}"
-    export "$cflags=${!cflags:-} -fno-asynchronous-unwind-tables -fno-unwind-tables -mllvm=-enable-machine-outliner"
+    export "$cflags=${!cflags:-} -fno-asynchronous-unwind-tables -fno-unwind-tables"
+    # The lean and none builds (small devices) go through the machine outliner too; the full
+    # build (servers) keeps the 2 µs. (`-mllvm=` in one word: cargo-zigbuild's wrapper would
+    # take a separate `-enable-…` for the linker's -e.)
+    if [ "$variant" != full ]; then
+        small_flags="$small_flags -C llvm-args=-enable-machine-outliner"
+        export "$cflags=${!cflags} -mllvm=-enable-machine-outliner"
+    fi
 fi
 
 build=(cargo build)

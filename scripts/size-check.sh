@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# CI check of the build the release archives ship (scripts/release.sh: the `release-small`
+# profile, the standard library built for size): the x86_64 lean build (`--no-default-features
+# --features sqlite`, what small devices run) is built with that recipe (scripts/build-static.sh)
+# and then
+#   - it is static (`file`) and runs in an empty root directory (no libc at all);
+#   - `rkms serve` (its SQLite store) answers a verified activation from it, V4, V5 and V6;
+#   - it is no larger than SIZE_BUDGET bytes: the size this commit's README gives for it, plus
+#     1% (a regression guard; the issue's target, 2,500,000 bytes, is reported, not enforced,
+#     while it is not met).
+# A build tool that cannot be installed (Zig, rust-src) is reported and the check skipped
+# (exit 0), never a failure.
+#
+#   scripts/size-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+# shellcheck source=scripts/check-lib.sh
+. scripts/check-lib.sh
+started=$SECONDS
+
+target=x86_64-unknown-linux-musl
+# The lean release-small binary's size in README ("Lean and full builds"), plus 1%.
+measured=2684312
+budget="${SIZE_BUDGET:-$((measured + measured / 100))}"
+goal=2500000
+
+have file || apt_install file || true
+have file || {
+    echo "file(1) unavailable: size check skipped"
+    exit 0
+}
+
+echo "== $target: scripts/build-static.sh $target lean release-small"
+status=0
+out="$(timeout 2400 scripts/build-static.sh "$target" lean release-small)" || status=$?
+if [ "$status" = 3 ]; then
+    echo "$target: a build tool could not be installed (see above): skipped"
+    exit 0
+fi
+[ "$status" = 0 ] || fail "build of the lean release-small binary (status $status)"
+bin="$(tail -n1 <<<"$out")"
+size="$(stat -c %s "$bin")"
+echo "built $bin: $size bytes in $((SECONDS - started)) s"
+assert_static "$bin" "lean release-small"
+run_without_libc "$bin"
+
+echo "== its rkms serve (SQLite), its own rkms activate"
+port="$(free_port)"
+"$bin" serve --listen "127.0.0.1:$port" --db "$WORK/clients.db" >"$WORK/serve.log" 2>&1 &
+pid=$!
+PIDS+=("$pid")
+wait_port "$port" 30 "$pid" || fail "rkms serve did not listen on 127.0.0.1:$port"
+for v in 4 5 6; do
+    activate "lean release-small activate --protocol $v -> its serve" \
+        timeout 60 "$bin" activate "127.0.0.1:$port" --protocol "$v"
+done
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+grep -q "activated" "$WORK/serve.log" || fail "the host logged no activation"
+
+if [ "$size" -gt "$budget" ]; then
+    fail "the lean release-small binary grew: $size bytes, more than the budget of $budget (README: $measured)"
+fi
+echo "ok: $size bytes, within the budget of $budget (README: $measured)"
+if [ "$size" -le "$goal" ]; then
+    echo "ok: within the target of $goal bytes"
+else
+    echo "note: $((size - goal)) bytes over the target of $goal bytes"
+fi
+echo "size check done in $((SECONDS - started)) s"
