@@ -9,7 +9,7 @@ use aes::hazmat::{
 };
 use aes::{Block, Block8};
 
-use super::Block16;
+use super::{xor16, Block16};
 
 /// KMS V4 MAC key (160 bits).
 pub const KEY_V4: [u8; 20] = [
@@ -38,22 +38,20 @@ pub trait BlockCipher: Sync {
             self.decrypt(b);
         }
     }
+
     /// Encrypts `data` (whole blocks) in place with CBC from `iv`: one call per message, so
     /// that a cipher can run its own loop over the blocks (see [`super::cbc_encrypt_in_place`]).
     fn cbc_encrypt_blocks(&self, iv: &Block16, data: &mut [u8]) {
         let mut prev = *iv;
         for chunk in data.chunks_exact_mut(16) {
-            let mut block = xor16(chunk, &prev);
+            let mut block = [0u8; 16];
+            block.copy_from_slice(chunk);
+            let mut block = xor16(&block, &prev);
             self.encrypt(&mut block);
             chunk.copy_from_slice(&block);
             prev = block;
         }
     }
-}
-
-/// `a` XOR `b`, 16 bytes (one 128-bit operation).
-fn xor16(a: &[u8], b: &Block16) -> Block16 {
-    (u128_of(a) ^ u128::from_ne_bytes(*b)).to_ne_bytes()
 }
 
 /// The first 16 bytes of `b` as one 128-bit value (native byte order: for XORs only).
