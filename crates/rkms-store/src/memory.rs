@@ -46,6 +46,9 @@ struct Inner {
     /// Records the last eviction forgot (at most a tenth of the limit): a new client's record
     /// reuses one and its strings' memory instead of allocating its own.
     spare: Spare,
+    /// The records' `last_seen` times gathered by an eviction, kept for the next one (a full
+    /// table evicts once per tenth of its limit of new clients).
+    seen: Vec<i64>,
 }
 
 impl Default for Inner {
@@ -57,6 +60,7 @@ impl Default for Inner {
             records: HashMap::with_capacity(MEMORY_CLIENT_LIMIT),
             events: VecDeque::with_capacity(MEMORY_HISTORY_LIMIT),
             spare: Vec::new(),
+            seen: Vec::new(),
         }
     }
 }
@@ -72,7 +76,12 @@ impl Inner {
     /// Makes room for a record not in the table if the table is full.
     fn make_room_for_new(&mut self) {
         if self.records.len() >= MEMORY_CLIENT_LIMIT {
-            evict_oldest(&mut self.records, MEMORY_CLIENT_LIMIT / 10, &mut self.spare);
+            evict_oldest(
+                &mut self.records,
+                MEMORY_CLIENT_LIMIT / 10,
+                &mut self.spare,
+                &mut self.seen,
+            );
         }
     }
 
@@ -159,13 +168,15 @@ fn new_record(spare: &mut Spare, a: &Activation) -> Box<ClientRecord> {
 /// Removes the `n` least recently seen records (amortised: called once per `n` inserts):
 /// every record seen before the `n`-th smallest `last_seen`, then records seen exactly then
 /// (in no particular order) until `n` are gone. The removed records are kept in `spare`
-/// (up to `n` of them) for new clients' records to reuse.
-fn evict_oldest(records: &mut Records, n: usize, spare: &mut Spare) {
+/// (up to `n` of them) for new clients' records to reuse. `seen` is working space (its
+/// contents do not matter).
+fn evict_oldest(records: &mut Records, n: usize, spare: &mut Spare, seen: &mut Vec<i64>) {
     if n == 0 {
         return;
     }
     let room = n.saturating_sub(spare.len());
-    let mut seen: Vec<i64> = records.values().map(|r| r.last_seen).collect();
+    seen.clear();
+    seen.extend(records.values().map(|r| r.last_seen));
     if seen.len() <= n {
         spare.extend(records.drain().map(|(_, r)| r).take(room));
         return;
@@ -408,7 +419,7 @@ mod tests {
             let r = record(last_seen);
             records.insert((r.cmid, r.application_id), Box::new(r));
         }
-        evict_oldest(&mut records, 100, &mut Vec::new());
+        evict_oldest(&mut records, 100, &mut Vec::new(), &mut Vec::new());
         assert_eq!(records.len(), 900);
         assert!(records.values().all(|r| r.last_seen == 1));
     }
@@ -421,15 +432,15 @@ mod tests {
             records.insert((r.cmid, r.application_id), Box::new(r));
         }
         let mut spare = Vec::new();
-        evict_oldest(&mut records, 4, &mut spare);
+        evict_oldest(&mut records, 4, &mut spare, &mut vec![7; 3]);
         assert_eq!(spare.len(), 4);
         let mut left: Vec<i64> = records.values().map(|r| r.last_seen).collect();
         left.sort_unstable();
         assert_eq!(left, [3, 3, 5, 9]);
-        evict_oldest(&mut records, 0, &mut spare);
+        evict_oldest(&mut records, 0, &mut spare, &mut Vec::new());
         assert_eq!(records.len(), 4);
         // The spare list is full: records are still removed, none more kept.
-        evict_oldest(&mut records, 4, &mut spare);
+        evict_oldest(&mut records, 4, &mut spare, &mut Vec::new());
         assert!(records.is_empty());
         assert_eq!(spare.len(), 4);
     }

@@ -9,7 +9,7 @@ use aes::hazmat::{
 };
 use aes::{Block, Block8};
 
-use super::Block16;
+use super::{xor16, Block16};
 
 /// KMS V4 MAC key (160 bits).
 pub const KEY_V4: [u8; 20] = [
@@ -38,6 +38,27 @@ pub trait BlockCipher: Sync {
             self.decrypt(b);
         }
     }
+
+    /// Encrypts `data` (whole blocks) in place with CBC from `iv`: one call per message, so
+    /// that a cipher can run its own loop over the blocks (see [`super::cbc_encrypt_in_place`]).
+    fn cbc_encrypt_blocks(&self, iv: &Block16, data: &mut [u8]) {
+        let mut prev = *iv;
+        for chunk in data.chunks_exact_mut(16) {
+            let mut block = [0u8; 16];
+            block.copy_from_slice(chunk);
+            let mut block = xor16(&block, &prev);
+            self.encrypt(&mut block);
+            chunk.copy_from_slice(&block);
+            prev = block;
+        }
+    }
+}
+
+/// The first 16 bytes of `b` as one 128-bit value (native byte order: for XORs only).
+fn u128_of(b: &[u8]) -> u128 {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[..16]);
+    u128::from_ne_bytes(a)
 }
 
 /// Blocks [`BlockCipher::decrypt_par`] takes at most.
@@ -60,10 +81,17 @@ pub struct ExpandedKey {
     rounds: usize,
     /// Encryption round keys 0..=rounds.
     enc: [Block; MAX_ROUNDS + 1],
-    /// Round keys for the equivalent inverse cipher: InvMixColumns(rk r) for 1..rounds-1.
+    /// Round keys for the equivalent inverse cipher: InvMixColumns(rk r) for 0..rounds-1 (the
+    /// last decryption round is an equivalent inverse round with InvMixColumns(rk 0) followed
+    /// by MixColumns, which leaves InvShiftRows, InvSubBytes and rk 0 added: MixColumns is
+    /// linear).
     dec: [Block; MAX_ROUNDS + 1],
     /// `dec`, each key repeated for the eight blocks of [`BlockCipher::decrypt_par`].
     dec8: Box<[Block8; MAX_ROUNDS + 1]>,
+    /// MixColumns(last round key): the last encryption round is a full round with this key
+    /// followed by InvMixColumns, which leaves SubBytes, ShiftRows and the last round key
+    /// added (InvMixColumns is linear), in two round-function calls and no separate XOR.
+    enc_last_mixed: Block,
 }
 
 impl ExpandedKey {
@@ -110,15 +138,18 @@ impl ExpandedKey {
 
     fn from_round_keys(enc: [Block; MAX_ROUNDS + 1], rounds: usize) -> Self {
         let mut dec = enc;
-        for rk in dec.iter_mut().take(rounds).skip(1) {
+        for rk in dec.iter_mut().take(rounds) {
             inv_mix_columns(rk);
         }
         let dec8 = Box::new(dec.map(|k| Block8::from([k; PAR_BLOCKS])));
+        let mut enc_last_mixed = enc[rounds];
+        mix_columns(&mut enc_last_mixed);
         ExpandedKey {
             rounds,
             enc,
             dec,
             dec8,
+            enc_last_mixed,
         }
     }
 
@@ -139,17 +170,31 @@ impl ExpandedKey {
     }
 }
 
+impl ExpandedKey {
+    /// Encrypts a block to which round key 0 has already been added (CBC adds it together
+    /// with the previous ciphertext block).
+    fn encrypt_rounds(&self, state: &mut Block) {
+        for r in 1..self.rounds {
+            cipher_round(state, &self.enc[r]);
+        }
+        // Final round: SubBytes and ShiftRows without MixColumns (see `enc_last_mixed`).
+        cipher_round(state, &self.enc_last_mixed);
+        inv_mix_columns(state);
+    }
+
+    /// The last decryption round (InvShiftRows, InvSubBytes, round key 0; see `dec`) of a
+    /// state that has been through the others.
+    fn decrypt_last(&self, state: &mut Block) {
+        equiv_inv_cipher_round(state, &self.dec[0]);
+        mix_columns(state);
+    }
+}
+
 impl BlockCipher for ExpandedKey {
     fn encrypt(&self, block: &mut Block16) {
         let state = Block::from_mut_slice(block);
         xor_into(state, &self.enc[0]);
-        for r in 1..self.rounds {
-            cipher_round(state, &self.enc[r]);
-        }
-        // Final round: SubBytes and ShiftRows without MixColumns.
-        cipher_round(state, &Block::default());
-        inv_mix_columns(state);
-        xor_into(state, &self.enc[self.rounds]);
+        self.encrypt_rounds(state);
     }
 
     fn decrypt(&self, block: &mut Block16) {
@@ -158,10 +203,7 @@ impl BlockCipher for ExpandedKey {
         for r in (1..self.rounds).rev() {
             equiv_inv_cipher_round(state, &self.dec[r]);
         }
-        // Final round: InvShiftRows and InvSubBytes without InvMixColumns.
-        equiv_inv_cipher_round(state, &Block::default());
-        mix_columns(state);
-        xor_into(state, &self.enc[0]);
+        self.decrypt_last(state);
     }
 
     fn decrypt_par(&self, blocks: &mut [Block16]) {
@@ -176,22 +218,32 @@ impl BlockCipher for ExpandedKey {
         for r in (1..self.rounds).rev() {
             equiv_inv_cipher_round_par(&mut state, &self.dec8[r]);
         }
-        equiv_inv_cipher_round_par(&mut state, &Block8::default());
+        equiv_inv_cipher_round_par(&mut state, &self.dec8[0]);
         for (s, b) in state.iter_mut().zip(blocks.iter_mut()).take(n) {
             mix_columns(s);
-            xor_into(s, &self.enc[0]);
             b.copy_from_slice(s);
         }
         for b in blocks.iter_mut().skip(PAR_BLOCKS) {
             self.decrypt(b);
         }
     }
+
+    fn cbc_encrypt_blocks(&self, iv: &Block16, data: &mut [u8]) {
+        // Each block's input is plaintext ^ previous ciphertext ^ round key 0, one XOR pass.
+        let key0 = u128_of(&self.enc[0]);
+        let mut prev = u128::from_ne_bytes(*iv);
+        for chunk in data.chunks_exact_mut(16) {
+            let mut block = Block::from((u128_of(chunk) ^ prev ^ key0).to_ne_bytes());
+            self.encrypt_rounds(&mut block);
+            chunk.copy_from_slice(&block);
+            prev = u128_of(&block);
+        }
+    }
 }
 
 fn xor_into(state: &mut Block, key: &Block) {
-    for (s, k) in state.iter_mut().zip(key.iter()) {
-        *s ^= k;
-    }
+    let x = u128_of(state) ^ u128_of(key);
+    state.copy_from_slice(&x.to_ne_bytes());
 }
 
 fn xtime(b: u8) -> u8 {

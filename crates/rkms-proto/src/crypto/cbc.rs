@@ -15,16 +15,8 @@ pub fn cbc_encrypt_in_place(cipher: &dyn BlockCipher, iv: &Block16, data: &mut [
         data.len().is_multiple_of(16),
         "CBC input must be block aligned"
     );
-    let mut prev = *iv;
-    for chunk in data.chunks_exact_mut(16) {
-        let mut block: Block16 = [0; 16];
-        for i in 0..16 {
-            block[i] = chunk[i] ^ prev[i];
-        }
-        cipher.encrypt(&mut block);
-        chunk.copy_from_slice(&block);
-        prev = block;
-    }
+    // One call through the cipher's table per message, not per block.
+    cipher.cbc_encrypt_blocks(iv, data);
 }
 
 /// Decrypts `data` (a multiple of 16 bytes) in place with CBC and the given IV.
@@ -93,6 +85,32 @@ mod tests {
         cbc_decrypt_in_place(v5_cipher(), &iv, &mut data);
         assert_eq!(data, plain);
         assert_eq!(pkcs7_unpad(&data), Ok(33));
+    }
+
+    #[test]
+    fn cbc_loop_of_each_cipher_equals_cbc_over_single_blocks() {
+        use crate::crypto::{v4_cipher, v6_cipher};
+        let ciphers: [&dyn BlockCipher; 3] = [v4_cipher(), v5_cipher(), v6_cipher()];
+        for cipher in ciphers {
+            for blocks in 0..20usize {
+                let plain: Vec<u8> = (0..16 * blocks).map(|i| (i * 31 + 7) as u8).collect();
+                let iv: Block16 = core::array::from_fn(|i| (i * 13) as u8);
+                // CBC spelled out with the one-block encryption.
+                let mut expected = plain.clone();
+                let mut prev = iv;
+                for chunk in expected.chunks_exact_mut(16) {
+                    let mut b: Block16 = core::array::from_fn(|i| chunk[i] ^ prev[i]);
+                    cipher.encrypt(&mut b);
+                    chunk.copy_from_slice(&b);
+                    prev = b;
+                }
+                let mut got = plain.clone();
+                cbc_encrypt_in_place(cipher, &iv, &mut got);
+                assert_eq!(got, expected, "{blocks} blocks");
+                cbc_decrypt_in_place(cipher, &iv, &mut got);
+                assert_eq!(got, plain, "{blocks} blocks back");
+            }
+        }
     }
 
     #[test]

@@ -15,11 +15,7 @@ pub use mac::{v4_mac, v6_hmac, v6_hmac_key, v6_slot_hmac, v6_time_slot, V6_SLOT_
 /// One 16-byte cipher block.
 pub type Block16 = [u8; 16];
 
-/// XOR of two blocks.
+/// XOR of two blocks (one 128-bit operation).
 pub fn xor16(a: &Block16, b: &Block16) -> Block16 {
-    let mut out = [0u8; 16];
-    for i in 0..16 {
-        out[i] = a[i] ^ b[i];
-    }
-    out
+    (u128::from_ne_bytes(*a) ^ u128::from_ne_bytes(*b)).to_ne_bytes()
 }

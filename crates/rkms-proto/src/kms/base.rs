@@ -179,7 +179,7 @@ pub struct BaseResponse {
 impl BaseResponse {
     /// Checks that `epid` fits a response: 1..=63 UTF-16 units, no NUL.
     pub fn check_epid(epid: &str) -> Result<(), EpidError> {
-        let units = epid.encode_utf16().count();
+        let units = utf16_units(epid);
         if units == 0 || units > 63 {
             return Err(EpidError::Length(units));
         }
@@ -261,7 +261,31 @@ impl BaseResponse {
 
 /// PIDSize of an ePID: bytes of its UTF-16LE form including the NUL.
 pub(crate) fn pid_size(epid: &str) -> usize {
-    2 * (epid.encode_utf16().count() + 1)
+    2 * (utf16_units(epid) + 1)
+}
+
+/// UTF-16 code units of `s` (its length when it is ASCII, as ePIDs are).
+fn utf16_units(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    }
+}
+
+/// Appends `s` in UTF-16LE (an ASCII string byte by byte, each followed by a zero byte).
+fn put_utf16(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        let start = out.len();
+        out.resize(start + 2 * s.len(), 0);
+        for (unit, &b) in out[start..].chunks_exact_mut(2).zip(s.as_bytes()) {
+            unit[0] = b;
+        }
+    } else {
+        for unit in s.encode_utf16() {
+            out.put_u16(unit);
+        }
+    }
 }
 
 /// A [`BaseResponse`] that borrows its ePID, so the server encodes without copying it.
@@ -281,9 +305,7 @@ impl BaseResponseRef<'_> {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.version.to_bytes());
         out.put_u32(pid_size(self.epid) as u32);
-        for unit in self.epid.encode_utf16() {
-            out.put_u16(unit);
-        }
+        put_utf16(out, self.epid);
         out.put_u16(0);
         out.put_guid(&self.cmid);
         out.put_u64(self.request_time);
@@ -296,6 +318,27 @@ impl BaseResponseRef<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_of_ascii_and_other_text_equals_encode_utf16() {
+        for s in [
+            "",
+            "a",
+            "05426-00206-152-068754-03-1033-9600.0000-0812024",
+            "é",
+            "a€b",
+            "𝄞x",
+        ] {
+            let mut out = vec![7u8];
+            put_utf16(&mut out, s);
+            let expected: Vec<u8> = std::iter::once(7u8)
+                .chain(s.encode_utf16().flat_map(u16::to_le_bytes))
+                .collect();
+            assert_eq!(out, expected, "{s:?}");
+            assert_eq!(utf16_units(s), s.encode_utf16().count(), "{s:?}");
+            assert_eq!(pid_size(s), 2 * (s.encode_utf16().count() + 1));
+        }
+    }
 
     #[test]
     fn workstation_name_ascii_and_not() {

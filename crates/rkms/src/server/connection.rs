@@ -38,6 +38,8 @@ struct ConnectionHost<'a> {
     bad: BadInput,
     /// The activation counter last counted on this connection.
     counted: Option<super::metrics::ActivationCounter>,
+    /// The text of the last activation line's message (its memory kept for the next).
+    message: String,
 }
 
 impl KmsHost for ConnectionHost<'_> {
@@ -82,29 +84,37 @@ impl KmsHost for ConnectionHost<'_> {
                 .product_name(&rq.sku_id, &rq.kms_id, &rq.application_id);
             // Text fields are handed over as `&str` (the subscriber writes them as they are,
             // without formatting each into a buffer first), the GUIDs encoded on the stack the
-            // way they display. The message is formatted straight into the log line.
+            // way they display. The message is written into a buffer the connection keeps and
+            // handed over as `&str` too (a message given as format arguments would be
+            // formatted into a buffer of the subscriber's first, then copied into the line):
+            // the same first field, the same text.
             let mut guids = [uuid::Uuid::encode_buffer(); 3];
             let [cmid, sku, kms_id] = &mut guids;
             let cmid: &str = rq.cmid.hyphenated().encode_lower(cmid);
             let sku: &str = rq.sku_id.hyphenated().encode_lower(sku);
             let kms_id: &str = rq.kms_id.hyphenated().encode_lower(kms_id);
             let protocol = request.version.text();
-            let result = LogResult {
+            LogResult {
                 answer: &decision.answer,
                 required: rq.required_client_count,
                 refusal: decision.refusal.as_deref(),
-            };
+            }
+            .write_to(&mut self.message);
+            if self.message.capacity() > MESSAGE_KEPT {
+                self.message.shrink_to(MESSAGE_KEPT);
+            }
+            let message = self.message.as_str();
             macro_rules! activation_line {
                 ($level:ident) => {
                     $level!(
+                        message,
                         client = self.peer_text.as_str(),
                         workstation = &*workstation,
                         cmid,
                         product = &*product,
                         sku,
                         kms_id,
-                        protocol = &*protocol,
-                        "{result}"
+                        protocol = &*protocol
                     )
                 };
             }
@@ -162,6 +172,47 @@ struct LogResult<'a> {
     answer: &'a Result<HostAnswer, HResult>,
     required: u32,
     refusal: Option<&'a str>,
+}
+
+/// Largest message buffer a connection keeps for its next activation line.
+const MESSAGE_KEPT: usize = 256;
+
+impl LogResult<'_> {
+    /// Replaces `out` with the message as [`Display`](std::fmt::Display) writes it; the
+    /// usual one (an activation) without the formatting machinery.
+    fn write_to(&self, out: &mut String) {
+        out.clear();
+        match self.answer {
+            Ok(a) => {
+                out.push_str("activated (count ");
+                push_decimal(out, a.current_count);
+                out.push_str(" for required ");
+                push_decimal(out, self.required);
+                out.push(')');
+            }
+            Err(_) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 impl std::fmt::Display for LogResult<'_> {
@@ -256,6 +307,7 @@ pub(crate) async fn serve_io<R, W>(
         pending: None,
         bad: BadInput::new(peer),
         counted: None,
+        message: String::new(),
         address: peer.ip().to_string(),
         peer_text: peer.to_string(),
         peer,
@@ -451,4 +503,47 @@ impl Drop for OpenGuard<'_> {
 async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: &[u8]) -> std::io::Result<()> {
     w.write_all(reply).await?;
     w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_message_is_written_as_displayed() {
+        let mut out = String::from("left over from the last line");
+        for count in [0, 1, 9, 10, 25, 50, 99, 100, 12_345, u32::MAX] {
+            for required in [0, 5, 25, 1_000_000, u32::MAX] {
+                let answer = Ok(HostAnswer {
+                    epid: "e".into(),
+                    hwid: [0; 8],
+                    current_count: count,
+                    activation_interval: 120,
+                    renewal_interval: 10080,
+                });
+                let result = LogResult {
+                    answer: &answer,
+                    required,
+                    refusal: None,
+                };
+                result.write_to(&mut out);
+                assert_eq!(out, result.to_string());
+                assert_eq!(
+                    out,
+                    format!("activated (count {count} for required {required})")
+                );
+            }
+        }
+        for refusal in [None, Some("not on the list")] {
+            let answer = Err(HResult::KMS_ID_MISMATCH);
+            let result = LogResult {
+                answer: &answer,
+                required: 25,
+                refusal,
+            };
+            result.write_to(&mut out);
+            assert_eq!(out, result.to_string());
+            assert!(out.starts_with("refused "), "{out}");
+        }
+    }
 }
