@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# Shell functions shared by scripts/cross-check.sh, scripts/deb-check.sh and
-# scripts/windows-check.sh (sourced, not run):
-# installing Debian packages, free loopback ports, waiting for a listener, verified activations,
-# and ending what a check started.
+# Shell functions shared by scripts/cross-check.sh, scripts/deb-check.sh,
+# scripts/size-check.sh and scripts/windows-check.sh (sourced, not run):
+# installing Debian packages, free loopback ports, waiting for a listener, static builds,
+# verified activations, and ending what a check started.
 
 # shellcheck source=scripts/apt-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/apt-lib.sh"
@@ -74,6 +74,20 @@ activate() {
         fail "$label: the answer was not verified"
     fi
     echo "ok: $label (verified)"
+}
+
+# static_build TARGET VARIANT PROFILE WHAT: builds with scripts/build-static.sh and sets BUILT
+# to the binary's path; when a build tool cannot be installed (its exit status 3), says WHAT
+# is skipped and ends the check (exit 0); another failure fails it.
+static_build() {
+    local status=0 out
+    out="$(timeout 2400 scripts/build-static.sh "$1" "$2" "$3")" || status=$?
+    if [ "$status" = 3 ]; then
+        echo "a build tool could not be installed (see above): $4 skipped"
+        exit 0
+    fi
+    [ "$status" = 0 ] || fail "build of $1 ($2, profile $3): status $status"
+    BUILT="$(tail -n1 <<<"$out")"
 }
 
 # assert_static BINARY LABEL: `file` says it is statically linked.

@@ -38,15 +38,9 @@ have file || {
 }
 
 echo "== x86_64-unknown-linux-musl: scripts/build-static.sh (profile $profile)"
-status=0
-out="$(timeout 2400 scripts/build-static.sh x86_64-unknown-linux-musl full "$profile")" || status=$?
-if [ "$status" = 3 ]; then
-    echo "a build tool could not be installed (see above): the Debian package check is skipped"
-    exit 0
-fi
-[ "$status" = 0 ] || fail "static build (status $status)"
+static_build x86_64-unknown-linux-musl full "$profile" "the Debian package check is"
 bin="$WORK/rkms"
-cp "$(tail -n1 <<<"$out")" "$bin"
+cp "$BUILT" "$bin"
 assert_static "$bin" x86_64-unknown-linux-musl
 run_without_libc "$bin"
 

@@ -32,14 +32,8 @@ have file || {
 }
 
 echo "== $target: scripts/build-static.sh $target lean release-small"
-status=0
-out="$(timeout 2400 scripts/build-static.sh "$target" lean release-small)" || status=$?
-if [ "$status" = 3 ]; then
-    echo "$target: a build tool could not be installed (see above): skipped"
-    exit 0
-fi
-[ "$status" = 0 ] || fail "build of the lean release-small binary (status $status)"
-bin="$(tail -n1 <<<"$out")"
+static_build "$target" lean release-small "the size check is"
+bin="$BUILT"
 size="$(stat -c %s "$bin")"
 echo "built $bin: $size bytes in $((SECONDS - started)) s"
 assert_static "$bin" "lean release-small"
