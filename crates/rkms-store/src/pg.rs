@@ -540,33 +540,50 @@ impl PgStore {
         off_runtime(|| {
             let mut guard = self.slot(slot);
             loop {
-                let fresh = match guard.as_ref() {
-                    Some(conn) if !conn.client.is_closed() => false,
-                    _ => {
-                        *guard = None;
-                        *guard = Some(self.connect()?);
-                        true
-                    }
-                };
-                let conn = guard.as_mut().expect("connected above");
+                let (conn, fresh) = self.connection(&mut guard)?;
                 match op(conn) {
                     Ok(r) => return Ok(r),
                     Err(Failure::Store(e)) => return Err(e),
                     Err(Failure::Pg(e)) => {
-                        if !connection_lost(&e, &conn.client) {
-                            // Prepared statements may be what broke (tables recreated under
-                            // them): prepare them again next time.
-                            conn.statements.clear();
-                            return Err(statement_error(&e));
-                        }
-                        *guard = None;
-                        if fresh {
-                            return Err(self.unavailable(&e));
+                        let (error, lost) = self.driver_failure(&mut guard, &e);
+                        if !lost || fresh {
+                            return Err(error);
                         }
                     }
                 }
             }
         })
+    }
+
+    /// The connection `slot` holds, made first when there is none or it was closed; and
+    /// whether it was just made.
+    fn connection<'g>(
+        &self,
+        slot: &'g mut Option<Conn>,
+    ) -> Result<(&'g mut Conn, bool), StoreError> {
+        let fresh = !matches!(slot.as_ref(), Some(conn) if !conn.client.is_closed());
+        if fresh {
+            *slot = None;
+            *slot = Some(self.connect()?);
+        }
+        Ok((slot.as_mut().expect("connected above"), fresh))
+    }
+
+    /// The error to report for a driver error `e` on the connection `slot` holds, and whether
+    /// the connection was lost (then it is dropped; a new one may be tried). Otherwise its
+    /// prepared statements are forgotten: they may be what broke (tables recreated under
+    /// them), and are prepared again next time.
+    fn driver_failure(&self, slot: &mut Option<Conn>, e: &postgres::Error) -> (StoreError, bool) {
+        match slot.as_mut() {
+            Some(conn) if !connection_lost(e, &conn.client) => {
+                conn.statements.clear();
+                (statement_error(e), false)
+            }
+            _ => {
+                *slot = None;
+                (self.unavailable(e), true)
+            }
+        }
     }
 
     /// History events matching `condition` (a `WHERE` clause over `$1`… or empty), newest
@@ -741,11 +758,7 @@ impl PgStore {
         received: &Receiver<Option<Vec<Activation>>>,
     ) -> Result<Option<u64>, StoreError> {
         let mut guard = self.slot(Slot::Write);
-        if !matches!(guard.as_ref(), Some(conn) if !conn.client.is_closed()) {
-            *guard = None;
-            *guard = Some(self.connect()?);
-        }
-        let conn = guard.as_mut().expect("connected above");
+        let (conn, _) = self.connection(&mut guard)?;
         let written = (|| -> Result<Option<u64>, Failure> {
             let statements = WriteStatements::prepare(conn)?;
             let mut tx = conn.client.transaction()?;
@@ -769,15 +782,7 @@ impl PgStore {
             Ok(r) => Ok(r),
             Err(Failure::Store(e)) => Err(e),
             // Not retried: the batches already written went with the transaction.
-            Err(Failure::Pg(e)) if connection_lost(&e, &conn.client) => {
-                let e = self.unavailable(&e);
-                *guard = None;
-                Err(e)
-            }
-            Err(Failure::Pg(e)) => {
-                conn.statements.clear();
-                Err(statement_error(&e))
-            }
+            Err(Failure::Pg(e)) => Err(self.driver_failure(&mut guard, &e).0),
         }
     }
 }

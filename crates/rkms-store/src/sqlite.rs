@@ -765,16 +765,9 @@ impl SqliteStore {
         records: &[ClientRecord],
         events: &[ActivationEvent],
     ) -> Result<(), StoreError> {
-        let tx = inner.conn.transaction()?;
-        let rebuilt = drop_indexes_for_bulk(&tx, records.len() + events.len())?;
-        let found = write_rows(&tx, &inner.ids, records, events)?;
-        for sql in &rebuilt {
-            tx.execute_batch(sql)?;
-        }
-        tx.commit()?;
-        inner.remember(found);
-        inner.unindexed = inner.unindexed.saturating_add(records.len() as u64);
-        Ok(())
+        Self::transaction_of(inner, records.len() + events.len(), |rows| {
+            rows.write(records, events)
+        })
     }
 
     /// [`ClientStore::record_all`] in one transaction, each batch written as it comes
@@ -784,24 +777,69 @@ impl SqliteStore {
         source: crate::BatchSource<'_>,
         rows: usize,
     ) -> Result<u64, StoreError> {
+        Self::transaction_of(inner, rows, |writer| {
+            let mut recorded = 0u64;
+            source(&mut |batch: Vec<Activation>| {
+                let (records, events) = crate::record::fold_batch(&batch);
+                writer.write(&records, &events)?;
+                recorded += batch.len() as u64;
+                Ok(())
+            })?;
+            Ok(recorded)
+        })
+    }
+
+    /// One write transaction of about `rows` rows: the secondary indexes dropped first when
+    /// that makes it a bulk write (and built again before the commit), `fill` writing the rows
+    /// through the [`RowWriter`] it is given; once committed, the GUID keys found are kept and
+    /// the records written counted as waiting for the search index.
+    fn transaction_of<T>(
+        inner: &mut Inner,
+        rows: usize,
+        fill: impl FnOnce(&mut RowWriter<'_, '_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let tx = inner.conn.transaction()?;
         let rebuilt = drop_indexes_for_bulk(&tx, rows)?;
-        let mut found = HashMap::new();
-        let (mut recorded, mut records_written) = (0u64, 0u64);
-        source(&mut |batch: Vec<Activation>| {
-            let (records, events) = crate::record::fold_batch(&batch);
-            found.extend(write_rows(&tx, &inner.ids, &records, &events)?);
-            recorded += batch.len() as u64;
-            records_written += records.len() as u64;
-            Ok(())
-        })?;
+        let mut writer = RowWriter {
+            tx: &tx,
+            cached: &inner.ids,
+            found: HashMap::new(),
+            records: 0,
+        };
+        let result = fill(&mut writer)?;
+        let (found, records) = (writer.found, writer.records);
         for sql in &rebuilt {
             tx.execute_batch(sql)?;
         }
         tx.commit()?;
         inner.remember(found);
-        inner.unindexed = inner.unindexed.saturating_add(records_written);
-        Ok(recorded)
+        inner.unindexed = inner.unindexed.saturating_add(records);
+        Ok(result)
+    }
+}
+
+/// Writes rows in a transaction ([`SqliteStore::transaction_of`]), keeping what the commit
+/// needs to know.
+struct RowWriter<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    /// The GUID keys known before the transaction.
+    cached: &'t HashMap<Uuid, i64>,
+    /// The GUID keys looked up or added by the transaction.
+    found: HashMap<Uuid, i64>,
+    /// Client records written (new or renamed ones wait for the search index).
+    records: u64,
+}
+
+impl RowWriter<'_, '_> {
+    fn write(
+        &mut self,
+        records: &[ClientRecord],
+        events: &[ActivationEvent],
+    ) -> Result<(), StoreError> {
+        self.found
+            .extend(write_rows(self.tx, self.cached, records, events)?);
+        self.records += records.len() as u64;
+        Ok(())
     }
 }
 
