@@ -69,43 +69,70 @@ fn strip(path: &std::path::Path, indexes: bool, triggers: bool, only: Option<&[&
         }
     }
     drop(stmt);
+    if let Some(names) = only {
+        for name in names {
+            if !drops.iter().any(|d| d == &format!("DROP index {name}")) {
+                usage(&format!("without:{name}: no such secondary index"));
+            }
+        }
+    }
     for sql in &drops {
         conn.execute_batch(sql).expect("drop");
     }
     eprintln!("dropped: {}", drops.join(", "));
 }
 
+/// Says what is wrong with the command line, and how it goes, then exits with status 2.
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "write_cost: {problem}\nusage: write_cost [N] [CACHE_KIB|-] [BATCHES] \
+         [full|no-indexes|bare|without:INDEX,...]"
+    );
+    std::process::exit(2)
+}
+
 fn main() {
-    let cache_kib: u64 = std::env::args()
-        .nth(2)
-        .filter(|a| a != "-")
-        .map(|a| a.parse().expect("CACHE_KIB: a number of KiB, or -"))
-        .unwrap_or(rkms_store::DEFAULT_PAGE_CACHE_KIB);
-    let n: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(20_000);
-    let dir = std::env::temp_dir().join(format!("rkms-write-cost-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temporary directory");
-    println!("| records per transaction | CPU µs per record | wall µs per record |");
-    println!("|---:|---:|---:|");
-    let batches: Vec<usize> = match std::env::args().nth(3) {
+    let arg = |i: usize| std::env::args().nth(i);
+    let n: u64 = arg(1).map_or(20_000, |a| {
+        a.parse()
+            .unwrap_or_else(|_| usage(&format!("N: a number of records, not {a:?}")))
+    });
+    let cache_kib: u64 =
+        arg(2)
+            .filter(|a| a != "-")
+            .map_or(rkms_store::DEFAULT_PAGE_CACHE_KIB, |a| {
+                a.parse().unwrap_or_else(|_| {
+                    usage(&format!("CACHE_KIB: a number of KiB or -, not {a:?}"))
+                })
+            });
+    let batches: Vec<usize> = match arg(3) {
         Some(list) => list
             .split(',')
-            .map(|b| b.parse().expect("BATCHES: sizes separated by commas"))
+            .map(|b| match b.parse() {
+                Ok(size) if size > 0 => size,
+                _ => usage(&format!(
+                    "BATCHES: sizes above 0 separated by commas, not {b:?}"
+                )),
+            })
             .collect(),
         None => vec![1, 4, 16, 64, 256],
     };
-    let schema = std::env::args().nth(4).unwrap_or_else(|| "full".into());
+    let schema = arg(4).unwrap_or_else(|| "full".into());
     let (drop_indexes, drop_triggers, only) = match schema.as_str() {
         "full" => (false, false, None),
         "no-indexes" => (true, false, None),
         "bare" => (true, true, None),
         other => match other.strip_prefix("without:") {
             Some(names) => (true, false, Some(names.split(',').collect::<Vec<_>>())),
-            None => panic!("SCHEMA: full, no-indexes, bare or without:INDEX,…, not {other:?}"),
+            None => usage(&format!(
+                "SCHEMA: full, no-indexes, bare or without:INDEX,..., not {other:?}"
+            )),
         },
     };
+    let dir = std::env::temp_dir().join(format!("rkms-write-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    println!("| records per transaction | CPU µs per record | wall µs per record |");
+    println!("|---:|---:|---:|");
     for batch in batches {
         let path = dir.join(format!("batch{batch}.db"));
         let store = SqliteStore::open_with_cache(&path, cache_kib).expect("open the database");
