@@ -21,8 +21,8 @@ use crate::pg_tls::{self, TlsParams};
 use crate::open::redact_url;
 use crate::schema::{NEVER_ACTIVATED, SCHEMA_VERSION};
 use crate::{
-    Activation, ActivationEvent, BatchSource, ClientFilter, ClientRecord, ClientSort, ClientState, ClientStore,
-    DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, Search, StoreError,
+    Activation, ActivationEvent, BatchSource, ClientFilter, ClientRecord, ClientSort, ClientState,
+    ClientStore, DailyCount, HealthCount, HealthThresholds, IdSet, MatchCount, Search, StoreError,
     MATCH_COUNT_LIMIT, SEARCH_INDEX_MIN_LEN,
 };
 
