@@ -1030,15 +1030,14 @@ fn list_in(
     );
     args.push(Value::Integer(filter.limit.map_or(-1, saturating_i64)));
     args.push(Value::Integer(filter.offset.map_or(0, saturating_i64)));
-    let raw = {
-        let mut stmt = inner.conn.prepare_cached(&sql)?;
+    let raw = plan.with_statement(&inner.conn, &sql, |stmt| {
         let mut rows = stmt.query(params_from_iter(args))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             out.push(RawRecord::read(row)?);
         }
-        out
-    };
+        Ok(out)
+    })?;
     raw.into_iter().map(|r| r.decode(inner)).collect()
 }
 
@@ -1079,10 +1078,9 @@ fn count_in(
         plan.table_hint(),
         MATCH_COUNT_LIMIT + 1
     );
-    let (records, machines): (i64, i64) = inner
-        .conn
-        .prepare_cached(&sql)?
-        .query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let (records, machines): (i64, i64) = plan.with_statement(&inner.conn, &sql, |stmt| {
+        Ok(stmt.query_row(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?)
+    })?;
     Ok(MatchCount::capped(
         non_negative(records, "count")?,
         non_negative(machines, "count")?,
@@ -1155,12 +1153,28 @@ enum SearchPlan {
     /// Read the records, testing each (no search, or one that matches many records, names
     /// IDs, or is too short for the trigram index).
     Scan,
-    /// Test only these records (`id`s), found in the trigram index and the CMID key index:
-    /// at most [`SEARCH_CANDIDATE_LIMIT`].
-    Ids(String),
+    /// Test only these records (`id`s, sorted, distinct), found in the trigram index and the
+    /// CMID key index: at most [`SEARCH_CANDIDATE_LIMIT`].
+    Ids(Vec<i64>),
 }
 
 impl SearchPlan {
+    /// Runs `f` on `sql` (a statement holding this plan's search) prepared: from the
+    /// connection's statement cache, except with candidates, whose IDs are written into
+    /// the statement (a text new each time, which in the cache would only push out the
+    /// statements that are used again).
+    fn with_statement<T>(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        f: impl FnOnce(&mut rusqlite::Statement<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Self::Scan => f(&mut *conn.prepare_cached(sql)?),
+            Self::Ids(_) => f(&mut conn.prepare(sql)?),
+        }
+    }
+
     /// What follows the table in `FROM clients c`: an index search reads its candidates by
     /// rowid (no index walk in the list's order, which would read every record to find them).
     fn table_hint(&self) -> &'static str {
@@ -1327,8 +1341,7 @@ fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, S
     }
     ids.sort_unstable();
     ids.dedup();
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    Ok(SearchPlan::Ids(format!("[{list}]")))
+    Ok(SearchPlan::Ids(ids))
 }
 
 /// The distinct three-character pieces of `text` (none holding a NUL), at most
@@ -1389,17 +1402,30 @@ fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) ->
             test
         }
         SearchPlan::Ids(ids) => {
-            // The candidates come first in the text, so their parameter does too.
-            // Records not indexed yet (written since the writer last had time) are
-            // candidates too.
-            out.push(Value::Text(ids.clone()));
+            // The candidates are written into the statement (integers: nothing of the
+            // search's text). Records not indexed yet (written since the writer last had
+            // time) are candidates too.
             out.append(&mut args);
-            format!(
-                "c.id IN (SELECT value FROM json_each(?) UNION ALL SELECT id FROM search_pending) \
-                 AND {test}"
-            )
+            format!("c.id IN ({}) AND {test}", candidates_sql(ids))
         }
     }
+}
+
+/// A query of the `ids` and of the records listed in `search_pending`.
+fn candidates_sql(ids: &[i64]) -> String {
+    let mut sql = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        sql.push_str(if i == 0 { "SELECT column1 FROM (VALUES (" } else { ", (" });
+        sql.push_str(&id.to_string());
+        sql.push(')');
+    }
+    if !ids.is_empty() {
+        // A VALUES list alone in its subquery: SQLite holds a compound SELECT to 500 terms
+        // (each row of a VALUES list counts as one), except a VALUES list on its own.
+        sql.push_str(") UNION ALL ");
+    }
+    sql.push_str("SELECT id FROM search_pending");
+    sql
 }
 
 /// `column` (a 16-byte CMID blob) in `[from, to)`.
@@ -1658,6 +1684,53 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// The bundled SQLite leaves out what rkms does not use (`LIBSQLITE3_FLAGS` in
+    /// `.cargo/config.toml`), among it the JSON functions (about 32 kB of code; a search's
+    /// candidates are written into its statement instead), while FTS5 (the search index)
+    /// stays.
+    #[test]
+    fn bundled_sqlite_has_fts5_and_no_json_functions() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = conn
+            .query_row("SELECT json_array(1)", [], |r| r.get::<_, String>(0))
+            .unwrap_err();
+        assert!(err.to_string().contains("no such function"), "{err}");
+        let err = conn
+            .query_row("SELECT count(*) FROM json_each('[1]')", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        assert!(err.to_string().contains("no such table"), "{err}");
+        conn.execute_batch("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'trigram')")
+            .unwrap();
+    }
+
+    /// A search's candidates, as many as it may have, and the listed records make one
+    /// query (not refused for having more than 500 terms in a compound SELECT).
+    #[test]
+    fn candidates_query_holds_the_most_candidates_and_the_listed_records() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE search_pending (id INTEGER PRIMARY KEY, indexed INTEGER NOT NULL);
+             INSERT INTO search_pending VALUES (-1, 0), (-2, 1);",
+        )
+        .unwrap();
+        let ids: Vec<i64> = (1..=SEARCH_CANDIDATE_LIMIT as i64).map(|i| i * 3).collect();
+        let sql = format!(
+            "WITH c(id) AS ({}) SELECT count(*), sum(id) FROM c",
+            candidates_sql(&ids)
+        );
+        let (n, sum): (i64, i64) = conn
+            .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(n, ids.len() as i64 + 2);
+        assert_eq!(sum, ids.iter().sum::<i64>() - 3);
+        let none: i64 = conn
+            .query_row(&format!("WITH c(id) AS ({}) SELECT count(*) FROM c", candidates_sql(&[])), [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(none, 2);
     }
 
     fn cache_size(store: &SqliteStore) -> i64 {
