@@ -5,11 +5,25 @@ use std::ffi::OsString;
 
 use super::usage;
 use crate::cli::ServiceCommand;
+#[cfg(windows)]
 use crate::service::{execute, system_manager, Context};
 
 /// Runs an `rkms service` command; `argv` is the whole command line (install keeps the `serve`
 /// options as written).
 pub fn run(command: ServiceCommand, argv: &[OsString]) -> u8 {
+    #[cfg(not(windows))]
+    {
+        // Elsewhere every command says so, and the code that installs and controls the
+        // service (tested on every platform with a stand-in manager) stays out of the binary.
+        let _ = (command, argv);
+        usage(crate::service::WINDOWS_ONLY)
+    }
+    #[cfg(windows)]
+    run_windows(command, argv)
+}
+
+#[cfg(windows)]
+fn run_windows(command: ServiceCommand, argv: &[OsString]) -> u8 {
     let mut manager = match system_manager() {
         Ok(m) => m,
         Err(e) => return usage(&e),
