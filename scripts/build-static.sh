@@ -8,7 +8,8 @@
 #   TARGET   x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
 #            armv7-unknown-linux-musleabihf (static, linked by cargo-zigbuild with Zig) or
 #            x86_64-pc-windows-gnu (linked by Debian's MinGW-w64, set in .cargo/config.toml)
-#   full     every feature (the default build); lean: --no-default-features --features sqlite;
+#   full     every feature (the default build); lean: --no-default-features --features sqlite
+#            (and SQLite without FTS5, see below);
 #            none: --no-default-features (memory store only; not released, measured in README)
 #   PROFILE  cargo profile, default release (CI uses dev: same recipe, faster to build);
 #            release-small: the smallest binaries (see below)
@@ -27,7 +28,8 @@
 # Installs what it needs: the Rust target (rustup), Zig and cargo-zigbuild from PyPI into a
 # virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides), the MinGW-w64
 # linker from apt. Full and lean builds of one target share the target directory (and every
-# compiled dependency): copy the binary before building the other variant.
+# compiled dependency but SQLite, which the lean build compiles without FTS5): copy the binary
+# before building the other variant.
 # The last line of standard output is the path of the binary. Exit status 3: a tool could not
 # be installed (callers report a skip); other non-zero: the build failed.
 set -euo pipefail
@@ -50,6 +52,16 @@ case "$variant" in
 full) features=() ;;
 lean)
     features=(--no-default-features --features sqlite)
+    # SQLite without FTS5 (about 124 kB): the lean build has no dashboard, the only reader
+    # of the search index, so it keeps none and shares databases with builds that do (see
+    # crates/rkms-store/src/search_index.rs). The flags are those of .cargo/config.toml and
+    # one more (a variable set here replaces the configuration's value, not adds to it).
+    sqlite_flags="$(sed -n 's/^LIBSQLITE3_FLAGS = "\(.*\)"$/\1/p' .cargo/config.toml)"
+    [ -n "$sqlite_flags" ] || {
+        log "no LIBSQLITE3_FLAGS line in .cargo/config.toml"
+        exit 1
+    }
+    export LIBSQLITE3_FLAGS="$sqlite_flags -USQLITE_ENABLE_FTS5"
     ;;
 none)
     features=(--no-default-features)

@@ -44,6 +44,7 @@ macro_rules! backend {
 
 backend! { "sqlite":
     pub mod checkpoint;
+    mod search_index;
     mod sqlite;
     pub use sqlite::{SqliteStore, BUSY_TIMEOUT, DEFAULT_PAGE_CACHE_KIB};
 }

@@ -541,8 +541,10 @@ pub(crate) fn read_version(conn: &Connection, path: &Path) -> Result<u32, StoreE
 }
 
 /// Brings the database to [`SCHEMA_VERSION`] in one transaction; returns the version it had.
+/// Without `index` (a SQLite without FTS5), schema 5 creates no search index (see
+/// [`crate::search_index`]).
 #[cfg(feature = "sqlite")]
-pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, index: bool) -> Result<u32, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| crate::sqlite::open_error(path, &e))?;
@@ -568,7 +570,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreEr
         }
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > found) {
-        tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
+        let sql = if m.version == SEARCH_INDEX_VERSION && !index {
+            crate::search_index::UNINDEXED_SEARCH_INDEX_SQL
+        } else {
+            m.sql
+        };
+        tx.execute_batch(sql).map_err(|e| StoreError::Migration {
             path: path.to_path_buf(),
             version: m.version,
             message: e.to_string(),

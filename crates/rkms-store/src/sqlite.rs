@@ -96,8 +96,12 @@ struct Inner {
     ids: HashMap<Uuid, i64>,
     guids: HashMap<i64, Uuid>,
     /// At least the number of records listed in `search_pending` (records written since
-    /// the list was last counted are added whether they joined it or not).
+    /// the list was last counted are added whether they joined it or not); 0 without the
+    /// index.
     unindexed: u64,
+    /// Whether searches use the search index and the store keeps it up to date (see
+    /// [`crate::search_index`]): not with a SQLite without FTS5.
+    search_index: bool,
 }
 
 impl Inner {
@@ -207,6 +211,17 @@ impl SqliteStore {
     /// so each record written reads and rewrites fewer pages. SQLite fills it only as far as
     /// the pages used.
     pub fn open_with_cache(path: &Path, cache_kib: u64) -> Result<Self, StoreError> {
+        Self::open_writable(path, cache_kib, crate::search_index::fts5_available())
+    }
+
+    /// [`Self::open`] as a build whose SQLite has no FTS5 opens it: no search index is
+    /// created, kept or used (see [`crate::search_index`]). For tests of such builds.
+    #[doc(hidden)]
+    pub fn open_without_search_index(path: &Path) -> Result<Self, StoreError> {
+        Self::open_writable(path, DEFAULT_PAGE_CACHE_KIB, false)
+    }
+
+    fn open_writable(path: &Path, cache_kib: u64, search_index: bool) -> Result<Self, StoreError> {
         check_directory(path)?;
         let cache_kib = -i64::try_from(cache_kib.max(1)).unwrap_or(i64::MAX);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -233,7 +248,8 @@ impl SqliteStore {
         // the file anyway; SQLite's default (2 MB) would be most of the host's memory.
         conn.pragma_update(None, "cache_size", cache_kib)
             .map_err(|e| open_error(path, &e))?;
-        let migrated_from = schema::migrate(&mut conn, path)?;
+        let migrated_from = schema::migrate(&mut conn, path, search_index)?;
+        crate::search_index::fit(&mut conn, path, search_index)?;
         // Commits only append to the log; a thread of its own copies it into the database
         // (see checkpoint.rs), so no answered activation waits for a checkpoint's fsyncs.
         let checkpointer =
@@ -241,7 +257,11 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(|e| open_error(path, &e))?;
         conn.set_prepared_statement_cache_capacity(64);
-        let unindexed = count_unindexed(&conn).map_err(|e| open_error(path, &e))?;
+        let unindexed = if search_index {
+            count_unindexed(&conn).map_err(|e| open_error(path, &e))?
+        } else {
+            0
+        };
         Ok(Self {
             inner: Mutex::new(Inner {
                 conn,
@@ -249,6 +269,7 @@ impl SqliteStore {
                 ids: HashMap::new(),
                 guids: HashMap::new(),
                 unindexed,
+                search_index,
             }),
             path: path.to_path_buf(),
             version: SCHEMA_VERSION,
@@ -275,6 +296,10 @@ impl SqliteStore {
             });
         }
         conn.set_prepared_statement_cache_capacity(64);
+        // The index, where this SQLite can read it and the database has one (however far
+        // behind: searches test the records listed for it too).
+        let search_index = crate::search_index::fts5_available()
+            && crate::search_index::index_exists(&conn).map_err(|e| open_error(path, &e))?;
         Ok(Self {
             inner: Mutex::new(Inner {
                 conn,
@@ -283,6 +308,7 @@ impl SqliteStore {
                 guids: HashMap::new(),
                 // Read-only: indexing is the writing host's job.
                 unindexed: 0,
+                search_index,
             }),
             path: path.to_path_buf(),
             version: found,
@@ -340,6 +366,9 @@ impl ClientStore for SqliteStore {
         }
         let mut guard = self.inner();
         let inner = &mut *guard;
+        if !inner.search_index {
+            return Ok(());
+        }
         inner
             .conn
             .pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
@@ -384,13 +413,13 @@ impl ClientStore for SqliteStore {
 
     fn list(&self, filter: &ClientFilter) -> Result<Vec<ClientRecord>, StoreError> {
         let mut inner = self.inner();
-        let plan = search_plan(&inner.conn, filter)?;
+        let plan = search_plan(&inner, filter)?;
         list_in(&mut inner, filter, &plan)
     }
 
     fn count_matching(&self, filter: &ClientFilter) -> Result<MatchCount, StoreError> {
         let inner = self.inner();
-        let plan = search_plan(&inner.conn, filter)?;
+        let plan = search_plan(&inner, filter)?;
         count_in(&inner, filter, &plan)
     }
 
@@ -399,7 +428,7 @@ impl ClientStore for SqliteStore {
         filter: &ClientFilter,
     ) -> Result<(Vec<ClientRecord>, MatchCount), StoreError> {
         let mut inner = self.inner();
-        let plan = search_plan(&inner.conn, filter)?;
+        let plan = search_plan(&inner, filter)?;
         let records = list_in(&mut inner, filter, &plan)?;
         Ok((records, count_in(&inner, filter, &plan)?))
     }
@@ -813,7 +842,9 @@ impl SqliteStore {
         }
         tx.commit()?;
         inner.remember(found);
-        inner.unindexed = inner.unindexed.saturating_add(records);
+        if inner.search_index {
+            inner.unindexed = inner.unindexed.saturating_add(records);
+        }
         Ok(result)
     }
 }
@@ -1267,8 +1298,8 @@ const MAX_TEXT_TRIGRAMS: usize = 12;
 /// Most trigrams the candidates must all hold: the rarest of the text's.
 const QUERY_TRIGRAMS: usize = 3;
 
-/// How `filter`'s search is best answered: from the indexes when the text is long enough
-/// for the trigram index, no ID matches by name, and the indexes give at most
+/// How `filter`'s search is best answered: from the indexes when the store has the search
+/// index, the text is long enough for it, no ID matches by name, and the indexes give at most
 /// [`SEARCH_CANDIDATE_LIMIT`] candidates.
 ///
 /// The trigram index keeps no positions (`detail = none`: a small index), so it gives the
@@ -1276,10 +1307,14 @@ const QUERY_TRIGRAMS: usize = 3;
 /// test of each candidate narrows. A trigram most records hold (`"pc-"` in `"pc-0123"`)
 /// costs a long read and narrows little: each trigram is first counted (stopping past the
 /// candidate limit), and only the [`QUERY_TRIGRAMS`] rarest are asked for together.
-fn search_plan(conn: &Connection, filter: &ClientFilter) -> Result<SearchPlan, StoreError> {
+fn search_plan(inner: &Inner, filter: &ClientFilter) -> Result<SearchPlan, StoreError> {
     let Some(search) = &filter.search else {
         return Ok(SearchPlan::Scan);
     };
+    if !inner.search_index {
+        return Ok(SearchPlan::Scan);
+    }
+    let conn = &inner.conn;
     let text = search.text.to_ascii_lowercase();
     if text.chars().count() < SEARCH_INDEX_MIN_LEN
         || !search.sku_ids.is_empty()

@@ -504,13 +504,9 @@ fn counts_beyond_the_limit_are_capped_and_lists_are_not() {
     assert_eq!((count.records, count.records_capped), (5, false));
 }
 
-/// A schema-4 database with records (as rkms 4 wrote it) is migrated keeping every record,
-/// and its records are found by the indexed search at once.
-#[test]
-fn sqlite_v4_database_is_migrated_and_searchable() {
-    let dir = TempDir::new("search-v4");
-    let path = dir.join("clients.db");
-    let raw = Connection::open(&path).unwrap();
+/// A schema-4 database with 500 records at `path`, as rkms 4 wrote it.
+fn v4_database(path: &std::path::Path) {
+    let raw = Connection::open(path).unwrap();
     let v4: String = rkms_store::schema::MIGRATIONS
         .iter()
         .filter(|m| m.version <= 4)
@@ -529,7 +525,15 @@ fn sqlite_v4_database_is_migrated_and_searchable() {
                 '192.0.2.' || (i % 250) || ':1688', '06401-' || i, 0 FROM n;",
     )
     .unwrap();
-    drop(raw);
+}
+
+/// A schema-4 database with records (as rkms 4 wrote it) is migrated keeping every record,
+/// and its records are found by the indexed search at once.
+#[test]
+fn sqlite_v4_database_is_migrated_and_searchable() {
+    let dir = TempDir::new("search-v4");
+    let path = dir.join("clients.db");
+    v4_database(&path);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.migrated_from(), 4);
     assert_eq!(store.count().unwrap(), 500);
@@ -539,6 +543,116 @@ fn sqlite_v4_database_is_migrated_and_searchable() {
         assert_eq!(store.list(&f).unwrap(), reference(&all, &f), "{text}");
     }
     assert_eq!(store.list(&search("old-42")).unwrap().len(), 11);
+}
+
+/// Whether the database at `path` holds the search index's table, and whether its trigger
+/// of deleted records deletes from it (that of a build with FTS5) or lists them.
+fn index_state(path: &std::path::Path) -> (bool, bool) {
+    let raw = Connection::open(path).unwrap();
+    raw.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'clients_search'),
+                (SELECT instr(sql, 'DELETE FROM clients_search') > 0 FROM sqlite_schema
+                 WHERE type = 'trigger' AND name = 'clients_search_delete')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Index entries holding the trigram `piece`, through a raw connection.
+fn indexed(path: &std::path::Path, piece: &str) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM clients_search WHERE clients_search MATCH ?1",
+            [format!("\"{piece}\"")],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// A build whose SQLite has no FTS5 (the lean release binary) keeps no search index: it
+/// makes databases without one, and uses one made by a build with FTS5 without touching
+/// the index, listing what it changes (deletions too). A build with FTS5 that opens either
+/// makes or restores what it needs, and its searches give the reference's answers before
+/// its index has caught up and after; the index then holds nothing of a record deleted
+/// meanwhile.
+#[test]
+fn sqlite_databases_move_between_builds_with_and_without_the_search_index() {
+    let dir = TempDir::new("search-no-fts5");
+    let path = dir.join("clients.db");
+    // Made without the index: searches read the records.
+    {
+        let lean = SqliteStore::open_without_search_index(&path).unwrap();
+        for a in varied() {
+            lean.record(&a).unwrap();
+        }
+        assert_index_follows_changes(&lean, "without the index");
+        assert!(!lean.upkeep(true).unwrap(), "nothing to index");
+        assert_searches_match(&lean, "without the index");
+    }
+    assert_eq!(index_state(&path), (false, false));
+    // With FTS5: the index is made and every record listed for it.
+    {
+        let full = SqliteStore::open(&path).unwrap();
+        assert_eq!(index_state(&path), (true, true));
+        let raw = Connection::open(&path).unwrap();
+        assert_eq!(unindexed(&raw), full.count().unwrap() as i64);
+        assert_searches_match(&full, "index just made");
+        assert!(catch_up(&full) >= 1);
+        assert_eq!(unindexed(&raw), 0);
+        assert_searches_match(&full, "index made");
+    }
+    let laptops = indexed(&path, "lap");
+    assert!(laptops > 0);
+    // Without FTS5 again: the index stays, changes and deletions are listed.
+    {
+        let lean = SqliteStore::open_without_search_index(&path).unwrap();
+        assert_eq!(index_state(&path), (true, false));
+        assert_index_follows_changes(&lean, "without the index, indexed database");
+        assert!(lean.prune_workstation("office-laptop").unwrap().0 > 0);
+        lean.record(&Activation {
+            workstation: "LEAN-NEW".into(),
+            ..activation(Uuid::from_u128(0xbeef), id(0xa), DAY + 200_000)
+        })
+        .unwrap();
+        assert_searches_match(&lean, "without the index, indexed database");
+    }
+    assert_eq!(indexed(&path, "lap"), laptops, "untouched without FTS5");
+    // With FTS5 again: its trigger is back, the listed changes are indexed.
+    let full = SqliteStore::open(&path).unwrap();
+    assert_eq!(index_state(&path), (true, true));
+    assert_searches_match(&full, "listed changes");
+    assert_eq!(full.list(&search("office-laptop")).unwrap().len(), 0);
+    assert_eq!(full.list(&search("lean-new")).unwrap().len(), 1);
+    catch_up(&full);
+    assert_eq!(unindexed(&Connection::open(&path).unwrap()), 0);
+    assert_eq!(indexed(&path, "lap"), 0, "deleted texts left the index");
+    assert_eq!(indexed(&path, "n-n"), 1);
+    assert_searches_match(&full, "caught up");
+}
+
+/// A schema-4 database migrated by a build without FTS5 keeps every record, with no index;
+/// a build with FTS5 then indexes them all.
+#[test]
+fn sqlite_v4_database_is_migrated_without_the_index_then_indexed() {
+    let dir = TempDir::new("search-v4-no-fts5");
+    let path = dir.join("clients.db");
+    v4_database(&path);
+    let lean = SqliteStore::open_without_search_index(&path).unwrap();
+    assert_eq!(lean.migrated_from(), 4);
+    assert_eq!(lean.count().unwrap(), 500);
+    assert_eq!(lean.list(&search("old-42")).unwrap().len(), 11);
+    assert_eq!(lean.prune_workstation("old-7").unwrap().0, 1);
+    drop(lean);
+    assert_eq!(index_state(&path), (false, false));
+    let full = SqliteStore::open(&path).unwrap();
+    assert_eq!(full.migrated_from(), rkms_store::SCHEMA_VERSION);
+    assert_eq!(full.count().unwrap(), 499);
+    catch_up(&full);
+    assert_eq!(indexed(&path, "-42"), 11);
+    // OLD-70 … OLD-79, not the pruned OLD-7.
+    assert_eq!(indexed(&path, "d-7"), 10);
 }
 
 /// A schema-4 PostgreSQL database with records is migrated keeping every record: the
