@@ -166,7 +166,12 @@ fn run(argv: Vec<OsString>) -> u8 {
             let products = products.map(Path::to_path_buf);
             with_runtime_threads(
                 args.threads,
-                commands::serve::run(args, products, Box::new(reload), settings),
+                Box::pin(commands::serve::run(
+                    args,
+                    products,
+                    Box::new(reload),
+                    settings,
+                )),
             )
         }
         Command::Activate(args) => with_runtime(commands::activate::run(args, products)),
@@ -176,15 +181,19 @@ fn run(argv: Vec<OsString>) -> u8 {
     code
 }
 
-fn with_runtime(fut: impl std::future::Future<Output = u8>) -> u8 {
-    with_runtime_threads(None, fut)
+fn with_runtime<'a>(fut: impl std::future::Future<Output = u8> + 'a) -> u8 {
+    with_runtime_threads(None, Box::pin(fut))
 }
 
 /// Runs `fut` on a runtime of `threads` worker threads (`serve --threads`; default one per
 /// CPU this process may run on). One thread is a current-thread runtime: on one CPU (a small
 /// machine, or a host pinned with `taskset`) the work-stealing scheduler would run one worker
-/// anyway and only add cross-thread hand-offs and per-worker memory.
-fn with_runtime_threads(threads: Option<u32>, fut: impl std::future::Future<Output = u8>) -> u8 {
+/// anyway and only add cross-thread hand-offs and per-worker memory. (`fut` is boxed: one
+/// copy of both runtimes' `block_on` serves every command, instead of one per command.)
+fn with_runtime_threads(
+    threads: Option<u32>,
+    fut: std::pin::Pin<Box<dyn std::future::Future<Output = u8> + '_>>,
+) -> u8 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = threads.map_or(cpus, |n| n as usize);
     let mut builder = if threads == 1 {
