@@ -25,8 +25,9 @@
 # take them (no nightly needed).
 #
 # Installs what it needs: the Rust target (rustup), Zig and cargo-zigbuild from PyPI into a
-# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides), the MinGW-w64
-# linker from apt. Full and lean builds of one target share the target directory (and every
+# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides; the lean and
+# none builds pin the Zig whose libc has musl's allocator, in a second one: see below), the
+# MinGW-w64 linker from apt. Full and lean builds of one target share the target directory (and every
 # compiled dependency): copy the binary before building the other variant.
 # The last line of standard output is the path of the binary. Exit status 3: a tool could not
 # be installed (callers report a skip); other non-zero: the build failed.
@@ -111,13 +112,44 @@ case "$target" in
 *-linux-musl*)
     # Zig links against its own musl and compiles the C in ring and the bundled SQLite for
     # every target: one toolchain, no per-target cross compiler.
+    #
+    # The program's malloc comes with that libc. Up to Zig 0.15 it is musl's own (mallocng:
+    # size classes a fifth apart, whole groups handed back to the system once free); from 0.16
+    # Zig's libc allocates with a Zig allocator instead (SmpAllocator: power-of-two size
+    # classes after a 16-byte header, so that SQLite's 4.4 kB page buffers take 8 KiB each,
+    # and per-thread free lists that never hand memory back). The lean and none builds (small
+    # devices) keep musl's allocator: Zig is pinned to $musl_malloc_zig for them, in a virtual
+    # environment of its own. Lean release-small build after `rkms bench -n 10000 -c 16`:
+    # RssAnon 1,416-1,456 kB with it (at start 988-1,000), 2,108-3,120 kB with Zig 0.17.1's
+    # (1,364-1,368), for about 10 µs more server CPU per request (`rkms bench -n 40000 -c
+    # 16`: 85-89 against 74-79). The full build (servers) keeps the newest Zig and its faster
+    # allocator.
+    musl_malloc_zig=0.15.2
     venv="$tools/venv"
+    ziglang=ziglang
+    if [ "$variant" != full ]; then
+        venv="$tools/venv-zig-$musl_malloc_zig"
+        ziglang="ziglang==$musl_malloc_zig"
+        # With musl's allocator SQLite's page caches need no first block of 20 pages (87 kB,
+        # every page written to, for each connection and each temporary table): pages come one
+        # at a time, as used (its size classes fit a page). At start RssAnon 820-824 kB instead
+        # of 964-968, after the load 1,256-1,300 instead of 1,392-1,424 (lean). With Zig's
+        # allocator each such page would take 8 KiB, so the full build keeps the block. The
+        # other SQLite options come from .cargo/config.toml (which an exported variable
+        # overrides, so they are read from there).
+        sqlite_flags="$(sed -n 's/^LIBSQLITE3_FLAGS = "\(.*\)"$/\1/p' .cargo/config.toml)"
+        [ -n "$sqlite_flags" ] || {
+            log "no LIBSQLITE3_FLAGS in .cargo/config.toml"
+            exit 1
+        }
+        export LIBSQLITE3_FLAGS="$sqlite_flags -DSQLITE_DEFAULT_PCACHE_INITSZ=0"
+    fi
     if [ ! -x "$venv/bin/cargo-zigbuild" ] || [ ! -x "$venv/bin/python-zig" ]; then
-        log "installing Zig and cargo-zigbuild from PyPI into $venv"
+        log "installing Zig ($ziglang) and cargo-zigbuild from PyPI into $venv"
         { [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2; } ||
             unavailable "cannot create a Python virtual environment (python3 -m venv)"
         timeout 900 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            ziglang cargo-zigbuild >&2 || unavailable "cannot install ziglang and cargo-zigbuild from PyPI"
+            "$ziglang" cargo-zigbuild >&2 || unavailable "cannot install $ziglang and cargo-zigbuild from PyPI"
     fi
     # cargo-zigbuild finds Zig as `python3 -m ziglang` of the virtual environment.
     export PATH="$venv/bin:$PATH"
