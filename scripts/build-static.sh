@@ -120,10 +120,10 @@ case "$target" in
     # and per-thread free lists that never hand memory back). The lean and none builds (small
     # devices) keep musl's allocator: Zig is pinned to $musl_malloc_zig for them, in a virtual
     # environment of its own. Lean release-small build after `rkms bench -n 10000 -c 16`:
-    # RssAnon 1,416-1,456 kB with it (at start 988-1,000), 2,108-3,120 kB with Zig 0.17.1's
-    # (1,364-1,368), for about 10 µs more server CPU per request (`rkms bench -n 40000 -c
-    # 16`: 85-89 against 74-79). The full build (servers) keeps the newest Zig and its faster
-    # allocator.
+    # RssAnon 1,412-1,456 kB with it (at start 988-1,004), 2,108-3,188 kB with Zig 0.17.1's
+    # (1,364-1,368), for more server CPU per request (`rkms bench -n 40000 -c 16`, medians of 8
+    # runs: 80 µs against 70; 72 with the page caches' setting below). The full build
+    # (servers) keeps the newest Zig and its faster allocator (see README, "Sizes and memory").
     musl_malloc_zig=0.15.2
     venv="$tools/venv"
     ziglang=ziglang
