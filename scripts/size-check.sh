@@ -10,7 +10,7 @@
 #     while it is not met);
 #   - after `rkms bench -n 10000 -c 16` against it, its own memory (RssAnon) is at most
 #     ANON_BUDGET kB (1,600: what the 4 MB resident leaves beside the binary's pages;
-#     1,256-1,300 measured with musl's allocator, 2,108-3,120 with Zig's, see
+#     1,152-1,208 measured with musl's allocator, 2,108-3,188 with Zig's, see
 #     build-static.sh); its peak (VmHWM) is reported against the 4,096 kB.
 # A build tool that cannot be installed (Zig, rust-src) is reported and the check skipped
 # (exit 0), never a failure.
