@@ -25,9 +25,9 @@
 # take them (no nightly needed).
 #
 # Installs what it needs: the Rust target (rustup), Zig and cargo-zigbuild from PyPI into a
-# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides; the lean and
-# none builds pin the Zig whose libc has musl's allocator, in a second one: see below), the
-# MinGW-w64 linker from apt. Full and lean builds of one target share the target directory (and every
+# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides; the lean build
+# pins the Zig whose libc has musl's allocator, in a second one: see below), the MinGW-w64
+# linker from apt. Full and lean builds of one target share the target directory (and every
 # compiled dependency): copy the binary before building the other variant.
 # The last line of standard output is the path of the binary. Exit status 3: a tool could not
 # be installed (callers report a skip); other non-zero: the build failed.
@@ -117,17 +117,21 @@ case "$target" in
     # size classes a fifth apart, whole groups handed back to the system once free); from 0.16
     # Zig's libc allocates with a Zig allocator instead (SmpAllocator: power-of-two size
     # classes after a 16-byte header, so that SQLite's 4.4 kB page buffers take 8 KiB each,
-    # and per-thread free lists that never hand memory back). The lean and none builds (small
-    # devices) keep musl's allocator: Zig is pinned to $musl_malloc_zig for them, in a virtual
+    # and per-thread free lists that never hand memory back). The lean build (small devices)
+    # keeps musl's allocator: Zig is pinned to $musl_malloc_zig for it, in a virtual
     # environment of its own. Lean release-small build after `rkms bench -n 10000 -c 16`:
     # RssAnon 1,412-1,456 kB with it (at start 988-1,004), 2,108-3,188 kB with Zig 0.17.1's
-    # (1,364-1,368), for more server CPU per request (`rkms bench -n 40000 -c 16`, medians of 8
-    # runs: 80 µs against 70; 72 with the page caches' setting below). The full build
-    # (servers) keeps the newest Zig and its faster allocator (see README, "Sizes and memory").
+    # (1,364-1,368), for about 10 µs more server CPU per request (`rkms bench -n 40000 -c 16`,
+    # medians of alternated runs: 83.7 µs against 74.0; 86.8 with the settings below, the
+    # build before this round 99.6). The full build
+    # (servers) keeps the newest Zig and its faster allocator (see README, "Sizes and memory"),
+    # and so does the none build, which has no SQLite work to save back what musl's allocator
+    # costs: it would hold RssAnon 1,088-1,160 kB after the load instead of 1,676-1,720, for
+    # 18.4 µs of server CPU per request instead of 16.0 (medians of 6, `--db none`).
     musl_malloc_zig=0.15.2
     venv="$tools/venv"
     ziglang=ziglang
-    if [ "$variant" != full ]; then
+    if [ "$variant" = lean ]; then
         venv="$tools/venv-zig-$musl_malloc_zig"
         ziglang="ziglang==$musl_malloc_zig"
         # With musl's allocator SQLite's page caches need no first block of 20 pages (87 kB,
