@@ -26,7 +26,8 @@
 # take them (no nightly needed).
 #
 # Installs what it needs: the Rust target (rustup), Zig and cargo-zigbuild from PyPI into a
-# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides), the MinGW-w64
+# virtual environment under target/release-tools (RKMS_RELEASE_TOOLS overrides; the lean build
+# pins the Zig whose libc has musl's allocator, in a second one: see below), the MinGW-w64
 # linker from apt. Full and lean builds of one target share the target directory (and every
 # compiled dependency but SQLite, which the lean build compiles without FTS5): copy the binary
 # before building the other variant.
@@ -48,20 +49,16 @@ unavailable() {
     exit 3
 }
 
+# SQLite options of this build added to those of .cargo/config.toml (the lean build's).
+sqlite_extra=""
 case "$variant" in
 full) features=() ;;
 lean)
     features=(--no-default-features --features sqlite)
     # SQLite without FTS5 (about 124 kB): the lean build has no dashboard, the only reader
     # of the search index, so it keeps none and shares databases with builds that do (see
-    # crates/rkms-store/src/search_index.rs). The flags are those of .cargo/config.toml and
-    # one more (a variable set here replaces the configuration's value, not adds to it).
-    sqlite_flags="$(sed -n 's/^LIBSQLITE3_FLAGS = "\(.*\)"$/\1/p' .cargo/config.toml)"
-    [ -n "$sqlite_flags" ] || {
-        log "no LIBSQLITE3_FLAGS line in .cargo/config.toml"
-        exit 1
-    }
-    export LIBSQLITE3_FLAGS="$sqlite_flags -USQLITE_ENABLE_FTS5"
+    # crates/rkms-store/src/search_index.rs).
+    sqlite_extra=" -USQLITE_ENABLE_FTS5"
     ;;
 none)
     features=(--no-default-features)
@@ -123,13 +120,46 @@ case "$target" in
 *-linux-musl*)
     # Zig links against its own musl and compiles the C in ring and the bundled SQLite for
     # every target: one toolchain, no per-target cross compiler.
+    #
+    # The program's malloc comes with that libc. Up to Zig 0.15 it is musl's own (mallocng:
+    # size classes a fifth apart, whole groups handed back to the system once free); from 0.16
+    # Zig's libc allocates with a Zig allocator instead (SmpAllocator: power-of-two size
+    # classes after a 16-byte header, so that SQLite's 4.4 kB page buffers take 8 KiB each,
+    # and per-thread free lists that never hand memory back). The lean build (small devices)
+    # keeps musl's allocator: Zig is pinned to $musl_malloc_zig for it, in a virtual
+    # environment of its own. Lean release-small build after `rkms bench -n 10000 -c 16`:
+    # RssAnon 1,412-1,456 kB with it (at start 988-1,004), 2,108-3,188 kB with Zig 0.17.1's
+    # (1,364-1,368), for about 10 µs more server CPU per request (`rkms bench -n 40000 -c 16`,
+    # medians of alternated runs: 83.7 µs against 74.0; 86.8 with the settings below, the
+    # build before this round 99.6). The full build
+    # (servers) keeps the newest Zig and its faster allocator (see README, "Sizes and memory"),
+    # and so does the none build, which has no SQLite work to save back what musl's allocator
+    # costs: it would hold RssAnon 1,088-1,160 kB after the load instead of 1,676-1,720, for
+    # 18.4 µs of server CPU per request instead of 16.0 (medians of 6, `--db none`).
+    musl_malloc_zig=0.15.2
     venv="$tools/venv"
+    ziglang=ziglang
+    if [ "$variant" = lean ]; then
+        venv="$tools/venv-zig-$musl_malloc_zig"
+        ziglang="ziglang==$musl_malloc_zig"
+        # With musl's allocator SQLite's page caches need no first block of 20 pages (87 kB,
+        # every page written to, for each connection and each temporary table): pages come one
+        # at a time, as used (its size classes fit a page). At start RssAnon 820-824 kB instead
+        # of 964-968, after the load 1,256-1,300 instead of 1,392-1,424 (lean). With Zig's
+        # allocator each such page would take 8 KiB, so the full build keeps the block. Nor
+        # lookaside memory (48 kB set aside per connection, all written to at its opening,
+        # for the small allocations of statements; the checkpoint connection prepares one
+        # statement): RssAnon at start 712-716 kB instead of 820, after the load 1,152-1,208
+        # instead of 1,268-1,280, server CPU per request unchanged within the spread (medians
+        # of 6: 90.2 µs against 90.4).
+        sqlite_extra="$sqlite_extra -DSQLITE_DEFAULT_PCACHE_INITSZ=0 -DSQLITE_DEFAULT_LOOKASIDE=0,0"
+    fi
     if [ ! -x "$venv/bin/cargo-zigbuild" ] || [ ! -x "$venv/bin/python-zig" ]; then
-        log "installing Zig and cargo-zigbuild from PyPI into $venv"
+        log "installing Zig ($ziglang) and cargo-zigbuild from PyPI into $venv"
         { [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2; } ||
             unavailable "cannot create a Python virtual environment (python3 -m venv)"
         timeout 900 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            ziglang cargo-zigbuild >&2 || unavailable "cannot install ziglang and cargo-zigbuild from PyPI"
+            "$ziglang" cargo-zigbuild >&2 || unavailable "cannot install $ziglang and cargo-zigbuild from PyPI"
     fi
     # cargo-zigbuild finds Zig as `python3 -m ziglang` of the virtual environment.
     export PATH="$venv/bin:$PATH"
@@ -158,6 +188,18 @@ x86_64-pc-windows-gnu)
     exit 2
     ;;
 esac
+
+# An exported LIBSQLITE3_FLAGS replaces the value in .cargo/config.toml: that value, read from
+# there, and this build's additions.
+if [ -n "$sqlite_extra" ]; then
+    sqlite_flags="$(sed -n 's/^LIBSQLITE3_FLAGS = "\(.*\)"$/\1/p' .cargo/config.toml)"
+    [ -n "$sqlite_flags" ] || {
+        log "no LIBSQLITE3_FLAGS line in .cargo/config.toml"
+        exit 1
+    }
+    export LIBSQLITE3_FLAGS="$sqlite_flags$sqlite_extra"
+    log "SQLite options added for this build:$sqlite_extra"
+fi
 
 log "${build[*]} --locked --profile $profile --target $target -p rkms ${features[*]:-}${build_std[*]:+ ${build_std[*]}} (target dir $target_dir)"
 start=$SECONDS
