@@ -194,14 +194,40 @@ macro_rules! search_text_changed_sql {
     };
 }
 
+/// The search index's table (SQLite): a contentless FTS5 table with the trigram tokenizer.
+/// Created by schema 5, and by [`crate::search_index`] where a database has none.
+macro_rules! search_table_sql {
+    () => {
+        "CREATE VIRTUAL TABLE clients_search USING fts5(
+         text, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram');"
+    };
+}
+#[cfg(feature = "sqlite")]
+pub(crate) use search_table_sql;
+
+/// The trigger of a deleted record with the deferred index (SQLite): its text leaves the
+/// index at once (unless it was never indexed), and the record leaves the list. Created by
+/// schema 7, and put back by [`crate::search_index`] after a build without FTS5.
+macro_rules! indexed_delete_trigger_sql {
+    () => {
+        "CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN
+         DELETE FROM clients_search WHERE rowid = old.id
+             AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.id AND indexed = 0);
+         DELETE FROM search_pending WHERE id = old.id;
+     END;"
+    };
+}
+#[cfg(feature = "sqlite")]
+pub(crate) use indexed_delete_trigger_sql;
+
 /// Schema 5 (SQLite): a contentless FTS5 table with the trigram tokenizer (case-insensitive)
 /// holds, for every client record (same rowid), its workstation name, address host and ePID.
 /// Triggers keep it in step: a new record adds its row, a deleted one removes it, and an
 /// update replaces it only when one of those three changed (a renewal from the same machine
 /// and host, however its port changed, leaves the index alone). Every record is kept.
 const MIGRATION_SEARCH_INDEX: &str = concat!(
-    "CREATE VIRTUAL TABLE clients_search USING fts5(
-         text, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram');
+    search_table_sql!(),
+    "
      INSERT INTO clients_search (rowid, text) SELECT id, ",
     search_text_sql!("instr", "char(10)", ""),
     " FROM clients;
@@ -305,11 +331,8 @@ const DEFERRED_SEARCH_SQL: &str = concat!(
          INSERT INTO search_pending (id, indexed) SELECT new.id, 1
              WHERE NOT EXISTS (SELECT 1 FROM search_pending WHERE id = new.id);
      END;
-     CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN
-         DELETE FROM clients_search WHERE rowid = old.id
-             AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.id AND indexed = 0);
-         DELETE FROM search_pending WHERE id = old.id;
-     END;"
+     ",
+    indexed_delete_trigger_sql!()
 );
 
 /// The schema version whose triggers list a record for the search index with an upsert

@@ -43,14 +43,8 @@ pub(crate) const UNINDEXED_SEARCH_INDEX_SQL: &str = "
     CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN SELECT 1; END;
 ";
 
-/// The trigger of a deleted record with the index: its text leaves the index at once (unless
-/// it was never indexed), and the record leaves the list. The same as schema 7's.
-pub(crate) const INDEXED_DELETE_TRIGGER: &str =
-    "CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN
-         DELETE FROM clients_search WHERE rowid = old.id
-             AND NOT EXISTS (SELECT 1 FROM search_pending WHERE id = old.id AND indexed = 0);
-         DELETE FROM search_pending WHERE id = old.id;
-     END;";
+/// The trigger of a deleted record with the index: schema 7's.
+pub(crate) const INDEXED_DELETE_TRIGGER: &str = crate::schema::indexed_delete_trigger_sql!();
 
 /// The trigger of a deleted record without the index: listed as possibly indexed (a build
 /// with the index then deletes its text), except a record listed as never indexed, which
@@ -63,12 +57,12 @@ const UNINDEXED_DELETE_TRIGGER: &str =
      END;";
 
 /// A new, empty index, and every record listed to enter it.
-const CREATE_INDEX_SQL: &str = "
-    CREATE VIRTUAL TABLE clients_search USING fts5(
-        text, content = '', contentless_delete = 1, detail = none, tokenize = 'trigram');
+const CREATE_INDEX_SQL: &str = concat!(
+    crate::schema::search_table_sql!(),
+    "
     DELETE FROM search_pending;
-    INSERT INTO search_pending (id, indexed) SELECT id, 0 FROM clients;
-";
+    INSERT INTO search_pending (id, indexed) SELECT id, 0 FROM clients;"
+);
 
 /// Whether the database holds the index table (whatever its module).
 pub(crate) fn index_exists(conn: &Connection) -> rusqlite::Result<bool> {

@@ -1457,11 +1457,12 @@ fn search_condition(search: &Search, plan: &SearchPlan, out: &mut Vec<Value>) ->
 
 /// A query of the `ids` and of the records listed in `search_pending`.
 fn candidates_sql(ids: &[i64]) -> String {
+    use std::fmt::Write as _;
     let mut sql = String::new();
     for (i, id) in ids.iter().enumerate() {
-        sql.push_str(if i == 0 { "SELECT column1 FROM (VALUES (" } else { ", (" });
-        sql.push_str(&id.to_string());
-        sql.push(')');
+        let before = if i == 0 { "SELECT column1 FROM (VALUES " } else { ", " };
+        // Writing to a String cannot fail.
+        let _ = write!(sql, "{before}({id})");
     }
     if !ids.is_empty() {
         // A VALUES list alone in its subquery: SQLite holds a compound SELECT to 500 terms
